@@ -1,0 +1,145 @@
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { z } from 'zod';
+import { ROLES, type Database, type Role } from './db/tables.js';
+import { withKeyHash, withTenant } from './db/tenant.js';
+import { userError } from './errors.js';
+
+/** Who is calling. A tenant principal is what every tenant-scoped resolver needs. */
+export type Principal =
+  | { kind: 'tenant'; tenantId: string; role: Role; keyId: string | null; via: 'api_key' | 'jwt' }
+  | { kind: 'operator' };
+
+const KEY_PREFIX = 'mg_';
+
+/** A new random API key (192 bits) and what is stored of it: a display prefix and a hash. */
+export function generateApiKey(): { key: string; prefix: string; hash: string } {
+  const key = KEY_PREFIX + randomBytes(24).toString('base64url');
+  return { key, prefix: key.slice(0, 10), hash: hashApiKey(key) };
+}
+
+export function hashApiKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+const jwtClaims = z.object({
+  tenant_id: z.string().uuid(),
+  role: z.enum(ROLES),
+  exp: z.number().int(),
+  sub: z.string().optional(),
+});
+
+/** Verifies an HS256 JWT: header, signature (constant time), expiry. Returns its claims or throws. */
+export function verifyJwt(token: string, secret: string, now = Date.now()): z.infer<typeof jwtClaims> {
+  const parts = token.split('.');
+  if (parts.length !== 3) throw userError('UNAUTHENTICATED', 'Malformed token');
+  const [header, payload, signature] = parts as [string, string, string];
+  let decodedHeader: unknown;
+  let decodedPayload: unknown;
+  try {
+    decodedHeader = JSON.parse(Buffer.from(header, 'base64url').toString('utf8'));
+    decodedPayload = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+  } catch {
+    throw userError('UNAUTHENTICATED', 'Malformed token');
+  }
+  if ((decodedHeader as { alg?: unknown })?.alg !== 'HS256') throw userError('UNAUTHENTICATED', 'Only HS256 tokens are accepted');
+  const expected = createHmac('sha256', secret).update(`${header}.${payload}`).digest();
+  const given = Buffer.from(signature, 'base64url');
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw userError('UNAUTHENTICATED', 'Invalid token signature');
+  const claims = jwtClaims.safeParse(decodedPayload);
+  if (!claims.success) throw userError('UNAUTHENTICATED', 'Token claims must include tenant_id (UUID), role and exp');
+  if (claims.data.exp * 1000 <= now) throw userError('UNAUTHENTICATED', 'Token has expired');
+  return claims.data;
+}
+
+/** Signs an HS256 JWT. For operators' tooling and the tests. */
+export function signJwt(claims: Record<string, unknown>, secret: string): string {
+  const header = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
+  const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
+  const signature = createHmac('sha256', secret).update(`${header}.${payload}`).digest('base64url');
+  return `${header}.${payload}.${signature}`;
+}
+
+export interface AuthOptions {
+  operatorToken?: string;
+  jwtSecret?: string;
+  /** How long a verified API key is trusted without asking the database again. */
+  cacheTtlMs?: number;
+}
+
+export interface Authenticator {
+  /** Resolves a bearer token to a principal; null for no token; throws UNAUTHENTICATED for a bad one. */
+  authenticate(token: string | undefined): Promise<Principal | null>;
+  /** Drops a key from the cache at once (after a revoke on this instance). */
+  forget(keyId: string): void;
+  /** Whether a principal is still valid now: key not revoked, JWT not expired. */
+  stillValid(principal: Principal, token: string): Promise<boolean>;
+}
+
+export function createAuthenticator(kysely: Kysely<Database>, options: AuthOptions): Authenticator {
+  const ttl = options.cacheTtlMs ?? 5_000;
+  const cache = new Map<string, { principal: Principal & { kind: 'tenant' }; until: number }>();
+  const lastUsedWritten = new Map<string, number>();
+
+  async function lookupKey(token: string): Promise<Principal & { kind: 'tenant' }> {
+    const hash = hashApiKey(token);
+    const cached = cache.get(hash);
+    if (cached && cached.until > Date.now()) return cached.principal;
+    const row = await withKeyHash(kysely, hash, (trx) =>
+      trx.selectFrom('api_keys').select(['id', 'tenant_id', 'role', 'revoked_at']).where('key_hash', '=', hash).executeTakeFirst(),
+    );
+    if (!row || row.revoked_at) {
+      cache.delete(hash);
+      throw userError('UNAUTHENTICATED', row ? 'API key has been revoked' : 'Invalid API key');
+    }
+    const principal = { kind: 'tenant' as const, tenantId: row.tenant_id, role: row.role, keyId: row.id, via: 'api_key' as const };
+    if (cache.size > 10_000) cache.clear();
+    cache.set(hash, { principal, until: Date.now() + ttl });
+    touch(principal.tenantId, row.id);
+    return principal;
+  }
+
+  /** last_used_at, written at most once a minute per key and never in the request's way. */
+  function touch(tenantId: string, keyId: string) {
+    const now = Date.now();
+    if ((lastUsedWritten.get(keyId) ?? 0) > now - 60_000) return;
+    lastUsedWritten.set(keyId, now);
+    withTenant(kysely, tenantId, (trx) => trx.updateTable('api_keys').set({ last_used_at: new Date() }).where('id', '=', keyId).execute()).catch(() => {});
+  }
+
+  return {
+    async authenticate(token) {
+      if (!token) return null;
+      if (options.operatorToken && token.length === options.operatorToken.length && timingSafeEqual(Buffer.from(token), Buffer.from(options.operatorToken))) {
+        return { kind: 'operator' };
+      }
+      if (token.startsWith(KEY_PREFIX)) return lookupKey(token);
+      if (options.jwtSecret && token.split('.').length === 3) {
+        const claims = verifyJwt(token, options.jwtSecret);
+        return { kind: 'tenant', tenantId: claims.tenant_id, role: claims.role, keyId: null, via: 'jwt' };
+      }
+      throw userError('UNAUTHENTICATED', 'Invalid API key or token');
+    },
+    forget(keyId) {
+      for (const [hash, entry] of cache) if (entry.principal.keyId === keyId) cache.delete(hash);
+    },
+    async stillValid(principal, token) {
+      if (principal.kind === 'operator') return true;
+      try {
+        cache.delete(hashApiKey(token));
+        await this.authenticate(token);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  };
+}
+
+/** Reads `Bearer <token>` from an Authorization header value. */
+export function bearerToken(header: string | null | undefined): string | undefined {
+  if (!header) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match) throw userError('UNAUTHENTICATED', 'Authorization must be "Bearer <token>"');
+  return match[1];
+}

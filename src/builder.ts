@@ -1,0 +1,78 @@
+import SchemaBuilder from '@pothos/core';
+import ZodPlugin from '@pothos/plugin-zod';
+import { GraphQLError, Kind } from 'graphql';
+import type { Context } from './context.js';
+import type { Tags } from './db/tables.js';
+import { userError } from './errors.js';
+import { describeZodError } from './ingest/metric-input.js';
+
+/** The one SchemaBuilder: plugins, scalars and the context type. Types live in schema/. */
+export const builder = new SchemaBuilder<{
+  Context: Context;
+  DefaultFieldNullability: false;
+  DefaultInputFieldRequiredness: false;
+  Scalars: {
+    DateTime: { Input: Date; Output: Date };
+    /** Validated where it is used (per batch item), so its input is whatever object was sent. */
+    Tags: { Input: unknown; Output: Tags };
+  };
+}>({
+  plugins: [ZodPlugin],
+  defaultFieldNullability: false,
+  zod: {
+    validationError: (error) => userError('BAD_USER_INPUT', describeZodError(error)),
+  },
+});
+
+builder.queryType({});
+builder.mutationType({});
+
+const ISO_8601 = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,9})?)?(Z|[+-]([01]\d|2[0-3]):?[0-5]\d)$/i;
+
+function parseDateTime(value: unknown): Date {
+  if (typeof value !== 'string' || !ISO_8601.test(value)) {
+    throw userError('BAD_USER_INPUT', `DateTime must be an ISO 8601 string with a time zone offset, e.g. 2024-05-01T12:00:00Z; got ${JSON.stringify(value)?.slice(0, 60)}`);
+  }
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) throw userError('BAD_USER_INPUT', `DateTime ${value} is not a real date`);
+  return date;
+}
+
+builder.scalarType('DateTime', {
+  description: 'An instant as an ISO 8601 string with a time zone offset, e.g. `2024-05-01T12:00:00.000Z`.',
+  serialize: (value) => (value as Date).toISOString(),
+  parseValue: parseDateTime,
+  parseLiteral: (ast) => {
+    if (ast.kind !== Kind.STRING) throw userError('BAD_USER_INPUT', 'DateTime must be a string');
+    return parseDateTime(ast.value);
+  },
+});
+
+function literalToJson(ast: import('graphql').ValueNode): unknown {
+  switch (ast.kind) {
+    case Kind.OBJECT:
+      return Object.fromEntries(ast.fields.map((f) => [f.name.value, literalToJson(f.value)]));
+    case Kind.LIST:
+      return ast.values.map(literalToJson);
+    case Kind.STRING:
+    case Kind.ENUM:
+      return ast.value;
+    case Kind.BOOLEAN:
+      return ast.value;
+    case Kind.INT:
+    case Kind.FLOAT:
+      return Number(ast.value);
+    case Kind.NULL:
+      return null;
+    default:
+      throw new GraphQLError('Tags cannot hold variables inside the object');
+  }
+}
+
+builder.scalarType('Tags', {
+  description:
+    'A flat JSON object of string keys to string values, e.g. `{"host": "a", "region": "eu"}`. At most 20 keys; keys 1-50 characters; values at most 100 characters; `__proto__`, `constructor` and `prototype` are not allowed as keys.',
+  serialize: (value) => value,
+  parseValue: (value) => value,
+  parseLiteral: (ast) => literalToJson(ast),
+});

@@ -1,0 +1,50 @@
+import type { Kysely } from 'kysely';
+import type { Redis } from 'ioredis';
+import type { Authenticator, Principal } from './auth.js';
+import type { Db } from './db/connect.js';
+import type { Database, Role } from './db/tables.js';
+import { withTenant, type TenantTx, type TxOptions } from './db/tenant.js';
+import type { Env } from './env.js';
+import { userError } from './errors.js';
+import type { Recorder } from './ingest/record-points.js';
+import type { Logger } from './log.js';
+
+/** Long-lived things the resolvers use, built once in main.ts (or by a test). */
+export interface Deps {
+  env: Env;
+  db: Db;
+  log: Logger;
+  auth: Authenticator;
+  recorder: Recorder;
+  /** Present when REDIS_URL is set. */
+  redis?: Redis;
+}
+
+/** Per request (HTTP) or per operation (WebSocket). */
+export interface Context {
+  deps: Deps;
+  principal: Principal | null;
+  requestId: string;
+}
+
+export type TenantPrincipal = Extract<Principal, { kind: 'tenant' }>;
+
+/** The caller's tenant principal; UNAUTHENTICATED without one, FORBIDDEN if its role is not in `roles`. */
+export function requireTenant(ctx: Context, roles?: readonly Role[]): TenantPrincipal {
+  const principal = ctx.principal;
+  if (!principal) throw userError('UNAUTHENTICATED', 'Send "Authorization: Bearer <API key or JWT>"');
+  if (principal.kind !== 'tenant') throw userError('FORBIDDEN', 'The operator token can only manage tenants');
+  if (roles && !roles.includes(principal.role)) {
+    throw userError('FORBIDDEN', `This needs one of the roles ${roles.join(', ')}; your key is ${principal.role}`);
+  }
+  return principal;
+}
+
+/** Runs `work` in a transaction scoped to the caller's tenant (see db/tenant.ts). */
+export function tenantTx<T>(ctx: Context, work: (trx: TenantTx) => Promise<T>, options?: TxOptions & { roles?: readonly Role[] }): Promise<T> {
+  const principal = requireTenant(ctx, options?.roles);
+  return withTenant(ctx.deps.db.kysely as Kysely<Database>, principal.tenantId, work, options);
+}
+
+export const WRITERS: readonly Role[] = ['ADMIN', 'MANAGER', 'DEVELOPER'];
+export const ADMINS: readonly Role[] = ['ADMIN'];

@@ -1,0 +1,84 @@
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { Database } from './tables.js';
+import { openEmbedded } from './embedded.js';
+import type { Logger } from '../log.js';
+
+export type EngineKind = 'embedded' | 'postgres';
+
+export interface Db {
+  kysely: Kysely<Database>;
+  kind: EngineKind;
+  /** True when TimescaleDB is installed: hypertables, continuous aggregates, policies. */
+  timescale: boolean;
+  /** A pg pool's gauges, for /health; undefined on the embedded engine. */
+  pool?: pg.Pool;
+  close(): Promise<void>;
+}
+
+export interface ConnectOptions {
+  databaseUrl?: string;
+  /** Embedded engine only: where its files live; undefined keeps everything in memory. */
+  dataDir?: string;
+  poolSize?: number;
+  log: Logger;
+}
+
+// int8 ids fit easily in a double; numbers keep both engines' rows the same shape.
+const INT8_OID = 20;
+const pgTypes = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+export async function connect(options: ConnectOptions): Promise<Db> {
+  const { log } = options;
+  if (!options.databaseUrl) {
+    const engine = await openEmbedded(options.dataDir);
+    const kysely = new Kysely<Database>({ dialect: engine.dialect });
+    log.info({ engine: 'embedded', dataDir: options.dataDir ?? ':memory:' }, 'database: embedded PGlite with TimescaleDB');
+    return {
+      kysely,
+      kind: 'embedded',
+      timescale: true,
+      async close() {
+        await kysely.destroy();
+        await engine.close();
+      },
+    };
+  }
+
+  const pool = new pg.Pool({
+    connectionString: options.databaseUrl,
+    max: options.poolSize ?? 10,
+    types: pgTypes,
+    // Fail fast when the server is gone instead of queueing forever.
+    connectionTimeoutMillis: 5_000,
+  });
+  // An idle client losing its server must not take the process down; the next query reconnects.
+  pool.on('error', (error) => log.warn({ err: error.message }, 'database: idle client error'));
+  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const timescale = await enableTimescale(kysely, log);
+  log.info({ engine: 'postgres', timescale }, timescale ? 'database: PostgreSQL with TimescaleDB' : 'database: PostgreSQL without TimescaleDB: hypertables, continuous aggregates and policies are off; queries read raw points');
+  return {
+    kysely,
+    kind: 'postgres',
+    timescale,
+    pool,
+    close: () => kysely.destroy(),
+  };
+}
+
+/** Creates the extension where the server offers it; false (and a log line) where it does not. */
+async function enableTimescale(kysely: Kysely<Database>, log: Logger): Promise<boolean> {
+  const available = await sql<{ available: boolean }>`
+    select exists (select 1 from pg_available_extensions where name = 'timescaledb') as available`.execute(kysely);
+  if (!available.rows[0]?.available) return false;
+  try {
+    await sql`create extension if not exists timescaledb`.execute(kysely);
+    return true;
+  } catch (error) {
+    log.warn({ err: (error as Error).message }, 'database: timescaledb is available but could not be enabled');
+    return false;
+  }
+}

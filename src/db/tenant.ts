@@ -1,0 +1,42 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Database } from './tables.js';
+
+/** The role every request's database work runs as: owns nothing, no BYPASSRLS. Created by migrations. */
+export const APP_ROLE = 'metrograph_app';
+
+declare const tenantScoped: unique symbol;
+/**
+ * A transaction running as the application role with one tenant set. Functions that touch
+ * tenant data take it as their first argument, so none can forget the tenant.
+ */
+export type TenantTx = Transaction<Database> & { readonly [tenantScoped]: true };
+
+export interface TxOptions {
+  /** statement_timeout for this transaction, in milliseconds. */
+  timeoutMs?: number;
+}
+
+/**
+ * Runs `work` in a transaction as the application role with `app.tenant_id` set to `tenantId`.
+ * Both are transaction-local (`set_config(…, true)`), so a pooled connection carries nothing
+ * over to its next user.
+ */
+export function withTenant<T>(kysely: Kysely<Database>, tenantId: string, work: (trx: TenantTx) => Promise<T>, options: TxOptions = {}): Promise<T> {
+  return kysely.transaction().execute(async (trx) => {
+    await sql`select set_config('role', ${APP_ROLE}, true),
+                     set_config('app.tenant_id', ${tenantId}, true),
+                     set_config('statement_timeout', ${String(options.timeoutMs ?? 5_000)}, true)`.execute(trx);
+    return work(trx as TenantTx);
+  });
+}
+
+/**
+ * Finds an API key by the hash of the presented secret, as the application role with no
+ * tenant set. The api_keys policy shows a row without a tenant only to whoever knows its hash.
+ */
+export function withKeyHash<T>(kysely: Kysely<Database>, keyHash: string, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+  return kysely.transaction().execute(async (trx) => {
+    await sql`select set_config('role', ${APP_ROLE}, true), set_config('app.key_hash', ${keyHash}, true)`.execute(trx);
+    return work(trx);
+  });
+}

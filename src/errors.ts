@@ -1,0 +1,33 @@
+import { createGraphQLError } from 'graphql-yoga';
+import type { GraphQLError } from 'graphql';
+
+/** The machine-readable codes a client can branch on (DESIGN.md §4). */
+export type ErrorCode =
+  | 'BAD_USER_INPUT'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'RATE_LIMITED'
+  | 'LIMIT_EXCEEDED'
+  | 'SERVICE_UNAVAILABLE'
+  | 'INTERNAL';
+
+const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  SERVICE_UNAVAILABLE: 503,
+};
+
+/** An error the caller can fix: shown to them as is, with its code. Everything else is masked. */
+export function userError(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}): GraphQLError {
+  const status = HTTP_STATUS[code];
+  return createGraphQLError(message, {
+    extensions: { code, ...extensions, ...(status ? { http: { status } } : {}) },
+  });
+}
+
+/** The per-item failure shape in batch payloads. */
+export interface ItemError {
+  code: ErrorCode;
+  message: string;
+}

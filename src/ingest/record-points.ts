@@ -1,0 +1,356 @@
+import { randomUUID } from 'node:crypto';
+import { sql, type Kysely } from 'kysely';
+import type { Database, MetricType, Tags } from '../db/tables.js';
+import { withTenant, type TenantTx } from '../db/tenant.js';
+import type { ErrorCode } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { MetricInput } from './metric-input.js';
+
+/** A point as stored, with what a live subscriber or a caller needs to know of its series. */
+export interface StoredPoint {
+  id: string;
+  seriesId: number;
+  metric: string;
+  type: MetricType;
+  unit: string | null;
+  tags: Tags;
+  time: Date;
+  value: number;
+}
+
+export type ItemOutcome =
+  | { ok: true; id: string; duplicate: boolean; point: StoredPoint }
+  | { ok: false; code: ErrorCode; message: string };
+
+interface MetricRow {
+  id: number;
+  name: string;
+  type: MetricType;
+  unit: string | null;
+}
+
+/**
+ * What a committed write taught us about metric and series ids. Applied to the caches only
+ * after COMMIT, so a rolled-back insert never leaves an id behind that does not exist.
+ */
+interface Learned {
+  metrics: MetricRow[];
+  series: Array<[key: string, id: number]>;
+}
+
+/** Sorted-key JSON: one string per distinct tag set. */
+export function tagsKey(tags: Tags): string {
+  return JSON.stringify(tags, Object.keys(tags).sort());
+}
+
+/**
+ * Stores valid items for the transaction's tenant in a constant number of statements:
+ * metrics (only names not seen before), series (only tag sets not seen before), then all
+ * points and client ids in one statement. Items that conflict with a metric's type or unit
+ * fail on their own; the rest are stored.
+ */
+export async function storePoints(
+  trx: TenantTx,
+  items: readonly MetricInput[],
+  known: { metric(name: string): MetricRow | undefined; series(key: string): number | undefined },
+): Promise<{ outcomes: ItemOutcome[]; learned: Learned }> {
+  const learned: Learned = { metrics: [], series: [] };
+  const now = new Date();
+
+  // 1. Metrics. For a name new to the tenant, its first item in the batch sets type and unit.
+  const metrics = new Map<string, MetricRow>();
+  const unknown = new Map<string, MetricInput>();
+  for (const item of items) {
+    const cached = known.metric(item.name);
+    if (cached) metrics.set(item.name, cached);
+    else if (!unknown.has(item.name)) unknown.set(item.name, item);
+  }
+  if (unknown.size > 0) {
+    const fresh = [...unknown.values()];
+    const rows = await ensureMetrics(trx, fresh);
+    for (const row of rows) {
+      metrics.set(row.name, row);
+      learned.metrics.push(row);
+    }
+  }
+
+  // 2. Check each item against its metric, then find or create its series.
+  const outcomes: Array<ItemOutcome | undefined> = new Array(items.length);
+  const seriesKeys: string[] = new Array(items.length);
+  const seriesIds = new Map<string, number>();
+  const newSeries = new Map<string, { metricId: number; tags: Tags }>();
+  items.forEach((item, index) => {
+    const metric = metrics.get(item.name);
+    if (!metric) {
+      outcomes[index] = { ok: false, code: 'INTERNAL', message: `metric '${item.name}' could not be created` };
+      return;
+    }
+    if (metric.type !== item.type) {
+      outcomes[index] = { ok: false, code: 'BAD_USER_INPUT', message: `metric '${item.name}' is a ${metric.type}; it cannot record a ${item.type}` };
+      return;
+    }
+    if (item.unit !== null && metric.unit !== null && item.unit !== metric.unit) {
+      outcomes[index] = { ok: false, code: 'BAD_USER_INPUT', message: `metric '${item.name}' has unit '${metric.unit}'; got '${item.unit}'` };
+      return;
+    }
+    const key = `${metric.id}\u0000${tagsKey(item.tags)}`;
+    seriesKeys[index] = key;
+    const cached = known.series(key);
+    if (cached !== undefined) seriesIds.set(key, cached);
+    else newSeries.set(key, { metricId: metric.id, tags: item.tags });
+  });
+  if (newSeries.size > 0) {
+    for (const [key, id] of await ensureSeries(trx, [...newSeries.values()])) {
+      seriesIds.set(key, id);
+      learned.series.push([key, id]);
+    }
+  }
+
+  // 3. Points. A client id seen twice (in this write or an earlier one) is stored once.
+  const firstWithId = new Map<string, number>();
+  const rows: Array<{ index: number; id: string; seriesId: number; time: Date; client: boolean }> = [];
+  items.forEach((item, index) => {
+    if (outcomes[index]) return;
+    const seriesId = seriesIds.get(seriesKeys[index]!)!;
+    if (item.id !== null) {
+      if (firstWithId.has(item.id)) return; // a repeat inside this write: answered below
+      firstWithId.set(item.id, index);
+    }
+    rows.push({ index, id: item.id ?? randomUUID(), seriesId, time: item.timestamp ?? now, client: item.id !== null });
+  });
+
+  const claimed = rows.length ? await insertPoints(trx, rows.map((row) => ({ ...row, value: items[row.index]!.value }))) : new Set<string>();
+  for (const row of rows) {
+    const item = items[row.index]!;
+    const metric = metrics.get(item.name)!;
+    const duplicate = row.client && !claimed.has(row.id);
+    outcomes[row.index] = {
+      ok: true,
+      id: row.id,
+      duplicate,
+      point: { id: row.id, seriesId: row.seriesId, metric: item.name, type: metric.type, unit: metric.unit, tags: item.tags, time: row.time, value: item.value },
+    };
+  }
+  items.forEach((item, index) => {
+    if (outcomes[index] || item.id === null) return;
+    const first = outcomes[firstWithId.get(item.id)!]!;
+    outcomes[index] = first.ok ? { ...first, duplicate: true } : first;
+  });
+  return { outcomes: outcomes as ItemOutcome[], learned };
+}
+
+async function ensureMetrics(trx: TenantTx, items: MetricInput[]): Promise<MetricRow[]> {
+  const names = items.map((i) => i.name);
+  // The select half cannot see rows the insert half adds (one snapshot), so the union has
+  // each name once. A name another transaction committed after our snapshot is in neither
+  // half; it is read again below.
+  const { rows } = await sql<MetricRow>`
+    with input (name, type, unit) as (
+      select * from unnest(${names}::text[], ${items.map((i) => i.type)}::text[], ${items.map((i) => i.unit)}::text[])
+    ), inserted as (
+      insert into metrics (tenant_id, name, type, unit)
+      select current_tenant_id(), name, type, unit from input
+      on conflict (tenant_id, name) do nothing
+      returning id, name, type, unit
+    )
+    select id, name, type, unit from inserted
+    union all
+    select m.id, m.name, m.type, m.unit from metrics m
+    where m.tenant_id = current_tenant_id() and m.name = any(${names}::text[])`.execute(trx);
+  if (rows.length === names.length) return rows;
+  const found = new Set(rows.map((r) => r.name));
+  const missing = names.filter((n) => !found.has(n));
+  const late = await trx.selectFrom('metrics').select(['id', 'name', 'type', 'unit']).where('name', 'in', missing).execute();
+  return [...rows, ...late];
+}
+
+async function ensureSeries(trx: TenantTx, wanted: Array<{ metricId: number; tags: Tags }>): Promise<Array<[string, number]>> {
+  const metricIds = wanted.map((w) => w.metricId);
+  const tags = wanted.map((w) => JSON.stringify(w.tags));
+  const { rows } = await sql<{ id: number; metric_id: number; tags: Tags }>`
+    with input (metric_id, tags) as (
+      select * from unnest(${metricIds}::bigint[], ${tags}::jsonb[])
+    ), inserted as (
+      insert into series (tenant_id, metric_id, tags)
+      select current_tenant_id(), metric_id, tags from input
+      on conflict (metric_id, md5(tags::text)) do nothing
+      returning id, metric_id, tags
+    )
+    select id, metric_id, tags from inserted
+    union all
+    select s.id, s.metric_id, s.tags from series s join input i
+      on s.metric_id = i.metric_id and md5(s.tags::text) = md5(i.tags::text)`.execute(trx);
+  let result = rows;
+  if (rows.length < wanted.length) {
+    // Created by a concurrent transaction after our snapshot: now committed, so visible.
+    const { rows: late } = await sql<{ id: number; metric_id: number; tags: Tags }>`
+      select s.id, s.metric_id, s.tags from series s
+      join unnest(${metricIds}::bigint[], ${tags}::jsonb[]) as i (metric_id, tags)
+        on s.metric_id = i.metric_id and md5(s.tags::text) = md5(i.tags::text)`.execute(trx);
+    result = late;
+  }
+  return result.map((row) => [`${row.metric_id}\u0000${tagsKey(row.tags)}`, row.id]);
+}
+
+/** One statement for every point of the write; returns the client ids it claimed (new ones). */
+async function insertPoints(
+  trx: TenantTx,
+  rows: Array<{ id: string; seriesId: number; time: Date; value: number; client: boolean }>,
+): Promise<Set<string>> {
+  const { rows: result } = await sql<{ claimed: string[] }>`
+    with input (id, series_id, time, value, client) as (
+      select * from unnest(
+        ${rows.map((r) => r.id)}::uuid[], ${rows.map((r) => r.seriesId)}::bigint[],
+        ${rows.map((r) => r.time.toISOString())}::timestamptz[], ${rows.map((r) => r.value)}::float8[],
+        ${rows.map((r) => r.client)}::boolean[])
+    ), claimed as (
+      insert into point_ids (tenant_id, id)
+      select current_tenant_id(), id from input where client
+      on conflict do nothing
+      returning id
+    ), stored as (
+      insert into tenant_points (tenant_id, series_id, time, value, id)
+      select current_tenant_id(), series_id, time, value, id from input
+      where not client or id in (select id from claimed)
+    )
+    select coalesce(array_agg(id), '{}') as claimed from claimed`.execute(trx);
+  return new Set(result[0]?.claimed ?? []);
+}
+
+export interface RecorderOptions {
+  kysely: Kysely<Database>;
+  log: Logger;
+  /** Called after each commit with the points it stored (not duplicates). */
+  onCommitted?: (tenantId: string, points: StoredPoint[]) => void;
+  /** Writes of one tenant waiting together are stored in one transaction up to this many items. */
+  maxItemsPerWrite?: number;
+  /** Transactions in flight per tenant; more requests wait and are then written together. */
+  maxWritesInFlight?: number;
+}
+
+export interface Recorder {
+  /** Stores already-validated items for a tenant; resolves after COMMIT with one outcome per item. */
+  record(tenantId: string, items: MetricInput[]): Promise<ItemOutcome[]>;
+  /** Resolves when no write is queued or in flight. */
+  drain(): Promise<void>;
+  /** Forgets cached metric and series ids of a tenant (after a purge). */
+  forget(tenantId: string): void;
+}
+
+interface Pending {
+  items: MetricInput[];
+  resolve(outcomes: ItemOutcome[]): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Group commit per tenant. Concurrent requests of one tenant that arrive while its writes are
+ * in flight wait and are then written together in one transaction: many single-point
+ * mutations cost a few statements, not a few each. Each request still gets its own outcomes
+ * and returns only after the transaction holding its points has committed.
+ */
+export function createRecorder(options: RecorderOptions): Recorder {
+  const { kysely, log } = options;
+  const maxItems = options.maxItemsPerWrite ?? 5_000;
+  const maxInFlight = options.maxWritesInFlight ?? 2;
+  const tenants = new Map<string, { queue: Pending[]; inFlight: number }>();
+  const metricCache = new Map<string, MetricRow>();
+  const seriesCache = new Map<string, number>();
+  const idle = new Set<() => void>();
+
+  const bounded = <V>(map: Map<string, V>, key: string, value: V) => {
+    if (map.size >= 200_000) map.clear();
+    map.set(key, value);
+  };
+
+  async function write(tenantId: string, items: MetricInput[]): Promise<ItemOutcome[]> {
+    const { outcomes, learned } = await withTenant(kysely, tenantId, (trx) =>
+      storePoints(trx, items, {
+        metric: (name) => metricCache.get(`${tenantId}\u0000${name}`),
+        series: (key) => seriesCache.get(`${tenantId}\u0000${key}`),
+      }),
+    );
+    for (const row of learned.metrics) bounded(metricCache, `${tenantId}\u0000${row.name}`, row);
+    for (const [key, id] of learned.series) bounded(seriesCache, `${tenantId}\u0000${key}`, id);
+    const stored = outcomes.flatMap((o) => (o.ok && !o.duplicate ? [o.point] : []));
+    if (stored.length && options.onCommitted) {
+      try {
+        options.onCommitted(tenantId, stored);
+      } catch (error) {
+        log.warn({ err: (error as Error).message }, 'ingest: onCommitted listener failed');
+      }
+    }
+    return outcomes;
+  }
+
+  function forget(tenantId: string) {
+    const prefix = `${tenantId}\u0000`;
+    for (const key of metricCache.keys()) if (key.startsWith(prefix)) metricCache.delete(key);
+    for (const key of seriesCache.keys()) if (key.startsWith(prefix)) seriesCache.delete(key);
+  }
+
+  function pump(tenantId: string) {
+    const state = tenants.get(tenantId);
+    if (!state) return;
+    while (state.inFlight < maxInFlight && state.queue.length > 0) {
+      const batch: Pending[] = [];
+      let count = 0;
+      while (state.queue.length > 0 && (batch.length === 0 || count + state.queue[0]!.items.length <= maxItems)) {
+        const next = state.queue.shift()!;
+        batch.push(next);
+        count += next.items.length;
+      }
+      state.inFlight++;
+      void run(tenantId, batch).finally(() => {
+        state.inFlight--;
+        if (state.inFlight === 0 && state.queue.length === 0) {
+          tenants.delete(tenantId);
+          if (tenants.size === 0) for (const resolve of idle) resolve();
+        } else pump(tenantId);
+      });
+    }
+  }
+
+  async function run(tenantId: string, batch: Pending[]) {
+    try {
+      const outcomes = await write(tenantId, batch.flatMap((p) => p.items));
+      let offset = 0;
+      for (const pending of batch) {
+        pending.resolve(outcomes.slice(offset, offset + pending.items.length));
+        offset += pending.items.length;
+      }
+    } catch (error) {
+      // Ids cached from another instance's view may be stale (a purge): start afresh. Then
+      // write each request alone, so one request's failure is never another's.
+      forget(tenantId);
+      if (batch.length === 1) return batch[0]!.reject(error);
+      log.warn({ err: (error as Error).message, requests: batch.length }, 'ingest: grouped write failed; writing requests one by one');
+      for (const pending of batch) {
+        await write(tenantId, pending.items).then(pending.resolve, pending.reject);
+      }
+    }
+  }
+
+  return {
+    record(tenantId, items) {
+      if (items.length === 0) return Promise.resolve([]);
+      return new Promise((resolve, reject) => {
+        let state = tenants.get(tenantId);
+        if (!state) tenants.set(tenantId, (state = { queue: [], inFlight: 0 }));
+        state.queue.push({ items, resolve, reject });
+        pump(tenantId);
+      });
+    },
+    drain() {
+      if (tenants.size === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const done = () => {
+          idle.delete(done);
+          resolve();
+        };
+        idle.add(done);
+      });
+    },
+    forget,
+  };
+}

@@ -1,0 +1,63 @@
+/**
+ * `npm start`: environment → database (migrated) → server; prints the URL (and, on a new
+ * embedded database, a dev tenant's ADMIN key); shuts down gracefully on SIGTERM/SIGINT.
+ */
+import { sql } from 'kysely';
+import { parseEnv, type Env } from './env.js';
+import { createLogger, type Logger } from './log.js';
+import { createServer, openDeps } from './server.js';
+import { createTenant } from './db/tenants.js';
+import type { Db } from './db/connect.js';
+
+let env: Env;
+try {
+  env = parseEnv();
+} catch (error) {
+  console.error((error as Error).message);
+  process.exit(1);
+}
+const log = createLogger(env.LOG_LEVEL);
+const deps = await openDeps(env, log);
+const devKey = deps.db.kind === 'embedded' && env.BOOTSTRAP_DEV_TENANT ? await bootstrapDevTenant(deps.db, log) : null;
+const server = createServer(deps);
+const url = await server.start(env.PORT, env.HOST);
+
+log.info({ url: `${url}/graphql` }, 'metrograph is listening');
+process.stdout.write(`\nMetrograph is running: GraphiQL at ${url}/graphql, health at ${url}/health\n`);
+if (devKey) {
+  process.stdout.write(
+    `\nCreated tenant "dev". Its ADMIN API key, shown this once:\n\n  ${devKey}\n\n` +
+      `In GraphiQL, open Headers and paste: {"Authorization": "Bearer ${devKey}"}\n\n`,
+  );
+}
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, 'shutting down');
+  try {
+    await server.stop();
+    await deps.close();
+    process.exit(0);
+  } catch (error) {
+    log.error({ err: (error as Error).message }, 'shutdown failed');
+    process.exit(1);
+  }
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
+
+/**
+ * On the first start of an embedded database, a `dev` tenant so a newcomer can try GraphiQL
+ * at once. Recorded in service_state so it happens once even if the tenant is renamed.
+ */
+async function bootstrapDevTenant(db: Db, log: Logger): Promise<string | null> {
+  const claimed = await sql<{ key: string }>`
+    insert into service_state (key, value) values ('dev_tenant_bootstrapped', 'true')
+    on conflict do nothing returning key`.execute(db.kysely);
+  if (claimed.rows.length === 0) return null;
+  const { tenant, key } = await createTenant(db.kysely, 'dev');
+  log.info({ tenantId: tenant.id }, 'created the dev tenant');
+  return key;
+}

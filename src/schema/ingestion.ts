@@ -1,0 +1,247 @@
+import { sql } from 'kysely';
+import { z } from 'zod';
+import { builder } from '../builder.js';
+import { requireTenant, tenantTx, WRITERS, type Context } from '../context.js';
+import { METRIC_TYPES, type MetricType, type Tags } from '../db/tables.js';
+import { userError } from '../errors.js';
+import { describeZodError, metricInputSchema, metricName, tagsSchema, type MetricInput } from '../ingest/metric-input.js';
+import type { ItemOutcome, StoredPoint } from '../ingest/record-points.js';
+
+export const MetricTypeEnum = builder.enumType('MetricType', {
+  values: {
+    COUNTER: { description: 'Each value is an increment (>= 0); aggregates give the increase and a rate.' },
+    GAUGE: { description: 'Each value is the current level; aggregates give the last value, avg, min and max.' },
+    HISTOGRAM: { description: 'Each value is one observation; aggregates give the distribution.' },
+    SUMMARY: { description: 'Each value is one observation; aggregates give the distribution.' },
+  } as const,
+});
+
+export const MetricPointRef = builder.objectRef<StoredPoint>('MetricPoint').implement({
+  description: 'One stored point.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    metric: t.exposeString('metric'),
+    type: t.field({ type: MetricTypeEnum, resolve: (p) => p.type }),
+    unit: t.exposeString('unit', { nullable: true }),
+    tags: t.field({ type: 'Tags', resolve: (p) => p.tags }),
+    timestamp: t.field({ type: 'DateTime', resolve: (p) => p.time }),
+    value: t.exposeFloat('value'),
+  }),
+});
+
+const MetricInputType = builder.inputType('MetricInput', {
+  fields: (t) => ({
+    name: t.string({ required: true, description: 'Metric name: 1-255 characters, `^[a-zA-Z][a-zA-Z0-9._-]*$`.' }),
+    value: t.float({ required: true, description: 'A finite number. COUNTER: the increment (>= 0). GAUGE: the level. HISTOGRAM, SUMMARY: one observation.' }),
+    type: t.field({ type: MetricTypeEnum, required: true, description: 'A metric keeps the type of its first point.' }),
+    tags: t.field({ type: 'Tags', description: 'Identifies the series within the metric.' }),
+    timestamp: t.field({ type: 'DateTime', description: 'Defaults to now. At most 10 minutes in the future; not before 1970.' }),
+    unit: t.string({ description: 'At most 50 characters. A metric keeps the unit it was first given.' }),
+    id: t.id({ description: 'Client UUID for idempotency: an item resent with the same id is stored once.' }),
+  }),
+});
+
+const RecordMetricsInput = builder.inputType('RecordMetricsInput', {
+  fields: (t) => ({ metrics: t.field({ type: [MetricInputType], required: true }) }),
+});
+
+const RecordMetricPayload = builder.objectRef<Extract<ItemOutcome, { ok: true }>>('RecordMetricPayload').implement({
+  fields: (t) => ({
+    id: t.exposeID('id', { description: 'The point’s id: the client’s id when one was sent.' }),
+    duplicate: t.exposeBoolean('duplicate', { description: 'True when a point with this client id was already stored; nothing new was stored.' }),
+    point: t.field({ type: MetricPointRef, resolve: (o) => o.point }),
+  }),
+});
+
+interface Failure {
+  index: number;
+  id: string | null;
+  code: string;
+  message: string;
+}
+
+const RecordFailure = builder.objectRef<Failure>('RecordFailure').implement({
+  description: 'An item of a batch that was not stored, and why.',
+  fields: (t) => ({
+    index: t.exposeInt('index', { description: 'Position of the item in `metrics`, from 0.' }),
+    id: t.exposeID('id', { nullable: true, description: 'The item’s client id, if it sent one.' }),
+    code: t.exposeString('code', { description: 'BAD_USER_INPUT, LIMIT_EXCEEDED, ...' }),
+    message: t.exposeString('message'),
+  }),
+});
+
+const RecordMetricsPayload = builder
+  .objectRef<{ accepted: number; duplicates: number; ids: string[]; failed: Failure[] }>('RecordMetricsPayload')
+  .implement({
+    description: 'The valid items are stored even when others fail.',
+    fields: (t) => ({
+      accepted: t.exposeInt('accepted', { description: 'Items stored now or already stored before (duplicates).' }),
+      duplicates: t.exposeInt('duplicates', { description: 'Accepted items whose client id was already stored.' }),
+      ids: t.exposeIDList('ids', { description: 'The ids of the accepted items, in input order.' }),
+      failed: t.field({ type: [RecordFailure], resolve: (p) => p.failed }),
+    }),
+  });
+
+/** Records valid items through the group-commit recorder; one outcome per item. */
+async function record(ctx: Context, items: MetricInput[]): Promise<ItemOutcome[]> {
+  const principal = requireTenant(ctx, WRITERS);
+  return ctx.deps.recorder.record(principal.tenantId, items);
+}
+
+const MetricPointsInput = builder.inputType('MetricPointsInput', {
+  fields: (t) => ({
+    metric: t.string({ required: true }),
+    tags: t.field({ type: 'Tags', description: 'Only series that have all of these tags.' }),
+    from: t.field({ type: 'DateTime', description: 'Inclusive.' }),
+    to: t.field({ type: 'DateTime', description: 'Exclusive.' }),
+    limit: t.int({ description: '1-1000, default 100.' }),
+    after: t.string({ description: 'The `nextCursor` of the previous page.' }),
+  }),
+});
+
+const metricPointsSchema = z.object({
+  metric: metricName,
+  tags: tagsSchema.optional().nullable(),
+  from: z.date().optional().nullable(),
+  to: z.date().optional().nullable(),
+  limit: z.number().int().min(1, 'limit must be 1-1000').max(1000, 'limit must be 1-1000').optional().nullable(),
+  after: z.string().max(200).optional().nullable(),
+});
+
+const MetricPointPage = builder.objectRef<{ points: StoredPoint[]; nextCursor: string | null }>('MetricPointPage').implement({
+  fields: (t) => ({
+    points: t.field({ type: [MetricPointRef], resolve: (p) => p.points }),
+    nextCursor: t.exposeString('nextCursor', { nullable: true, description: 'Pass as `after` for the next (older) page; null on the last page.' }),
+  }),
+});
+
+function encodeCursor(time: Date, id: string): string {
+  return Buffer.from(`${time.toISOString()}|${id}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { time: Date; id: string } {
+  const [time, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const date = new Date(time ?? '');
+  if (!id || !/^[0-9a-f-]{36}$/.test(id) || Number.isNaN(date.getTime())) throw userError('BAD_USER_INPUT', 'after is not a cursor returned by metricPoints');
+  return { time: date, id };
+}
+
+interface MetricSummary {
+  name: string;
+  type: MetricType;
+  unit: string | null;
+  seriesCount: number;
+}
+
+const MetricRef = builder.objectRef<MetricSummary>('Metric').implement({
+  fields: (t) => ({
+    name: t.exposeString('name'),
+    type: t.field({ type: MetricTypeEnum, resolve: (m) => m.type }),
+    unit: t.exposeString('unit', { nullable: true }),
+    seriesCount: t.exposeInt('seriesCount', { description: 'Distinct tag sets recorded for this metric.' }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  recordMetric: t.field({
+    type: RecordMetricPayload,
+    description: 'Records one point. Visible to queries as soon as this returns.',
+    args: { input: t.arg({ type: MetricInputType, required: true, validate: { schema: metricInputSchema } }) },
+    resolve: async (_root, { input }, ctx) => {
+      const [outcome] = await record(ctx, [metricInputSchema.parse(input)]);
+      if (!outcome!.ok) throw userError(outcome!.code, outcome!.message);
+      return outcome!;
+    },
+  }),
+  recordMetrics: t.field({
+    type: RecordMetricsPayload,
+    description: 'Records a batch (at most MAX_BATCH_SIZE items, default 500). Every valid item is stored; each invalid one is reported in `failed`.',
+    args: { input: t.arg({ type: RecordMetricsInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      requireTenant(ctx, WRITERS);
+      const max = ctx.deps.env.MAX_BATCH_SIZE;
+      if (input.metrics.length > max) throw userError('LIMIT_EXCEEDED', `A batch may hold at most ${max} items; got ${input.metrics.length}. Split it.`, { limit: max });
+      const failed: Failure[] = [];
+      const valid: MetricInput[] = [];
+      const positions: number[] = [];
+      input.metrics.forEach((raw, index) => {
+        const parsed = metricInputSchema.safeParse(raw);
+        if (parsed.success) {
+          valid.push(parsed.data);
+          positions.push(index);
+        } else {
+          failed.push({ index, id: typeof raw.id === 'string' ? raw.id : null, code: 'BAD_USER_INPUT', message: describeZodError(parsed.error) });
+        }
+      });
+      const outcomes = await record(ctx, valid);
+      const ids: string[] = [];
+      let duplicates = 0;
+      outcomes.forEach((outcome, i) => {
+        const index = positions[i]!;
+        if (outcome.ok) {
+          ids.push(outcome.id);
+          if (outcome.duplicate) duplicates++;
+        } else failed.push({ index, id: valid[i]!.id, code: outcome.code, message: outcome.message });
+      });
+      failed.sort((a, b) => a.index - b.index);
+      return { accepted: ids.length, duplicates, ids, failed };
+    },
+  }),
+}));
+
+builder.queryFields((t) => ({
+  metricPoints: t.field({
+    type: MetricPointPage,
+    description: 'Raw stored points of one metric, newest first. For debugging and tests; dashboards want metricAggregates.',
+    args: { input: t.arg({ type: MetricPointsInput, required: true, validate: { schema: metricPointsSchema } }) },
+    resolve: async (_root, { input: raw }, ctx) => {
+      const input = metricPointsSchema.parse(raw);
+      const limit = input.limit ?? 100;
+      const after = input.after ? decodeCursor(input.after) : null;
+      const rows = await tenantTx(ctx, (trx) => {
+        let query = trx
+          .selectFrom('tenant_points as p')
+          .innerJoin('series as s', 's.id', 'p.series_id')
+          .innerJoin('metrics as m', 'm.id', 's.metric_id')
+          .select(['p.id', 'p.time', 'p.value', 'p.series_id', 's.tags', 'm.name', 'm.type', 'm.unit'])
+          .where('m.name', '=', input.metric)
+          .orderBy('p.time', 'desc')
+          .orderBy('p.id', 'desc')
+          .limit(limit + 1);
+        if (input.tags && Object.keys(input.tags).length > 0) query = query.where(sql<boolean>`s.tags @> ${JSON.stringify(input.tags)}::jsonb`);
+        if (input.from) query = query.where('p.time', '>=', input.from);
+        if (input.to) query = query.where('p.time', '<', input.to);
+        if (after) query = query.where(sql<boolean>`(p.time, p.id) < (${after.time.toISOString()}::timestamptz, ${after.id}::uuid)`);
+        return query.execute();
+      });
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        points: page.map((r) => ({ id: r.id, seriesId: r.series_id, metric: r.name, type: r.type, unit: r.unit, tags: r.tags as Tags, time: r.time, value: r.value })),
+        nextCursor: rows.length > limit && last ? encodeCursor(last.time, last.id) : null,
+      };
+    },
+  }),
+  metrics: t.field({
+    type: [MetricRef],
+    description: 'The tenant’s metric names, alphabetically, optionally those starting with `prefix`.',
+    args: {
+      prefix: t.arg.string({ validate: { schema: z.string().max(255) } }),
+      limit: t.arg.int({ description: '1-1000, default 1000.', validate: { schema: z.number().int().min(1).max(1000) } }),
+    },
+    resolve: (_root, args, ctx) =>
+      tenantTx(ctx, async (trx) => {
+        let query = trx
+          .selectFrom('metrics as m')
+          .select(['m.name', 'm.type', 'm.unit'])
+          .select((eb) => eb.selectFrom('series as s').whereRef('s.metric_id', '=', 'm.id').select(eb.fn.countAll<number>().as('n')).as('seriesCount'))
+          .orderBy('m.name')
+          .limit(args.limit ?? 1000);
+        if (args.prefix) query = query.where(sql<boolean>`starts_with(m.name, ${args.prefix})`);
+        const rows = await query.execute();
+        return rows.map((r) => ({ ...r, seriesCount: Number(r.seriesCount ?? 0) }));
+      }),
+  }),
+}));
+
+export { METRIC_TYPES };

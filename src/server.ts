@@ -1,0 +1,228 @@
+import { randomUUID } from 'node:crypto';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { GraphQLError } from 'graphql';
+import { createYoga, type YogaInitialContext } from 'graphql-yoga';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import { sql } from 'kysely';
+import type { Redis } from 'ioredis';
+import { bearerToken, createAuthenticator, type Principal } from './auth.js';
+import type { Context, Deps } from './context.js';
+import { connect, type Db } from './db/connect.js';
+import { migrate } from './db/migrate.js';
+import type { Env } from './env.js';
+import { userError } from './errors.js';
+import { createRecorder } from './ingest/record-points.js';
+import type { Logger } from './log.js';
+import { schema } from './schema/index.js';
+
+export interface Server {
+  /** Listens on `port` (0 picks a free one); resolves with the base URL. */
+  start(port?: number, host?: string): Promise<string>;
+  /** Stops accepting, lets in-flight requests and writes finish, closes sockets. Does not close `deps.db`. */
+  stop(): Promise<void>;
+  deps: Deps;
+}
+
+type WsExtra = {
+  principal?: Principal | null;
+  token?: string;
+};
+
+/** Errors from a database that is down or restarting: the client may retry. */
+function isUnavailable(error: unknown): boolean {
+  const code = (error as { code?: string })?.code;
+  const message = (error as Error)?.message ?? '';
+  return (
+    code === 'ECONNREFUSED' ||
+    code === 'ECONNRESET' ||
+    code === '57P01' || // admin_shutdown
+    code === '57P03' || // cannot_connect_now
+    /timeout exceeded when trying to connect|Connection terminated/i.test(message)
+  );
+}
+
+export function createServer(deps: Deps): Server {
+  const { log } = deps;
+
+  const yoga = createYoga<{ principal?: Principal | null; requestId?: string }, Context>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    landingPage: false,
+    graphiql: { title: 'Metrograph', subscriptionsProtocol: 'WS', headers: JSON.stringify({ Authorization: 'Bearer <your API key>' }) },
+    logging: false,
+    context: async (initial): Promise<Context> => {
+      const requestId = initial.requestId ?? randomUUID();
+      if (initial.principal !== undefined) return { deps, principal: initial.principal, requestId };
+      const request = (initial as unknown as YogaInitialContext).request;
+      const principal = await deps.auth.authenticate(bearerToken(request.headers.get('authorization')));
+      return { deps, principal, requestId };
+    },
+    maskedErrors: {
+      maskError(error, message) {
+        const original = error instanceof GraphQLError ? (error.originalError ?? error) : error;
+        if (original instanceof GraphQLError && original.extensions?.code) return original;
+        if (error instanceof GraphQLError && error.extensions?.code && !error.originalError) return error;
+        if (isUnavailable(original)) {
+          return userError('SERVICE_UNAVAILABLE', 'The database is unavailable; retry shortly', { retryAfter: 1 });
+        }
+        const requestId = randomUUID();
+        log.error({ requestId, err: (original as Error)?.message, stack: (original as Error)?.stack }, 'unexpected error');
+        return userError('INTERNAL', `${message} (request id ${requestId})`, { requestId });
+      },
+    },
+  });
+
+  const http = createHttpServer((req, res) => {
+    if (req.url === '/health' || req.url?.startsWith('/health?')) return void health(deps, res);
+    if (req.url === '/' || req.url === '') {
+      res.writeHead(302, { location: '/graphql' });
+      return void res.end();
+    }
+    return void yoga(req, res);
+  });
+
+  const wss = new WebSocketServer({ server: http, path: '/graphql' });
+  const wsDisposable = useServer<Record<string, unknown> | undefined, WsExtra>(
+    {
+      connectionInitWaitTimeout: 3_000,
+      execute: (args) => (args.rootValue as { execute: typeof import('graphql').execute }).execute(args),
+      subscribe: (args) => (args.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(args),
+      onConnect: async (ctx) => {
+        const raw = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
+        try {
+          const token = bearerToken(typeof raw === 'string' ? raw : undefined);
+          ctx.extra.principal = await deps.auth.authenticate(token);
+          ctx.extra.token = token;
+          return true;
+        } catch {
+          return false; // graphql-ws closes with 4403 Forbidden
+        }
+      },
+      onSubscribe: async (ctx, _id, payload) => {
+        const { schema: s, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          ...ctx,
+          req: ctx.extra.request,
+          socket: ctx.extra.socket,
+          params: payload,
+          principal: ctx.extra.principal ?? null,
+        });
+        let document;
+        try {
+          document = parse(payload.query);
+        } catch (error) {
+          return [error as GraphQLError];
+        }
+        const errors = validate(s, document);
+        if (errors.length > 0) return errors;
+        return {
+          schema: s,
+          operationName: payload.operationName,
+          document,
+          variableValues: payload.variables,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe },
+        };
+      },
+    },
+    wss,
+  );
+
+  const sockets = new Set<import('node:net').Socket>();
+  http.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+
+  return {
+    deps,
+    start(port = 0, host = '127.0.0.1') {
+      return new Promise((resolve, reject) => {
+        http.once('error', reject);
+        http.listen(port, host, () => {
+          const address = http.address() as AddressInfo;
+          const shown = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+          resolve(`http://${shown}:${address.port}`);
+        });
+      });
+    },
+    async stop() {
+      // 1. Stop accepting; keep-alive sockets close once idle.
+      const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+      http.closeIdleConnections();
+      // 2. End live sockets with "going away".
+      for (const client of wss.clients) client.close(1001, 'Server shutting down');
+      await wsDisposable.dispose();
+      // 3. In-flight requests finish, bounded by the shutdown timeout.
+      const timeout = deps.env.SHUTDOWN_TIMEOUT_MS;
+      const timer = setTimeout(() => {
+        log.warn({ sockets: sockets.size }, 'shutdown: timed out waiting for requests; closing connections');
+        http.closeAllConnections();
+      }, timeout);
+      await closed;
+      clearTimeout(timer);
+      await deps.recorder.drain();
+    },
+  };
+}
+
+async function health(deps: Deps, res: ServerResponse) {
+  const checks: Record<string, unknown> = {};
+  let ok = true;
+  try {
+    await sql`select 1`.execute(deps.db.kysely);
+    checks.database = { status: 'up', engine: deps.db.kind, timescaledb: deps.db.timescale };
+  } catch (error) {
+    ok = false;
+    checks.database = { status: 'down', error: (error as Error).message };
+  }
+  if (deps.redis) {
+    try {
+      await deps.redis.ping();
+      checks.redis = { status: 'up' };
+    } catch (error) {
+      ok = false;
+      checks.redis = { status: 'down', error: (error as Error).message };
+    }
+  } else checks.redis = { status: 'not configured' };
+  res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(JSON.stringify({ status: ok ? 'ok' : 'unavailable', ...checks }));
+}
+
+/**
+ * Opens everything a server needs from the environment: database (migrated), Redis if
+ * configured, authenticator and recorder. `close` releases them in reverse order.
+ */
+export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir?: string | null } = {}): Promise<Deps & { close(): Promise<void> }> {
+  const dataDir = options.embeddedDataDir === null ? undefined : (options.embeddedDataDir ?? env.DATA_DIR);
+  const db: Db = await connect({ databaseUrl: env.DATABASE_URL, dataDir, poolSize: env.DATABASE_POOL_SIZE, log });
+  let redis: Redis | undefined;
+  try {
+    await migrate(db, log);
+    if (env.REDIS_URL) {
+      const { Redis: RedisClient } = await import('ioredis');
+      redis = new RedisClient(env.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+      redis.on('error', (error) => log.warn({ err: error.message }, 'redis: connection error'));
+      await redis.connect().catch((error) => log.warn({ err: (error as Error).message }, 'redis: not reachable at start; will retry'));
+    }
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  const auth = createAuthenticator(db.kysely, { operatorToken: env.OPERATOR_TOKEN, jwtSecret: env.JWT_SECRET });
+  const recorder = createRecorder({ kysely: db.kysely, log });
+  return {
+    env,
+    db,
+    log,
+    auth,
+    recorder,
+    redis,
+    async close() {
+      await recorder.drain();
+      redis?.disconnect();
+      await db.close();
+    },
+  };
+}
