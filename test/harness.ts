@@ -1,0 +1,136 @@
+/**
+ * Test fixtures: a real server on port 0 over a real engine, chained as
+ * engine → server → tenant → key, the way Hive's integration tests are.
+ *
+ * Engines: `embedded` (PGlite + TimescaleDB, in memory) always; `postgres` when
+ * TEST_DATABASE_URL is set (a fresh database per server, dropped afterwards).
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { print, type DocumentNode } from 'graphql';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { parseEnv } from '../src/env.js';
+import { createLogger } from '../src/log.js';
+import { createServer, openDeps, type Server } from '../src/server.js';
+
+export type EngineName = 'embedded' | 'postgres';
+
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL;
+
+if (!TEST_DATABASE_URL) {
+  console.warn('TEST_DATABASE_URL is not set: tests against the PostgreSQL server are skipped (they run in CI).');
+}
+
+/** The engines to run a suite against: `describe.each(ENGINES)`. */
+export const ENGINES: EngineName[] = TEST_DATABASE_URL ? ['embedded', 'postgres'] : ['embedded'];
+
+export const OPERATOR_TOKEN = 'test-operator-token-0123456789';
+export const JWT_SECRET = 'test-jwt-secret-0123456789abcdef0123456789';
+
+/** Creates an empty database on the test server and returns its URL and a drop function. */
+export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  if (!TEST_DATABASE_URL) throw new Error('TEST_DATABASE_URL is not set');
+  const name = `mg_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = new URL(TEST_DATABASE_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
+      await c.connect();
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.end();
+    },
+  };
+}
+
+export interface GraphQLResponse<T> {
+  data?: T | null;
+  errors?: Array<{ message: string; extensions?: { code?: string; [key: string]: unknown } }>;
+}
+
+export interface TestApp {
+  engine: EngineName;
+  url: string;
+  server: Server;
+  /** POSTs a typed document; returns the parsed body (never throws on GraphQL errors). */
+  gql<R, V>(document: TypedDocumentNode<R, V> | DocumentNode | string, variables?: V, token?: string): Promise<GraphQLResponse<R>>;
+  /** Like gql, also returning the HTTP status. */
+  post<R>(body: unknown, token?: string, headers?: Record<string, string>): Promise<{ status: number; body: GraphQLResponse<R> }>;
+  /** Creates a tenant through the operator mutation; returns its id and ADMIN key. */
+  createTenant(name?: string): Promise<{ tenantId: string; adminKey: string }>;
+  /** Creates a key with `role` in the tenant of `adminKey`. */
+  createKey(adminKey: string, role: 'ADMIN' | 'MANAGER' | 'DEVELOPER' | 'VIEWER'): Promise<{ id: string; key: string }>;
+  close(): Promise<void>;
+}
+
+export async function startApp(engine: EngineName, env: Record<string, string> = {}): Promise<TestApp> {
+  const database = engine === 'postgres' ? await createTestDatabase() : undefined;
+  const parsed = parseEnv({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    OPERATOR_TOKEN,
+    JWT_SECRET,
+    ...(database ? { DATABASE_URL: database.url } : {}),
+    ...env,
+  });
+  const log = createLogger(process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : parsed.LOG_LEVEL);
+  const deps = await openDeps(parsed, log, { embeddedDataDir: null });
+  const server = createServer(deps);
+  const url = await server.start(0, '127.0.0.1');
+
+  const post: TestApp['post'] = async (body, token, headers = {}) => {
+    const response = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
+      body: JSON.stringify(body),
+    });
+    return { status: response.status, body: (await response.json()) as never };
+  };
+  const gql: TestApp['gql'] = async (document, variables, token) => {
+    const query = typeof document === 'string' ? document : print(document as DocumentNode);
+    return (await post({ query, variables }, token)).body as never;
+  };
+  let tenantCount = 0;
+  const app: TestApp = {
+    engine,
+    url,
+    server,
+    gql,
+    post,
+    async createTenant(name = `tenant-${++tenantCount}-${randomBytes(3).toString('hex')}`) {
+      const result = await gql<{ createTenant: { tenant: { id: string }; adminKey: { key: string } } }, unknown>(
+        'mutation($name: String!) { createTenant(input: { name: $name }) { tenant { id } adminKey { key } } }',
+        { name },
+        OPERATOR_TOKEN,
+      );
+      if (!result.data) throw new Error(`createTenant failed: ${JSON.stringify(result.errors)}`);
+      return { tenantId: result.data.createTenant.tenant.id, adminKey: result.data.createTenant.adminKey.key };
+    },
+    async createKey(adminKey, role) {
+      const result = await gql<{ createApiKey: { key: string; apiKey: { id: string } } }, unknown>(
+        'mutation($role: Role!) { createApiKey(input: { name: "test key", role: $role }) { key apiKey { id } } }',
+        { role },
+        adminKey,
+      );
+      if (!result.data) throw new Error(`createApiKey failed: ${JSON.stringify(result.errors)}`);
+      return { id: result.data.createApiKey.apiKey.id, key: result.data.createApiKey.key };
+    },
+    async close() {
+      await server.stop();
+      await deps.close();
+      await database?.drop();
+    },
+  };
+  return app;
+}
+
+/** The error codes of a response, in order. */
+export function codes(response: GraphQLResponse<unknown>): string[] {
+  return (response.errors ?? []).map((e) => e.extensions?.code ?? 'NO_CODE');
+}
