@@ -3,8 +3,7 @@ import ZodPlugin from '@pothos/plugin-zod';
 import { GraphQLError, Kind } from 'graphql';
 import type { Context } from './context.js';
 import type { Tags } from './db/tables.js';
-import { userError } from './errors.js';
-import { describeZodError } from './ingest/metric-input.js';
+import { describeZodError, userError } from './errors.js';
 
 /** The one SchemaBuilder: plugins, scalars and the context type. Types live in schema/. */
 export const builder = new SchemaBuilder<{

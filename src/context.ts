@@ -1,13 +1,16 @@
+import DataLoader from 'dataloader';
 import type { Kysely } from 'kysely';
 import type { Redis } from 'ioredis';
 import type { Authenticator, Principal } from './auth.js';
 import type { Db } from './db/connect.js';
-import type { Database, Role } from './db/tables.js';
+import type { Database, Metric, Role } from './db/tables.js';
 import { withTenant, type TenantTx, type TxOptions } from './db/tenant.js';
 import type { Env } from './env.js';
 import { userError } from './errors.js';
 import type { Recorder } from './ingest/record-points.js';
 import type { Logger } from './log.js';
+import type { QueryCache } from './query/cache.js';
+import type { AggregateRefresher } from './query/refresh.js';
 
 /** Long-lived things the resolvers use, built once in main.ts (or by a test). */
 export interface Deps {
@@ -18,6 +21,8 @@ export interface Deps {
   recorder: Recorder;
   /** Present when REDIS_URL is set. */
   redis?: Redis;
+  queryCache: QueryCache;
+  aggregates: AggregateRefresher;
 }
 
 /** Per request (HTTP) or per operation (WebSocket). */
@@ -48,3 +53,21 @@ export function tenantTx<T>(ctx: Context, work: (trx: TenantTx) => Promise<T>, o
 
 export const WRITERS: readonly Role[] = ['ADMIN', 'MANAGER', 'DEVELOPER'];
 export const ADMINS: readonly Role[] = ['ADMIN'];
+
+const loaders = new WeakMap<Context, DataLoader<string, Metric | null>>();
+
+/**
+ * Per-request loader of the tenant's metrics by name: every field of one request that needs a
+ * metric's type or unit shares one query (no N+1 across aliases and nested fields).
+ */
+export function metricLoader(ctx: Context): DataLoader<string, Metric | null> {
+  let loader = loaders.get(ctx);
+  if (!loader) {
+    loader = new DataLoader(async (names) => {
+      const rows = await tenantTx(ctx, (trx) => trx.selectFrom('metrics').selectAll().where('name', 'in', [...names]).execute());
+      return names.map((name) => rows.find((row) => row.name === name) ?? null);
+    });
+    loaders.set(ctx, loader);
+  }
+  return loader;
+}

@@ -26,6 +26,23 @@ export const envSchema = z.object({
   BOOTSTRAP_DEV_TENANT: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: positiveInt(0, 600_000).default(10_000),
+  /** statement_timeout of each aggregate query. */
+  QUERY_TIMEOUT_MS: positiveInt(100, 300_000).default(5_000),
+  /** series × buckets one aggregate query may touch. */
+  QUERY_MAX_CELLS: positiveInt(1_000, 100_000_000).default(2_000_000),
+  /** Oldest a cached answer may be when its range touches the last 15 minutes. */
+  QUERY_CACHE_TTL_MS: positiveInt(0, 3_600_000).default(5_000),
+  /** How long a cached answer about older data is kept. */
+  QUERY_CACHE_HISTORICAL_TTL_MS: positiveInt(0, 86_400_000).default(60_000),
+  /** Entries in the in-process cache (used when REDIS_URL is not set). */
+  QUERY_CACHE_SIZE: positiveInt(0, 1_000_000).default(1_000),
+  /**
+   * When the service refreshes continuous aggregates itself: `auto` on the embedded engine
+   * (no background workers there); `on` also on a server; `off` leaves it to TimescaleDB's policies.
+   */
+  AGGREGATE_REFRESH: z.enum(['auto', 'on', 'off']).default('auto'),
+  /** node-cron schedule of that refresh. */
+  AGGREGATE_REFRESH_CRON: z.string().min(9).default('*/30 * * * * *'),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -1,5 +1,6 @@
 import { createGraphQLError } from 'graphql-yoga';
 import type { GraphQLError } from 'graphql';
+import type { z } from 'zod';
 
 /** The machine-readable codes a client can branch on (DESIGN.md §4). */
 export type ErrorCode =
@@ -30,4 +31,16 @@ export function userError(code: ErrorCode, message: string, extensions: Record<s
 export interface ItemError {
   code: ErrorCode;
   message: string;
+}
+
+/** One line that says what is wrong, with the field path: `tags: tag "a" must be a string`. */
+export function describeZodError(error: z.ZodError): string {
+  return error.issues.map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message)).join('; ');
+}
+
+/** Parses with a zod schema, or throws BAD_USER_INPUT saying what to change. */
+export function parseInput<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw userError('BAD_USER_INPUT', describeZodError(result.error));
+  return result.data;
 }

@@ -77,8 +77,3 @@ export const metricInputSchema = z
   }));
 
 export type MetricInput = z.infer<typeof metricInputSchema>;
-
-/** One line that says what is wrong, with the field path: `tags: tag "a" must be a string`. */
-export function describeZodError(error: z.ZodError): string {
-  return error.issues.map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message)).join('; ');
-}

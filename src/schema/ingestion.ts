@@ -3,8 +3,8 @@ import { z } from 'zod';
 import { builder } from '../builder.js';
 import { requireTenant, tenantTx, WRITERS, type Context } from '../context.js';
 import { METRIC_TYPES, type MetricType, type Tags } from '../db/tables.js';
-import { userError } from '../errors.js';
-import { describeZodError, metricInputSchema, metricName, tagsSchema, type MetricInput } from '../ingest/metric-input.js';
+import { describeZodError, userError } from '../errors.js';
+import { metricInputSchema, metricName, tagsSchema, type MetricInput } from '../ingest/metric-input.js';
 import type { ItemOutcome, StoredPoint } from '../ingest/record-points.js';
 
 export const MetricTypeEnum = builder.enumType('MetricType', {

@@ -1,0 +1,94 @@
+import { sql } from 'kysely';
+import cron, { type ScheduledTask } from 'node-cron';
+import type { Db } from '../db/connect.js';
+import type { Logger } from '../log.js';
+import { LEVELS, type LevelName } from './plan.js';
+
+/**
+ * How far behind now each level's materialisation stays (its refresh window's end, as in the
+ * policies of migrations/0005). Everything newer is aggregated at query time from the level
+ * below, so a point stamped within this lag of now is always visible at once.
+ */
+export const REFRESH_LAG: Record<LevelName, number> = {
+  '1m': 10 * 60_000,
+  '5m': 10 * 60_000,
+  '1h': 60 * 60_000,
+  '1d': 24 * 60 * 60_000,
+};
+
+/** Levels in the order they must refresh: a level reads the one below it. */
+const ORDER: LevelName[] = ['1m', '5m', '1h', '1d'];
+const width = (level: LevelName) => LEVELS.find((l) => l.name === level)!.ms;
+const floorTo = (ms: number, w: number) => Math.floor(ms / w) * w;
+
+export interface AggregateRefresher {
+  /** Refreshes every level up to its lag behind now (what policies do on a real TimescaleDB). */
+  refreshAll(): Promise<void>;
+  /**
+   * After points were committed: materialises the buckets of any that landed behind a level's
+   * watermark, so they are visible when the mutation returns (timescale/timescaledb#3877:
+   * real-time aggregation does not look behind the watermark).
+   */
+  afterWrite(times: Date[]): Promise<void>;
+  start(): void;
+  stop(): void;
+}
+
+export function createAggregateRefresher(db: Db, log: Logger, schedule: string | null): AggregateRefresher {
+  let task: ScheduledTask | undefined;
+  let running: Promise<void> = Promise.resolve();
+
+  // Refreshes are serialised: one CALL at a time, in level order.
+  const serial = (work: () => Promise<void>) => (running = running.then(work, work));
+
+  async function refresh(level: LevelName, from: number | null, to: number) {
+    for (const kind of ['stats', 'sketch']) {
+      await sql`call refresh_continuous_aggregate(${`${kind}_${level}`}::regclass,
+        ${from === null ? null : new Date(from).toISOString()}::timestamptz, ${new Date(to).toISOString()}::timestamptz)`.execute(db.kysely);
+    }
+  }
+
+  const refresher: AggregateRefresher = {
+    refreshAll() {
+      if (!db.timescale) return Promise.resolve();
+      return serial(async () => {
+        const started = Date.now();
+        for (const level of ORDER) await refresh(level, null, floorTo(Date.now() - REFRESH_LAG[level], width(level)));
+        log.debug({ ms: Date.now() - started }, 'aggregates refreshed');
+      });
+    },
+    afterWrite(times) {
+      if (!db.timescale || times.length === 0) return Promise.resolve();
+      let oldest = Infinity;
+      let newest = -Infinity;
+      for (const t of times) {
+        const ms = t.getTime();
+        if (ms < oldest) oldest = ms;
+        if (ms > newest) newest = ms;
+      }
+      const now = Date.now();
+      const behind = ORDER.filter((level) => oldest < now - REFRESH_LAG[level]);
+      if (behind.length === 0) return Promise.resolve();
+      return serial(async () => {
+        for (const level of behind) {
+          const w = width(level);
+          const watermark = floorTo(now - REFRESH_LAG[level], w);
+          const end = Math.min(floorTo(newest, w) + w, watermark);
+          const start = floorTo(oldest, w);
+          if (start < end) await refresh(level, start, end);
+        }
+      });
+    },
+    start() {
+      if (!schedule || !db.timescale || task) return;
+      task = cron.schedule(schedule, () => {
+        refresher.refreshAll().catch((error) => log.warn({ err: (error as Error).message }, 'aggregate refresh failed'));
+      }, { noOverlap: true });
+    },
+    stop() {
+      task?.stop();
+      task = undefined;
+    },
+  };
+  return refresher;
+}

@@ -1,0 +1,370 @@
+import { createHash } from 'node:crypto';
+import { Kind, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
+import { sql } from 'kysely';
+import { z } from 'zod';
+import { builder } from '../builder.js';
+import { metricLoader, requireTenant, tenantTx, type Context } from '../context.js';
+import type { Tags } from '../db/tables.js';
+import { parseInput, userError } from '../errors.js';
+import { metricName, tagsSchema } from '../ingest/metric-input.js';
+import { runAggregate, type AggregateQuery, type AggregateResult, type Bucket, type ResultSeries } from '../query/aggregate.js';
+import { autoGranularity, GRANULARITIES, type Granularity } from '../query/plan.js';
+import { MetricTypeEnum } from './ingestion.js';
+
+const GranularityEnum = builder.enumType('Granularity', {
+  values: {
+    MINUTE: { description: '1 minute buckets.' },
+    FIVE_MINUTES: { description: '5 minute buckets.' },
+    HOUR: { description: '1 hour buckets.' },
+    DAY: { description: '1 day buckets (UTC days).' },
+  } as const,
+});
+
+const FillEnum = builder.enumType('Fill', {
+  description: 'What to return for buckets in the range that hold no points.',
+  values: {
+    NONE: { description: 'Leave them out.' },
+    NULL: { description: 'Return them with count 0 and null values.' },
+    ZERO: { description: 'Return them with count 0 and 0 values.' },
+    PREVIOUS: { description: 'Repeat the values of the previous non-empty bucket (count 0); null values before the first one.' },
+  } as const,
+});
+
+const TagFilterInput = builder.inputType('TagFilterInput', {
+  description: 'One condition on one tag key: set exactly one of the operators.',
+  fields: (t) => ({
+    key: t.string({ required: true }),
+    equals: t.string(),
+    notEquals: t.string({ description: 'Also matches series without the key.' }),
+    in: t.stringList(),
+    notIn: t.stringList({ description: 'Also matches series without the key.' }),
+    exists: t.boolean({ description: 'true: the series has the key; false: it has not.' }),
+  }),
+});
+
+const AggregateQueryInput = builder.inputType('AggregateQueryInput', {
+  fields: (t) => ({
+    metrics: t.stringList({ required: true, description: '1-10 metric names.' }),
+    from: t.field({ type: 'DateTime', required: true, description: 'Inclusive.' }),
+    to: t.field({ type: 'DateTime', description: 'Exclusive. Defaults to now.' }),
+    granularity: t.field({ type: GranularityEnum, description: 'Defaults to the coarsest that gives at least 60 buckets over the range.' }),
+    tags: t.field({ type: 'Tags', description: 'Only series that have all these tag values.' }),
+    filters: t.field({ type: [TagFilterInput], description: 'More conditions on tags, all of which must hold.' }),
+    groupBy: t.stringList({ description: 'At most 5 tag keys: one result series per distinct combination of their values.' }),
+    fill: t.field({ type: FillEnum, description: 'Default NONE.' }),
+    limit: t.int({ description: 'Buckets in this page, across all series: 1-10000, default 10000.' }),
+    after: t.string({ description: 'The `nextCursor` of the previous page.' }),
+  }),
+});
+
+const tagKey = z.string().min(1).max(50);
+const tagValue = z.string().max(100);
+const filterSchema = z
+  .object({
+    key: tagKey,
+    equals: tagValue.nullish(),
+    notEquals: tagValue.nullish(),
+    in: z.array(tagValue).min(1).max(100).nullish(),
+    notIn: z.array(tagValue).min(1).max(100).nullish(),
+    exists: z.boolean().nullish(),
+  })
+  .transform((f, ctx) => {
+    const set = (['equals', 'notEquals', 'in', 'notIn', 'exists'] as const).filter((op) => f[op] !== undefined && f[op] !== null);
+    if (set.length !== 1) {
+      ctx.addIssue({ code: 'custom', message: `filter on '${f.key}' must set exactly one of equals, notEquals, in, notIn, exists` });
+      return z.NEVER;
+    }
+    const op = set[0]!;
+    return { key: f.key, [op]: f[op] } as AggregateQuery['filters'][number];
+  });
+
+export const MAX_LIMIT = 10_000;
+
+const aggregateInputShape = z.object({
+    metrics: z.array(metricName).min(1, 'metrics needs at least one name').max(10, 'metrics takes at most 10 names'),
+    from: z.date(),
+    to: z.date().nullish(),
+    granularity: z.enum(Object.keys(GRANULARITIES) as [Granularity, ...Granularity[]]).nullish(),
+    tags: tagsSchema.nullish(),
+    filters: z.array(filterSchema).max(20, 'at most 20 filters').nullish(),
+    groupBy: z.array(tagKey).max(5, 'groupBy takes at most 5 tag keys').nullish(),
+    fill: z.enum(['NONE', 'NULL', 'ZERO', 'PREVIOUS']).nullish(),
+    limit: z.number().int().min(1, `limit must be 1-${MAX_LIMIT}`).max(MAX_LIMIT, `limit must be 1-${MAX_LIMIT}`).nullish(),
+    after: z.string().max(500).nullish(),
+  });
+
+export const aggregateInputSchema = aggregateInputShape.transform((input, ctx) => {
+    const to = input.to ?? new Date();
+    if (input.from >= to) {
+      ctx.addIssue({ code: 'custom', path: ['from'], message: 'from must be before to' });
+      return z.NEVER;
+    }
+    const query: AggregateQuery = {
+      metrics: [...new Set(input.metrics)],
+      from: input.from,
+      to,
+      granularity: input.granularity ?? autoGranularity(input.from, to),
+      tags: input.tags ?? {},
+      filters: input.filters ?? [],
+      groupBy: [...new Set(input.groupBy ?? [])],
+      fill: input.fill ?? 'NONE',
+    };
+    return { query, limit: input.limit ?? MAX_LIMIT, after: input.after ?? null };
+  });
+
+/** Whether the selection under this field asks for any of `names` (fragments included). */
+export function selects(info: GraphQLResolveInfo, names: ReadonlySet<string>): boolean {
+  const visit = (set: SelectionSetNode | undefined): boolean =>
+    !!set?.selections.some((node) => {
+      if (node.kind === Kind.FIELD) return names.has(node.name.value) || visit(node.selectionSet);
+      if (node.kind === Kind.INLINE_FRAGMENT) return visit(node.selectionSet);
+      return visit(info.fragments[node.name.value]?.selectionSet);
+    });
+  return info.fieldNodes.some((node) => visit(node.selectionSet));
+}
+
+const PERCENTILE_FIELDS = new Set(['p50', 'p90', 'p95', 'p99']);
+
+/** Recent enough that new points may still change the answer. */
+const LIVE_WINDOW_MS = 15 * 60_000;
+
+function queryKey(tenantId: string, query: AggregateQuery, percentiles: boolean): string {
+  const canonical = JSON.stringify([query.metrics, query.from.getTime(), query.to.getTime(), query.granularity, Object.entries(query.tags).sort(), query.filters, query.groupBy, query.fill, percentiles]);
+  return `${tenantId}:${createHash('sha256').update(canonical).digest('base64url')}`;
+}
+
+const reviveDates = (key: string, value: unknown) => (key === 'start' || key === 'end' ? new Date(value as string) : value);
+
+/**
+ * Answers an aggregate query for the caller's tenant, from the cache when it holds a fresh
+ * enough answer. An answer whose range touches the last 15 minutes is never older than
+ * QUERY_CACHE_TTL_MS (default 5 s).
+ */
+export async function aggregate(ctx: Context, query: AggregateQuery, percentiles: boolean): Promise<{ result: AggregateResult; fromCache: boolean }> {
+  const { tenantId } = requireTenant(ctx);
+  const { env, queryCache, db } = ctx.deps;
+  const key = queryKey(tenantId, query, percentiles);
+  const cached = await queryCache.get(key);
+  if (cached) return { result: JSON.parse(cached, reviveDates) as AggregateResult, fromCache: true };
+  let result: AggregateResult;
+  try {
+    result = await tenantTx(ctx, (trx) => runAggregate(trx, query, { timescale: db.timescale, percentiles, limits: { maxCells: env.QUERY_MAX_CELLS } }), {
+      timeoutMs: env.QUERY_TIMEOUT_MS,
+    });
+  } catch (error) {
+    if ((error as { code?: string }).code === '57014') {
+      throw userError('LIMIT_EXCEEDED', `The query ran longer than ${env.QUERY_TIMEOUT_MS} ms. Narrow the range, coarsen the granularity or filter by tags.`, {
+        limit: env.QUERY_TIMEOUT_MS,
+      });
+    }
+    throw error;
+  }
+  const live = query.to.getTime() > Date.now() - LIVE_WINDOW_MS;
+  await queryCache.set(key, JSON.stringify(result), live ? env.QUERY_CACHE_TTL_MS : env.QUERY_CACHE_HISTORICAL_TTL_MS);
+  return { result, fromCache: false };
+}
+
+interface Cursor {
+  q: string;
+  s: number;
+  t: number;
+}
+
+/** One page of buckets across series, in series order then time; the cursor names the last one. */
+export function paginate(series: ResultSeries[], limit: number, after: Cursor | null, queryTag: string): { series: ResultSeries[]; nextCursor: string | null } {
+  const page: ResultSeries[] = [];
+  let taken = 0;
+  let last: Cursor | null = null;
+  let more = false;
+  for (let s = after ? after.s : 0; s < series.length; s++) {
+    const item = series[s]!;
+    const buckets = after && s === after.s ? item.buckets.filter((b) => b.start.getTime() > after.t) : item.buckets;
+    if (buckets.length === 0) continue;
+    if (taken >= limit) {
+      more = true;
+      break;
+    }
+    const slice = buckets.slice(0, limit - taken);
+    taken += slice.length;
+    page.push({ ...item, buckets: slice });
+    last = { q: queryTag, s, t: slice.at(-1)!.start.getTime() };
+    if (slice.length < buckets.length) {
+      more = true;
+      break;
+    }
+  }
+  return { series: page, nextCursor: more && last ? Buffer.from(JSON.stringify(last)).toString('base64url') : null };
+}
+
+function decodeCursor(cursor: string, queryTag: string): Cursor {
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Cursor;
+    if (parsed.q === queryTag && Number.isInteger(parsed.s) && Number.isFinite(parsed.t)) return parsed;
+  } catch {
+    // fall through
+  }
+  throw userError('BAD_USER_INPUT', 'after is not a cursor returned by this same query');
+}
+
+const BucketRef = builder.objectRef<Bucket>('AggregateBucket').implement({
+  description:
+    'One time bucket. Type semantics: COUNTER values are increments, so `sum` is the increase and `rate` the increase per second; GAUGE has `last` (the newest value) with avg/min/max; HISTOGRAM and SUMMARY values are observations. Percentiles are offered for every type, within 1 % of exact.',
+  fields: (t) => ({
+    start: t.field({ type: 'DateTime', resolve: (b) => b.start }),
+    end: t.field({ type: 'DateTime', resolve: (b) => b.end }),
+    count: t.exposeFloat('count', { description: 'Points in the bucket.' }),
+    sum: t.exposeFloat('sum', { nullable: true, description: 'Sum of values; for a COUNTER, the increase over the bucket.' }),
+    min: t.exposeFloat('min', { nullable: true }),
+    max: t.exposeFloat('max', { nullable: true }),
+    avg: t.exposeFloat('avg', { nullable: true }),
+    last: t.exposeFloat('last', { nullable: true, description: 'The newest value in the bucket. Null for a COUNTER (use latestValue for its running total).' }),
+    rate: t.exposeFloat('rate', { nullable: true, description: 'COUNTER only: increase per second over the part of the bucket inside the range. Null for other types.' }),
+    p50: t.exposeFloat('p50', { nullable: true, description: 'Median, within 1 % of exact (mergeable log histogram).' }),
+    p90: t.exposeFloat('p90', { nullable: true }),
+    p95: t.exposeFloat('p95', { nullable: true }),
+    p99: t.exposeFloat('p99', { nullable: true }),
+  }),
+});
+
+export const AggregateSeriesRef = builder.objectRef<ResultSeries>('AggregateSeries').implement({
+  description: 'The buckets of one metric for one combination of group-by tag values.',
+  fields: (t) => ({
+    metric: t.exposeString('metric'),
+    type: t.field({ type: MetricTypeEnum, resolve: (s) => s.type }),
+    unit: t.exposeString('unit', { nullable: true }),
+    tags: t.field({ type: 'Tags', description: 'The group-by tag values of this series.', resolve: (s) => s.tags }),
+    buckets: t.field({ type: [BucketRef], resolve: (s) => s.buckets }),
+  }),
+});
+
+export interface QueryMetadata {
+  executionTimeMs: number;
+  fromCache: boolean;
+  sources: string[];
+}
+
+const MetadataRef = builder.objectRef<QueryMetadata>('QueryMetadata').implement({
+  fields: (t) => ({
+    executionTimeMs: t.exposeFloat('executionTimeMs'),
+    fromCache: t.exposeBoolean('fromCache'),
+    source: t.string({
+      description: 'What answered, e.g. `stats_1h+stats_5m+raw`: continuous aggregates by level (stats_* and sketch_* for percentiles) and raw points for the edges they cannot answer exactly.',
+      resolve: (m) => m.sources.join('+'),
+    }),
+    sources: t.stringList({ resolve: (m) => m.sources }),
+  }),
+});
+
+export const AggregateResultRef = builder
+  .objectRef<{ granularity: Granularity; series: ResultSeries[]; nextCursor: string | null; metadata: QueryMetadata }>('AggregateResult')
+  .implement({
+    fields: (t) => ({
+      granularity: t.field({ type: GranularityEnum, resolve: (r) => r.granularity }),
+      series: t.field({ type: [AggregateSeriesRef], resolve: (r) => r.series }),
+      nextCursor: t.exposeString('nextCursor', { nullable: true, description: 'Pass as `after` for the next page; null on the last page.' }),
+      metadata: t.field({ type: MetadataRef, resolve: (r) => r.metadata }),
+    }),
+  });
+
+const LatestValueRef = builder
+  .objectRef<{ metric: string; type: ResultSeries['type']; unit: string | null; value: number; timestamp: Date }>('LatestValue')
+  .implement({
+    fields: (t) => ({
+      metric: t.exposeString('metric'),
+      type: t.field({ type: MetricTypeEnum, resolve: (v) => v.type }),
+      unit: t.exposeString('unit', { nullable: true }),
+      value: t.exposeFloat('value', { description: 'COUNTER: the running total of all retained increments. GAUGE: the newest value. HISTOGRAM, SUMMARY: the newest observation.' }),
+      timestamp: t.field({ type: 'DateTime', description: 'Time of the newest point counted.', resolve: (v) => v.timestamp }),
+    }),
+  });
+
+/** Throws NOT_FOUND for a metric this tenant has not recorded. */
+async function loadMetric(ctx: Context, name: string) {
+  const metric = await metricLoader(ctx).load(name);
+  if (!metric) throw userError('NOT_FOUND', `metric '${name}' does not exist in this tenant`, { metric: name });
+  return metric;
+}
+
+const nameArg = z.string().max(255);
+
+builder.queryFields((t) => ({
+  metricAggregates: t.field({
+    type: AggregateResultRef,
+    description: 'Aggregates per time bucket, filtered by tags and grouped by tag values, from continuous aggregates where they answer exactly.',
+    args: { input: t.arg({ type: AggregateQueryInput, required: true, validate: { schema: aggregateInputShape } }) },
+    resolve: async (_root, { input }, ctx, info) => {
+      const started = performance.now();
+      requireTenant(ctx);
+      const { query, limit, after } = parseInput(aggregateInputSchema, input);
+      const percentiles = selects(info, PERCENTILE_FIELDS);
+      const queryTag = createHash('sha256').update(JSON.stringify([query, percentiles])).digest('base64url').slice(0, 12);
+      const cursor = after ? decodeCursor(after, queryTag) : null;
+      const { result, fromCache } = await aggregate(ctx, query, percentiles);
+      const page = paginate(result.series, limit, cursor, queryTag);
+      return { granularity: result.granularity, ...page, metadata: { executionTimeMs: performance.now() - started, fromCache, sources: result.sources } };
+    },
+  }),
+  latestValue: t.field({
+    type: LatestValueRef,
+    nullable: true,
+    description: 'The latest value of a metric over the series matching `tags`; null when it has no points.',
+    args: { metric: t.arg.string({ required: true, validate: { schema: metricName } }), tags: t.arg({ type: 'Tags' }) },
+    resolve: async (_root, args, ctx) => {
+      const metric = await loadMetric(ctx, args.metric);
+      const tags: Tags = args.tags == null ? {} : tagsSchema.parse(args.tags);
+      const row = await tenantTx(ctx, async (trx) => {
+        const series = trx.selectFrom('series as s').select('s.id').where('s.metric_id', '=', metric.id).where(sql<boolean>`s.tags @> ${JSON.stringify(tags)}::jsonb`);
+        if (metric.type === 'COUNTER') {
+          const total = await sql<{ value: number | null; timestamp: Date | null }>`
+            select sum(x.v) as value, max(x.t) as timestamp
+            from (${ctx.deps.db.timescale
+              ? sql`select s as v, lt as t, series_id from tenant_stats_1d`
+              : sql`select value as v, time as t, series_id from tenant_points`}) x
+            where x.series_id in (${series})`.execute(trx);
+          return total.rows[0]?.timestamp ? total.rows[0] : null;
+        }
+        const { rows } = await sql<{ value: number; timestamp: Date }>`
+          select p.value, p.time as timestamp
+          from (${series}) s cross join lateral (
+            select value, time from tenant_points where series_id = s.id order by time desc limit 1
+          ) p
+          order by p.time desc limit 1`.execute(trx);
+        return rows[0] ?? null;
+      });
+      if (!row || row.value === null || row.timestamp === null) return null;
+      return { metric: metric.name, type: metric.type, unit: metric.unit, value: Number(row.value), timestamp: new Date(row.timestamp) };
+    },
+  }),
+  tagKeys: t.stringList({
+    description: 'The tag keys used by a metric’s series, alphabetically.',
+    args: { metric: t.arg.string({ required: true, validate: { schema: metricName } }) },
+    resolve: async (_root, args, ctx) => {
+      const metric = await loadMetric(ctx, args.metric);
+      return tenantTx(ctx, async (trx) => {
+        const { rows } = await sql<{ key: string }>`
+          select distinct jsonb_object_keys(tags) as key from series where metric_id = ${metric.id} order by key limit 1000`.execute(trx);
+        return rows.map((r) => r.key);
+      });
+    },
+  }),
+  tagValues: t.stringList({
+    description: 'The values of one tag key in a metric’s series, alphabetically, optionally those starting with `prefix` (at most `limit`, default 1000).',
+    args: {
+      metric: t.arg.string({ required: true, validate: { schema: metricName } }),
+      key: t.arg.string({ required: true, validate: { schema: tagKey } }),
+      prefix: t.arg.string({ validate: { schema: nameArg } }),
+      limit: t.arg.int({ validate: { schema: z.number().int().min(1).max(1000) } }),
+    },
+    resolve: async (_root, args, ctx) => {
+      const metric = await loadMetric(ctx, args.metric);
+      return tenantTx(ctx, async (trx) => {
+        const { rows } = await sql<{ value: string }>`
+          select distinct tags ->> ${args.key}::text as value from series
+          where metric_id = ${metric.id} and jsonb_exists(tags, ${args.key}::text)
+            and starts_with(tags ->> ${args.key}::text, ${args.prefix ?? ''}::text)
+          order by value limit ${args.limit ?? 1000}`.execute(trx);
+        return rows.map((r) => r.value);
+      });
+    },
+  }),
+}));
