@@ -14,6 +14,8 @@ import { migrate } from './db/migrate.js';
 import type { Env } from './env.js';
 import { userError } from './errors.js';
 import { createRecorder } from './ingest/record-points.js';
+import { createQueryCache } from './query/cache.js';
+import { createAggregateRefresher } from './query/refresh.js';
 import type { Logger } from './log.js';
 import { schema } from './schema/index.js';
 
@@ -64,6 +66,8 @@ export function createServer(deps: Deps): Server {
         const original = error instanceof GraphQLError ? (error.originalError ?? error) : error;
         if (original instanceof GraphQLError && original.extensions?.code) return original;
         if (error instanceof GraphQLError && error.extensions?.code && !error.originalError) return error;
+        // graphql-js's request errors carry no code: a variable it could not coerce ("NaN" for a Float, an unknown enum value).
+        if (original instanceof GraphQLError && !(error as GraphQLError).path) return userError('BAD_USER_INPUT', error instanceof GraphQLError ? error.message : original.message);
         if (isUnavailable(original)) {
           return userError('SERVICE_UNAVAILABLE', 'The database is unavailable; retry shortly', { retryAfter: 1 });
         }
@@ -190,6 +194,12 @@ async function health(deps: Deps, res: ServerResponse) {
   res.end(JSON.stringify({ status: ok ? 'ok' : 'unavailable', ...checks }));
 }
 
+/** The service refreshes aggregates itself where no background worker will (the embedded engine), or when told to. */
+function refreshSchedule(env: Env, db: Db): string | null {
+  const on = env.AGGREGATE_REFRESH === 'on' || (env.AGGREGATE_REFRESH === 'auto' && db.kind === 'embedded');
+  return on ? env.AGGREGATE_REFRESH_CRON : null;
+}
+
 /**
  * Opens everything a server needs from the environment: database (migrated), Redis if
  * configured, authenticator and recorder. `close` releases them in reverse order.
@@ -211,7 +221,14 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
     throw error;
   }
   const auth = createAuthenticator(db.kysely, { operatorToken: env.OPERATOR_TOKEN, jwtSecret: env.JWT_SECRET });
-  const recorder = createRecorder({ kysely: db.kysely, log });
+  const aggregates = createAggregateRefresher(db, log, refreshSchedule(env, db));
+  const recorder = createRecorder({
+    kysely: db.kysely,
+    log,
+    afterCommit: (_tenantId, points) => aggregates.afterWrite(points.map((p) => p.time)),
+  });
+  const queryCache = createQueryCache({ redis, size: env.QUERY_CACHE_SIZE, log });
+  aggregates.start();
   return {
     env,
     db,
@@ -219,7 +236,10 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
     auth,
     recorder,
     redis,
+    queryCache,
+    aggregates,
     async close() {
+      aggregates.stop();
       await recorder.drain();
       redis?.disconnect();
       await db.close();

@@ -222,6 +222,8 @@ export interface RecorderOptions {
   log: Logger;
   /** Called after each commit with the points it stored (not duplicates). */
   onCommitted?: (tenantId: string, points: StoredPoint[]) => void;
+  /** Awaited after each commit, before the writers are answered (e.g. refreshing aggregates behind a watermark). */
+  afterCommit?: (tenantId: string, points: StoredPoint[]) => Promise<void>;
   /** Writes of one tenant waiting together are stored in one transaction up to this many items. */
   maxItemsPerWrite?: number;
   /** Transactions in flight per tenant; more requests wait and are then written together. */
@@ -273,6 +275,9 @@ export function createRecorder(options: RecorderOptions): Recorder {
     for (const row of learned.metrics) bounded(metricCache, `${tenantId}\u0000${row.name}`, row);
     for (const [key, id] of learned.series) bounded(seriesCache, `${tenantId}\u0000${key}`, id);
     const stored = outcomes.flatMap((o) => (o.ok && !o.duplicate ? [o.point] : []));
+    if (stored.length && options.afterCommit) {
+      await options.afterCommit(tenantId, stored).catch((error) => log.warn({ err: (error as Error).message }, 'ingest: afterCommit failed'));
+    }
     if (stored.length && options.onCommitted) {
       try {
         options.onCommitted(tenantId, stored);
