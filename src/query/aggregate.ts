@@ -160,7 +160,8 @@ export async function runAggregate(trx: TenantTx, query: AggregateQuery, options
     const metric = metricById.get(row.metric_id)!;
     const tags: Tags = {};
     for (const key of query.groupBy) if (row.tags[key] !== undefined) tags[key] = row.tags[key];
-    const key = `${metric.name}\u0000${JSON.stringify(tags, Object.keys(tags).sort())}`;
+    // Groups sort by their values in groupBy order (a missing value sorts last).
+    const key = `${metric.name}\u0000${JSON.stringify(query.groupBy.map((k) => tags[k] ?? null))}`;
     let index = groupIndex.get(key);
     if (index === undefined) {
       index = groups.length;
@@ -239,7 +240,10 @@ export async function runAggregate(trx: TenantTx, query: AggregateQuery, options
 function toBucket(start: number, width: number, query: AggregateQuery, type: MetricType, row: StatsRow, q: QuantileRow | undefined): Bucket {
   const n = Number(row.n);
   const covered = (Math.min(start + width, query.to.getTime()) - Math.max(start, query.from.getTime())) / 1000;
-  const percentile = (field: QuantileField) => (q ? interpolate(QUANTILES[field], Number(q.total), q[`${field}_lo`], q[`${field}_hi`]) : null);
+  // A quantile lies between the bucket's min and max; clamping keeps the sketch's rounding
+  // (≤ 1 %) from ever reporting a value no point had, e.g. p99 of a single 1 as 0.99.
+  const percentile = (field: QuantileField) =>
+    q ? Math.min(row.mx, Math.max(row.mn, interpolate(QUANTILES[field], Number(q.total), q[`${field}_lo`], q[`${field}_hi`]))) : null;
   return {
     start: new Date(start),
     end: new Date(start + width),
