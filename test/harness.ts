@@ -12,6 +12,7 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { parseEnv } from '../src/env.js';
 import { createLogger } from '../src/log.js';
 import { createServer, openDeps, type Server } from '../src/server.js';
+import { CreateApiKey, CreateTenant } from './operations.js';
 
 export type EngineName = 'embedded' | 'postgres';
 
@@ -60,6 +61,11 @@ export interface TestApp {
   server: Server;
   /** POSTs a typed document; returns the parsed body (never throws on GraphQL errors). */
   gql<R, V>(document: TypedDocumentNode<R, V> | DocumentNode | string, variables?: V, token?: string): Promise<GraphQLResponse<R>>;
+  /**
+   * Like gql, with variables the document's types would not allow: how a test sends what a
+   * careless or hostile client might (a string for a Float, an unknown enum value, a number as a tag).
+   */
+  send<R>(document: TypedDocumentNode<R, any>, variables: Record<string, unknown>, token?: string): Promise<GraphQLResponse<R>>;
   /** Like gql, also returning the HTTP status. */
   post<R>(body: unknown, token?: string, headers?: Record<string, string>): Promise<{ status: number; body: GraphQLResponse<R> }>;
   /** Creates a tenant through the operator mutation; returns its id and ADMIN key. */
@@ -102,22 +108,15 @@ export async function startApp(engine: EngineName, env: Record<string, string> =
     url,
     server,
     gql,
+    send: (document, variables, token) => gql(document, variables as never, token),
     post,
     async createTenant(name = `tenant-${++tenantCount}-${randomBytes(3).toString('hex')}`) {
-      const result = await gql<{ createTenant: { tenant: { id: string }; adminKey: { key: string } } }, unknown>(
-        'mutation($name: String!) { createTenant(input: { name: $name }) { tenant { id } adminKey { key } } }',
-        { name },
-        OPERATOR_TOKEN,
-      );
+      const result = await gql(CreateTenant, { input: { name } }, OPERATOR_TOKEN);
       if (!result.data) throw new Error(`createTenant failed: ${JSON.stringify(result.errors)}`);
       return { tenantId: result.data.createTenant.tenant.id, adminKey: result.data.createTenant.adminKey.key };
     },
     async createKey(adminKey, role) {
-      const result = await gql<{ createApiKey: { key: string; apiKey: { id: string } } }, unknown>(
-        'mutation($role: Role!) { createApiKey(input: { name: "test key", role: $role }) { key apiKey { id } } }',
-        { role },
-        adminKey,
-      );
+      const result = await gql(CreateApiKey, { input: { name: `${role.toLowerCase()} key`, role } }, adminKey);
       if (!result.data) throw new Error(`createApiKey failed: ${JSON.stringify(result.errors)}`);
       return { id: result.data.createApiKey.apiKey.id, key: result.data.createApiKey.key };
     },

@@ -1,0 +1,94 @@
+/* eslint-disable */
+import * as types from './graphql.js';
+import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-node/core';
+
+/**
+ * Map of all GraphQL operations in the project.
+ *
+ * This map has several performance disadvantages:
+ * 1. It is not tree-shakeable, so it will include all operations in the project.
+ * 2. It is not minifiable, so the string of a GraphQL query will be multiple times inside the bundle.
+ * 3. It does not support dead code elimination, so it will add unused operations.
+ *
+ * Therefore it is highly recommended to use the babel or swc plugin for production.
+ * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
+ */
+type Documents = {
+    "\n  mutation CreateTenant($input: CreateTenantInput!) {\n    createTenant(input: $input) {\n      tenant { id name }\n      adminKey { key apiKey { id role } }\n    }\n  }\n": typeof types.CreateTenantDocument,
+    "\n  mutation CreateApiKey($input: CreateApiKeyInput!) {\n    createApiKey(input: $input) { key apiKey { id name role prefix revokedAt } }\n  }\n": typeof types.CreateApiKeyDocument,
+    "\n  mutation RevokeApiKey($id: ID!) {\n    revokeApiKey(input: { id: $id }) { id revokedAt }\n  }\n": typeof types.RevokeApiKeyDocument,
+    "\n  query Tenant {\n    tenant { id name }\n  }\n": typeof types.TenantDocument,
+    "\n  query ApiKeys {\n    apiKeys { id name role prefix revokedAt }\n  }\n": typeof types.ApiKeysDocument,
+    "\n  mutation RecordMetric($input: MetricInput!) {\n    recordMetric(input: $input) {\n      id\n      duplicate\n      point { id metric type unit tags timestamp value }\n    }\n  }\n": typeof types.RecordMetricDocument,
+    "\n  mutation RecordMetrics($metrics: [MetricInput!]!) {\n    recordMetrics(input: { metrics: $metrics }) {\n      accepted\n      duplicates\n      ids\n      failed { index id code }\n    }\n  }\n": typeof types.RecordMetricsDocument,
+    "\n  query MetricPoints($input: MetricPointsInput!) {\n    metricPoints(input: $input) {\n      points { id metric type unit tags timestamp value }\n      nextCursor\n    }\n  }\n": typeof types.MetricPointsDocument,
+    "\n  query Metrics($prefix: String) {\n    metrics(prefix: $prefix) { name type unit seriesCount }\n  }\n": typeof types.MetricsDocument,
+};
+const documents: Documents = {
+    "\n  mutation CreateTenant($input: CreateTenantInput!) {\n    createTenant(input: $input) {\n      tenant { id name }\n      adminKey { key apiKey { id role } }\n    }\n  }\n": types.CreateTenantDocument,
+    "\n  mutation CreateApiKey($input: CreateApiKeyInput!) {\n    createApiKey(input: $input) { key apiKey { id name role prefix revokedAt } }\n  }\n": types.CreateApiKeyDocument,
+    "\n  mutation RevokeApiKey($id: ID!) {\n    revokeApiKey(input: { id: $id }) { id revokedAt }\n  }\n": types.RevokeApiKeyDocument,
+    "\n  query Tenant {\n    tenant { id name }\n  }\n": types.TenantDocument,
+    "\n  query ApiKeys {\n    apiKeys { id name role prefix revokedAt }\n  }\n": types.ApiKeysDocument,
+    "\n  mutation RecordMetric($input: MetricInput!) {\n    recordMetric(input: $input) {\n      id\n      duplicate\n      point { id metric type unit tags timestamp value }\n    }\n  }\n": types.RecordMetricDocument,
+    "\n  mutation RecordMetrics($metrics: [MetricInput!]!) {\n    recordMetrics(input: { metrics: $metrics }) {\n      accepted\n      duplicates\n      ids\n      failed { index id code }\n    }\n  }\n": types.RecordMetricsDocument,
+    "\n  query MetricPoints($input: MetricPointsInput!) {\n    metricPoints(input: $input) {\n      points { id metric type unit tags timestamp value }\n      nextCursor\n    }\n  }\n": types.MetricPointsDocument,
+    "\n  query Metrics($prefix: String) {\n    metrics(prefix: $prefix) { name type unit seriesCount }\n  }\n": types.MetricsDocument,
+};
+
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ *
+ *
+ * @example
+ * ```ts
+ * const query = graphql(`query GetUser($id: ID!) { user(id: $id) { name } }`);
+ * ```
+ *
+ * The query argument is unknown!
+ * Please regenerate the types.
+ */
+export function graphql(source: string): unknown;
+
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation CreateTenant($input: CreateTenantInput!) {\n    createTenant(input: $input) {\n      tenant { id name }\n      adminKey { key apiKey { id role } }\n    }\n  }\n"): (typeof documents)["\n  mutation CreateTenant($input: CreateTenantInput!) {\n    createTenant(input: $input) {\n      tenant { id name }\n      adminKey { key apiKey { id role } }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation CreateApiKey($input: CreateApiKeyInput!) {\n    createApiKey(input: $input) { key apiKey { id name role prefix revokedAt } }\n  }\n"): (typeof documents)["\n  mutation CreateApiKey($input: CreateApiKeyInput!) {\n    createApiKey(input: $input) { key apiKey { id name role prefix revokedAt } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation RevokeApiKey($id: ID!) {\n    revokeApiKey(input: { id: $id }) { id revokedAt }\n  }\n"): (typeof documents)["\n  mutation RevokeApiKey($id: ID!) {\n    revokeApiKey(input: { id: $id }) { id revokedAt }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query Tenant {\n    tenant { id name }\n  }\n"): (typeof documents)["\n  query Tenant {\n    tenant { id name }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query ApiKeys {\n    apiKeys { id name role prefix revokedAt }\n  }\n"): (typeof documents)["\n  query ApiKeys {\n    apiKeys { id name role prefix revokedAt }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation RecordMetric($input: MetricInput!) {\n    recordMetric(input: $input) {\n      id\n      duplicate\n      point { id metric type unit tags timestamp value }\n    }\n  }\n"): (typeof documents)["\n  mutation RecordMetric($input: MetricInput!) {\n    recordMetric(input: $input) {\n      id\n      duplicate\n      point { id metric type unit tags timestamp value }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation RecordMetrics($metrics: [MetricInput!]!) {\n    recordMetrics(input: { metrics: $metrics }) {\n      accepted\n      duplicates\n      ids\n      failed { index id code }\n    }\n  }\n"): (typeof documents)["\n  mutation RecordMetrics($metrics: [MetricInput!]!) {\n    recordMetrics(input: { metrics: $metrics }) {\n      accepted\n      duplicates\n      ids\n      failed { index id code }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query MetricPoints($input: MetricPointsInput!) {\n    metricPoints(input: $input) {\n      points { id metric type unit tags timestamp value }\n      nextCursor\n    }\n  }\n"): (typeof documents)["\n  query MetricPoints($input: MetricPointsInput!) {\n    metricPoints(input: $input) {\n      points { id metric type unit tags timestamp value }\n      nextCursor\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query Metrics($prefix: String) {\n    metrics(prefix: $prefix) { name type unit seriesCount }\n  }\n"): (typeof documents)["\n  query Metrics($prefix: String) {\n    metrics(prefix: $prefix) { name type unit seriesCount }\n  }\n"];
+
+export function graphql(source: string) {
+  return (documents as any)[source] ?? {};
+}
+
+export type DocumentType<TDocumentNode extends DocumentNode<any, any>> = TDocumentNode extends DocumentNode<  infer TType,  any>  ? TType  : never;
