@@ -2,6 +2,9 @@ import { z } from 'zod';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** A URL of one of `protocols`: `localhost:5432` parses as a URL too, with the protocol `localhost:`. */
+const urlWith = (name: string, protocols: string[]) =>
+  z.string().refine((value) => URL.canParse(value) && protocols.includes(new URL(value).protocol), `${name} must be a ${protocols.map((p) => `${p}//`).join(' or ')} URL`);
 
 /**
  * Every setting the service reads from its environment, with defaults.
@@ -12,11 +15,11 @@ export const envSchema = z.object({
   PORT: port.default(4000),
   HOST: z.string().min(1).default('0.0.0.0'),
   /** A PostgreSQL URL (TimescaleDB or plain PostgreSQL >= 14). Unset: embedded PGlite + TimescaleDB. */
-  DATABASE_URL: z.string().url().optional(),
+  DATABASE_URL: urlWith('DATABASE_URL', ['postgres:', 'postgresql:']).optional(),
   /** Where the embedded engine keeps its files; ignored with DATABASE_URL. */
   DATA_DIR: z.string().min(1).default('./data'),
   DATABASE_POOL_SIZE: positiveInt(1, 200).default(10),
-  REDIS_URL: z.string().url().optional(),
+  REDIS_URL: urlWith('REDIS_URL', ['redis:', 'rediss:']).optional(),
   /** Enables createTenant for whoever presents this token. At least 16 characters. */
   OPERATOR_TOKEN: z.string().min(16, 'OPERATOR_TOKEN must be at least 16 characters').optional(),
   /** Enables HS256 JWTs with claims tenant_id, role, exp. At least 32 characters. */
