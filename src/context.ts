@@ -11,6 +11,7 @@ import type { Recorder } from './ingest/record-points.js';
 import type { Logger } from './log.js';
 import type { QueryCache } from './query/cache.js';
 import type { AggregateRefresher } from './query/refresh.js';
+import type { Scheduler } from './jobs/scheduler.js';
 
 /** Long-lived things the resolvers use, built once in main.ts (or by a test). */
 export interface Deps {
@@ -23,6 +24,8 @@ export interface Deps {
   redis?: Redis;
   queryCache: QueryCache;
   aggregates: AggregateRefresher;
+  /** node-cron jobs that run once per tick across instances (job_runs). */
+  scheduler: Scheduler;
 }
 
 /** Per request (HTTP) or per operation (WebSocket). */

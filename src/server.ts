@@ -16,6 +16,7 @@ import { userError } from './errors.js';
 import { createRecorder } from './ingest/record-points.js';
 import { createQueryCache } from './query/cache.js';
 import { createAggregateRefresher } from './query/refresh.js';
+import { createScheduler } from './jobs/scheduler.js';
 import type { Logger } from './log.js';
 import { schema } from './schema/index.js';
 
@@ -228,6 +229,7 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
     afterCommit: (_tenantId, points) => aggregates.afterWrite(points.map((p) => p.time)),
   });
   const queryCache = createQueryCache({ redis, size: env.QUERY_CACHE_SIZE, log });
+  const scheduler = createScheduler(db.kysely, log);
   aggregates.start();
   return {
     env,
@@ -238,7 +240,9 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
     redis,
     queryCache,
     aggregates,
+    scheduler,
     async close() {
+      scheduler.stop();
       aggregates.stop();
       await recorder.drain();
       redis?.disconnect();

@@ -31,7 +31,7 @@ interface Point {
 function dataset(): Point[] {
   const rnd = random(42);
   const points: Point[] = [];
-  const series = [
+  const series: Array<Record<string, string>> = [
     { route: '/a', region: 'eu' },
     { route: '/a', region: 'us' },
     { route: '/b', region: 'eu' },

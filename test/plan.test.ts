@@ -38,7 +38,7 @@ describe('planSegments: which source answers which part of the range', () => {
     ['five-minute buckets never read the 1h level', `${T}00:00:00Z`, `${T}03:00:00Z`, FIVE, ['5m 00:00:00-03:00:00']],
     ['a range inside one minute is raw', `${T}00:00:10Z`, `${T}00:00:50Z`, HOUR, ['raw 00:00:10-00:00:50']],
     ['without TimescaleDB everything is raw', `${T}00:00:00Z`, `${T}03:00:00Z`, HOUR, ['raw 00:00:00-03:00:00'], false],
-  ] as const)('%s', (_name, from, to, g, expected, timescale = true) => {
+  ] as Array<[string, string, string, number, string[], boolean?]>)('%s', (_name, from, to, g, expected, timescale = true) => {
     expect(plan(from, to, g, timescale)).toEqual(expected);
   });
 
