@@ -33,7 +33,10 @@ function parseDateTime(value: unknown): Date {
     throw userError('BAD_USER_INPUT', `DateTime must be an ISO 8601 string with a time zone offset, e.g. 2024-05-01T12:00:00Z; got ${JSON.stringify(value)?.slice(0, 60)}`);
   }
   const date = new Date(value);
-  if (Number.isNaN(date.getTime())) throw userError('BAD_USER_INPUT', `DateTime ${value} is not a real date`);
+  // Date rolls 2026-02-30 over to March 2 instead of refusing it.
+  const [year, month, day] = value.slice(0, 10).split('-').map(Number) as [number, number, number];
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (Number.isNaN(date.getTime()) || day > daysInMonth) throw userError('BAD_USER_INPUT', `DateTime ${value} is not a real date`);
   return date;
 }
 

@@ -23,6 +23,7 @@ type Documents = {
     "\n  mutation RecordMetrics($metrics: [MetricInput!]!) {\n    recordMetrics(input: { metrics: $metrics }) {\n      accepted\n      duplicates\n      ids\n      failed { index id code }\n    }\n  }\n": typeof types.RecordMetricsDocument,
     "\n  query MetricPoints($input: MetricPointsInput!) {\n    metricPoints(input: $input) {\n      points { id metric type unit tags timestamp value }\n      nextCursor\n    }\n  }\n": typeof types.MetricPointsDocument,
     "\n  query Metrics($prefix: String) {\n    metrics(prefix: $prefix) { name type unit seriesCount }\n  }\n": typeof types.MetricsDocument,
+    "\n  mutation RecordHugeLiteral {\n    recordMetric(input: { name: \"bad.case\", value: 1e400, type: GAUGE }) { id }\n  }\n": typeof types.RecordHugeLiteralDocument,
 };
 const documents: Documents = {
     "\n  mutation CreateTenant($input: CreateTenantInput!) {\n    createTenant(input: $input) {\n      tenant { id name }\n      adminKey { key apiKey { id role } }\n    }\n  }\n": types.CreateTenantDocument,
@@ -34,6 +35,7 @@ const documents: Documents = {
     "\n  mutation RecordMetrics($metrics: [MetricInput!]!) {\n    recordMetrics(input: { metrics: $metrics }) {\n      accepted\n      duplicates\n      ids\n      failed { index id code }\n    }\n  }\n": types.RecordMetricsDocument,
     "\n  query MetricPoints($input: MetricPointsInput!) {\n    metricPoints(input: $input) {\n      points { id metric type unit tags timestamp value }\n      nextCursor\n    }\n  }\n": types.MetricPointsDocument,
     "\n  query Metrics($prefix: String) {\n    metrics(prefix: $prefix) { name type unit seriesCount }\n  }\n": types.MetricsDocument,
+    "\n  mutation RecordHugeLiteral {\n    recordMetric(input: { name: \"bad.case\", value: 1e400, type: GAUGE }) { id }\n  }\n": types.RecordHugeLiteralDocument,
 };
 
 /**
@@ -86,6 +88,10 @@ export function graphql(source: "\n  query MetricPoints($input: MetricPointsInpu
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  query Metrics($prefix: String) {\n    metrics(prefix: $prefix) { name type unit seriesCount }\n  }\n"): (typeof documents)["\n  query Metrics($prefix: String) {\n    metrics(prefix: $prefix) { name type unit seriesCount }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation RecordHugeLiteral {\n    recordMetric(input: { name: \"bad.case\", value: 1e400, type: GAUGE }) { id }\n  }\n"): (typeof documents)["\n  mutation RecordHugeLiteral {\n    recordMetric(input: { name: \"bad.case\", value: 1e400, type: GAUGE }) { id }\n  }\n"];
 
 export function graphql(source: string) {
   return (documents as any)[source] ?? {};
