@@ -14,6 +14,12 @@ import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-
  * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
  */
 type Documents = {
+    "\n  query IsolationEveryQuery {\n    tenant { id name }\n    apiKeys { id }\n    metrics { name type }\n    metricPoints(input: { metric: \"secret.metric\" }) { points { id value tags } nextCursor }\n    tagged: metricPoints(input: { metric: \"secret.metric\", tags: { customer: \"acme\" } }) { points { id } }\n  }\n": typeof types.IsolationEveryQueryDocument,
+    "\n    query IsolationAggregates($metric: String!) {\n      metricAggregates(input: { metrics: [$metric], from: \"2026-01-01T00:00:00Z\", to: \"2026-01-01T01:00:00Z\", granularity: MINUTE }) {\n        series { metric tags buckets { count sum } }\n      }\n    }\n  ": typeof types.IsolationAggregatesDocument,
+    "\n    query IsolationLatestValue($metric: String!) {\n      latestValue(metric: $metric) { value timestamp }\n    }\n  ": typeof types.IsolationLatestValueDocument,
+    "\n    query IsolationTagKeys($metric: String!) {\n      tagKeys(metric: $metric)\n    }\n  ": typeof types.IsolationTagKeysDocument,
+    "\n    query IsolationTagValues($metric: String!) {\n      tagValues(metric: $metric, key: \"customer\")\n    }\n  ": typeof types.IsolationTagValuesDocument,
+    "\n  query IsolationConcurrentRead {\n    tenant { id }\n    metrics { name }\n    metricPoints(input: { metric: \"concurrent\", limit: 1000 }) { points { value tags } }\n  }\n": typeof types.IsolationConcurrentReadDocument,
     "\n  mutation CreateTenant($input: CreateTenantInput!) {\n    createTenant(input: $input) {\n      tenant { id name }\n      adminKey { key apiKey { id role } }\n    }\n  }\n": typeof types.CreateTenantDocument,
     "\n  mutation CreateApiKey($input: CreateApiKeyInput!) {\n    createApiKey(input: $input) { key apiKey { id name role prefix revokedAt } }\n  }\n": typeof types.CreateApiKeyDocument,
     "\n  mutation RevokeApiKey($id: ID!) {\n    revokeApiKey(input: { id: $id }) { id revokedAt }\n  }\n": typeof types.RevokeApiKeyDocument,
@@ -26,6 +32,12 @@ type Documents = {
     "\n  mutation RecordHugeLiteral {\n    recordMetric(input: { name: \"bad.case\", value: 1e400, type: GAUGE }) { id }\n  }\n": typeof types.RecordHugeLiteralDocument,
 };
 const documents: Documents = {
+    "\n  query IsolationEveryQuery {\n    tenant { id name }\n    apiKeys { id }\n    metrics { name type }\n    metricPoints(input: { metric: \"secret.metric\" }) { points { id value tags } nextCursor }\n    tagged: metricPoints(input: { metric: \"secret.metric\", tags: { customer: \"acme\" } }) { points { id } }\n  }\n": types.IsolationEveryQueryDocument,
+    "\n    query IsolationAggregates($metric: String!) {\n      metricAggregates(input: { metrics: [$metric], from: \"2026-01-01T00:00:00Z\", to: \"2026-01-01T01:00:00Z\", granularity: MINUTE }) {\n        series { metric tags buckets { count sum } }\n      }\n    }\n  ": types.IsolationAggregatesDocument,
+    "\n    query IsolationLatestValue($metric: String!) {\n      latestValue(metric: $metric) { value timestamp }\n    }\n  ": types.IsolationLatestValueDocument,
+    "\n    query IsolationTagKeys($metric: String!) {\n      tagKeys(metric: $metric)\n    }\n  ": types.IsolationTagKeysDocument,
+    "\n    query IsolationTagValues($metric: String!) {\n      tagValues(metric: $metric, key: \"customer\")\n    }\n  ": types.IsolationTagValuesDocument,
+    "\n  query IsolationConcurrentRead {\n    tenant { id }\n    metrics { name }\n    metricPoints(input: { metric: \"concurrent\", limit: 1000 }) { points { value tags } }\n  }\n": types.IsolationConcurrentReadDocument,
     "\n  mutation CreateTenant($input: CreateTenantInput!) {\n    createTenant(input: $input) {\n      tenant { id name }\n      adminKey { key apiKey { id role } }\n    }\n  }\n": types.CreateTenantDocument,
     "\n  mutation CreateApiKey($input: CreateApiKeyInput!) {\n    createApiKey(input: $input) { key apiKey { id name role prefix revokedAt } }\n  }\n": types.CreateApiKeyDocument,
     "\n  mutation RevokeApiKey($id: ID!) {\n    revokeApiKey(input: { id: $id }) { id revokedAt }\n  }\n": types.RevokeApiKeyDocument,
@@ -52,6 +64,30 @@ const documents: Documents = {
  */
 export function graphql(source: string): unknown;
 
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query IsolationEveryQuery {\n    tenant { id name }\n    apiKeys { id }\n    metrics { name type }\n    metricPoints(input: { metric: \"secret.metric\" }) { points { id value tags } nextCursor }\n    tagged: metricPoints(input: { metric: \"secret.metric\", tags: { customer: \"acme\" } }) { points { id } }\n  }\n"): (typeof documents)["\n  query IsolationEveryQuery {\n    tenant { id name }\n    apiKeys { id }\n    metrics { name type }\n    metricPoints(input: { metric: \"secret.metric\" }) { points { id value tags } nextCursor }\n    tagged: metricPoints(input: { metric: \"secret.metric\", tags: { customer: \"acme\" } }) { points { id } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n    query IsolationAggregates($metric: String!) {\n      metricAggregates(input: { metrics: [$metric], from: \"2026-01-01T00:00:00Z\", to: \"2026-01-01T01:00:00Z\", granularity: MINUTE }) {\n        series { metric tags buckets { count sum } }\n      }\n    }\n  "): (typeof documents)["\n    query IsolationAggregates($metric: String!) {\n      metricAggregates(input: { metrics: [$metric], from: \"2026-01-01T00:00:00Z\", to: \"2026-01-01T01:00:00Z\", granularity: MINUTE }) {\n        series { metric tags buckets { count sum } }\n      }\n    }\n  "];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n    query IsolationLatestValue($metric: String!) {\n      latestValue(metric: $metric) { value timestamp }\n    }\n  "): (typeof documents)["\n    query IsolationLatestValue($metric: String!) {\n      latestValue(metric: $metric) { value timestamp }\n    }\n  "];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n    query IsolationTagKeys($metric: String!) {\n      tagKeys(metric: $metric)\n    }\n  "): (typeof documents)["\n    query IsolationTagKeys($metric: String!) {\n      tagKeys(metric: $metric)\n    }\n  "];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n    query IsolationTagValues($metric: String!) {\n      tagValues(metric: $metric, key: \"customer\")\n    }\n  "): (typeof documents)["\n    query IsolationTagValues($metric: String!) {\n      tagValues(metric: $metric, key: \"customer\")\n    }\n  "];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query IsolationConcurrentRead {\n    tenant { id }\n    metrics { name }\n    metricPoints(input: { metric: \"concurrent\", limit: 1000 }) { points { value tags } }\n  }\n"): (typeof documents)["\n  query IsolationConcurrentRead {\n    tenant { id }\n    metrics { name }\n    metricPoints(input: { metric: \"concurrent\", limit: 1000 }) { points { value tags } }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
