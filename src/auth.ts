@@ -99,6 +99,16 @@ export function createAuthenticator(kysely: Kysely<Database>, options: AuthOptio
     return principal;
   }
 
+  /** A JWT's tenant must exist: a validly signed token for a deleted tenant is refused, not an INTERNAL error later. */
+  const knownTenants = new Map<string, number>();
+  async function checkTenant(tenantId: string): Promise<void> {
+    if ((knownTenants.get(tenantId) ?? 0) > Date.now()) return;
+    const row = await withTenant(kysely, tenantId, (trx) => trx.selectFrom('tenants').select('id').executeTakeFirst());
+    if (!row) throw userError('UNAUTHENTICATED', 'Token names a tenant that does not exist');
+    if (knownTenants.size > 10_000) knownTenants.clear();
+    knownTenants.set(tenantId, Date.now() + ttl);
+  }
+
   /** last_used_at, written at most once a minute per key and never in the request's way. */
   function touch(tenantId: string, keyId: string) {
     const now = Date.now();
@@ -116,6 +126,7 @@ export function createAuthenticator(kysely: Kysely<Database>, options: AuthOptio
       if (token.startsWith(KEY_PREFIX)) return lookupKey(token);
       if (options.jwtSecret && token.split('.').length === 3) {
         const claims = verifyJwt(token, options.jwtSecret);
+        await checkTenant(claims.tenant_id);
         return { kind: 'tenant', tenantId: claims.tenant_id, role: claims.role, keyId: null, via: 'jwt' };
       }
       throw userError('UNAUTHENTICATED', 'Invalid API key or token');
