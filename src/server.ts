@@ -165,7 +165,10 @@ export function createServer(deps: Deps): Server {
         log.warn({ sockets: sockets.size }, 'shutdown: timed out waiting for requests; closing connections');
         http.closeAllConnections();
       }, timeout);
+      // A keep-alive socket whose request finishes now would otherwise stay open until its client drops it (seconds).
+      const sweep = setInterval(() => http.closeIdleConnections(), 50);
       await closed;
+      clearInterval(sweep);
       clearTimeout(timer);
       await deps.recorder.drain();
     },

@@ -89,6 +89,10 @@ export async function startApp(engine: EngineName, env: Record<string, string> =
   const deps = await openDeps(parsed, log, { embeddedDataDir: null });
   const server = createServer(deps);
   const url = await server.start(0, '127.0.0.1');
+  // A test may stop the server itself (graceful shutdown); close() then must not stop it twice.
+  const stop = server.stop;
+  let stopped: Promise<void> | undefined;
+  server.stop = () => (stopped ??= stop());
 
   const post: TestApp['post'] = async (body, token, headers = {}) => {
     const response = await fetch(`${url}/graphql`, {
