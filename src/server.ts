@@ -13,6 +13,7 @@ import { connect, type Db } from './db/connect.js';
 import { migrate } from './db/migrate.js';
 import type { Env } from './env.js';
 import { userError } from './errors.js';
+import { renderLocalGraphiQL, serveGraphiQLAsset } from './graphiql.js';
 import { createRecorder } from './ingest/record-points.js';
 import { createQueryCache } from './query/cache.js';
 import { createAggregateRefresher } from './query/refresh.js';
@@ -53,7 +54,8 @@ export function createServer(deps: Deps): Server {
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
-    graphiql: { title: 'Metrograph', subscriptionsProtocol: 'WS', headers: JSON.stringify({ Authorization: 'Bearer <your API key>' }) },
+    graphiql: { title: 'Metrograph', subscriptionsProtocol: 'WS' },
+    renderGraphiQL: renderLocalGraphiQL,
     logging: false,
     context: async (initial): Promise<Context> => {
       const requestId = initial.requestId ?? randomUUID();
@@ -81,6 +83,7 @@ export function createServer(deps: Deps): Server {
 
   const http = createHttpServer((req, res) => {
     if (req.url === '/health' || req.url?.startsWith('/health?')) return void health(deps, res);
+    if (req.url && serveGraphiQLAsset(req.url.split('?')[0]!, res)) return;
     if (req.url === '/' || req.url === '') {
       res.writeHead(302, { location: '/graphql' });
       return void res.end();

@@ -24,6 +24,11 @@ export interface EmbeddedEngine {
 /** Opens PGlite at `dataDir` (in memory when undefined) with TimescaleDB loaded. */
 export async function openEmbedded(dataDir: string | undefined): Promise<EmbeddedEngine> {
   const pglite = await PGlite.create({ dataDir, extensions: { timescaledb } });
+  // PostgreSQL loads TimescaleDB through shared_preload_libraries; PGlite loads it on CREATE
+  // EXTENSION, which does nothing when the extension already exists. Reopening a data
+  // directory without this LOAD leaves hypertables without their hooks ("invalid INSERT on
+  // the root table of hypertable").
+  await pglite.exec(`load 'timescaledb'`);
   await pglite.exec('create extension if not exists timescaledb');
   return {
     dialect: {

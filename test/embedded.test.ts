@@ -1,0 +1,91 @@
+/**
+ * The embedded default as a newcomer meets it: data kept on disk across restarts, with
+ * hypertables and continuous aggregates working after the restart; GraphiQL served by the
+ * service itself (the machine may have no internet).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { parseEnv } from '../src/env.js';
+import { createLogger } from '../src/log.js';
+import { createServer, openDeps } from '../src/server.js';
+import { OPERATOR_TOKEN } from './harness.js';
+
+const log = createLogger('silent');
+const env = parseEnv({ NODE_ENV: 'test', LOG_LEVEL: 'silent', OPERATOR_TOKEN, QUERY_CACHE_SIZE: '0' });
+
+async function serve(dataDir: string) {
+  const deps = await openDeps(env, log, { embeddedDataDir: dataDir });
+  const server = createServer(deps);
+  const url = await server.start(0);
+  const gql = async (query: string, variables: unknown, token: string) =>
+    (await (await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) })).json()) as any;
+  return {
+    url,
+    gql,
+    async close() {
+      await server.stop();
+      await deps.close();
+    },
+  };
+}
+
+const RECORD = 'mutation($t: DateTime!, $v: Float!) { recordMetric(input: { name: "disk.used", type: GAUGE, value: $v, timestamp: $t }) { id } }';
+const HOURLY = `query { metricAggregates(input: { metrics: ["disk.used"], from: "2026-11-20T00:00:00Z", to: "2026-11-20T02:00:00Z", granularity: HOUR }) {
+  series { buckets { start count sum last } } metadata { source } } }`;
+
+describe('embedded engine on disk', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'metrograph-'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  test('keeps tenants, keys, points and aggregates across a restart, and keeps ingesting', async () => {
+    const first = await serve(dir);
+    const created = await first.gql('mutation { createTenant(input: { name: "acme" }) { adminKey { key } } }', {}, OPERATOR_TOKEN);
+    const key = created.data.createTenant.adminKey.key as string;
+    expect((await first.gql(RECORD, { t: '2026-11-20T00:10:00Z', v: 10 }, key)).errors).toBeUndefined();
+    await first.close();
+
+    const second = await serve(dir);
+    try {
+      // A hypertable with continuous aggregates takes writes after the restart (TimescaleDB is loaded again).
+      expect((await second.gql(RECORD, { t: '2026-11-20T01:10:00Z', v: 20 }, key)).errors).toBeUndefined();
+      const result = await second.gql(HOURLY, {}, key);
+      expect(result.data.metricAggregates).toEqual({
+        series: [
+          {
+            buckets: [
+              { start: '2026-11-20T00:00:00.000Z', count: 1, sum: 10, last: 10 },
+              { start: '2026-11-20T01:00:00.000Z', count: 1, sum: 20, last: 20 },
+            ],
+          },
+        ],
+        metadata: { source: 'stats_1h' },
+      });
+    } finally {
+      await second.close();
+    }
+  });
+
+  test('GraphiQL and its assets are served locally, with no CDN', async () => {
+    const app = await serve(join(dir, 'graphiql'));
+    try {
+      const page = await fetch(`${app.url}/graphql`, { headers: { accept: 'text/html' } });
+      expect(page.status).toBe(200);
+      const html = await page.text();
+      expect(html).toContain('/graphiql/yoga-graphiql.umd.js');
+      expect(html).not.toMatch(/https?:\/\//);
+      for (const asset of ['graphiql.css', 'yoga-graphiql.umd.js', 'monacoeditorwork/editor.worker.bundle.js']) {
+        const response = await fetch(`${app.url}/graphiql/${asset}`);
+        expect(response.status, asset).toBe(200);
+        expect((await response.arrayBuffer()).byteLength).toBeGreaterThan(1000);
+      }
+      expect((await fetch(`${app.url}/graphiql/../package.json`)).status).toBe(404);
+    } finally {
+      await app.close();
+    }
+  });
+});
