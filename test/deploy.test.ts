@@ -1,0 +1,127 @@
+/**
+ * docker-compose.yml and the Dockerfile, checked without Docker: the api service sets only
+ * variables src/env.ts reads, with values it accepts, and points them at the compose
+ * services; ports, health check and start command agree with each other.
+ */
+import { readFile } from 'node:fs/promises';
+import { parse } from 'yaml';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { envSchema, parseEnv, type Env } from '../src/env.js';
+
+interface Service {
+  image?: string;
+  build?: { context: string; dockerfile: string };
+  environment?: Record<string, string>;
+  ports?: string[];
+  depends_on?: Record<string, { condition: string }>;
+  healthcheck?: { test: string[] };
+  stop_grace_period?: string;
+  init?: boolean;
+}
+
+const root = new URL('../', import.meta.url);
+const read = (path: string) => readFile(new URL(path, root), 'utf8');
+
+/**
+ * Compose's interpolation with nothing set in the shell: `${X:-default}` gives the default,
+ * `${X:?message}` (required) gives `sample`, `${X}` gives ''.
+ */
+function interpolate(value: string, sample: string): string {
+  return value.replace(/\$\{([A-Z0-9_]+)(?::([-?])([^}]*))?\}/g, (_, _name: string, kind?: string, rest?: string) => (kind === '-' ? (rest ?? '') : kind === '?' ? sample : ''));
+}
+
+describe('docker-compose.yml', () => {
+  let services: Record<string, Service>;
+  let api: Service;
+  let env: Record<string, string>;
+  let parsed: Env;
+  beforeAll(async () => {
+    services = parse(await read('docker-compose.yml')).services;
+    api = services.api!;
+    env = Object.fromEntries(Object.entries(api.environment ?? {}).map(([key, value]) => [key, interpolate(String(value), 'operator-token-of-32-characters!')]));
+    parsed = parseEnv(env);
+  });
+
+  test('runs TimescaleDB (pg16), Redis 7 and the API built from the Dockerfile', () => {
+    expect(Object.keys(services).sort()).toEqual(['api', 'redis', 'timescaledb']);
+    expect(services.timescaledb!.image).toBe('timescale/timescaledb:latest-pg16');
+    expect(services.redis!.image).toMatch(/^redis:7(\.|-|$)/);
+    expect(api.build).toEqual({ context: '.', dockerfile: 'Dockerfile' });
+  });
+
+  test('sets for the api only variables src/env.ts reads, and the values parse', () => {
+    const known = Object.keys(envSchema.shape);
+    expect(Object.keys(env).filter((key) => !known.includes(key))).toEqual([]);
+    expect(parsed).toMatchObject({ NODE_ENV: 'production', PORT: 4000, HOST: '0.0.0.0', OPERATOR_TOKEN: 'operator-token-of-32-characters!' });
+    // JWT_SECRET left empty is unset, not a too-short secret.
+    expect(parsed.JWT_SECRET).toBeUndefined();
+  });
+
+  test('OPERATOR_TOKEN is required: compose refuses to start without it', () => {
+    expect(api.environment!.OPERATOR_TOKEN).toMatch(/^\$\{OPERATOR_TOKEN:\?.+\}$/);
+  });
+
+  test('DATABASE_URL and REDIS_URL point at the compose services, with their database and password', () => {
+    const database = new URL(parsed.DATABASE_URL!);
+    const timescale = services.timescaledb!.environment!;
+    expect([database.protocol, database.hostname, database.port, database.pathname]).toEqual(['postgres:', 'timescaledb', '5432', `/${timescale.POSTGRES_DB}`]);
+    expect(database.username).toBe(timescale.POSTGRES_USER);
+    expect(database.password).toBe(interpolate(timescale.POSTGRES_PASSWORD!, ''));
+    const redis = new URL(parsed.REDIS_URL!);
+    expect([redis.protocol, redis.hostname, redis.port]).toEqual(['redis:', 'redis', '6379']);
+  });
+
+  test('the published port, the health check and PORT agree', () => {
+    expect(api.ports).toHaveLength(1);
+    const containerPort = Number(api.ports![0]!.split(':').at(-1));
+    expect(containerPort).toBe(parsed.PORT);
+    expect(api.healthcheck!.test.join(' ')).toContain(`http://127.0.0.1:${parsed.PORT}/health`);
+  });
+
+  test('the api starts after healthy TimescaleDB and Redis', () => {
+    expect(api.depends_on).toEqual({ timescaledb: { condition: 'service_healthy' }, redis: { condition: 'service_healthy' } });
+    expect(services.timescaledb!.healthcheck!.test).toContain('pg_isready');
+    expect(services.redis!.healthcheck!.test).toEqual(['CMD', 'redis-cli', 'ping']);
+  });
+
+  test('Docker waits longer than SHUTDOWN_TIMEOUT_MS before killing the api, and SIGTERM reaches it', () => {
+    const grace = /^(\d+)s$/.exec(api.stop_grace_period ?? '');
+    expect(Number(grace?.[1]) * 1000).toBeGreaterThan(parsed.SHUTDOWN_TIMEOUT_MS);
+    expect(api.init).toBe(true);
+  });
+});
+
+describe('Dockerfile', () => {
+  let lines: string[];
+  beforeAll(async () => {
+    lines = (await read('Dockerfile')).split('\n').filter((line) => line.trim() && !line.startsWith('#'));
+  });
+
+  test('builds on node:20-slim, installs with npm ci and starts with npm start', () => {
+    expect(lines[0]).toBe('FROM node:20-slim');
+    expect(lines).toContain('RUN npm ci --no-audit --no-fund && npm cache clean --force');
+    expect(lines.at(-1)).toBe('CMD ["npm", "start"]');
+  });
+
+  test('copies what npm start needs: the lock file before npm ci, then src and migrations', async () => {
+    const index = (line: string) => lines.indexOf(line);
+    expect(index('COPY package.json package-lock.json ./')).toBeGreaterThan(-1);
+    expect(index('COPY package.json package-lock.json ./')).toBeLessThan(index('RUN npm ci --no-audit --no-fund && npm cache clean --force'));
+    expect(lines).toEqual(expect.arrayContaining(['COPY src ./src', 'COPY migrations ./migrations', 'COPY tsconfig.json ./']));
+    const pkg = JSON.parse(await read('package.json')) as { scripts: Record<string, string>; devDependencies: Record<string, string> };
+    expect(pkg.scripts.start).toBe('tsx src/main.ts');
+    // tsx is a devDependency: npm ci must not run with NODE_ENV=production.
+    expect(pkg.devDependencies.tsx).toBeDefined();
+    expect(lines.filter((line) => /NODE_ENV/.test(line))).toEqual([]);
+  });
+
+  test('exposes the port PORT defaults to in the image', () => {
+    expect(lines).toContain('ENV PORT=4000 HOST=0.0.0.0');
+    expect(lines).toContain('EXPOSE 4000');
+  });
+
+  test('.dockerignore keeps node_modules and local data out of the build context', async () => {
+    const ignored = (await read('.dockerignore')).split('\n');
+    expect(ignored).toEqual(expect.arrayContaining(['node_modules', 'data', '.git']));
+  });
+});
