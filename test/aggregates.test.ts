@@ -5,7 +5,9 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { withTenant } from '../src/db/tenant.js';
+import { graphql } from './gql/index.js';
 import { codes, ENGINES, startApp, TEST_DATABASE_URL, type TestApp } from './harness.js';
+import { RecordMetric, RecordMetrics, Tenant } from './operations.js';
 
 const T0 = Date.parse('2026-11-20T00:00:00Z');
 const HOUR = 3_600_000;
@@ -92,21 +94,38 @@ function expected(points: Point[], name: string, match: (tags: Record<string, st
     });
 }
 
-const AGGREGATES = `query($input: AggregateQueryInput!) {
-  metricAggregates(input: $input) {
-    granularity
-    nextCursor
-    series { metric type unit tags buckets { start end count sum min max avg last rate p50 p90 p95 p99 } }
-    metadata { source fromCache executionTimeMs }
+const AGGREGATES = graphql(`
+  query Aggregates($input: AggregateQueryInput!) {
+    metricAggregates(input: $input) {
+      granularity
+      nextCursor
+      series { metric type unit tags buckets { start end count sum min max avg last rate p50 p90 p95 p99 } }
+      metadata { source fromCache executionTimeMs }
+    }
   }
-}`;
-const STATS_ONLY = `query($input: AggregateQueryInput!) {
-  metricAggregates(input: $input) {
-    nextCursor
-    series { metric tags buckets { start count sum last rate } }
-    metadata { source fromCache }
+`);
+const STATS_ONLY = graphql(`
+  query AggregateStats($input: AggregateQueryInput!) {
+    metricAggregates(input: $input) {
+      nextCursor
+      series { metric tags buckets { start count sum last rate } }
+      metadata { source fromCache }
+    }
   }
-}`;
+`);
+const LATEST = graphql(`
+  query LatestValue($metric: String!, $tags: Tags) {
+    latestValue(metric: $metric, tags: $tags) { value timestamp type }
+  }
+`);
+const TAGS = graphql(`
+  query TagsOfMetric($metric: String!) {
+    tagKeys(metric: $metric)
+    routes: tagValues(metric: $metric, key: "route")
+    regions: tagValues(metric: $metric, key: "region", prefix: "u")
+    latestValue(metric: $metric) { value }
+  }
+`);
 
 type Bucket = Record<string, number | string | null>;
 type Series = { metric: string; type: string; tags: Record<string, string>; buckets: Bucket[] };
@@ -125,8 +144,9 @@ describe.each(ENGINES)('aggregates on %s', (engine) => {
   const points = dataset();
   const timescale = engine === 'embedded';
 
-  const query = async (input: Record<string, unknown>, document = AGGREGATES, key = keyA) => {
-    const response = await app.gql<Result, unknown>(document, { input }, key);
+  // Inputs come from test.each tables, so they are sent as plain JSON (`send`); answers are typed loosely.
+  const query = async (input: Record<string, unknown>, document: typeof AGGREGATES | typeof STATS_ONLY = AGGREGATES, key = keyA) => {
+    const response = (await app.send(document, { input }, key)) as { data?: Result; errors?: unknown };
     expect(response.errors).toBeUndefined();
     return response.data!.metricAggregates;
   };
@@ -137,11 +157,7 @@ describe.each(ENGINES)('aggregates on %s', (engine) => {
     keyA = (await app.createTenant()).adminKey;
     keyB = (await app.createTenant()).adminKey;
     for (let i = 0; i < points.length; i += 500) {
-      const response = await app.gql<{ recordMetrics: { accepted: number } }, unknown>(
-        'mutation($m: [MetricInput!]!) { recordMetrics(input: { metrics: $m }) { accepted } }',
-        { m: points.slice(i, i + 500) },
-        keyA,
-      );
+      const response = await app.gql(RecordMetrics, { metrics: points.slice(i, i + 500) }, keyA);
       expect(response.data?.recordMetrics.accepted).toBe(Math.min(500, points.length - i));
     }
   }, 120_000);
@@ -304,7 +320,7 @@ describe.each(ENGINES)('aggregates on %s', (engine) => {
     const now = Date.now();
     const before = await query({ metrics: ['http.requests'], from: iso(now - HOUR), to: iso(now + 60_000), granularity: 'MINUTE' }, STATS_ONLY);
     expect(before.series[0]?.buckets ?? []).toEqual([]);
-    await app.gql('mutation { recordMetric(input: { name: "http.requests", type: COUNTER, value: 7 }) { id } }', {}, keyA);
+    await app.gql(RecordMetric, { input: { name: 'http.requests', type: 'COUNTER', value: 7 } }, keyA);
     const after = await query({ metrics: ['http.requests'], from: iso(now - HOUR), to: iso(now + 60_001), granularity: 'MINUTE' }, STATS_ONLY);
     expect(after.series[0]!.buckets.map((b) => [b.count, b.sum])).toEqual([[1, 7]]);
   });
@@ -313,27 +329,24 @@ describe.each(ENGINES)('aggregates on %s', (engine) => {
     const late = T0 + 30 * 60_000 + 15_000;
     const input = { metrics: ['cpu'], from: iso(T0), to: iso(T0 + HOUR), granularity: 'HOUR' };
     const before = await query(input, STATS_ONLY);
-    await app.gql('mutation($t: DateTime!) { recordMetric(input: { name: "cpu", type: GAUGE, value: 5, tags: { host: "h2" }, timestamp: $t }) { id } }', { t: iso(late) }, keyA);
+    await app.gql(RecordMetric, { input: { name: 'cpu', type: 'GAUGE', value: 5, tags: { host: 'h2' }, timestamp: iso(late) } }, keyA);
     const after = await query({ ...input, to: iso(T0 + HOUR + 1) }, STATS_ONLY);
     expect(after.series[0]!.buckets[0]!.count).toBe((before.series[0]!.buckets[0]!.count as number) + 1);
   });
 
   test('latestValue: running total of a COUNTER, newest value of a GAUGE, null when nothing matches', async () => {
-    const LATEST = 'query($m: String!, $t: Tags) { latestValue(metric: $m, tags: $t) { value timestamp type } }';
-    const counter = await app.gql<any, unknown>(LATEST, { m: 'http.requests', t: { route: '/a', region: 'eu' } }, keyA);
+    const counter = await app.gql(LATEST, { metric: 'http.requests', tags: { route: '/a', region: 'eu' } }, keyA);
     const total = points.filter((p) => p.name === 'http.requests' && p.tags.route === '/a' && p.tags.region === 'eu').reduce((a, p) => a + p.value, 0);
-    expect(counter.data.latestValue).toEqual({ value: total, timestamp: iso(T0 + 3 * HOUR - 30_000), type: 'COUNTER' }); // series 0: no delay
-    const gauge = await app.gql<any, unknown>(LATEST, { m: 'temp.delta', t: { host: 'h1' } }, keyA);
-    expect(gauge.data.latestValue).toEqual({ value: points.filter((p) => p.name === 'temp.delta').at(-1)!.value, timestamp: iso(T0 + 3 * HOUR - 30_000), type: 'GAUGE' });
-    const none = await app.gql<any, unknown>(LATEST, { m: 'cpu', t: { host: 'nope' } }, keyA);
-    expect(none.data.latestValue).toBeNull();
+    expect(counter.data?.latestValue).toEqual({ value: total, timestamp: iso(T0 + 3 * HOUR - 30_000), type: 'COUNTER' }); // series 0: no delay
+    const gauge = await app.gql(LATEST, { metric: 'temp.delta', tags: { host: 'h1' } }, keyA);
+    expect(gauge.data?.latestValue).toEqual({ value: points.filter((p) => p.name === 'temp.delta').at(-1)!.value, timestamp: iso(T0 + 3 * HOUR - 30_000), type: 'GAUGE' });
+    const none = await app.gql(LATEST, { metric: 'cpu', tags: { host: 'nope' } }, keyA);
+    expect(none.data?.latestValue).toBeNull();
   });
 
   test('tagKeys and tagValues list what the series use', async () => {
-    const keys = await app.gql<any, unknown>('{ tagKeys(metric: "http.latency") }', {}, keyA);
-    expect(keys.data.tagKeys).toEqual(['canary', 'region', 'route']);
-    const values = await app.gql<any, unknown>('{ all: tagValues(metric: "http.latency", key: "route") some: tagValues(metric: "http.latency", key: "region", prefix: "u") }', {}, keyA);
-    expect(values.data).toEqual({ all: ['/a', '/b'], some: ['us'] });
+    const tags = await app.gql(TAGS, { metric: 'http.latency' }, keyA);
+    expect(tags.data).toMatchObject({ tagKeys: ['canary', 'region', 'route'], routes: ['/a', '/b'], regions: ['us'] });
   });
 
   test.each([
@@ -348,7 +361,7 @@ describe.each(ENGINES)('aggregates on %s', (engine) => {
     ['a bad metric name', { metrics: ['9lives'] }],
     ['a bad cursor', { after: 'not-a-cursor' }],
   ])('%s is BAD_USER_INPUT', async (_name, override) => {
-    const response = await app.gql(STATS_ONLY, { input: { metrics: ['cpu'], from: iso(T0), to: iso(T0 + HOUR), ...override } }, keyA);
+    const response = await app.send(STATS_ONLY, { input: { metrics: ['cpu'], from: iso(T0), to: iso(T0 + HOUR), ...override } }, keyA);
     expect(codes(response)).toEqual(['BAD_USER_INPUT']);
   });
 
@@ -361,7 +374,7 @@ describe.each(ENGINES)('aggregates on %s', (engine) => {
     const small = await startApp(engine, { QUERY_MAX_CELLS: '1000' });
     try {
       const key = (await small.createTenant()).adminKey;
-      await small.gql('mutation { recordMetric(input: { name: "x", type: GAUGE, value: 1 }) { id } }', {}, key);
+      await small.gql(RecordMetric, { input: { name: 'x', type: 'GAUGE', value: 1 } }, key);
       const response = await small.gql(STATS_ONLY, { input: { metrics: ['x'], from: iso(Date.now() - 30 * 24 * HOUR), granularity: 'MINUTE' } }, key);
       expect(codes(response)).toEqual(['LIMIT_EXCEEDED']);
     } finally {
@@ -371,21 +384,22 @@ describe.each(ENGINES)('aggregates on %s', (engine) => {
 
   test('tenant B sees nothing of tenant A through any query, even with the same metric names', async () => {
     const input = { metrics: ['http.latency'], from: iso(T0), to: iso(T0 + 3 * HOUR), granularity: 'HOUR' };
-    expect(codes(await app.gql(AGGREGATES, { input }, keyB))).toEqual(['NOT_FOUND']);
-    for (const q of ['{ latestValue(metric: "cpu") { value } }', '{ tagKeys(metric: "http.latency") }', '{ tagValues(metric: "http.latency", key: "route") }']) {
-      expect(codes(await app.gql(q, {}, keyB))).toEqual(['NOT_FOUND']);
-    }
+    expect(codes(await app.send(AGGREGATES, { input }, keyB))).toEqual(['NOT_FOUND']);
+    expect(codes(await app.gql(LATEST, { metric: 'cpu' }, keyB))).toEqual(['NOT_FOUND']);
+    const tagsOfA = await app.gql(TAGS, { metric: 'http.latency' }, keyB);
+    expect(tagsOfA.data).toBeNull();
+    expect(new Set(codes(tagsOfA))).toEqual(new Set(['NOT_FOUND']));
     // B records its own point in A's metric and time range: B's answers hold B's point only.
-    await app.gql('mutation($t: DateTime!) { recordMetric(input: { name: "http.latency", type: HISTOGRAM, value: 1, tags: { route: "/a" }, timestamp: $t }) { id } }', { t: iso(T0 + 60_000) }, keyB);
+    await app.gql(RecordMetric, { input: { name: 'http.latency', type: 'HISTOGRAM', value: 1, tags: { route: '/a' }, timestamp: iso(T0 + 60_000) } }, keyB);
     const mine = await query({ ...input, groupBy: ['route'] }, AGGREGATES, keyB);
     expect(mine.series.map((s) => [s.tags, s.buckets.map((b) => [b.count, b.sum, b.p99])])).toEqual([[{ route: '/a' }, [[1, 1, 1]]]]);
-    const keys = await app.gql<any, unknown>('{ tagKeys(metric: "http.latency") tagValues(metric: "http.latency", key: "route") latestValue(metric: "http.latency") { value } }', {}, keyB);
-    expect(keys.data).toEqual({ tagKeys: ['route'], tagValues: ['/a'], latestValue: { value: 1 } });
+    const tags = await app.gql(TAGS, { metric: 'http.latency' }, keyB);
+    expect(tags.data).toEqual({ tagKeys: ['route'], routes: ['/a'], regions: [], latestValue: { value: 1 } });
   });
 
   test('the application role cannot read the points, the aggregates, their materialisations or chunks directly', async () => {
     const kysely = app.server.deps.db.kysely;
-    const tenantId = (await app.gql<any, unknown>('{ tenant { id } }', {}, keyA)).data.tenant.id as string;
+    const tenantId = (await app.gql(Tenant, {}, keyA)).data!.tenant.id;
     const owner = async <T>(text: string) => (await sql.raw<T>(text).execute(kysely)).rows;
     const targets = ['points'];
     if (timescale) {
@@ -409,10 +423,10 @@ describe.each(ENGINES)('aggregates on %s', (engine) => {
     const cached = await startApp(engine);
     try {
       const key = (await cached.createTenant()).adminKey;
-      await cached.gql('mutation { recordMetric(input: { name: "x", type: GAUGE, value: 3 }) { id } }', {}, key);
-      const input = { metrics: ['x'], from: iso(Date.now() - HOUR), to: iso(Date.now() + 60_000), granularity: 'MINUTE' };
-      const first = await cached.gql<Result, unknown>(STATS_ONLY, { input }, key);
-      const second = await cached.gql<Result, unknown>(STATS_ONLY, { input }, key);
+      await cached.gql(RecordMetric, { input: { name: 'x', type: 'GAUGE', value: 3 } }, key);
+      const input = { metrics: ['x'], from: iso(Date.now() - HOUR), to: iso(Date.now() + 60_000), granularity: 'MINUTE' as const };
+      const first = await cached.gql(STATS_ONLY, { input }, key);
+      const second = await cached.gql(STATS_ONLY, { input }, key);
       expect(first.data!.metricAggregates.metadata.fromCache).toBe(false);
       expect(second.data!.metricAggregates.metadata.fromCache).toBe(true);
       expect(second.data!.metricAggregates.series).toEqual(first.data!.metricAggregates.series);
@@ -431,7 +445,7 @@ describe.runIf(TEST_DATABASE_URL)('embedded TimescaleDB and PostgreSQL give the 
       const app = await startApp(engine, { QUERY_CACHE_SIZE: '0' });
       const key = (await app.createTenant()).adminKey;
       for (let i = 0; i < points.length; i += 500) {
-        await app.gql('mutation($m: [MetricInput!]!) { recordMetrics(input: { metrics: $m }) { accepted } }', { m: points.slice(i, i + 500) }, key);
+        await app.gql(RecordMetrics, { metrics: points.slice(i, i + 500) }, key);
       }
       apps.push(app);
       keys.push(key);
@@ -446,7 +460,7 @@ describe.runIf(TEST_DATABASE_URL)('embedded TimescaleDB and PostgreSQL give the 
     ['ragged FIVE_MINUTES by region', { granularity: 'FIVE_MINUTES', groupBy: ['region'], from: iso(T0 + 61_000), to: iso(T0 + HOUR + 7_000) }],
   ])('%s', async (_name, override) => {
     const input = { metrics: ['http.latency', 'http.requests'], from: iso(T0), to: iso(T0 + 3 * HOUR), ...override };
-    const [a, b] = await Promise.all(apps.map((app, i) => app.gql<Result, unknown>(AGGREGATES, { input }, keys[i])));
+    const [a, b] = (await Promise.all(apps.map((app, i) => app.send(AGGREGATES, { input }, keys[i])))) as Array<{ data?: Result }>;
     const seriesA = a!.data!.metricAggregates.series;
     const seriesB = b!.data!.metricAggregates.series;
     expect(seriesA.map((s) => [s.metric, s.tags, s.buckets.map((x) => [x.start, x.count, x.min, x.max, x.last])])).toEqual(

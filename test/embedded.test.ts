@@ -10,7 +10,11 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseEnv } from '../src/env.js';
 import { createLogger } from '../src/log.js';
 import { createServer, openDeps } from '../src/server.js';
+import { print } from 'graphql';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { graphql } from './gql/index.js';
 import { OPERATOR_TOKEN } from './harness.js';
+import { CreateTenant } from './operations.js';
 
 const log = createLogger('silent');
 const env = parseEnv({ NODE_ENV: 'test', LOG_LEVEL: 'silent', OPERATOR_TOKEN, QUERY_CACHE_SIZE: '0' });
@@ -19,8 +23,11 @@ async function serve(dataDir: string) {
   const deps = await openDeps(env, log, { embeddedDataDir: dataDir });
   const server = createServer(deps);
   const url = await server.start(0);
-  const gql = async (query: string, variables: unknown, token: string) =>
-    (await (await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) })).json()) as any;
+  const gql = async <R, V>(document: TypedDocumentNode<R, V>, variables: V, token: string) => {
+    const body = JSON.stringify({ query: print(document), variables });
+    const response = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body });
+    return (await response.json()) as { data?: R; errors?: unknown[] };
+  };
   return {
     url,
     gql,
@@ -31,9 +38,19 @@ async function serve(dataDir: string) {
   };
 }
 
-const RECORD = 'mutation($t: DateTime!, $v: Float!) { recordMetric(input: { name: "disk.used", type: GAUGE, value: $v, timestamp: $t }) { id } }';
-const HOURLY = `query { metricAggregates(input: { metrics: ["disk.used"], from: "2026-11-20T00:00:00Z", to: "2026-11-20T02:00:00Z", granularity: HOUR }) {
-  series { buckets { start count sum last } } metadata { source } } }`;
+const RECORD = graphql(`
+  mutation RecordDiskUsed($t: DateTime!, $v: Float!) {
+    recordMetric(input: { name: "disk.used", type: GAUGE, value: $v, timestamp: $t }) { id }
+  }
+`);
+const HOURLY = graphql(`
+  query DiskUsedHourly {
+    metricAggregates(input: { metrics: ["disk.used"], from: "2026-11-20T00:00:00Z", to: "2026-11-20T02:00:00Z", granularity: HOUR }) {
+      series { buckets { start count sum last } }
+      metadata { source }
+    }
+  }
+`);
 
 describe('embedded engine on disk', () => {
   let dir: string;
@@ -44,8 +61,8 @@ describe('embedded engine on disk', () => {
 
   test('keeps tenants, keys, points and aggregates across a restart, and keeps ingesting', async () => {
     const first = await serve(dir);
-    const created = await first.gql('mutation { createTenant(input: { name: "acme" }) { adminKey { key } } }', {}, OPERATOR_TOKEN);
-    const key = created.data.createTenant.adminKey.key as string;
+    const created = await first.gql(CreateTenant, { input: { name: 'acme' } }, OPERATOR_TOKEN);
+    const key = created.data!.createTenant.adminKey.key;
     expect((await first.gql(RECORD, { t: '2026-11-20T00:10:00Z', v: 10 }, key)).errors).toBeUndefined();
     await first.close();
 
@@ -54,7 +71,7 @@ describe('embedded engine on disk', () => {
       // A hypertable with continuous aggregates takes writes after the restart (TimescaleDB is loaded again).
       expect((await second.gql(RECORD, { t: '2026-11-20T01:10:00Z', v: 20 }, key)).errors).toBeUndefined();
       const result = await second.gql(HOURLY, {}, key);
-      expect(result.data.metricAggregates).toEqual({
+      expect(result.data?.metricAggregates).toEqual({
         series: [
           {
             buckets: [

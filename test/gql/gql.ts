@@ -14,6 +14,12 @@ import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-
  * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
  */
 type Documents = {
+    "\n  query Aggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) {\n      granularity\n      nextCursor\n      series { metric type unit tags buckets { start end count sum min max avg last rate p50 p90 p95 p99 } }\n      metadata { source fromCache executionTimeMs }\n    }\n  }\n": typeof types.AggregatesDocument,
+    "\n  query AggregateStats($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) {\n      nextCursor\n      series { metric tags buckets { start count sum last rate } }\n      metadata { source fromCache }\n    }\n  }\n": typeof types.AggregateStatsDocument,
+    "\n  query LatestValue($metric: String!, $tags: Tags) {\n    latestValue(metric: $metric, tags: $tags) { value timestamp type }\n  }\n": typeof types.LatestValueDocument,
+    "\n  query TagsOfMetric($metric: String!) {\n    tagKeys(metric: $metric)\n    routes: tagValues(metric: $metric, key: \"route\")\n    regions: tagValues(metric: $metric, key: \"region\", prefix: \"u\")\n    latestValue(metric: $metric) { value }\n  }\n": typeof types.TagsOfMetricDocument,
+    "\n  mutation RecordDiskUsed($t: DateTime!, $v: Float!) {\n    recordMetric(input: { name: \"disk.used\", type: GAUGE, value: $v, timestamp: $t }) { id }\n  }\n": typeof types.RecordDiskUsedDocument,
+    "\n  query DiskUsedHourly {\n    metricAggregates(input: { metrics: [\"disk.used\"], from: \"2026-11-20T00:00:00Z\", to: \"2026-11-20T02:00:00Z\", granularity: HOUR }) {\n      series { buckets { start count sum last } }\n      metadata { source }\n    }\n  }\n": typeof types.DiskUsedHourlyDocument,
     "\n  query IsolationEveryQuery {\n    tenant { id name }\n    apiKeys { id }\n    metrics { name type }\n    metricPoints(input: { metric: \"secret.metric\" }) { points { id value tags } nextCursor }\n    tagged: metricPoints(input: { metric: \"secret.metric\", tags: { customer: \"acme\" } }) { points { id } }\n  }\n": typeof types.IsolationEveryQueryDocument,
     "\n    query IsolationAggregates($metric: String!) {\n      metricAggregates(input: { metrics: [$metric], from: \"2026-01-01T00:00:00Z\", to: \"2026-01-01T01:00:00Z\", granularity: MINUTE }) {\n        series { metric tags buckets { count sum } }\n      }\n    }\n  ": typeof types.IsolationAggregatesDocument,
     "\n    query IsolationLatestValue($metric: String!) {\n      latestValue(metric: $metric) { value timestamp }\n    }\n  ": typeof types.IsolationLatestValueDocument,
@@ -32,6 +38,12 @@ type Documents = {
     "\n  mutation RecordHugeLiteral {\n    recordMetric(input: { name: \"bad.case\", value: 1e400, type: GAUGE }) { id }\n  }\n": typeof types.RecordHugeLiteralDocument,
 };
 const documents: Documents = {
+    "\n  query Aggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) {\n      granularity\n      nextCursor\n      series { metric type unit tags buckets { start end count sum min max avg last rate p50 p90 p95 p99 } }\n      metadata { source fromCache executionTimeMs }\n    }\n  }\n": types.AggregatesDocument,
+    "\n  query AggregateStats($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) {\n      nextCursor\n      series { metric tags buckets { start count sum last rate } }\n      metadata { source fromCache }\n    }\n  }\n": types.AggregateStatsDocument,
+    "\n  query LatestValue($metric: String!, $tags: Tags) {\n    latestValue(metric: $metric, tags: $tags) { value timestamp type }\n  }\n": types.LatestValueDocument,
+    "\n  query TagsOfMetric($metric: String!) {\n    tagKeys(metric: $metric)\n    routes: tagValues(metric: $metric, key: \"route\")\n    regions: tagValues(metric: $metric, key: \"region\", prefix: \"u\")\n    latestValue(metric: $metric) { value }\n  }\n": types.TagsOfMetricDocument,
+    "\n  mutation RecordDiskUsed($t: DateTime!, $v: Float!) {\n    recordMetric(input: { name: \"disk.used\", type: GAUGE, value: $v, timestamp: $t }) { id }\n  }\n": types.RecordDiskUsedDocument,
+    "\n  query DiskUsedHourly {\n    metricAggregates(input: { metrics: [\"disk.used\"], from: \"2026-11-20T00:00:00Z\", to: \"2026-11-20T02:00:00Z\", granularity: HOUR }) {\n      series { buckets { start count sum last } }\n      metadata { source }\n    }\n  }\n": types.DiskUsedHourlyDocument,
     "\n  query IsolationEveryQuery {\n    tenant { id name }\n    apiKeys { id }\n    metrics { name type }\n    metricPoints(input: { metric: \"secret.metric\" }) { points { id value tags } nextCursor }\n    tagged: metricPoints(input: { metric: \"secret.metric\", tags: { customer: \"acme\" } }) { points { id } }\n  }\n": types.IsolationEveryQueryDocument,
     "\n    query IsolationAggregates($metric: String!) {\n      metricAggregates(input: { metrics: [$metric], from: \"2026-01-01T00:00:00Z\", to: \"2026-01-01T01:00:00Z\", granularity: MINUTE }) {\n        series { metric tags buckets { count sum } }\n      }\n    }\n  ": types.IsolationAggregatesDocument,
     "\n    query IsolationLatestValue($metric: String!) {\n      latestValue(metric: $metric) { value timestamp }\n    }\n  ": types.IsolationLatestValueDocument,
@@ -64,6 +76,30 @@ const documents: Documents = {
  */
 export function graphql(source: string): unknown;
 
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query Aggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) {\n      granularity\n      nextCursor\n      series { metric type unit tags buckets { start end count sum min max avg last rate p50 p90 p95 p99 } }\n      metadata { source fromCache executionTimeMs }\n    }\n  }\n"): (typeof documents)["\n  query Aggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) {\n      granularity\n      nextCursor\n      series { metric type unit tags buckets { start end count sum min max avg last rate p50 p90 p95 p99 } }\n      metadata { source fromCache executionTimeMs }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query AggregateStats($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) {\n      nextCursor\n      series { metric tags buckets { start count sum last rate } }\n      metadata { source fromCache }\n    }\n  }\n"): (typeof documents)["\n  query AggregateStats($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) {\n      nextCursor\n      series { metric tags buckets { start count sum last rate } }\n      metadata { source fromCache }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query LatestValue($metric: String!, $tags: Tags) {\n    latestValue(metric: $metric, tags: $tags) { value timestamp type }\n  }\n"): (typeof documents)["\n  query LatestValue($metric: String!, $tags: Tags) {\n    latestValue(metric: $metric, tags: $tags) { value timestamp type }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query TagsOfMetric($metric: String!) {\n    tagKeys(metric: $metric)\n    routes: tagValues(metric: $metric, key: \"route\")\n    regions: tagValues(metric: $metric, key: \"region\", prefix: \"u\")\n    latestValue(metric: $metric) { value }\n  }\n"): (typeof documents)["\n  query TagsOfMetric($metric: String!) {\n    tagKeys(metric: $metric)\n    routes: tagValues(metric: $metric, key: \"route\")\n    regions: tagValues(metric: $metric, key: \"region\", prefix: \"u\")\n    latestValue(metric: $metric) { value }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation RecordDiskUsed($t: DateTime!, $v: Float!) {\n    recordMetric(input: { name: \"disk.used\", type: GAUGE, value: $v, timestamp: $t }) { id }\n  }\n"): (typeof documents)["\n  mutation RecordDiskUsed($t: DateTime!, $v: Float!) {\n    recordMetric(input: { name: \"disk.used\", type: GAUGE, value: $v, timestamp: $t }) { id }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query DiskUsedHourly {\n    metricAggregates(input: { metrics: [\"disk.used\"], from: \"2026-11-20T00:00:00Z\", to: \"2026-11-20T02:00:00Z\", granularity: HOUR }) {\n      series { buckets { start count sum last } }\n      metadata { source }\n    }\n  }\n"): (typeof documents)["\n  query DiskUsedHourly {\n    metricAggregates(input: { metrics: [\"disk.used\"], from: \"2026-11-20T00:00:00Z\", to: \"2026-11-20T02:00:00Z\", granularity: HOUR }) {\n      series { buckets { start count sum last } }\n      metadata { source }\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
