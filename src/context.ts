@@ -9,6 +9,7 @@ import type { Env } from './env.js';
 import { userError } from './errors.js';
 import type { Recorder } from './ingest/record-points.js';
 import type { Logger } from './log.js';
+import type { ServiceMetrics } from './observability/metrics.js';
 import type { QueryCache } from './query/cache.js';
 import type { AggregateRefresher } from './query/refresh.js';
 import type { Scheduler } from './jobs/scheduler.js';
@@ -26,6 +27,8 @@ export interface Deps {
   aggregates: AggregateRefresher;
   /** node-cron jobs that run once per tick across instances (job_runs). */
   scheduler: Scheduler;
+  /** The service's own Prometheus metrics (/metrics). */
+  metrics: ServiceMetrics;
 }
 
 /** Per request (HTTP) or per operation (WebSocket). */

@@ -1,6 +1,9 @@
+import cron from 'node-cron';
 import { z } from 'zod';
 
 const port = z.coerce.number().int().min(0).max(65535);
+/** A node-cron expression (5 or 6 fields), or `off`. */
+const cronOrOff = (name: string) => z.string().refine((value) => value === 'off' || cron.validate(value), `${name} must be a cron expression or off`);
 const positiveInt = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 /** A URL of one of `protocols`: `localhost:5432` parses as a URL too, with the protocol `localhost:`. */
 const urlWith = (name: string, protocols: string[]) =>
@@ -29,6 +32,24 @@ export const envSchema = z.object({
   BOOTSTRAP_DEV_TENANT: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: positiveInt(0, 600_000).default(10_000),
+  /** When set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`. At least 16 characters. */
+  METRICS_TOKEN: z.string().min(16, 'METRICS_TOKEN must be at least 16 characters').optional(),
+  /** node-cron schedule of retention (and, on the embedded engine, compression), or `off`. */
+  RETENTION_CRON: cronOrOff('RETENTION_CRON').default('0 7 * * * *'),
+  /** Raw chunks older than this many hours are compressed (TimescaleDB); 0 turns compression off. */
+  COMPRESS_AFTER_HOURS: positiveInt(0, 100_000).default(48),
+  /** Rows one retention delete removes at most; each batch is its own short transaction. */
+  RETENTION_BATCH_SIZE: positiveInt(100, 1_000_000).default(10_000),
+  /** node-cron schedule of alert rule evaluation, or `off`. */
+  ALERT_EVALUATION_CRON: cronOrOff('ALERT_EVALUATION_CRON').default('*/15 * * * * *'),
+  /** Webhook deliveries: tries per event, the first retry's delay (doubling each time) and each try's timeout. */
+  WEBHOOK_MAX_ATTEMPTS: positiveInt(1, 20).default(6),
+  WEBHOOK_RETRY_BASE_MS: positiveInt(10, 3_600_000).default(2_000),
+  WEBHOOK_TIMEOUT_MS: positiveInt(100, 60_000).default(5_000),
+  /** Signs exportUrl links; set the same value on every instance. Unset: a random key per process (links work on the instance that made them). */
+  EXPORT_URL_SECRET: z.string().min(32, 'EXPORT_URL_SECRET must be at least 32 characters').optional(),
+  /** How long an exportUrl link works. */
+  EXPORT_URL_TTL_SECONDS: positiveInt(10, 86_400).default(300),
   /** statement_timeout of each aggregate query. */
   QUERY_TIMEOUT_MS: positiveInt(100, 300_000).default(5_000),
   /** series × buckets one aggregate query may touch. */

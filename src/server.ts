@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GraphQLError } from 'graphql';
 import { createYoga, type YogaInitialContext } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import { sql } from 'kysely';
 import type { Redis } from 'ioredis';
 import { bearerToken, createAuthenticator, type Principal } from './auth.js';
 import type { Context, Deps } from './context.js';
@@ -18,7 +17,11 @@ import { createRecorder } from './ingest/record-points.js';
 import { createQueryCache } from './query/cache.js';
 import { createAggregateRefresher } from './query/refresh.js';
 import { createScheduler } from './jobs/scheduler.js';
+import { scheduleReportRollups } from './definitions/roll-up-reports.js';
 import type { Logger } from './log.js';
+import { useServiceMetrics } from './observability/graphql.js';
+import { live, observeRequest, pathOf, ready, serveMetrics } from './observability/http.js';
+import { createServiceMetrics, instrumentScheduler } from './observability/metrics.js';
 import { schema } from './schema/index.js';
 
 export interface Server {
@@ -57,6 +60,7 @@ export function createServer(deps: Deps): Server {
     graphiql: { title: 'Metrograph', subscriptionsProtocol: 'WS' },
     renderGraphiQL: renderLocalGraphiQL,
     logging: false,
+    plugins: [useServiceMetrics(deps.metrics, log)],
     context: async (initial): Promise<Context> => {
       const requestId = initial.requestId ?? randomUUID();
       if (initial.principal !== undefined) return { deps, principal: initial.principal, requestId };
@@ -81,14 +85,20 @@ export function createServer(deps: Deps): Server {
     },
   });
 
+  // Set when stop() begins: readiness turns 503 so a load balancer sends nothing new.
+  let draining = false;
   const http = createHttpServer((req, res) => {
-    if (req.url === '/health' || req.url?.startsWith('/health?')) return void health(deps, res);
+    const requestId = observeRequest(deps, req, res);
+    const path = pathOf(req);
+    if (path === '/health/live') return live(res);
+    if (path === '/health' || path === '/health/ready') return void ready(deps, res, draining);
+    if (path === '/metrics') return void serveMetrics(deps, req, res);
     if (req.url && serveGraphiQLAsset(req.url.split('?')[0]!, res)) return;
     if (req.url === '/' || req.url === '') {
       res.writeHead(302, { location: '/graphql' });
       return void res.end();
     }
-    return void yoga(req, res);
+    return void yoga(req, res, { requestId });
   });
 
   const wss = new WebSocketServer({ server: http, path: '/graphql' });
@@ -115,6 +125,8 @@ export function createServer(deps: Deps): Server {
           socket: ctx.extra.socket,
           params: payload,
           principal: ctx.extra.principal ?? null,
+          // One id per WebSocket operation, as per HTTP request: it is in each of its log lines.
+          requestId: randomUUID(),
         });
         let document;
         try {
@@ -156,6 +168,7 @@ export function createServer(deps: Deps): Server {
       });
     },
     async stop() {
+      draining = true;
       // 1. Stop accepting; keep-alive sockets close once idle.
       const closed = new Promise<void>((resolve) => http.close(() => resolve()));
       http.closeIdleConnections();
@@ -176,29 +189,6 @@ export function createServer(deps: Deps): Server {
       await deps.recorder.drain();
     },
   };
-}
-
-async function health(deps: Deps, res: ServerResponse) {
-  const checks: Record<string, unknown> = {};
-  let ok = true;
-  try {
-    await sql`select 1`.execute(deps.db.kysely);
-    checks.database = { status: 'up', engine: deps.db.kind, timescaledb: deps.db.timescale };
-  } catch (error) {
-    ok = false;
-    checks.database = { status: 'down', error: (error as Error).message };
-  }
-  if (deps.redis) {
-    try {
-      await deps.redis.ping();
-      checks.redis = { status: 'up' };
-    } catch (error) {
-      ok = false;
-      checks.redis = { status: 'down', error: (error as Error).message };
-    }
-  } else checks.redis = { status: 'not configured' };
-  res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-  res.end(JSON.stringify({ status: ok ? 'ok' : 'unavailable', ...checks }));
 }
 
 /** The service refreshes aggregates itself where no background worker will (the embedded engine), or when told to. */
@@ -235,8 +225,10 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
     afterCommit: (_tenantId, points) => aggregates.afterWrite(points.map((p) => p.time)),
   });
   const queryCache = createQueryCache({ redis, size: env.QUERY_CACHE_SIZE, log });
-  const scheduler = createScheduler(db.kysely, log);
+  const metrics = createServiceMetrics({ db, queryCache });
+  const scheduler = instrumentScheduler(createScheduler(db.kysely, log), metrics);
   aggregates.start();
+  scheduleReportRollups({ db, scheduler, env });
   return {
     env,
     db,
@@ -247,6 +239,7 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
     queryCache,
     aggregates,
     scheduler,
+    metrics,
     async close() {
       scheduler.stop();
       aggregates.stop();

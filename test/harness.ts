@@ -82,6 +82,9 @@ export async function startApp(engine: EngineName, env: Record<string, string> =
     LOG_LEVEL: 'silent',
     OPERATOR_TOKEN,
     JWT_SECRET,
+    // Test data is stamped months back: retention would delete it between two assertions.
+    // Retention tests turn it back on or run the job themselves.
+    RETENTION_CRON: 'off',
     ...(database ? { DATABASE_URL: database.url } : {}),
     ...env,
   });

@@ -85,7 +85,19 @@ const RecordMetricsPayload = builder
 /** Records valid items through the group-commit recorder; one outcome per item. */
 async function record(ctx: Context, items: MetricInput[]): Promise<ItemOutcome[]> {
   const principal = requireTenant(ctx, WRITERS);
-  return ctx.deps.recorder.record(principal.tenantId, items);
+  const outcomes = await ctx.deps.recorder.record(principal.tenantId, items);
+  countOutcomes(ctx, outcomes);
+  return outcomes;
+}
+
+/** metrograph_points_ingested_total and …_rejected_total{reason} for what the store decided. */
+function countOutcomes(ctx: Context, outcomes: ItemOutcome[]) {
+  const { pointsIngested, pointsRejected } = ctx.deps.metrics;
+  for (const outcome of outcomes) {
+    if (outcome.ok) {
+      if (!outcome.duplicate) pointsIngested.inc();
+    } else pointsRejected.inc({ reason: outcome.code === 'BAD_USER_INPUT' ? 'conflict' : 'internal' });
+  }
 }
 
 const MetricPointsInput = builder.inputType('MetricPointsInput', {
@@ -160,7 +172,10 @@ builder.mutationFields((t) => ({
     resolve: async (_root, { input }, ctx) => {
       requireTenant(ctx, WRITERS);
       const max = ctx.deps.env.MAX_BATCH_SIZE;
-      if (input.metrics.length > max) throw userError('LIMIT_EXCEEDED', `A batch may hold at most ${max} items; got ${input.metrics.length}. Split it.`, { limit: max });
+      if (input.metrics.length > max) {
+        ctx.deps.metrics.pointsRejected.inc({ reason: 'batch_too_large' }, input.metrics.length);
+        throw userError('LIMIT_EXCEEDED', `A batch may hold at most ${max} items; got ${input.metrics.length}. Split it.`, { limit: max });
+      }
       const failed: Failure[] = [];
       const valid: MetricInput[] = [];
       const positions: number[] = [];
@@ -173,6 +188,7 @@ builder.mutationFields((t) => ({
           failed.push({ index, id: typeof raw.id === 'string' ? raw.id : null, code: 'BAD_USER_INPUT', message: describeZodError(parsed.error) });
         }
       });
+      if (failed.length > 0) ctx.deps.metrics.pointsRejected.inc({ reason: 'validation' }, failed.length);
       const outcomes = await record(ctx, valid);
       const ids: string[] = [];
       let duplicates = 0;
