@@ -7,7 +7,8 @@ import { userError } from './errors.js';
 
 /** Who is calling. A tenant principal is what every tenant-scoped resolver needs. */
 export type Principal =
-  | { kind: 'tenant'; tenantId: string; role: Role; keyId: string | null; via: 'api_key' | 'jwt' }
+  // `subject`: a JWT's `sub` claim, when it has one (who the audit log names for a JWT).
+  | { kind: 'tenant'; tenantId: string; role: Role; keyId: string | null; via: 'api_key' | 'jwt'; subject?: string }
   | { kind: 'operator' };
 
 const KEY_PREFIX = 'mg_';
@@ -127,7 +128,7 @@ export function createAuthenticator(kysely: Kysely<Database>, options: AuthOptio
       if (options.jwtSecret && token.split('.').length === 3) {
         const claims = verifyJwt(token, options.jwtSecret);
         await checkTenant(claims.tenant_id);
-        return { kind: 'tenant', tenantId: claims.tenant_id, role: claims.role, keyId: null, via: 'jwt' };
+        return { kind: 'tenant', tenantId: claims.tenant_id, role: claims.role, keyId: null, via: 'jwt', ...(claims.sub ? { subject: claims.sub } : {}) };
       }
       throw userError('UNAUTHENTICATED', 'Invalid API key or token');
     },

@@ -1,6 +1,7 @@
 import DataLoader from 'dataloader';
 import type { Kysely } from 'kysely';
 import type { Redis } from 'ioredis';
+import type { ClientInfo } from './audit.js';
 import type { Authenticator, Principal } from './auth.js';
 import type { Db } from './db/connect.js';
 import type { Database, Metric, Role } from './db/tables.js';
@@ -36,6 +37,8 @@ export interface Context {
   deps: Deps;
   principal: Principal | null;
   requestId: string;
+  /** Where the request came from, for the audit log. */
+  client?: ClientInfo;
 }
 
 export type TenantPrincipal = Extract<Principal, { kind: 'tenant' }>;

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GraphQLError } from 'graphql';
 import { createYoga, type YogaInitialContext } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Redis } from 'ioredis';
+import { clientOf, useQueryAudit } from './audit.js';
 import { bearerToken, createAuthenticator, type Principal } from './auth.js';
 import type { Context, Deps } from './context.js';
 import { connect, type Db } from './db/connect.js';
@@ -17,7 +18,6 @@ import { createRecorder } from './ingest/record-points.js';
 import { createQueryCache } from './query/cache.js';
 import { createAggregateRefresher } from './query/refresh.js';
 import { createScheduler } from './jobs/scheduler.js';
-import { scheduleReportRollups } from './definitions/roll-up-reports.js';
 import type { Logger } from './log.js';
 import { useServiceMetrics } from './observability/graphql.js';
 import { live, observeRequest, pathOf, ready, serveMetrics } from './observability/http.js';
@@ -60,13 +60,15 @@ export function createServer(deps: Deps): Server {
     graphiql: { title: 'Metrograph', subscriptionsProtocol: 'WS' },
     renderGraphiQL: renderLocalGraphiQL,
     logging: false,
-    plugins: [useServiceMetrics(deps.metrics, log)],
+    plugins: [useServiceMetrics(deps.metrics, log), useQueryAudit(deps.db.kysely, log)],
     context: async (initial): Promise<Context> => {
       const requestId = initial.requestId ?? randomUUID();
-      if (initial.principal !== undefined) return { deps, principal: initial.principal, requestId };
+      // The Node request: the HTTP request itself, or a WebSocket's upgrade request.
+      const client = clientOf((initial as { req?: IncomingMessage }).req);
+      if (initial.principal !== undefined) return { deps, principal: initial.principal, requestId, client };
       const request = (initial as unknown as YogaInitialContext).request;
       const principal = await deps.auth.authenticate(bearerToken(request.headers.get('authorization')));
-      return { deps, principal, requestId };
+      return { deps, principal, requestId, client };
     },
     maskedErrors: {
       maskError(error, message) {
@@ -228,7 +230,6 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
   const metrics = createServiceMetrics({ db, queryCache });
   const scheduler = instrumentScheduler(createScheduler(db.kysely, log), metrics);
   aggregates.start();
-  scheduleReportRollups({ db, scheduler, env });
   return {
     env,
     db,

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
+import { audit } from '../audit.js';
 import type { Database, MetricType, Tags } from '../db/tables.js';
 import { withTenant, type TenantTx } from '../db/tenant.js';
 import type { ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { NewAuditRow } from '../ops/tables.js';
 import type { MetricInput } from './metric-input.js';
 
 /** A point as stored, with what a live subscriber or a caller needs to know of its series. */
@@ -230,9 +232,15 @@ export interface RecorderOptions {
   maxWritesInFlight?: number;
 }
 
+/**
+ * The audit row of one request, from its items' outcomes (null: nothing to record). It is
+ * inserted in the transaction that stores the request's points, so both commit or neither.
+ */
+export type AuditOf = (outcomes: ItemOutcome[]) => NewAuditRow | null;
+
 export interface Recorder {
   /** Stores already-validated items for a tenant; resolves after COMMIT with one outcome per item. */
-  record(tenantId: string, items: MetricInput[]): Promise<ItemOutcome[]>;
+  record(tenantId: string, items: MetricInput[], auditOf?: AuditOf): Promise<ItemOutcome[]>;
   /** Resolves when no write is queued or in flight. */
   drain(): Promise<void>;
   /** Forgets cached metric and series ids of a tenant (after a purge). */
@@ -241,6 +249,7 @@ export interface Recorder {
 
 interface Pending {
   items: MetricInput[];
+  auditOf?: AuditOf;
   resolve(outcomes: ItemOutcome[]): void;
   reject(error: unknown): void;
 }
@@ -265,13 +274,24 @@ export function createRecorder(options: RecorderOptions): Recorder {
     map.set(key, value);
   };
 
-  async function write(tenantId: string, items: MetricInput[]): Promise<ItemOutcome[]> {
-    const { outcomes, learned } = await withTenant(kysely, tenantId, (trx) =>
-      storePoints(trx, items, {
+  async function write(tenantId: string, batch: Pending[]): Promise<ItemOutcome[]> {
+    const items = batch.length === 1 ? batch[0]!.items : batch.flatMap((p) => p.items);
+    const { outcomes, learned } = await withTenant(kysely, tenantId, async (trx) => {
+      const stored = await storePoints(trx, items, {
         metric: (name) => metricCache.get(`${tenantId}\u0000${name}`),
         series: (key) => seriesCache.get(`${tenantId}\u0000${key}`),
-      }),
-    );
+      });
+      // Audit rows of the grouped requests, one INSERT for all of them, in this same transaction.
+      const rows: NewAuditRow[] = [];
+      let offset = 0;
+      for (const pending of batch) {
+        const row = pending.auditOf?.(stored.outcomes.slice(offset, offset + pending.items.length));
+        if (row) rows.push(row);
+        offset += pending.items.length;
+      }
+      await audit(trx, rows);
+      return stored;
+    });
     for (const row of learned.metrics) bounded(metricCache, `${tenantId}\u0000${row.name}`, row);
     for (const [key, id] of learned.series) bounded(seriesCache, `${tenantId}\u0000${key}`, id);
     const stored = outcomes.flatMap((o) => (o.ok && !o.duplicate ? [o.point] : []));
@@ -318,7 +338,7 @@ export function createRecorder(options: RecorderOptions): Recorder {
 
   async function run(tenantId: string, batch: Pending[]) {
     try {
-      const outcomes = await write(tenantId, batch.flatMap((p) => p.items));
+      const outcomes = await write(tenantId, batch);
       let offset = 0;
       for (const pending of batch) {
         pending.resolve(outcomes.slice(offset, offset + pending.items.length));
@@ -331,18 +351,18 @@ export function createRecorder(options: RecorderOptions): Recorder {
       if (batch.length === 1) return batch[0]!.reject(error);
       log.warn({ err: (error as Error).message, requests: batch.length }, 'ingest: grouped write failed; writing requests one by one');
       for (const pending of batch) {
-        await write(tenantId, pending.items).then(pending.resolve, pending.reject);
+        await write(tenantId, [pending]).then(pending.resolve, pending.reject);
       }
     }
   }
 
   return {
-    record(tenantId, items) {
+    record(tenantId, items, auditOf) {
       if (items.length === 0) return Promise.resolve([]);
       return new Promise((resolve, reject) => {
         let state = tenants.get(tenantId);
         if (!state) tenants.set(tenantId, (state = { queue: [], inFlight: 0 }));
-        state.queue.push({ items, resolve, reject });
+        state.queue.push({ items, auditOf, resolve, reject });
         pump(tenantId);
       });
     },

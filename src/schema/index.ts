@@ -3,6 +3,7 @@ import { builder } from '../builder.js';
 import './tenancy.js';
 import './ingestion.js';
 import './aggregation.js';
+import './audit.js';
 
 /** The whole API. schema.graphql is printed from this (`npm run schema`). */
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -5,7 +5,8 @@ import { requireTenant, tenantTx, WRITERS, type Context } from '../context.js';
 import { METRIC_TYPES, type MetricType, type Tags } from '../db/tables.js';
 import { describeZodError, userError } from '../errors.js';
 import { metricInputSchema, metricName, tagsSchema, type MetricInput } from '../ingest/metric-input.js';
-import type { ItemOutcome, StoredPoint } from '../ingest/record-points.js';
+import type { AuditOf, ItemOutcome, StoredPoint } from '../ingest/record-points.js';
+import { audit, auditRow, contextActor } from '../audit.js';
 
 export const MetricTypeEnum = builder.enumType('MetricType', {
   values: {
@@ -83,9 +84,9 @@ const RecordMetricsPayload = builder
   });
 
 /** Records valid items through the group-commit recorder; one outcome per item. */
-async function record(ctx: Context, items: MetricInput[]): Promise<ItemOutcome[]> {
+async function record(ctx: Context, items: MetricInput[], auditOf: AuditOf): Promise<ItemOutcome[]> {
   const principal = requireTenant(ctx, WRITERS);
-  const outcomes = await ctx.deps.recorder.record(principal.tenantId, items);
+  const outcomes = await ctx.deps.recorder.record(principal.tenantId, items, auditOf);
   countOutcomes(ctx, outcomes);
   return outcomes;
 }
@@ -160,7 +161,18 @@ builder.mutationFields((t) => ({
     description: 'Records one point. Visible to queries as soon as this returns.',
     args: { input: t.arg({ type: MetricInputType, required: true, validate: { schema: metricInputSchema } }) },
     resolve: async (_root, { input }, ctx) => {
-      const [outcome] = await record(ctx, [metricInputSchema.parse(input)]);
+      const { tenantId } = requireTenant(ctx, WRITERS);
+      const item = metricInputSchema.parse(input);
+      // The audit row goes in the transaction that stores the point (a conflict stores nothing, so records nothing).
+      const auditOf = ([stored]: ItemOutcome[]) =>
+        stored?.ok
+          ? auditRow(tenantId, contextActor(ctx), {
+              action: 'METRIC_RECORDED',
+              target: item.name,
+              details: { id: stored.id, duplicate: stored.duplicate, type: item.type, tags: item.tags, timestamp: stored.point.time.toISOString(), value: item.value },
+            })
+          : null;
+      const [outcome] = await record(ctx, [item], auditOf);
       if (!outcome!.ok) throw userError(outcome!.code, outcome!.message);
       return outcome!;
     },
@@ -170,7 +182,7 @@ builder.mutationFields((t) => ({
     description: 'Records a batch (at most MAX_BATCH_SIZE items, default 500). Every valid item is stored; each invalid one is reported in `failed`.',
     args: { input: t.arg({ type: RecordMetricsInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      requireTenant(ctx, WRITERS);
+      const { tenantId } = requireTenant(ctx, WRITERS);
       const max = ctx.deps.env.MAX_BATCH_SIZE;
       if (input.metrics.length > max) {
         ctx.deps.metrics.pointsRejected.inc({ reason: 'batch_too_large' }, input.metrics.length);
@@ -189,7 +201,22 @@ builder.mutationFields((t) => ({
         }
       });
       if (failed.length > 0) ctx.deps.metrics.pointsRejected.inc({ reason: 'validation' }, failed.length);
-      const outcomes = await record(ctx, valid);
+      // Written with the batch's points; a batch with no valid item records its attempt on its own.
+      const batchRow = (outcomes: ItemOutcome[]) => {
+        const accepted = outcomes.filter((o) => o.ok);
+        return auditRow(tenantId, contextActor(ctx), {
+          action: 'METRICS_BATCH_RECORDED',
+          details: {
+            items: input.metrics.length,
+            accepted: accepted.length,
+            duplicates: accepted.filter((o) => o.duplicate).length,
+            failed: failed.length + outcomes.length - accepted.length,
+            metrics: [...new Set(valid.map((v) => v.name))].slice(0, 50),
+          },
+        });
+      };
+      if (valid.length === 0) await tenantTx(ctx, (trx) => audit(trx, batchRow([])));
+      const outcomes = await record(ctx, valid, batchRow);
       const ids: string[] = [];
       let duplicates = 0;
       outcomes.forEach((outcome, i) => {

@@ -3,6 +3,7 @@ import { builder } from '../builder.js';
 import { ADMINS, requireTenant, tenantTx } from '../context.js';
 import { ROLES, type ApiKey } from '../db/tables.js';
 import { createTenant, insertApiKey } from '../db/tenants.js';
+import { audit, auditRow, contextActor } from '../audit.js';
 import { userError } from '../errors.js';
 
 export const RoleEnum = builder.enumType('Role', {
@@ -104,7 +105,11 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: CreateApiKeyInput, required: true }) },
     resolve: (_root, { input }, ctx) => {
       const principal = requireTenant(ctx, ADMINS);
-      return tenantTx(ctx, (trx) => insertApiKey(trx, principal.tenantId, input.name.trim(), input.role));
+      return tenantTx(ctx, async (trx) => {
+        const created = await insertApiKey(trx, principal.tenantId, input.name.trim(), input.role);
+        await audit(trx, auditRow(principal.tenantId, contextActor(ctx), { action: 'API_KEY_CREATED', target: created.apiKey.id, details: { name: created.apiKey.name, role: created.apiKey.role, prefix: created.apiKey.prefix } }));
+        return created;
+      });
     },
   }),
   revokeApiKey: t.field({
@@ -114,13 +119,11 @@ builder.mutationFields((t) => ({
     resolve: async (_root, { input }, ctx) => {
       const key = await tenantTx(
         ctx,
-        (trx) =>
-          trx
-            .updateTable('api_keys')
-            .set({ revoked_at: new Date() })
-            .where('id', '=', String(input.id))
-            .returningAll()
-            .executeTakeFirst(),
+        async (trx) => {
+          const revoked = await trx.updateTable('api_keys').set({ revoked_at: new Date() }).where('id', '=', String(input.id)).returningAll().executeTakeFirst();
+          if (revoked) await audit(trx, auditRow(revoked.tenant_id, contextActor(ctx), { action: 'API_KEY_REVOKED', target: revoked.id, details: { name: revoked.name, role: revoked.role } }));
+          return revoked;
+        },
         { roles: ADMINS },
       );
       if (!key) throw userError('NOT_FOUND', `No API key with id ${input.id} in this tenant`);
