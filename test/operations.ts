@@ -73,3 +73,25 @@ export const Metrics = graphql(`
     metrics(prefix: $prefix) { name type unit seriesCount }
   }
 `);
+
+export const CreateMetricDefinition = graphql(`
+  mutation CreateMetricDefinition($input: CreateMetricDefinitionInput!) {
+    createMetricDefinition(input: $input) {
+      definition { id name version latestVersion formula description unit visibility createdBy metrics groupBy filters { key equals notEquals in notIn exists } }
+    }
+  }
+`);
+
+export const UpdateMetricDefinition = graphql(`
+  mutation UpdateMetricDefinition($input: UpdateMetricDefinitionInput!) {
+    updateMetricDefinition(input: $input) {
+      definition { id name version latestVersion formula description unit visibility metrics groupBy }
+    }
+  }
+`);
+
+export const DeleteMetricDefinition = graphql(`
+  mutation DeleteMetricDefinition($id: ID!) {
+    deleteMetricDefinition(input: { id: $id }) { id name }
+  }
+`);

@@ -40,6 +40,8 @@ export interface Bucket {
   p90: number | null;
   p95: number | null;
   p99: number | null;
+  /** A metric definition's value for the bucket (src/definitions); absent for recorded metrics. */
+  value?: number | null;
 }
 
 export interface ResultSeries {
@@ -66,7 +68,7 @@ export interface QueryLimits {
 const ORIGIN = sql`timestamptz '2000-01-01 00:00:00+00'`;
 
 /** The SQL condition for one tag filter; every user value is a parameter. */
-function filterSql(filter: TagFilter): RawBuilder<boolean> {
+export function filterSql(filter: TagFilter): RawBuilder<boolean> {
   const key = filter.key;
   if ('equals' in filter) return sql<boolean>`s.tags @> jsonb_build_object(${key}::text, ${filter.equals}::text)`;
   if ('notEquals' in filter) return sql<boolean>`(s.tags ->> ${key}::text) is distinct from ${filter.notEquals}::text`;
@@ -103,25 +105,33 @@ export async function resolveSeries(trx: TenantTx, query: Pick<AggregateQuery, '
   return { metrics, series };
 }
 
-function segmentSql(segment: Segment, kind: 'stats' | 'sketch', seconds: number, ids: number[]): RawBuilder<unknown> {
-  const width = sql`make_interval(secs => ${seconds}::float8)`;
+/** The SQL bucket of a row stamped `time`: date_bin for fixed widths; report periods bring their own. */
+export type BucketExpr = (time: RawBuilder<unknown>) => RawBuilder<unknown>;
+
+const dateBin =
+  (seconds: number): BucketExpr =>
+  (time) =>
+    sql`date_bin(make_interval(secs => ${seconds}::float8), ${time}, ${ORIGIN})`;
+
+/** Rows (series_id, b, …) of one segment, bucketed by `bucket`: shared with formulas and reports (src/definitions). */
+export function segmentSql(segment: Segment, kind: 'stats' | 'sketch', bucket: BucketExpr, ids: number[]): RawBuilder<unknown> {
   if (segment.source === 'raw') {
     const where = sql`series_id = any(${ids}::bigint[]) and time >= ${segment.from.toISOString()}::timestamptz and time < ${segment.to.toISOString()}::timestamptz`;
     return kind === 'stats'
-      ? sql`select series_id, date_bin(${width}, time, ${ORIGIN}) as b, count(*)::float8 as n, sum(value) as s, min(value) as mn, max(value) as mx,
+      ? sql`select series_id, ${bucket(sql`time`)} as b, count(*)::float8 as n, sum(value) as s, min(value) as mn, max(value) as mx,
               max(time) as lt, (array_agg(value order by time desc))[1] as lv
             from tenant_points where ${where} group by 1, 2`
-      : sql`select series_id, date_bin(${width}, time, ${ORIGIN}) as b, sketch_key(value) as k, count(*)::float8 as n
+      : sql`select series_id, ${bucket(sql`time`)} as b, sketch_key(value) as k, count(*)::float8 as n
             from tenant_points where ${where} group by 1, 2, 3`;
   }
   const where = sql`series_id = any(${ids}::bigint[]) and bucket >= ${segment.from.toISOString()}::timestamptz and bucket < ${segment.to.toISOString()}::timestamptz`;
   // The view names come from a fixed list (LEVELS), never from the request.
   const view = sql.table(`tenant_${kind}_${segment.source}`);
   return kind === 'stats'
-    ? sql`select series_id, date_bin(${width}, bucket, ${ORIGIN}) as b, sum(n)::float8 as n, sum(s) as s, min(mn) as mn, max(mx) as mx,
+    ? sql`select series_id, ${bucket(sql`bucket`)} as b, sum(n)::float8 as n, sum(s) as s, min(mn) as mn, max(mx) as mx,
             max(lt) as lt, (array_agg(lv order by lt desc))[1] as lv
           from ${view} where ${where} group by 1, 2`
-    : sql`select series_id, date_bin(${width}, bucket, ${ORIGIN}) as b, k, sum(n)::float8 as n
+    : sql`select series_id, ${bucket(sql`bucket`)} as b, k, sum(n)::float8 as n
           from ${view} where ${where} group by 1, 2, 3`;
 }
 
@@ -180,7 +190,7 @@ export async function runAggregate(trx: TenantTx, query: AggregateQuery, options
 
   if (ids.length > 0 && segments.length > 0) {
     const selection = sql`unnest(${ids}::bigint[], ${grps}::int[]) as sel (series_id, grp)`;
-    const statsUnion = sql.join(segments.map((s) => segmentSql(s, 'stats', seconds, ids)), sql` union all `);
+    const statsUnion = sql.join(segments.map((s) => segmentSql(s, 'stats', dateBin(seconds), ids)), sql` union all `);
     const { rows } = await sql<StatsRow>`
       select sel.grp, seg.b, sum(seg.n) as n, sum(seg.s) as s, min(seg.mn) as mn, max(seg.mx) as mx,
              (array_agg(seg.lv order by seg.lt desc))[1] as lv
@@ -190,7 +200,7 @@ export async function runAggregate(trx: TenantTx, query: AggregateQuery, options
 
     if (options.percentiles) {
       for (const source of describeSources(segments, 'sketch')) if (!sources.includes(source)) sources.push(source);
-      const sketchUnion = sql.join(segments.map((s) => segmentSql(s, 'sketch', seconds, ids)), sql` union all `);
+      const sketchUnion = sql.join(segments.map((s) => segmentSql(s, 'sketch', dateBin(seconds), ids)), sql` union all `);
       const picks = Object.entries(QUANTILES).map(
         ([field, q]) => sql`min(k) filter (where cum > floor(${q}::float8 * (total - 1))) as ${sql.ref(`${field}_lo`)},
                             min(k) filter (where cum > ceil(${q}::float8 * (total - 1))) as ${sql.ref(`${field}_hi`)}`,

@@ -7,11 +7,14 @@ import { metricLoader, requireTenant, tenantTx, type Context } from '../context.
 import type { Tags } from '../db/tables.js';
 import { parseInput, userError } from '../errors.js';
 import { metricName, tagsSchema } from '../ingest/metric-input.js';
-import { runAggregate, type AggregateQuery, type AggregateResult, type Bucket, type ResultSeries } from '../query/aggregate.js';
+import { type AggregateQuery, type AggregateResult, type Bucket, type ResultSeries } from '../query/aggregate.js';
+import { definitionTagKeys, definitionTagValues, latestDefinitionValue, runAggregateWithDefinitions } from '../definitions/evaluate-definition.js';
+import { definitionStamp, findDefinitions, readerOf, type LoadedDefinition } from '../definitions/store-definitions.js';
+import type { TenantTx } from '../db/tenant.js';
 import { autoGranularity, GRANULARITIES, type Granularity } from '../query/plan.js';
 import { MetricTypeEnum } from './ingestion.js';
 
-const GranularityEnum = builder.enumType('Granularity', {
+export const GranularityEnum = builder.enumType('Granularity', {
   values: {
     MINUTE: { description: '1 minute buckets.' },
     FIVE_MINUTES: { description: '5 minute buckets.' },
@@ -30,7 +33,7 @@ const FillEnum = builder.enumType('Fill', {
   } as const,
 });
 
-const TagFilterInput = builder.inputType('TagFilterInput', {
+export const TagFilterInput = builder.inputType('TagFilterInput', {
   description: 'One condition on one tag key: set exactly one of the operators.',
   fields: (t) => ({
     key: t.string({ required: true }),
@@ -44,7 +47,7 @@ const TagFilterInput = builder.inputType('TagFilterInput', {
 
 const AggregateQueryInput = builder.inputType('AggregateQueryInput', {
   fields: (t) => ({
-    metrics: t.stringList({ required: true, description: '1-10 metric names.' }),
+    metrics: t.stringList({ required: true, description: '1-10 names of recorded metrics or metric definitions.' }),
     from: t.field({ type: 'DateTime', required: true, description: 'Inclusive.' }),
     to: t.field({ type: 'DateTime', description: 'Exclusive. Defaults to now.' }),
     granularity: t.field({ type: GranularityEnum, description: 'Defaults to the coarsest that gives at least 60 buckets over the range.' }),
@@ -57,9 +60,9 @@ const AggregateQueryInput = builder.inputType('AggregateQueryInput', {
   }),
 });
 
-const tagKey = z.string().min(1).max(50);
+export const tagKey = z.string().min(1).max(50);
 const tagValue = z.string().max(100);
-const filterSchema = z
+export const filterSchema = z
   .object({
     key: tagKey,
     equals: tagValue.nullish(),
@@ -128,8 +131,9 @@ const PERCENTILE_FIELDS = new Set(['p50', 'p90', 'p95', 'p99']);
 /** Recent enough that new points may still change the answer. */
 const LIVE_WINDOW_MS = 15 * 60_000;
 
-function queryKey(tenantId: string, query: AggregateQuery, percentiles: boolean): string {
-  const canonical = JSON.stringify([query.metrics, query.from.getTime(), query.to.getTime(), query.granularity, Object.entries(query.tags).sort(), query.filters, query.groupBy, query.fill, percentiles]);
+/** The cache key of an answer; it names the version of each definition used, so changing a definition retires its cached answers. */
+function queryKey(tenantId: string, query: AggregateQuery, percentiles: boolean, definitions: readonly LoadedDefinition[]): string {
+  const canonical = JSON.stringify([query.metrics, query.from.getTime(), query.to.getTime(), query.granularity, Object.entries(query.tags).sort(), query.filters, query.groupBy, query.fill, percentiles, definitionStamp(definitions)]);
   return `${tenantId}:${createHash('sha256').update(canonical).digest('base64url')}`;
 }
 
@@ -141,16 +145,17 @@ const reviveDates = (key: string, value: unknown) => (key === 'start' || key ===
  * QUERY_CACHE_TTL_MS (default 5 s).
  */
 export async function aggregate(ctx: Context, query: AggregateQuery, percentiles: boolean): Promise<{ result: AggregateResult; fromCache: boolean }> {
-  const { tenantId } = requireTenant(ctx);
+  const principal = requireTenant(ctx);
   const { env, queryCache, db } = ctx.deps;
-  const key = queryKey(tenantId, query, percentiles);
+  // Which names are definitions (and at which version) decides the key, so it is read before the cache.
+  const definitions = await tenantTx(ctx, (trx) => findDefinitions(trx, query.metrics, readerOf(principal)));
+  const key = queryKey(principal.tenantId, query, percentiles, definitions);
   const cached = await queryCache.get(key);
   if (cached) return { result: JSON.parse(cached, reviveDates) as AggregateResult, fromCache: true };
   let result: AggregateResult;
   try {
-    result = await tenantTx(ctx, (trx) => runAggregate(trx, query, { timescale: db.timescale, percentiles, limits: { maxCells: env.QUERY_MAX_CELLS } }), {
-      timeoutMs: env.QUERY_TIMEOUT_MS,
-    });
+    const options = { timescale: db.timescale, percentiles, limits: { maxCells: env.QUERY_MAX_CELLS }, maxCost: env.FORMULA_MAX_COST };
+    result = await tenantTx(ctx, (trx) => runAggregateWithDefinitions(trx, query, definitions, options), { timeoutMs: env.QUERY_TIMEOUT_MS });
   } catch (error) {
     if ((error as { code?: string }).code === '57014') {
       throw userError('LIMIT_EXCEEDED', `The query ran longer than ${env.QUERY_TIMEOUT_MS} ms. Narrow the range, coarsen the granularity or filter by tags.`, {
@@ -223,6 +228,11 @@ const BucketRef = builder.objectRef<Bucket>('AggregateBucket').implement({
     p90: t.exposeFloat('p90', { nullable: true }),
     p95: t.exposeFloat('p95', { nullable: true }),
     p99: t.exposeFloat('p99', { nullable: true }),
+    value: t.float({
+      nullable: true,
+      description: 'A metric definition’s value for the bucket (sum, min, max, avg, last and the percentiles equal it; count is the points its formula read). Null for a recorded metric.',
+      resolve: (b) => b.value ?? null,
+    }),
   }),
 });
 
@@ -285,6 +295,20 @@ async function loadMetric(ctx: Context, name: string) {
   return metric;
 }
 
+/** For a name that is not a recorded metric: runs `work` with the definition of that name, or throws NOT_FOUND. */
+function withDefinition<T>(ctx: Context, name: string, work: (trx: TenantTx, definition: LoadedDefinition) => Promise<T>): Promise<T> {
+  const principal = requireTenant(ctx);
+  return tenantTx(
+    ctx,
+    async (trx) => {
+      const [definition] = await findDefinitions(trx, [name], readerOf(principal));
+      if (!definition) throw userError('NOT_FOUND', `metric '${name}' does not exist in this tenant (neither recorded nor defined)`, { metric: name });
+      return work(trx, definition);
+    },
+    { timeoutMs: ctx.deps.env.QUERY_TIMEOUT_MS },
+  );
+}
+
 const nameArg = z.string().max(255);
 
 builder.queryFields((t) => ({
@@ -307,11 +331,18 @@ builder.queryFields((t) => ({
   latestValue: t.field({
     type: LatestValueRef,
     nullable: true,
-    description: 'The latest value of a metric over the series matching `tags`; null when it has no points.',
+    description:
+      'The latest value of a metric over the series matching `tags`; null when it has no points. For a metric definition: its value over the newest minute (within 24 hours) in which its metrics have points, stamped with that minute’s start.',
     args: { metric: t.arg.string({ required: true, validate: { schema: metricName } }), tags: t.arg({ type: 'Tags' }) },
     resolve: async (_root, args, ctx) => {
-      const metric = await loadMetric(ctx, args.metric);
       const tags: Tags = args.tags == null ? {} : tagsSchema.parse(args.tags);
+      if (!(await metricLoader(ctx).load(args.metric))) {
+        return withDefinition(ctx, args.metric, async (trx, definition) => {
+          const latest = await latestDefinitionValue(trx, definition, tags, { timescale: ctx.deps.db.timescale, maxCost: ctx.deps.env.FORMULA_MAX_COST });
+          return latest && { metric: definition.name, type: 'GAUGE' as const, unit: definition.unit, ...latest };
+        });
+      }
+      const metric = await loadMetric(ctx, args.metric);
       const row = await tenantTx(ctx, async (trx) => {
         const series = trx.selectFrom('series as s').select('s.id').where('s.metric_id', '=', metric.id).where(sql<boolean>`s.tags @> ${JSON.stringify(tags)}::jsonb`);
         if (metric.type === 'COUNTER') {
@@ -336,9 +367,10 @@ builder.queryFields((t) => ({
     },
   }),
   tagKeys: t.stringList({
-    description: 'The tag keys used by a metric’s series, alphabetically.',
+    description: 'The tag keys used by a metric’s series, alphabetically. For a metric definition: the keys every metric it reads has (what it can be grouped by).',
     args: { metric: t.arg.string({ required: true, validate: { schema: metricName } }) },
     resolve: async (_root, args, ctx) => {
+      if (!(await metricLoader(ctx).load(args.metric))) return withDefinition(ctx, args.metric, definitionTagKeys);
       const metric = await loadMetric(ctx, args.metric);
       return tenantTx(ctx, async (trx) => {
         const { rows } = await sql<{ key: string }>`
@@ -348,7 +380,8 @@ builder.queryFields((t) => ({
     },
   }),
   tagValues: t.stringList({
-    description: 'The values of one tag key in a metric’s series, alphabetically, optionally those starting with `prefix` (at most `limit`, default 1000).',
+    description:
+      'The values of one tag key in a metric’s series, alphabetically, optionally those starting with `prefix` (at most `limit`, default 1000). For a metric definition: across the series of the metrics it reads.',
     args: {
       metric: t.arg.string({ required: true, validate: { schema: metricName } }),
       key: t.arg.string({ required: true, validate: { schema: tagKey } }),
@@ -356,6 +389,9 @@ builder.queryFields((t) => ({
       limit: t.arg.int({ validate: { schema: z.number().int().min(1).max(1000) } }),
     },
     resolve: async (_root, args, ctx) => {
+      if (!(await metricLoader(ctx).load(args.metric))) {
+        return withDefinition(ctx, args.metric, (trx, definition) => definitionTagValues(trx, definition, args.key, args.prefix ?? '', args.limit ?? 1000));
+      }
       const metric = await loadMetric(ctx, args.metric);
       return tenantTx(ctx, async (trx) => {
         const { rows } = await sql<{ value: string }>`

@@ -4,6 +4,7 @@ import './tenancy.js';
 import './ingestion.js';
 import './aggregation.js';
 import './audit.js';
+import './definitions.js';
 
 /** The whole API. schema.graphql is printed from this (`npm run schema`). */
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -20,6 +20,12 @@ type Documents = {
     "\n  query TagsOfMetric($metric: String!) {\n    tagKeys(metric: $metric)\n    routes: tagValues(metric: $metric, key: \"route\")\n    regions: tagValues(metric: $metric, key: \"region\", prefix: \"u\")\n    latestValue(metric: $metric) { value }\n  }\n": typeof types.TagsOfMetricDocument,
     "\n  query AuditLog($filter: AuditLogFilter, $cursor: String, $limit: Int) {\n    auditLog(filter: $filter, cursor: $cursor, limit: $limit) {\n      entries {\n        id\n        at\n        action\n        target\n        details\n        requestId\n        sourceIp\n        userAgent\n        actor { kind keyId subject role }\n      }\n      nextCursor\n    }\n  }\n": typeof types.AuditLogDocument,
     "\n  query AuditedAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) { series { buckets { count } } }\n  }\n": typeof types.AuditedAggregatesDocument,
+    "\n  query DefinitionAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) {\n      series { metric type unit tags definition { name version } buckets { start count value avg last rate } }\n      metadata { source fromCache }\n    }\n  }\n": typeof types.DefinitionAggregatesDocument,
+    "\n  query PreviewDefinition($input: PreviewMetricDefinitionInput!) {\n    previewMetricDefinition(input: $input) {\n      granularity\n      metrics\n      sources\n      cost { series buckets cells limit }\n      series { tags buckets { start end count value } }\n    }\n  }\n": typeof types.PreviewDefinitionDocument,
+    "\n  query DefinitionByName($name: String!, $version: Int) {\n    metricDefinition(name: $name, version: $version) {\n      id name version latestVersion formula unit visibility createdBy\n      versions { version formula }\n    }\n  }\n": typeof types.DefinitionByNameDocument,
+    "\n  query DefinitionList($prefix: String) {\n    metricDefinitions(prefix: $prefix) { name version visibility }\n  }\n": typeof types.DefinitionListDocument,
+    "\n  query DefinitionLatest($metric: String!, $tags: Tags) {\n    latestValue(metric: $metric, tags: $tags) { metric type unit value timestamp }\n  }\n": typeof types.DefinitionLatestDocument,
+    "\n  query DefinitionTags($metric: String!) {\n    tagKeys(metric: $metric)\n    tagValues(metric: $metric, key: \"route\")\n  }\n": typeof types.DefinitionTagsDocument,
     "\n  mutation RecordDiskUsed($t: DateTime!, $v: Float!) {\n    recordMetric(input: { name: \"disk.used\", type: GAUGE, value: $v, timestamp: $t }) { id }\n  }\n": typeof types.RecordDiskUsedDocument,
     "\n  query DiskUsedHourly {\n    metricAggregates(input: { metrics: [\"disk.used\"], from: \"2026-11-20T00:00:00Z\", to: \"2026-11-20T02:00:00Z\", granularity: HOUR }) {\n      series { buckets { start count sum last } }\n      metadata { source }\n    }\n  }\n": typeof types.DiskUsedHourlyDocument,
     "\n  query IsolationEveryQuery {\n    tenant { id name }\n    apiKeys { id }\n    metrics { name type }\n    metricPoints(input: { metric: \"secret.metric\" }) { points { id value tags } nextCursor }\n    tagged: metricPoints(input: { metric: \"secret.metric\", tags: { customer: \"acme\" } }) { points { id } }\n  }\n": typeof types.IsolationEveryQueryDocument,
@@ -37,6 +43,9 @@ type Documents = {
     "\n  mutation RecordMetrics($metrics: [MetricInput!]!) {\n    recordMetrics(input: { metrics: $metrics }) {\n      accepted\n      duplicates\n      ids\n      failed { index id code }\n    }\n  }\n": typeof types.RecordMetricsDocument,
     "\n  query MetricPoints($input: MetricPointsInput!) {\n    metricPoints(input: $input) {\n      points { id metric type unit tags timestamp value }\n      nextCursor\n    }\n  }\n": typeof types.MetricPointsDocument,
     "\n  query Metrics($prefix: String) {\n    metrics(prefix: $prefix) { name type unit seriesCount }\n  }\n": typeof types.MetricsDocument,
+    "\n  mutation CreateMetricDefinition($input: CreateMetricDefinitionInput!) {\n    createMetricDefinition(input: $input) {\n      definition { id name version latestVersion formula description unit visibility createdBy metrics groupBy filters { key equals notEquals in notIn exists } }\n    }\n  }\n": typeof types.CreateMetricDefinitionDocument,
+    "\n  mutation UpdateMetricDefinition($input: UpdateMetricDefinitionInput!) {\n    updateMetricDefinition(input: $input) {\n      definition { id name version latestVersion formula description unit visibility metrics groupBy }\n    }\n  }\n": typeof types.UpdateMetricDefinitionDocument,
+    "\n  mutation DeleteMetricDefinition($id: ID!) {\n    deleteMetricDefinition(input: { id: $id }) { id name }\n  }\n": typeof types.DeleteMetricDefinitionDocument,
     "\n  mutation RecordHugeLiteral {\n    recordMetric(input: { name: \"bad.case\", value: 1e400, type: GAUGE }) { id }\n  }\n": typeof types.RecordHugeLiteralDocument,
 };
 const documents: Documents = {
@@ -46,6 +55,12 @@ const documents: Documents = {
     "\n  query TagsOfMetric($metric: String!) {\n    tagKeys(metric: $metric)\n    routes: tagValues(metric: $metric, key: \"route\")\n    regions: tagValues(metric: $metric, key: \"region\", prefix: \"u\")\n    latestValue(metric: $metric) { value }\n  }\n": types.TagsOfMetricDocument,
     "\n  query AuditLog($filter: AuditLogFilter, $cursor: String, $limit: Int) {\n    auditLog(filter: $filter, cursor: $cursor, limit: $limit) {\n      entries {\n        id\n        at\n        action\n        target\n        details\n        requestId\n        sourceIp\n        userAgent\n        actor { kind keyId subject role }\n      }\n      nextCursor\n    }\n  }\n": types.AuditLogDocument,
     "\n  query AuditedAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) { series { buckets { count } } }\n  }\n": types.AuditedAggregatesDocument,
+    "\n  query DefinitionAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) {\n      series { metric type unit tags definition { name version } buckets { start count value avg last rate } }\n      metadata { source fromCache }\n    }\n  }\n": types.DefinitionAggregatesDocument,
+    "\n  query PreviewDefinition($input: PreviewMetricDefinitionInput!) {\n    previewMetricDefinition(input: $input) {\n      granularity\n      metrics\n      sources\n      cost { series buckets cells limit }\n      series { tags buckets { start end count value } }\n    }\n  }\n": types.PreviewDefinitionDocument,
+    "\n  query DefinitionByName($name: String!, $version: Int) {\n    metricDefinition(name: $name, version: $version) {\n      id name version latestVersion formula unit visibility createdBy\n      versions { version formula }\n    }\n  }\n": types.DefinitionByNameDocument,
+    "\n  query DefinitionList($prefix: String) {\n    metricDefinitions(prefix: $prefix) { name version visibility }\n  }\n": types.DefinitionListDocument,
+    "\n  query DefinitionLatest($metric: String!, $tags: Tags) {\n    latestValue(metric: $metric, tags: $tags) { metric type unit value timestamp }\n  }\n": types.DefinitionLatestDocument,
+    "\n  query DefinitionTags($metric: String!) {\n    tagKeys(metric: $metric)\n    tagValues(metric: $metric, key: \"route\")\n  }\n": types.DefinitionTagsDocument,
     "\n  mutation RecordDiskUsed($t: DateTime!, $v: Float!) {\n    recordMetric(input: { name: \"disk.used\", type: GAUGE, value: $v, timestamp: $t }) { id }\n  }\n": types.RecordDiskUsedDocument,
     "\n  query DiskUsedHourly {\n    metricAggregates(input: { metrics: [\"disk.used\"], from: \"2026-11-20T00:00:00Z\", to: \"2026-11-20T02:00:00Z\", granularity: HOUR }) {\n      series { buckets { start count sum last } }\n      metadata { source }\n    }\n  }\n": types.DiskUsedHourlyDocument,
     "\n  query IsolationEveryQuery {\n    tenant { id name }\n    apiKeys { id }\n    metrics { name type }\n    metricPoints(input: { metric: \"secret.metric\" }) { points { id value tags } nextCursor }\n    tagged: metricPoints(input: { metric: \"secret.metric\", tags: { customer: \"acme\" } }) { points { id } }\n  }\n": types.IsolationEveryQueryDocument,
@@ -63,6 +78,9 @@ const documents: Documents = {
     "\n  mutation RecordMetrics($metrics: [MetricInput!]!) {\n    recordMetrics(input: { metrics: $metrics }) {\n      accepted\n      duplicates\n      ids\n      failed { index id code }\n    }\n  }\n": types.RecordMetricsDocument,
     "\n  query MetricPoints($input: MetricPointsInput!) {\n    metricPoints(input: $input) {\n      points { id metric type unit tags timestamp value }\n      nextCursor\n    }\n  }\n": types.MetricPointsDocument,
     "\n  query Metrics($prefix: String) {\n    metrics(prefix: $prefix) { name type unit seriesCount }\n  }\n": types.MetricsDocument,
+    "\n  mutation CreateMetricDefinition($input: CreateMetricDefinitionInput!) {\n    createMetricDefinition(input: $input) {\n      definition { id name version latestVersion formula description unit visibility createdBy metrics groupBy filters { key equals notEquals in notIn exists } }\n    }\n  }\n": types.CreateMetricDefinitionDocument,
+    "\n  mutation UpdateMetricDefinition($input: UpdateMetricDefinitionInput!) {\n    updateMetricDefinition(input: $input) {\n      definition { id name version latestVersion formula description unit visibility metrics groupBy }\n    }\n  }\n": types.UpdateMetricDefinitionDocument,
+    "\n  mutation DeleteMetricDefinition($id: ID!) {\n    deleteMetricDefinition(input: { id: $id }) { id name }\n  }\n": types.DeleteMetricDefinitionDocument,
     "\n  mutation RecordHugeLiteral {\n    recordMetric(input: { name: \"bad.case\", value: 1e400, type: GAUGE }) { id }\n  }\n": types.RecordHugeLiteralDocument,
 };
 
@@ -104,6 +122,30 @@ export function graphql(source: "\n  query AuditLog($filter: AuditLogFilter, $cu
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  query AuditedAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) { series { buckets { count } } }\n  }\n"): (typeof documents)["\n  query AuditedAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) { series { buckets { count } } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query DefinitionAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) {\n      series { metric type unit tags definition { name version } buckets { start count value avg last rate } }\n      metadata { source fromCache }\n    }\n  }\n"): (typeof documents)["\n  query DefinitionAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) {\n      series { metric type unit tags definition { name version } buckets { start count value avg last rate } }\n      metadata { source fromCache }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query PreviewDefinition($input: PreviewMetricDefinitionInput!) {\n    previewMetricDefinition(input: $input) {\n      granularity\n      metrics\n      sources\n      cost { series buckets cells limit }\n      series { tags buckets { start end count value } }\n    }\n  }\n"): (typeof documents)["\n  query PreviewDefinition($input: PreviewMetricDefinitionInput!) {\n    previewMetricDefinition(input: $input) {\n      granularity\n      metrics\n      sources\n      cost { series buckets cells limit }\n      series { tags buckets { start end count value } }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query DefinitionByName($name: String!, $version: Int) {\n    metricDefinition(name: $name, version: $version) {\n      id name version latestVersion formula unit visibility createdBy\n      versions { version formula }\n    }\n  }\n"): (typeof documents)["\n  query DefinitionByName($name: String!, $version: Int) {\n    metricDefinition(name: $name, version: $version) {\n      id name version latestVersion formula unit visibility createdBy\n      versions { version formula }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query DefinitionList($prefix: String) {\n    metricDefinitions(prefix: $prefix) { name version visibility }\n  }\n"): (typeof documents)["\n  query DefinitionList($prefix: String) {\n    metricDefinitions(prefix: $prefix) { name version visibility }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query DefinitionLatest($metric: String!, $tags: Tags) {\n    latestValue(metric: $metric, tags: $tags) { metric type unit value timestamp }\n  }\n"): (typeof documents)["\n  query DefinitionLatest($metric: String!, $tags: Tags) {\n    latestValue(metric: $metric, tags: $tags) { metric type unit value timestamp }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query DefinitionTags($metric: String!) {\n    tagKeys(metric: $metric)\n    tagValues(metric: $metric, key: \"route\")\n  }\n"): (typeof documents)["\n  query DefinitionTags($metric: String!) {\n    tagKeys(metric: $metric)\n    tagValues(metric: $metric, key: \"route\")\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
@@ -172,6 +214,18 @@ export function graphql(source: "\n  query MetricPoints($input: MetricPointsInpu
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  query Metrics($prefix: String) {\n    metrics(prefix: $prefix) { name type unit seriesCount }\n  }\n"): (typeof documents)["\n  query Metrics($prefix: String) {\n    metrics(prefix: $prefix) { name type unit seriesCount }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation CreateMetricDefinition($input: CreateMetricDefinitionInput!) {\n    createMetricDefinition(input: $input) {\n      definition { id name version latestVersion formula description unit visibility createdBy metrics groupBy filters { key equals notEquals in notIn exists } }\n    }\n  }\n"): (typeof documents)["\n  mutation CreateMetricDefinition($input: CreateMetricDefinitionInput!) {\n    createMetricDefinition(input: $input) {\n      definition { id name version latestVersion formula description unit visibility createdBy metrics groupBy filters { key equals notEquals in notIn exists } }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation UpdateMetricDefinition($input: UpdateMetricDefinitionInput!) {\n    updateMetricDefinition(input: $input) {\n      definition { id name version latestVersion formula description unit visibility metrics groupBy }\n    }\n  }\n"): (typeof documents)["\n  mutation UpdateMetricDefinition($input: UpdateMetricDefinitionInput!) {\n    updateMetricDefinition(input: $input) {\n      definition { id name version latestVersion formula description unit visibility metrics groupBy }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation DeleteMetricDefinition($id: ID!) {\n    deleteMetricDefinition(input: { id: $id }) { id name }\n  }\n"): (typeof documents)["\n  mutation DeleteMetricDefinition($id: ID!) {\n    deleteMetricDefinition(input: { id: $id }) { id name }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

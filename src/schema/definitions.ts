@@ -1,0 +1,344 @@
+/**
+ * Metric definitions: named formulas over recorded metrics, versioned, usable wherever a
+ * metric name is (metricAggregates, latestValue, tagKeys, tagValues, metricReport).
+ */
+import { z } from 'zod';
+import { builder } from '../builder.js';
+import { requireTenant, tenantTx, WRITERS, type Context } from '../context.js';
+import type { Tags } from '../db/tables.js';
+import type { TenantTx } from '../db/tenant.js';
+import { definitionBuckets, type DefinitionSeries } from '../definitions/evaluate-definition.js';
+import { evaluateFormula, type FormulaCost } from '../definitions/evaluate-formula.js';
+import { LIMITS } from '../definitions/parse-formula.js';
+import { fixedBuckets } from '../definitions/read-buckets.js';
+import {
+  checkFormulaInput,
+  createDefinition,
+  definitionVersions,
+  deleteDefinition,
+  listDefinitions,
+  loadDefinition,
+  readerOf,
+  updateDefinition,
+  type LoadedDefinition,
+} from '../definitions/store-definitions.js';
+import type { Visibility } from '../definitions/tables.js';
+import { parseInput, userError } from '../errors.js';
+import { metricName, tagsSchema } from '../ingest/metric-input.js';
+import { fillBuckets, type ResultSeries, type TagFilter } from '../query/aggregate.js';
+import { autoGranularity, GRANULARITIES, type Granularity } from '../query/plan.js';
+import { AggregateSeriesRef, filterSchema, GranularityEnum, tagKey, TagFilterInput } from './aggregation.js';
+
+export const VisibilityEnum = builder.enumType('DefinitionVisibility', {
+  values: {
+    PRIVATE: { description: 'Its creator (and ADMIN and MANAGER keys, who manage every definition).' },
+    TENANT: { description: 'Everyone in the tenant.' },
+  } as const,
+});
+
+const TagFilterRef = builder.objectRef<TagFilter>('TagFilter').implement({
+  description: 'One condition on one tag key, as given in TagFilterInput.',
+  fields: (t) => ({
+    key: t.exposeString('key'),
+    equals: t.string({ nullable: true, resolve: (f) => ('equals' in f ? f.equals : null) }),
+    notEquals: t.string({ nullable: true, resolve: (f) => ('notEquals' in f ? f.notEquals : null) }),
+    in: t.stringList({ nullable: true, resolve: (f) => ('in' in f ? f.in : null) }),
+    notIn: t.stringList({ nullable: true, resolve: (f) => ('notIn' in f ? f.notIn : null) }),
+    exists: t.boolean({ nullable: true, resolve: (f) => ('exists' in f ? f.exists : null) }),
+  }),
+});
+
+export const UsedDefinitionRef = builder.objectRef<{ name: string; version: number }>('MetricDefinitionRef').implement({
+  description: 'Which definition, at which version, answered.',
+  fields: (t) => ({
+    name: t.exposeString('name'),
+    version: t.exposeInt('version'),
+  }),
+});
+
+const MetricDefinitionRef = builder.objectRef<LoadedDefinition>('MetricDefinition');
+MetricDefinitionRef.implement({
+  description:
+    'A named formula over recorded metrics, e.g. `sum(http.errors{status=~"5.."}) / sum(http.requests) * 100`. Every update makes a new version; queries use the latest unless one is named. The fields from `version` on are those of this version.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    name: t.exposeString('name'),
+    visibility: t.field({ type: VisibilityEnum, resolve: (d) => d.visibility }),
+    createdBy: t.exposeString('createdBy', { nullable: true, description: '`key:<API key id>` of its creator; null when created with a JWT.' }),
+    createdAt: t.field({ type: 'DateTime', resolve: (d) => d.createdAt }),
+    updatedAt: t.field({ type: 'DateTime', resolve: (d) => d.updatedAt }),
+    latestVersion: t.exposeInt('latestVersion'),
+    version: t.exposeInt('version'),
+    formula: t.exposeString('formula'),
+    description: t.exposeString('description', { nullable: true }),
+    unit: t.exposeString('unit', { nullable: true }),
+    filters: t.field({ type: [TagFilterRef], description: 'Applied to every metric the formula reads, with the query’s own filters.', resolve: (d) => d.filters }),
+    groupBy: t.stringList({ description: 'Used when a query gives no groupBy.', resolve: (d) => d.groupBy }),
+    metrics: t.stringList({ description: 'The recorded metrics the formula reads.', resolve: (d) => d.metrics }),
+    versionCreatedBy: t.exposeString('versionCreatedBy', { nullable: true }),
+    versionCreatedAt: t.field({ type: 'DateTime', resolve: (d) => d.versionCreatedAt }),
+    versions: t.field({
+      type: [MetricDefinitionRef],
+      description: 'Every version, newest first.',
+      resolve: (d, _args, ctx) => tenantTx(ctx, (trx) => definitionVersions(trx, d.id, readerOf(requireTenant(ctx)))),
+    }),
+  }),
+});
+
+builder.objectField(AggregateSeriesRef, 'definition', (t) =>
+  t.field({
+    type: UsedDefinitionRef,
+    nullable: true,
+    description: 'For a metric definition, which version answered; null for a recorded metric.',
+    resolve: (s) => (s as Partial<DefinitionSeries>).definition ?? null,
+  }),
+);
+
+const description = z.string().max(1000, 'description must be at most 1000 characters');
+const unit = z.string().min(1, 'unit must not be empty').max(50, 'unit must be at most 50 characters');
+// The parser checks the length itself (with a positioned message); this only bounds what is read.
+const formula = z.string().max(100_000);
+const filters = z.array(filterSchema).max(20, 'at most 20 filters');
+const groupBy = z.array(tagKey).max(5, 'groupBy takes at most 5 tag keys');
+const visibility = z.enum(['PRIVATE', 'TENANT']);
+
+const createSchema = z.object({
+  name: metricName,
+  formula,
+  description: description.nullish(),
+  unit: unit.nullish(),
+  filters: filters.nullish(),
+  groupBy: groupBy.nullish(),
+  visibility: visibility.nullish(),
+});
+
+const updateSchema = z.object({
+  id: z.string().uuid('id must be a UUID'),
+  formula: formula.nullish(),
+  description: description.nullish(),
+  unit: unit.nullish(),
+  filters: filters.nullish(),
+  groupBy: groupBy.nullish(),
+  visibility: visibility.nullish(),
+});
+
+const CreateInput = builder.inputType('CreateMetricDefinitionInput', {
+  fields: (t) => ({
+    name: t.string({ required: true, description: 'Same rules as metric names; unique in the tenant; must not be the name of a recorded metric.' }),
+    formula: t.string({ required: true, description: `At most ${LIMITS.length} characters, ${LIMITS.references} metric references.` }),
+    description: t.string(),
+    unit: t.string(),
+    filters: t.field({ type: [TagFilterInput], description: 'Applied to every metric the formula reads.' }),
+    groupBy: t.stringList({ description: 'Default groupBy: tag keys every referenced metric has.' }),
+    visibility: t.field({ type: VisibilityEnum, description: 'Default TENANT.' }),
+  }),
+});
+
+const UpdateInput = builder.inputType('UpdateMetricDefinitionInput', {
+  description: 'Makes a new version: the fields given change, the others stay as they were. Set description or unit to null to clear it.',
+  fields: (t) => ({
+    id: t.id({ required: true }),
+    formula: t.string(),
+    description: t.string(),
+    unit: t.string(),
+    filters: t.field({ type: [TagFilterInput] }),
+    groupBy: t.stringList(),
+    visibility: t.field({ type: VisibilityEnum }),
+  }),
+});
+
+const DeleteInput = builder.inputType('DeleteMetricDefinitionInput', {
+  fields: (t) => ({ id: t.id({ required: true }) }),
+});
+
+const PreviewInput = builder.inputType('PreviewMetricDefinitionInput', {
+  fields: (t) => ({
+    formula: t.string({ required: true }),
+    from: t.field({ type: 'DateTime', required: true, description: 'Inclusive.' }),
+    to: t.field({ type: 'DateTime', description: 'Exclusive. Defaults to now.' }),
+    granularity: t.field({ type: GranularityEnum, description: 'Defaults to the coarsest that gives at least 60 buckets over the range.' }),
+    groupBy: t.stringList({ description: 'Tag keys every referenced metric has.' }),
+    filters: t.field({ type: [TagFilterInput] }),
+    tags: t.field({ type: 'Tags' }),
+  }),
+});
+
+const previewSchema = z
+  .object({
+    formula,
+    from: z.date(),
+    to: z.date().nullish(),
+    granularity: z.enum(Object.keys(GRANULARITIES) as [Granularity, ...Granularity[]]).nullish(),
+    groupBy: groupBy.nullish(),
+    filters: filters.nullish(),
+    tags: tagsSchema.nullish(),
+  })
+  .transform((input, ctx) => {
+    const to = input.to ?? new Date();
+    if (input.from >= to) {
+      ctx.addIssue({ code: 'custom', path: ['from'], message: 'from must be before to' });
+      return z.NEVER;
+    }
+    return { ...input, to, granularity: input.granularity ?? autoGranularity(input.from, to) };
+  });
+
+const CostRef = builder.objectRef<FormulaCost>('FormulaCost').implement({
+  description: 'What evaluating a formula reads: series × buckets, bounded by FORMULA_MAX_COST (LIMIT_EXCEEDED past it).',
+  fields: (t) => ({
+    series: t.exposeInt('series', { description: 'Series read, counted once per metric reference.' }),
+    buckets: t.exposeInt('buckets'),
+    cells: t.exposeFloat('cells', { description: 'series × buckets.' }),
+    limit: t.exposeFloat('limit'),
+  }),
+});
+
+interface Preview {
+  granularity: Granularity;
+  metrics: string[];
+  series: ResultSeries[];
+  cost: FormulaCost;
+  sources: string[];
+  executionTimeMs: number;
+}
+
+const PreviewRef = builder.objectRef<Preview>('MetricDefinitionPreview').implement({
+  fields: (t) => ({
+    granularity: t.field({ type: GranularityEnum, resolve: (p) => p.granularity }),
+    metrics: t.stringList({ description: 'The recorded metrics the formula reads.', resolve: (p) => p.metrics }),
+    series: t.field({ type: [AggregateSeriesRef], description: 'One series per group; each bucket’s `value` is the formula’s.', resolve: (p) => p.series }),
+    cost: t.field({ type: CostRef, resolve: (p) => p.cost }),
+    sources: t.stringList({ description: 'What answered, as in QueryMetadata.', resolve: (p) => p.sources }),
+    executionTimeMs: t.exposeFloat('executionTimeMs'),
+  }),
+});
+
+const DefinitionPayload = builder.objectRef<{ definition: LoadedDefinition }>('MetricDefinitionPayload').implement({
+  fields: (t) => ({ definition: t.field({ type: MetricDefinitionRef, resolve: (p) => p.definition }) }),
+});
+
+const DeletePayload = builder.objectRef<{ id: string; name: string }>('DeleteMetricDefinitionPayload').implement({
+  fields: (t) => ({ id: t.exposeID('id'), name: t.exposeString('name') }),
+});
+
+/** A tenant transaction for work that reads points: the query timeout applies, and running past it is LIMIT_EXCEEDED. */
+export async function queryTx<T>(ctx: Context, work: (trx: TenantTx) => Promise<T>): Promise<T> {
+  const timeoutMs = ctx.deps.env.QUERY_TIMEOUT_MS;
+  try {
+    return await tenantTx(ctx, work, { timeoutMs });
+  } catch (error) {
+    if ((error as { code?: string }).code === '57014') {
+      throw userError('LIMIT_EXCEEDED', `The query ran longer than ${timeoutMs} ms. Narrow the range, coarsen the granularity or filter by tags.`, { limit: timeoutMs });
+    }
+    throw error;
+  }
+}
+
+const nameArg = z.string().max(255);
+
+builder.queryFields((t) => ({
+  metricDefinitions: t.field({
+    type: [MetricDefinitionRef],
+    description: 'The metric definitions you can see, by name, at their latest version.',
+    args: {
+      prefix: t.arg.string({ validate: { schema: nameArg } }),
+      limit: t.arg.int({ description: '1-1000, default 1000.', validate: { schema: z.number().int().min(1).max(1000) } }),
+    },
+    resolve: (_root, args, ctx) => tenantTx(ctx, (trx) => listDefinitions(trx, readerOf(requireTenant(ctx)), { prefix: args.prefix ?? null, limit: args.limit ?? 1000 })),
+  }),
+  metricDefinition: t.field({
+    type: MetricDefinitionRef,
+    description: 'One metric definition at `version`, or at its latest. NOT_FOUND if it does not exist or you cannot see it.',
+    args: {
+      name: t.arg.string({ required: true, validate: { schema: nameArg } }),
+      version: t.arg.int({ validate: { schema: z.number().int().min(1) } }),
+    },
+    resolve: (_root, args, ctx) => tenantTx(ctx, (trx) => loadDefinition(trx, args.name, args.version ?? null, readerOf(requireTenant(ctx)))),
+  }),
+  previewMetricDefinition: t.field({
+    type: PreviewRef,
+    description: 'Evaluates a formula as metricAggregates would a definition of it, without saving anything, and shows what it costs.',
+    args: { input: t.arg({ type: PreviewInput, required: true }) },
+    resolve: async (_root, { input: raw }, ctx) => {
+      const started = performance.now();
+      requireTenant(ctx);
+      const input = parseInput(previewSchema, raw);
+      const { db, env } = ctx.deps;
+      return queryTx(ctx, async (trx) => {
+        const checked = await checkFormulaInput(trx, input.formula);
+        const width = GRANULARITIES[input.granularity];
+        const bucketing = fixedBuckets(input.from, input.to, width);
+        const result = await evaluateFormula(
+          trx,
+          checked,
+          { bucketing, tags: (input.tags ?? {}) as Tags, filters: input.filters ?? [], groupBy: [...new Set(input.groupBy ?? [])] },
+          { timescale: db.timescale, maxCost: env.FORMULA_MAX_COST },
+        );
+        const series = result.groups.map((group) => ({
+          metric: 'preview',
+          type: 'GAUGE' as const,
+          unit: null,
+          tags: group.tags,
+          buckets: fillBuckets(definitionBuckets(group, bucketing), bucketing.starts, width, 'NONE', 'GAUGE'),
+        }));
+        return { granularity: input.granularity, metrics: checked.metrics, series, cost: result.cost, sources: result.sources, executionTimeMs: performance.now() - started };
+      });
+    },
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  createMetricDefinition: t.field({
+    type: DefinitionPayload,
+    description: 'Defines a metric by a formula. DEVELOPER, MANAGER or ADMIN.',
+    args: { input: t.arg({ type: CreateInput, required: true }) },
+    resolve: async (_root, { input: raw }, ctx) => {
+      const principal = requireTenant(ctx, WRITERS);
+      const input = parseInput(createSchema, raw);
+      const definition = await tenantTx(ctx, (trx) =>
+        createDefinition(trx, readerOf(principal), {
+          name: input.name,
+          formula: input.formula,
+          description: input.description ?? null,
+          unit: input.unit ?? null,
+          filters: input.filters ?? [],
+          groupBy: [...new Set(input.groupBy ?? [])],
+          visibility: (input.visibility ?? 'TENANT') as Visibility,
+        }),
+      );
+      return { definition };
+    },
+  }),
+  updateMetricDefinition: t.field({
+    type: DefinitionPayload,
+    description: 'Makes a new version of a definition. DEVELOPER for their own; MANAGER and ADMIN for any. Cached answers of the old version are not served again.',
+    args: { input: t.arg({ type: UpdateInput, required: true }) },
+    resolve: async (_root, { input: raw }, ctx) => {
+      const principal = requireTenant(ctx, WRITERS);
+      const input = parseInput(updateSchema, raw);
+      const given = raw as Record<string, unknown>;
+      const definition = await tenantTx(ctx, (trx) =>
+        updateDefinition(trx, readerOf(principal), input.id, {
+          ...(input.formula != null ? { formula: input.formula } : {}),
+          // null clears description and unit; leaving them out keeps them.
+          ...('description' in given ? { description: input.description ?? null } : {}),
+          ...('unit' in given ? { unit: input.unit ?? null } : {}),
+          ...(input.filters != null ? { filters: input.filters } : {}),
+          ...(input.groupBy != null ? { groupBy: [...new Set(input.groupBy)] } : {}),
+          ...(input.visibility != null ? { visibility: input.visibility as Visibility } : {}),
+        }),
+      );
+      return { definition };
+    },
+  }),
+  deleteMetricDefinition: t.field({
+    type: DeletePayload,
+    description: 'Deletes a definition and all its versions. DEVELOPER for their own; MANAGER and ADMIN for any.',
+    args: { input: t.arg({ type: DeleteInput, required: true }) },
+    resolve: async (_root, { input: raw }, ctx) => {
+      const principal = requireTenant(ctx, WRITERS);
+      const { id } = parseInput(z.object({ id: z.string().uuid('id must be a UUID') }), raw);
+      const deleted = await tenantTx(ctx, (trx) => deleteDefinition(trx, readerOf(principal), id));
+      return { id: deleted.id, name: deleted.name };
+    },
+  }),
+}));
