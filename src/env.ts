@@ -69,6 +69,10 @@ export const envSchema = z.object({
   AGGREGATE_REFRESH_CRON: z.string().min(9).default('*/30 * * * * *'),
   /** buckets × series one formula (metric definition) may read. */
   FORMULA_MAX_COST: positiveInt(1_000, 100_000_000).default(2_000_000),
+  /** node-cron schedule of the report rollup job (weekly and monthly rollups; daily too without TimescaleDB), or `off`. */
+  REPORT_ROLLUP_CRON: z.string().min(3).default('0 */15 * * * *'),
+  /** Completed periods that ended within this many days are rolled up again on every run, to take in late points. */
+  REPORT_ROLLUP_LOOKBACK_DAYS: positiveInt(1, 366).default(3),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -18,6 +18,7 @@ import { createRecorder } from './ingest/record-points.js';
 import { createQueryCache } from './query/cache.js';
 import { createAggregateRefresher } from './query/refresh.js';
 import { createScheduler } from './jobs/scheduler.js';
+import { scheduleReportRollups } from './definitions/roll-up-reports.js';
 import type { Logger } from './log.js';
 import { useServiceMetrics } from './observability/graphql.js';
 import { live, observeRequest, pathOf, ready, serveMetrics } from './observability/http.js';
@@ -230,6 +231,7 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
   const metrics = createServiceMetrics({ db, queryCache });
   const scheduler = instrumentScheduler(createScheduler(db.kysely, log), metrics);
   aggregates.start();
+  scheduleReportRollups({ db, scheduler, env });
   return {
     env,
     db,

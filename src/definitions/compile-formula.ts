@@ -1,7 +1,7 @@
 /**
  * A checked formula → one SQL statement. Each distinct metric reference becomes a CTE of
  * (grp, b, v, n) rows for its function, read from the sources the planner picked (continuous
- * aggregates where they answer exactly, raw points at the edges);
+ * aggregates where they answer exactly, rollups for report periods, raw points at the edges);
  * the arithmetic is then applied per (group, bucket). So a ratio is a ratio of sums per bucket
  * and group, never an average of ratios, and division by zero is null (NULLIF).
  *

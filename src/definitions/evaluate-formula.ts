@@ -26,7 +26,7 @@ export interface FormulaOptions {
   timescale: boolean;
   /** The most buckets × series one evaluation may touch. */
   maxCost: number;
-  /** Replaces the planned sources (e.g. calendar periods planned one by one). */
+  /** Replaces the planned sources, e.g. with report rollups where they exist. */
   sources?: (planned: Source[]) => Source[];
 }
 

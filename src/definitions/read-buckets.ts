@@ -1,16 +1,25 @@
 /**
- * Reading per-bucket statistics and sketches for formulas: which sources answer (raw points,
- * continuous aggregates), how rows fall into buckets (fixed widths or calendar periods), and
- * the SQL that merges them per (group, bucket).
+ * Reading per-bucket statistics and sketches for formulas and reports: which sources answer
+ * (raw points, continuous aggregates, report rollups), how rows fall into buckets (fixed widths
+ * or calendar periods), and the SQL that merges them per (group, bucket).
  *
  * Every user value reaches SQL as a parameter; the only identifiers built here come from fixed
- * lists (aggregate levels).
+ * lists (aggregate levels, rollup periods).
  */
 import { sql, type RawBuilder } from 'kysely';
 import { segmentSql, type BucketExpr } from '../query/aggregate.js';
 import { bucketStarts, DAY, planSegments, type Segment } from '../query/plan.js';
+import type { RollupPeriod } from './tables.js';
 
-export type Source = Segment;
+/** A part of the range read from the report rollups of one period kind (src/definitions/roll-up-reports.ts). */
+export interface RollupSegment {
+  source: 'rollup';
+  period: RollupPeriod;
+  from: Date;
+  to: Date;
+}
+
+export type Source = Segment | RollupSegment;
 
 /** How rows fall into the buckets of an answer. */
 export interface Bucketing {
@@ -75,25 +84,36 @@ export function mergeSegments<S extends Source>(segments: S[]): S[] {
   const merged: S[] = [];
   for (const segment of segments) {
     const last = merged.at(-1);
-    if (last && last.source === segment.source && last.to.getTime() === segment.from.getTime()) {
+    const samePeriod = last && (last.source !== 'rollup' || (segment.source === 'rollup' && last.period === segment.period));
+    if (last && last.source === segment.source && samePeriod && last.to.getTime() === segment.from.getTime()) {
       merged[merged.length - 1] = { ...last, to: segment.to };
     } else merged.push(segment);
   }
   return merged;
 }
 
-/** Short names of what answered, e.g. `stats_1d`, `raw`. */
+/** Short names of what answered, e.g. `rollup_month`, `stats_1d`, `raw`. */
 export function describe(sources: Source[], kinds: Array<'stats' | 'sketch'>): string[] {
   const names = new Set<string>();
   for (const kind of kinds) {
-    for (const s of sources) names.add(s.source === 'raw' ? 'raw' : `${kind}_${s.source}`);
+    for (const s of sources) names.add(s.source === 'raw' ? 'raw' : s.source === 'rollup' ? `rollup_${s.period.toLowerCase()}` : `${kind}_${s.source}`);
   }
   return [...names];
 }
 
+/** Rows (series_id, b, n, s, mn, mx, lt, lv) or (series_id, b, k, n) of one source. */
+function sourceSql(source: Source, kind: 'stats' | 'sketch', bucketing: Bucketing, ids: number[]): RawBuilder<unknown> {
+  if (source.source !== 'rollup') return segmentSql(source, kind, bucketing.of, ids);
+  const where = sql`period = ${source.period} and start >= ${source.from.toISOString()}::timestamptz and start < ${source.to.toISOString()}::timestamptz
+                    and series_id = any(${ids}::bigint[])`;
+  return kind === 'stats'
+    ? sql`select series_id, ${bucketing.of(sql`start`)} as b, n::float8 as n, s, mn, mx, lt, lv from report_rollup_stats where ${where}`
+    : sql`select series_id, ${bucketing.of(sql`start`)} as b, k, n::float8 as n from report_rollup_sketch where ${where}`;
+}
+
 export function unionSql(sources: Source[], kind: 'stats' | 'sketch', bucketing: Bucketing, ids: number[]): RawBuilder<unknown> {
   return sql.join(
-    sources.map((s) => segmentSql(s, kind, bucketing.of, ids)),
+    sources.map((s) => sourceSql(s, kind, bucketing, ids)),
     sql` union all `,
   );
 }

@@ -4,12 +4,13 @@ import type { TenantTx } from '../db/tenant.js';
 import type { TagFilter } from '../query/aggregate.js';
 
 /**
- * The tables of migrations/0020, added to the shared Database type where they are
+ * The tables of migrations/0020 and 0021, added to the shared Database type where they are
  * used (`definitionTables(trx)`), so this area's rows are declared once, next to its code.
  */
 export type DefinitionTables = {
   metric_definitions: MetricDefinitionsTable;
   metric_definition_versions: MetricDefinitionVersionsTable;
+  report_rollup_periods: RollupPeriodsTable;
 };
 
 export type Visibility = 'PRIVATE' | 'TENANT';
@@ -38,6 +39,16 @@ export interface MetricDefinitionVersionsTable {
   metrics: string[];
   created_by: string | null;
   created_at: ColumnType<Date, Date | undefined, never>;
+}
+
+export type RollupPeriod = 'DAY' | 'WEEK' | 'MONTH';
+
+export interface RollupPeriodsTable {
+  tenant_id: string;
+  period: RollupPeriod;
+  start: Date;
+  end: Date;
+  rolled_at: ColumnType<Date, Date | undefined, Date>;
 }
 
 export type DefinitionRow = Selectable<MetricDefinitionsTable>;

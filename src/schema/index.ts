@@ -5,6 +5,7 @@ import './ingestion.js';
 import './aggregation.js';
 import './audit.js';
 import './definitions.js';
+import './reports.js';
 
 /** The whole API. schema.graphql is printed from this (`npm run schema`). */
 export const schema = lexicographicSortSchema(builder.toSchema());

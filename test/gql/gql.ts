@@ -46,6 +46,9 @@ type Documents = {
     "\n  mutation CreateMetricDefinition($input: CreateMetricDefinitionInput!) {\n    createMetricDefinition(input: $input) {\n      definition { id name version latestVersion formula description unit visibility createdBy metrics groupBy filters { key equals notEquals in notIn exists } }\n    }\n  }\n": typeof types.CreateMetricDefinitionDocument,
     "\n  mutation UpdateMetricDefinition($input: UpdateMetricDefinitionInput!) {\n    updateMetricDefinition(input: $input) {\n      definition { id name version latestVersion formula description unit visibility metrics groupBy }\n    }\n  }\n": typeof types.UpdateMetricDefinitionDocument,
     "\n  mutation DeleteMetricDefinition($id: ID!) {\n    deleteMetricDefinition(input: { id: $id }) { id name }\n  }\n": typeof types.DeleteMetricDefinitionDocument,
+    "\n  query Report($input: MetricReportInput!) {\n    metricReport(input: $input) {\n      metric type unit period timeZone sources\n      definition { name version }\n      groups { tags rows { start end count sum avg min max p95 value growth } }\n    }\n  }\n": typeof types.ReportDocument,
+    "\n  mutation Backfill($input: BackfillReportRollupsInput!) {\n    backfillReportRollups(input: $input) { job status rows rangeFrom rangeTo tenantScoped error }\n  }\n": typeof types.BackfillDocument,
+    "\n  query JobRuns($job: String) {\n    jobRuns(job: $job) { job tick status rows tenantScoped rangeFrom rangeTo durationMs error finishedAt }\n  }\n": typeof types.JobRunsDocument,
     "\n  mutation RecordHugeLiteral {\n    recordMetric(input: { name: \"bad.case\", value: 1e400, type: GAUGE }) { id }\n  }\n": typeof types.RecordHugeLiteralDocument,
 };
 const documents: Documents = {
@@ -81,6 +84,9 @@ const documents: Documents = {
     "\n  mutation CreateMetricDefinition($input: CreateMetricDefinitionInput!) {\n    createMetricDefinition(input: $input) {\n      definition { id name version latestVersion formula description unit visibility createdBy metrics groupBy filters { key equals notEquals in notIn exists } }\n    }\n  }\n": types.CreateMetricDefinitionDocument,
     "\n  mutation UpdateMetricDefinition($input: UpdateMetricDefinitionInput!) {\n    updateMetricDefinition(input: $input) {\n      definition { id name version latestVersion formula description unit visibility metrics groupBy }\n    }\n  }\n": types.UpdateMetricDefinitionDocument,
     "\n  mutation DeleteMetricDefinition($id: ID!) {\n    deleteMetricDefinition(input: { id: $id }) { id name }\n  }\n": types.DeleteMetricDefinitionDocument,
+    "\n  query Report($input: MetricReportInput!) {\n    metricReport(input: $input) {\n      metric type unit period timeZone sources\n      definition { name version }\n      groups { tags rows { start end count sum avg min max p95 value growth } }\n    }\n  }\n": types.ReportDocument,
+    "\n  mutation Backfill($input: BackfillReportRollupsInput!) {\n    backfillReportRollups(input: $input) { job status rows rangeFrom rangeTo tenantScoped error }\n  }\n": types.BackfillDocument,
+    "\n  query JobRuns($job: String) {\n    jobRuns(job: $job) { job tick status rows tenantScoped rangeFrom rangeTo durationMs error finishedAt }\n  }\n": types.JobRunsDocument,
     "\n  mutation RecordHugeLiteral {\n    recordMetric(input: { name: \"bad.case\", value: 1e400, type: GAUGE }) { id }\n  }\n": types.RecordHugeLiteralDocument,
 };
 
@@ -226,6 +232,18 @@ export function graphql(source: "\n  mutation UpdateMetricDefinition($input: Upd
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  mutation DeleteMetricDefinition($id: ID!) {\n    deleteMetricDefinition(input: { id: $id }) { id name }\n  }\n"): (typeof documents)["\n  mutation DeleteMetricDefinition($id: ID!) {\n    deleteMetricDefinition(input: { id: $id }) { id name }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query Report($input: MetricReportInput!) {\n    metricReport(input: $input) {\n      metric type unit period timeZone sources\n      definition { name version }\n      groups { tags rows { start end count sum avg min max p95 value growth } }\n    }\n  }\n"): (typeof documents)["\n  query Report($input: MetricReportInput!) {\n    metricReport(input: $input) {\n      metric type unit period timeZone sources\n      definition { name version }\n      groups { tags rows { start end count sum avg min max p95 value growth } }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation Backfill($input: BackfillReportRollupsInput!) {\n    backfillReportRollups(input: $input) { job status rows rangeFrom rangeTo tenantScoped error }\n  }\n"): (typeof documents)["\n  mutation Backfill($input: BackfillReportRollupsInput!) {\n    backfillReportRollups(input: $input) { job status rows rangeFrom rangeTo tenantScoped error }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query JobRuns($job: String) {\n    jobRuns(job: $job) { job tick status rows tenantScoped rangeFrom rangeTo durationMs error finishedAt }\n  }\n"): (typeof documents)["\n  query JobRuns($job: String) {\n    jobRuns(job: $job) { job tick status rows tenantScoped rangeFrom rangeTo durationMs error finishedAt }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
