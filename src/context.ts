@@ -11,6 +11,7 @@ import { userError } from './errors.js';
 import type { Recorder } from './ingest/record-points.js';
 import type { Logger } from './log.js';
 import type { ServiceMetrics } from './observability/metrics.js';
+import type { Retainer } from './ops/retention.js';
 import type { QueryCache } from './query/cache.js';
 import type { AggregateRefresher } from './query/refresh.js';
 import type { Scheduler } from './jobs/scheduler.js';
@@ -30,6 +31,8 @@ export interface Deps {
   scheduler: Scheduler;
   /** The service's own Prometheus metrics (/metrics). */
   metrics: ServiceMetrics;
+  /** Retention, compression and the refresh floors they keep (src/ops/retention.ts). */
+  retention: Retainer;
 }
 
 /** Per request (HTTP) or per operation (WebSocket). */

@@ -23,6 +23,7 @@ import type { Logger } from './log.js';
 import { useServiceMetrics } from './observability/graphql.js';
 import { live, observeRequest, pathOf, ready, serveMetrics } from './observability/http.js';
 import { createServiceMetrics, instrumentScheduler } from './observability/metrics.js';
+import { createRefreshFloors, createRetention } from './ops/retention.js';
 import { schema } from './schema/index.js';
 
 export interface Server {
@@ -221,7 +222,8 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
     throw error;
   }
   const auth = createAuthenticator(db.kysely, { operatorToken: env.OPERATOR_TOKEN, jwtSecret: env.JWT_SECRET });
-  const aggregates = createAggregateRefresher(db, log, refreshSchedule(env, db));
+  const floors = createRefreshFloors(db.kysely);
+  const aggregates = createAggregateRefresher(db, log, refreshSchedule(env, db), { floor: floors.floor });
   const recorder = createRecorder({
     kysely: db.kysely,
     log,
@@ -230,6 +232,9 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
   const queryCache = createQueryCache({ redis, size: env.QUERY_CACHE_SIZE, log });
   const metrics = createServiceMetrics({ db, queryCache });
   const scheduler = instrumentScheduler(createScheduler(db.kysely, log), metrics);
+  const retention = createRetention({ db, env, log, metrics, aggregates, floors });
+  await retention.ensureCompressionPolicy();
+  retention.schedule(scheduler);
   aggregates.start();
   scheduleReportRollups({ db, scheduler, env });
   return {
@@ -243,6 +248,7 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
     aggregates,
     scheduler,
     metrics,
+    retention,
     async close() {
       scheduler.stop();
       aggregates.stop();

@@ -10,32 +10,18 @@ import type { Database } from '../src/db/tables.js';
 import { withTenant } from '../src/db/tenant.js';
 import { graphql } from './gql/index.js';
 import { codes, ENGINES, JWT_SECRET, startApp, type TestApp } from './harness.js';
-import { CreateApiKey, RecordMetric, RecordMetrics, RevokeApiKey } from './operations.js';
+import { AuditLog, CreateApiKey, RecordMetric, RecordMetrics, RevokeApiKey } from './operations.js';
 
-export const AuditLog = graphql(`
-  query AuditLog($filter: AuditLogFilter, $cursor: String, $limit: Int) {
-    auditLog(filter: $filter, cursor: $cursor, limit: $limit) {
-      entries {
-        id
-        at
-        action
-        target
-        details
-        requestId
-        sourceIp
-        userAgent
-        actor { kind keyId subject role }
-      }
-      nextCursor
-    }
-  }
-`);
 
 const QueryAggregates = graphql(`
   query AuditedAggregates($input: AggregateQueryInput!) {
     metricAggregates(input: $input) { series { buckets { count } } }
   }
 `);
+
+/** Two days ago on the hour: within raw retention, so queries read exactly what was written. */
+const RECENT = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 2 * 86_400_000;
+const recent = (minutes: number) => new Date(RECENT + minutes * 60_000).toISOString();
 
 describe.each(ENGINES)('audit log on %s', (engine) => {
   let app: TestApp;
@@ -94,8 +80,8 @@ describe.each(ENGINES)('audit log on %s', (engine) => {
       RecordMetrics,
       {
         metrics: [
-          { name: 'audit.req', value: 1, type: 'COUNTER', timestamp: '2026-03-01T10:00:00Z' },
-          { name: 'audit.req', value: 2, type: 'COUNTER', timestamp: '2026-03-01T10:01:00Z' },
+          { name: 'audit.req', value: 1, type: 'COUNTER', timestamp: recent(0) },
+          { name: 'audit.req', value: 2, type: 'COUNTER', timestamp: recent(1) },
           { name: 'audit.cpu', value: 3, type: 'COUNTER', timestamp: '2026-03-01T10:02:00Z' }, // type conflict
           { name: '9bad', value: 4, type: 'GAUGE' }, // invalid
         ],
@@ -112,14 +98,14 @@ describe.each(ENGINES)('audit log on %s', (engine) => {
   });
 
   test('metricAggregates: METRICS_QUERIED with the query as coerced and the size of the answer', async () => {
-    const input = { metrics: ['audit.req'], from: '2026-03-01T10:00:00Z', to: '2026-03-01T11:00:00Z', granularity: 'MINUTE' as const };
+    const input = { metrics: ['audit.req'], from: recent(0), to: recent(60), granularity: 'MINUTE' as const };
     await app.gql(QueryAggregates, { input }, developer.key);
     await app.gql(QueryAggregates, { input: { ...input, metrics: ['never.recorded'] } }, developer.key);
     const [failed, answered] = await entries({ actions: ['METRICS_QUERIED'] });
     expect(answered).toMatchObject({
       target: 'metricAggregates',
       actor: { keyId: developer.id, role: 'DEVELOPER' },
-      details: { query: { input: { metrics: ['audit.req'], from: '2026-03-01T10:00:00.000Z', to: '2026-03-01T11:00:00.000Z', granularity: 'MINUTE' } }, result: { series: 1, buckets: 2 } },
+      details: { query: { input: { metrics: ['audit.req'], from: recent(0), to: recent(60), granularity: 'MINUTE' } }, result: { series: 1, buckets: 2 } },
     });
     expect(answered!.details.result.bytes).toBeGreaterThan(0);
     expect(failed!.details.result).toEqual({ error: 'NOT_FOUND' });

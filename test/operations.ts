@@ -95,3 +95,22 @@ export const DeleteMetricDefinition = graphql(`
     deleteMetricDefinition(input: { id: $id }) { id name }
   }
 `);
+
+export const AuditLog = graphql(`
+  query AuditLog($filter: AuditLogFilter, $cursor: String, $limit: Int) {
+    auditLog(filter: $filter, cursor: $cursor, limit: $limit) {
+      entries {
+        id
+        at
+        action
+        target
+        details
+        requestId
+        sourceIp
+        userAgent
+        actor { kind keyId subject role }
+      }
+      nextCursor
+    }
+  }
+`);

@@ -9,6 +9,8 @@ import type { TenantTx } from '../db/tenant.js';
  */
 export type OpsTables = {
   audit_log: AuditLogTable;
+  tenant_retention: TenantRetentionTable;
+  retention_floors: RetentionFloorsTable;
 };
 
 export type OpsTx = Transaction<Database & OpsTables>;
@@ -44,3 +46,20 @@ export interface AuditLogTable {
 
 export type AuditRow = Selectable<AuditLogTable>;
 export type NewAuditRow = Insertable<AuditLogTable>;
+
+/** Days per source; null: the service's default (src/ops/retention.ts). */
+export interface TenantRetentionTable {
+  tenant_id: string;
+  raw_days: number | null;
+  minute_days: number | null;
+  five_minute_days: number | null;
+  hour_days: number | null;
+  day_days: number | null;
+  updated_at: ColumnType<Date, Date | undefined, Date>;
+}
+
+export interface RetentionFloorsTable {
+  source: 'raw' | '1m' | '1h';
+  sealed_before: Date;
+  updated_at: ColumnType<Date, Date | undefined, Date>;
+}

@@ -4,6 +4,7 @@ import type { TenantTx } from '../db/tenant.js';
 import { userError } from '../errors.js';
 import { bucketCount, bucketStarts, describeSources, GRANULARITIES, planSegments, type Granularity, type Segment } from './plan.js';
 import { interpolate, QUANTILES, type QuantileField } from './sketch.js';
+import { horizons as retentionHorizons, tenantRetention } from '../ops/retention.js';
 
 export type TagFilter =
   | { key: string; equals: string }
@@ -58,6 +59,8 @@ export interface AggregateResult {
   series: ResultSeries[];
   /** What answered: `stats_1h`, `sketch_5m`, `raw`, … */
   sources: string[];
+  /** True when part of the range is older than the tenant's raw retention: answered from aggregates at their resolution (set by schema/aggregation.ts). */
+  downsampled?: boolean;
 }
 
 export interface QueryLimits {
@@ -182,7 +185,9 @@ export async function runAggregate(trx: TenantTx, query: AggregateQuery, options
     grps.push(index);
   }
 
-  const segments = planSegments(query.from, query.to, granularityMs, options.timescale);
+  // Retention (src/ops/retention.ts): where raw points are gone, the planner reads the levels left.
+  const horizons = options.timescale ? retentionHorizons(await tenantRetention(trx), Date.now()) : undefined;
+  const segments = planSegments(query.from, query.to, granularityMs, options.timescale, horizons);
   const seconds = granularityMs / 1000;
   const sources = describeSources(segments, 'stats');
   const stats = new Map<string, StatsRow>();

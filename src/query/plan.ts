@@ -41,6 +41,12 @@ export interface Segment {
 const floorTo = (ms: number, width: number) => Math.floor(ms / width) * width;
 const ceilTo = (ms: number, width: number) => Math.ceil(ms / width) * width;
 
+/** The oldest instant (ms) each source holds, from a tenant's retention (src/ops/retention.ts). */
+export type Horizons = Record<Segment['source'], number>;
+
+const SOURCE_ORDER: Array<Segment['source']> = ['raw', '1m', '5m', '1h', '1d'];
+const widthOf = (source: LevelName) => LEVELS.find((l) => l.name === source)!.ms;
+
 /**
  * Splits [from, to) into segments, each answered exactly by the coarsest source that can:
  * an aggregate level whose buckets divide the granularity and lie wholly inside the range,
@@ -50,26 +56,67 @@ const ceilTo = (ms: number, width: number) => Math.ceil(ms / width) * width;
  *   24 h at HOUR from 10:37:12 → raw [10:37:12, 10:38), 1m [10:38, 10:40), 5m [10:40, 11:00),
  *   1h [11:00, 10:00 next day), 5m …, 1m …, raw [… , 10:37:12)
  *
- * `oldestRaw` (retention) pushes edges older than it to the finest level that can take them.
+ * `horizons` (retention) limits each source to the time since its horizon. Where raw points
+ * are gone, the range is answered from the finest level left, at that level's resolution
+ * (downsampling): the edges take whole buckets of it, so an edge bucket may hold points from
+ * just outside the range, and a granularity finer than the level gets one bucket per level
+ * bucket. A segment's bounds are then bucket starts: level buckets that start in it.
+ *
+ *   MINUTE from 60 days ago, raw and 1m kept 30 days → 5m [60 d ago, 30 d ago rounded up to
+ *   5 minutes), then as above from there.
  */
-export function planSegments(from: Date, to: Date, granularityMs: number, timescale: boolean): Segment[] {
+export function planSegments(from: Date, to: Date, granularityMs: number, timescale: boolean, horizons?: Horizons): Segment[] {
   if (!timescale) return from < to ? [{ source: 'raw', from, to }] : [];
-  const levels = LEVELS.filter((level) => level.ms <= granularityMs && granularityMs % level.ms === 0);
   const segments: Segment[] = [];
-  const split = (start: number, end: number, index: number) => {
-    if (start >= end) return;
-    const level = levels[index];
-    if (!level) {
-      segments.push({ source: 'raw', from: new Date(start), to: new Date(end) });
-      return;
-    }
-    const inner = [ceilTo(start, level.ms), floorTo(end, level.ms)] as const;
-    if (inner[0] >= inner[1]) return split(start, end, index + 1);
-    split(start, inner[0], index + 1);
-    segments.push({ source: level.name, from: new Date(inner[0]), to: new Date(inner[1]) });
-    split(inner[1], end, index + 1);
+  const divides = (source: LevelName) => widthOf(source) <= granularityMs && granularityMs % widthOf(source) === 0;
+  /** Plans [start, end) with `levels` (coarsest first) and `edge` for what they cannot take. */
+  const plan = (start: number, end: number, levels: Array<(typeof LEVELS)[number]>, edge: Segment['source']) => {
+    const split = (a: number, b: number, index: number) => {
+      if (a >= b) return;
+      const level = levels[index];
+      if (!level) {
+        segments.push({ source: edge, from: new Date(a), to: new Date(b) });
+        return;
+      }
+      const inner = [ceilTo(a, level.ms), floorTo(b, level.ms)] as const;
+      if (inner[0] >= inner[1]) return split(a, b, index + 1);
+      split(a, inner[0], index + 1);
+      segments.push({ source: level.name, from: new Date(inner[0]), to: new Date(inner[1]) });
+      split(inner[1], b, index + 1);
+    };
+    split(start, end, 0);
   };
-  split(from.getTime(), to.getTime(), 0);
+
+  const start = from.getTime();
+  const end = to.getTime();
+  // Zones between horizons, oldest first: in each, the same sources are available, and going
+  // forward in time only more of them.
+  const bounds = [...new Set(Object.values(horizons ?? {}).filter((h) => h > start && h < end))].sort((a, b) => a - b);
+  let cursor = start;
+  for (const [i, zoneStart] of [start, ...bounds].entries()) {
+    const zoneEnd = bounds[i] ?? end;
+    if (cursor >= end) break;
+    if (cursor >= zoneEnd) continue;
+    const available = SOURCE_ORDER.filter((source) => !horizons || horizons[source] <= zoneStart);
+    const levels = LEVELS.filter((level) => available.includes(level.name));
+    if (available.includes('raw')) {
+      plan(cursor, zoneEnd, levels.filter((level) => divides(level.name)), 'raw');
+      cursor = zoneEnd;
+      continue;
+    }
+    const finest = levels.at(-1);
+    if (!finest) {
+      cursor = zoneEnd; // nothing is kept this far back
+      continue;
+    }
+    // Level buckets that start in [from, …): the first is the one the first result bucket
+    // holds. The zone gives its last, partial bucket whole to this level; the next zone starts after it.
+    const first = cursor === start ? ceilTo(floorTo(start, granularityMs), finest.ms) : cursor;
+    const last = zoneEnd === end ? end : ceilTo(zoneEnd, finest.ms);
+    const usable = levels.filter((level) => divides(level.name));
+    plan(first, last, usable.includes(finest) ? usable : [], finest.name);
+    cursor = last;
+  }
   return segments;
 }
 

@@ -34,14 +34,27 @@ export interface AggregateRefresher {
   stop(): void;
 }
 
-export function createAggregateRefresher(db: Db, log: Logger, schedule: string | null): AggregateRefresher {
+export interface RefreshOptions {
+  /**
+   * The oldest time (ms) a level may be refreshed from, or null. Retention deletes old rows of a
+   * level's source, and TimescaleDB recomputes an invalidated range from its source for every
+   * tenant: refreshing where the source rows are gone would erase the aggregates kept there.
+   * Refreshes start at this floor at the earliest (src/ops/retention.ts moves it).
+   */
+  floor?: (level: LevelName) => Promise<number | null>;
+}
+
+export function createAggregateRefresher(db: Db, log: Logger, schedule: string | null, options: RefreshOptions = {}): AggregateRefresher {
   let task: ScheduledTask | undefined;
   let running: Promise<void> = Promise.resolve();
 
   // Refreshes are serialised: one CALL at a time, in level order.
   const serial = (work: () => Promise<void>) => (running = running.then(work, work));
 
-  async function refresh(level: LevelName, from: number | null, to: number) {
+  async function refresh(level: LevelName, requested: number | null, to: number) {
+    const floor = (await options.floor?.(level)) ?? null;
+    const from = floor === null ? requested : requested === null ? floor : Math.max(requested, floor);
+    if (from !== null && from >= to) return;
     for (const kind of ['stats', 'sketch']) {
       await sql`call refresh_continuous_aggregate(${`${kind}_${level}`}::regclass,
         ${from === null ? null : new Date(from).toISOString()}::timestamptz, ${new Date(to).toISOString()}::timestamptz)`.execute(db.kysely);

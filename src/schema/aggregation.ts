@@ -7,6 +7,7 @@ import { metricLoader, requireTenant, tenantTx, type Context } from '../context.
 import type { Tags } from '../db/tables.js';
 import { parseInput, userError } from '../errors.js';
 import { metricName, tagsSchema } from '../ingest/metric-input.js';
+import { olderThanRaw } from '../ops/retention.js';
 import { type AggregateQuery, type AggregateResult, type Bucket, type ResultSeries } from '../query/aggregate.js';
 import { definitionTagKeys, definitionTagValues, latestDefinitionValue, runAggregateWithDefinitions } from '../definitions/evaluate-definition.js';
 import { definitionStamp, findDefinitions, readerOf, type LoadedDefinition } from '../definitions/store-definitions.js';
@@ -155,7 +156,14 @@ export async function aggregate(ctx: Context, query: AggregateQuery, percentiles
   let result: AggregateResult;
   try {
     const options = { timescale: db.timescale, percentiles, limits: { maxCells: env.QUERY_MAX_CELLS }, maxCost: env.FORMULA_MAX_COST };
-    result = await tenantTx(ctx, (trx) => runAggregateWithDefinitions(trx, query, definitions, options), { timeoutMs: env.QUERY_TIMEOUT_MS });
+    result = await tenantTx(
+      ctx,
+      async (trx) => {
+        const answer = await runAggregateWithDefinitions(trx, query, definitions, options);
+        return { ...answer, downsampled: db.timescale && (await olderThanRaw(trx, query.from)) };
+      },
+      { timeoutMs: env.QUERY_TIMEOUT_MS },
+    );
   } catch (error) {
     if ((error as { code?: string }).code === '57014') {
       throw userError('LIMIT_EXCEEDED', `The query ran longer than ${env.QUERY_TIMEOUT_MS} ms. Narrow the range, coarsen the granularity or filter by tags.`, {
@@ -251,6 +259,7 @@ export interface QueryMetadata {
   executionTimeMs: number;
   fromCache: boolean;
   sources: string[];
+  downsampled: boolean;
 }
 
 const MetadataRef = builder.objectRef<QueryMetadata>('QueryMetadata').implement({
@@ -262,6 +271,10 @@ const MetadataRef = builder.objectRef<QueryMetadata>('QueryMetadata').implement(
       resolve: (m) => m.sources.join('+'),
     }),
     sources: t.stringList({ resolve: (m) => m.sources }),
+    downsampled: t.exposeBoolean('downsampled', {
+      description:
+        'True when part of the range is older than the tenant’s raw retention: that part is answered from the aggregates kept (named in source), at their resolution.',
+    }),
   }),
 });
 
@@ -325,7 +338,7 @@ builder.queryFields((t) => ({
       const cursor = after ? decodeCursor(after, queryTag) : null;
       const { result, fromCache } = await aggregate(ctx, query, percentiles);
       const page = paginate(result.series, limit, cursor, queryTag);
-      return { granularity: result.granularity, ...page, metadata: { executionTimeMs: performance.now() - started, fromCache, sources: result.sources } };
+      return { granularity: result.granularity, ...page, metadata: { executionTimeMs: performance.now() - started, fromCache, sources: result.sources, downsampled: result.downsampled ?? false } };
     },
   }),
   latestValue: t.field({

@@ -4,6 +4,7 @@ import './tenancy.js';
 import './ingestion.js';
 import './aggregation.js';
 import './audit.js';
+import './operations.js';
 import './definitions.js';
 import './reports.js';
 

@@ -18,7 +18,6 @@ type Documents = {
     "\n  query AggregateStats($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) {\n      nextCursor\n      series { metric tags buckets { start count sum last rate } }\n      metadata { source fromCache }\n    }\n  }\n": typeof types.AggregateStatsDocument,
     "\n  query LatestValue($metric: String!, $tags: Tags) {\n    latestValue(metric: $metric, tags: $tags) { value timestamp type }\n  }\n": typeof types.LatestValueDocument,
     "\n  query TagsOfMetric($metric: String!) {\n    tagKeys(metric: $metric)\n    routes: tagValues(metric: $metric, key: \"route\")\n    regions: tagValues(metric: $metric, key: \"region\", prefix: \"u\")\n    latestValue(metric: $metric) { value }\n  }\n": typeof types.TagsOfMetricDocument,
-    "\n  query AuditLog($filter: AuditLogFilter, $cursor: String, $limit: Int) {\n    auditLog(filter: $filter, cursor: $cursor, limit: $limit) {\n      entries {\n        id\n        at\n        action\n        target\n        details\n        requestId\n        sourceIp\n        userAgent\n        actor { kind keyId subject role }\n      }\n      nextCursor\n    }\n  }\n": typeof types.AuditLogDocument,
     "\n  query AuditedAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) { series { buckets { count } } }\n  }\n": typeof types.AuditedAggregatesDocument,
     "\n  query DefinitionAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) {\n      series { metric type unit tags definition { name version } buckets { start count value avg last rate } }\n      metadata { source fromCache }\n    }\n  }\n": typeof types.DefinitionAggregatesDocument,
     "\n  query PreviewDefinition($input: PreviewMetricDefinitionInput!) {\n    previewMetricDefinition(input: $input) {\n      granularity\n      metrics\n      sources\n      cost { series buckets cells limit }\n      series { tags buckets { start end count value } }\n    }\n  }\n": typeof types.PreviewDefinitionDocument,
@@ -46,9 +45,15 @@ type Documents = {
     "\n  mutation CreateMetricDefinition($input: CreateMetricDefinitionInput!) {\n    createMetricDefinition(input: $input) {\n      definition { id name version latestVersion formula description unit visibility createdBy metrics groupBy filters { key equals notEquals in notIn exists } }\n    }\n  }\n": typeof types.CreateMetricDefinitionDocument,
     "\n  mutation UpdateMetricDefinition($input: UpdateMetricDefinitionInput!) {\n    updateMetricDefinition(input: $input) {\n      definition { id name version latestVersion formula description unit visibility metrics groupBy }\n    }\n  }\n": typeof types.UpdateMetricDefinitionDocument,
     "\n  mutation DeleteMetricDefinition($id: ID!) {\n    deleteMetricDefinition(input: { id: $id }) { id name }\n  }\n": typeof types.DeleteMetricDefinitionDocument,
+    "\n  query AuditLog($filter: AuditLogFilter, $cursor: String, $limit: Int) {\n    auditLog(filter: $filter, cursor: $cursor, limit: $limit) {\n      entries {\n        id\n        at\n        action\n        target\n        details\n        requestId\n        sourceIp\n        userAgent\n        actor { kind keyId subject role }\n      }\n      nextCursor\n    }\n  }\n": typeof types.AuditLogDocument,
     "\n  query Report($input: MetricReportInput!) {\n    metricReport(input: $input) {\n      metric type unit period timeZone sources\n      definition { name version }\n      groups { tags rows { start end count sum avg min max p95 value growth } }\n    }\n  }\n": typeof types.ReportDocument,
     "\n  mutation Backfill($input: BackfillReportRollupsInput!) {\n    backfillReportRollups(input: $input) { job status rows rangeFrom rangeTo tenantScoped error }\n  }\n": typeof types.BackfillDocument,
     "\n  query JobRuns($job: String) {\n    jobRuns(job: $job) { job tick status rows tenantScoped rangeFrom rangeTo durationMs error finishedAt }\n  }\n": typeof types.JobRunsDocument,
+    "\n  mutation SetRetention($input: SetRetentionInput!) {\n    setRetention(input: $input) { rawDays minuteDays fiveMinuteDays hourDays dayDays defaults compressAfterHours }\n  }\n": typeof types.SetRetentionDocument,
+    "\n  query Retention {\n    retention { rawDays minuteDays fiveMinuteDays hourDays dayDays defaults }\n  }\n": typeof types.RetentionDocument,
+    "\n  mutation PurgeMetrics($input: PurgeMetricsInput!, $confirm: Boolean!) {\n    purgeMetrics(input: $input, confirm: $confirm) { deleted metrics olderThan }\n  }\n": typeof types.PurgeMetricsDocument,
+    "\n  query StorageStats {\n    storageStats {\n      raw { rows bytes compressedRows compressedBytes uncompressedBytes compressionRatio }\n      aggregates { level rows bytes }\n      totalBytes\n    }\n  }\n": typeof types.StorageStatsDocument,
+    "\n  query Downsampled($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) {\n      series { metric tags buckets { start count sum min max last p50 } }\n      metadata { source sources downsampled }\n    }\n  }\n": typeof types.DownsampledDocument,
     "\n  mutation RecordHugeLiteral {\n    recordMetric(input: { name: \"bad.case\", value: 1e400, type: GAUGE }) { id }\n  }\n": typeof types.RecordHugeLiteralDocument,
 };
 const documents: Documents = {
@@ -56,7 +61,6 @@ const documents: Documents = {
     "\n  query AggregateStats($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) {\n      nextCursor\n      series { metric tags buckets { start count sum last rate } }\n      metadata { source fromCache }\n    }\n  }\n": types.AggregateStatsDocument,
     "\n  query LatestValue($metric: String!, $tags: Tags) {\n    latestValue(metric: $metric, tags: $tags) { value timestamp type }\n  }\n": types.LatestValueDocument,
     "\n  query TagsOfMetric($metric: String!) {\n    tagKeys(metric: $metric)\n    routes: tagValues(metric: $metric, key: \"route\")\n    regions: tagValues(metric: $metric, key: \"region\", prefix: \"u\")\n    latestValue(metric: $metric) { value }\n  }\n": types.TagsOfMetricDocument,
-    "\n  query AuditLog($filter: AuditLogFilter, $cursor: String, $limit: Int) {\n    auditLog(filter: $filter, cursor: $cursor, limit: $limit) {\n      entries {\n        id\n        at\n        action\n        target\n        details\n        requestId\n        sourceIp\n        userAgent\n        actor { kind keyId subject role }\n      }\n      nextCursor\n    }\n  }\n": types.AuditLogDocument,
     "\n  query AuditedAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) { series { buckets { count } } }\n  }\n": types.AuditedAggregatesDocument,
     "\n  query DefinitionAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) {\n      series { metric type unit tags definition { name version } buckets { start count value avg last rate } }\n      metadata { source fromCache }\n    }\n  }\n": types.DefinitionAggregatesDocument,
     "\n  query PreviewDefinition($input: PreviewMetricDefinitionInput!) {\n    previewMetricDefinition(input: $input) {\n      granularity\n      metrics\n      sources\n      cost { series buckets cells limit }\n      series { tags buckets { start end count value } }\n    }\n  }\n": types.PreviewDefinitionDocument,
@@ -84,9 +88,15 @@ const documents: Documents = {
     "\n  mutation CreateMetricDefinition($input: CreateMetricDefinitionInput!) {\n    createMetricDefinition(input: $input) {\n      definition { id name version latestVersion formula description unit visibility createdBy metrics groupBy filters { key equals notEquals in notIn exists } }\n    }\n  }\n": types.CreateMetricDefinitionDocument,
     "\n  mutation UpdateMetricDefinition($input: UpdateMetricDefinitionInput!) {\n    updateMetricDefinition(input: $input) {\n      definition { id name version latestVersion formula description unit visibility metrics groupBy }\n    }\n  }\n": types.UpdateMetricDefinitionDocument,
     "\n  mutation DeleteMetricDefinition($id: ID!) {\n    deleteMetricDefinition(input: { id: $id }) { id name }\n  }\n": types.DeleteMetricDefinitionDocument,
+    "\n  query AuditLog($filter: AuditLogFilter, $cursor: String, $limit: Int) {\n    auditLog(filter: $filter, cursor: $cursor, limit: $limit) {\n      entries {\n        id\n        at\n        action\n        target\n        details\n        requestId\n        sourceIp\n        userAgent\n        actor { kind keyId subject role }\n      }\n      nextCursor\n    }\n  }\n": types.AuditLogDocument,
     "\n  query Report($input: MetricReportInput!) {\n    metricReport(input: $input) {\n      metric type unit period timeZone sources\n      definition { name version }\n      groups { tags rows { start end count sum avg min max p95 value growth } }\n    }\n  }\n": types.ReportDocument,
     "\n  mutation Backfill($input: BackfillReportRollupsInput!) {\n    backfillReportRollups(input: $input) { job status rows rangeFrom rangeTo tenantScoped error }\n  }\n": types.BackfillDocument,
     "\n  query JobRuns($job: String) {\n    jobRuns(job: $job) { job tick status rows tenantScoped rangeFrom rangeTo durationMs error finishedAt }\n  }\n": types.JobRunsDocument,
+    "\n  mutation SetRetention($input: SetRetentionInput!) {\n    setRetention(input: $input) { rawDays minuteDays fiveMinuteDays hourDays dayDays defaults compressAfterHours }\n  }\n": types.SetRetentionDocument,
+    "\n  query Retention {\n    retention { rawDays minuteDays fiveMinuteDays hourDays dayDays defaults }\n  }\n": types.RetentionDocument,
+    "\n  mutation PurgeMetrics($input: PurgeMetricsInput!, $confirm: Boolean!) {\n    purgeMetrics(input: $input, confirm: $confirm) { deleted metrics olderThan }\n  }\n": types.PurgeMetricsDocument,
+    "\n  query StorageStats {\n    storageStats {\n      raw { rows bytes compressedRows compressedBytes uncompressedBytes compressionRatio }\n      aggregates { level rows bytes }\n      totalBytes\n    }\n  }\n": types.StorageStatsDocument,
+    "\n  query Downsampled($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) {\n      series { metric tags buckets { start count sum min max last p50 } }\n      metadata { source sources downsampled }\n    }\n  }\n": types.DownsampledDocument,
     "\n  mutation RecordHugeLiteral {\n    recordMetric(input: { name: \"bad.case\", value: 1e400, type: GAUGE }) { id }\n  }\n": types.RecordHugeLiteralDocument,
 };
 
@@ -120,10 +130,6 @@ export function graphql(source: "\n  query LatestValue($metric: String!, $tags: 
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  query TagsOfMetric($metric: String!) {\n    tagKeys(metric: $metric)\n    routes: tagValues(metric: $metric, key: \"route\")\n    regions: tagValues(metric: $metric, key: \"region\", prefix: \"u\")\n    latestValue(metric: $metric) { value }\n  }\n"): (typeof documents)["\n  query TagsOfMetric($metric: String!) {\n    tagKeys(metric: $metric)\n    routes: tagValues(metric: $metric, key: \"route\")\n    regions: tagValues(metric: $metric, key: \"region\", prefix: \"u\")\n    latestValue(metric: $metric) { value }\n  }\n"];
-/**
- * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
- */
-export function graphql(source: "\n  query AuditLog($filter: AuditLogFilter, $cursor: String, $limit: Int) {\n    auditLog(filter: $filter, cursor: $cursor, limit: $limit) {\n      entries {\n        id\n        at\n        action\n        target\n        details\n        requestId\n        sourceIp\n        userAgent\n        actor { kind keyId subject role }\n      }\n      nextCursor\n    }\n  }\n"): (typeof documents)["\n  query AuditLog($filter: AuditLogFilter, $cursor: String, $limit: Int) {\n    auditLog(filter: $filter, cursor: $cursor, limit: $limit) {\n      entries {\n        id\n        at\n        action\n        target\n        details\n        requestId\n        sourceIp\n        userAgent\n        actor { kind keyId subject role }\n      }\n      nextCursor\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
@@ -235,6 +241,10 @@ export function graphql(source: "\n  mutation DeleteMetricDefinition($id: ID!) {
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
+export function graphql(source: "\n  query AuditLog($filter: AuditLogFilter, $cursor: String, $limit: Int) {\n    auditLog(filter: $filter, cursor: $cursor, limit: $limit) {\n      entries {\n        id\n        at\n        action\n        target\n        details\n        requestId\n        sourceIp\n        userAgent\n        actor { kind keyId subject role }\n      }\n      nextCursor\n    }\n  }\n"): (typeof documents)["\n  query AuditLog($filter: AuditLogFilter, $cursor: String, $limit: Int) {\n    auditLog(filter: $filter, cursor: $cursor, limit: $limit) {\n      entries {\n        id\n        at\n        action\n        target\n        details\n        requestId\n        sourceIp\n        userAgent\n        actor { kind keyId subject role }\n      }\n      nextCursor\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
 export function graphql(source: "\n  query Report($input: MetricReportInput!) {\n    metricReport(input: $input) {\n      metric type unit period timeZone sources\n      definition { name version }\n      groups { tags rows { start end count sum avg min max p95 value growth } }\n    }\n  }\n"): (typeof documents)["\n  query Report($input: MetricReportInput!) {\n    metricReport(input: $input) {\n      metric type unit period timeZone sources\n      definition { name version }\n      groups { tags rows { start end count sum avg min max p95 value growth } }\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
@@ -244,6 +254,26 @@ export function graphql(source: "\n  mutation Backfill($input: BackfillReportRol
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  query JobRuns($job: String) {\n    jobRuns(job: $job) { job tick status rows tenantScoped rangeFrom rangeTo durationMs error finishedAt }\n  }\n"): (typeof documents)["\n  query JobRuns($job: String) {\n    jobRuns(job: $job) { job tick status rows tenantScoped rangeFrom rangeTo durationMs error finishedAt }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation SetRetention($input: SetRetentionInput!) {\n    setRetention(input: $input) { rawDays minuteDays fiveMinuteDays hourDays dayDays defaults compressAfterHours }\n  }\n"): (typeof documents)["\n  mutation SetRetention($input: SetRetentionInput!) {\n    setRetention(input: $input) { rawDays minuteDays fiveMinuteDays hourDays dayDays defaults compressAfterHours }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query Retention {\n    retention { rawDays minuteDays fiveMinuteDays hourDays dayDays defaults }\n  }\n"): (typeof documents)["\n  query Retention {\n    retention { rawDays minuteDays fiveMinuteDays hourDays dayDays defaults }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation PurgeMetrics($input: PurgeMetricsInput!, $confirm: Boolean!) {\n    purgeMetrics(input: $input, confirm: $confirm) { deleted metrics olderThan }\n  }\n"): (typeof documents)["\n  mutation PurgeMetrics($input: PurgeMetricsInput!, $confirm: Boolean!) {\n    purgeMetrics(input: $input, confirm: $confirm) { deleted metrics olderThan }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query StorageStats {\n    storageStats {\n      raw { rows bytes compressedRows compressedBytes uncompressedBytes compressionRatio }\n      aggregates { level rows bytes }\n      totalBytes\n    }\n  }\n"): (typeof documents)["\n  query StorageStats {\n    storageStats {\n      raw { rows bytes compressedRows compressedBytes uncompressedBytes compressionRatio }\n      aggregates { level rows bytes }\n      totalBytes\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query Downsampled($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) {\n      series { metric tags buckets { start count sum min max last p50 } }\n      metadata { source sources downsampled }\n    }\n  }\n"): (typeof documents)["\n  query Downsampled($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) {\n      series { metric tags buckets { start count sum min max last p50 } }\n      metadata { source sources downsampled }\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

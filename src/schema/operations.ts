@@ -1,0 +1,203 @@
+import { sql } from 'kysely';
+import { z } from 'zod';
+import { audit, auditRow, contextActor } from '../audit.js';
+import { builder } from '../builder.js';
+import { ADMINS, requireTenant, tenantTx } from '../context.js';
+import { parseInput, userError } from '../errors.js';
+import { metricName } from '../ingest/metric-input.js';
+import { purgeMetrics, type PurgeResult } from '../ops/purge.js';
+import { RETENTION_DEFAULTS, RETENTION_LIMITS, setTenantRetention, SOURCES, tenantRetention, type Source, type TenantRetention } from '../ops/retention.js';
+
+/** GraphQL field names of each source's days. */
+const FIELDS: Record<Source, 'rawDays' | 'minuteDays' | 'fiveMinuteDays' | 'hourDays' | 'dayDays'> = {
+  raw: 'rawDays',
+  '1m': 'minuteDays',
+  '5m': 'fiveMinuteDays',
+  '1h': 'hourDays',
+  '1d': 'dayDays',
+};
+const LABELS: Record<Source, string> = { raw: 'raw points', '1m': '1 minute aggregates', '5m': '5 minute aggregates', '1h': '1 hour aggregates', '1d': '1 day aggregates' };
+const describe = (source: Source) => {
+  const [min, max] = RETENTION_LIMITS[source];
+  return `Days ${LABELS[source]} are kept: ${min}-${max}, default ${RETENTION_DEFAULTS[source]}.`;
+};
+
+const RetentionRef = builder.objectRef<TenantRetention>('RetentionSettings').implement({
+  description:
+    'How long this tenant’s data is kept. Queries over data older than the raw retention are answered from the aggregates still kept (metadata.source names them, metadata.downsampled is true).',
+  fields: (t) => ({
+    rawDays: t.int({ description: describe('raw'), resolve: (r) => r.raw }),
+    minuteDays: t.int({ description: describe('1m'), resolve: (r) => r['1m'] }),
+    fiveMinuteDays: t.int({ description: describe('5m'), resolve: (r) => r['5m'] }),
+    hourDays: t.int({ description: describe('1h'), resolve: (r) => r['1h'] }),
+    dayDays: t.int({ description: describe('1d'), resolve: (r) => r['1d'] }),
+    defaults: t.stringList({
+      description: 'The fields that have the service’s default (not set for this tenant).',
+      resolve: (r) => SOURCES.filter((s) => !r.custom.includes(s)).map((s) => FIELDS[s]),
+    }),
+    compressAfterHours: t.int({
+      nullable: true,
+      description: 'Raw chunks older than this are compressed (service-wide); null without TimescaleDB or with compression off.',
+      resolve: (_r, _args, ctx) => (ctx.deps.db.timescale && ctx.deps.env.COMPRESS_AFTER_HOURS > 0 ? ctx.deps.env.COMPRESS_AFTER_HOURS : null),
+    }),
+    updatedAt: t.field({ type: 'DateTime', nullable: true, resolve: (r) => r.updatedAt }),
+  }),
+});
+
+const SetRetentionInput = builder.inputType('SetRetentionInput', {
+  description: 'Leave a field out to keep its value; set it to null to return it to the default.',
+  fields: (t) => ({
+    rawDays: t.int({ description: describe('raw') }),
+    minuteDays: t.int({ description: describe('1m') }),
+    fiveMinuteDays: t.int({ description: describe('5m') }),
+    hourDays: t.int({ description: describe('1h') }),
+    dayDays: t.int({ description: describe('1d') }),
+  }),
+});
+
+const days = (source: Source) => {
+  const [min, max] = RETENTION_LIMITS[source];
+  return z
+    .number()
+    .int()
+    .min(min, `${FIELDS[source]} must be ${min}-${max}`)
+    .max(max, `${FIELDS[source]} must be ${min}-${max}`)
+    .nullish();
+};
+const setRetentionSchema = z.object({ rawDays: days('raw'), minuteDays: days('1m'), fiveMinuteDays: days('5m'), hourDays: days('1h'), dayDays: days('1d') });
+
+const PurgeMetricsInput = builder.inputType('PurgeMetricsInput', {
+  fields: (t) => ({
+    metrics: t.stringList({ required: true, description: '1-100 metric names of this tenant.' }),
+    olderThan: t.field({ type: 'DateTime', required: true, description: 'Points before this instant are removed.' }),
+  }),
+});
+
+const purgeSchema = z.object({
+  metrics: z.array(metricName).min(1, 'metrics needs at least one name').max(100, 'metrics takes at most 100 names'),
+  olderThan: z.date(),
+});
+
+const PurgeMetricsPayload = builder.objectRef<PurgeResult>('PurgeMetricsPayload').implement({
+  fields: (t) => ({
+    deleted: t.exposeFloat('deleted', { description: 'Points removed.' }),
+    metrics: t.exposeStringList('metrics'),
+    olderThan: t.field({ type: 'DateTime', resolve: (p) => p.olderThan }),
+  }),
+});
+
+interface StorageRow {
+  relation: string;
+  rows: number;
+  bytes: number;
+  compressed_rows: number;
+  compressed_bytes: number;
+  uncompressed_bytes: number;
+}
+
+const RawStorageRef = builder.objectRef<StorageRow>('RawStorage').implement({
+  description: 'Raw points. Bytes are this tenant’s share of tables it shares with others, indexes included.',
+  fields: (t) => ({
+    rows: t.exposeFloat('rows'),
+    bytes: t.exposeFloat('bytes', { description: 'On disk now.' }),
+    compressedRows: t.exposeFloat('compressed_rows', { description: 'Rows in compressed chunks.' }),
+    compressedBytes: t.exposeFloat('compressed_bytes', { description: 'What the compressed rows take.' }),
+    uncompressedBytes: t.exposeFloat('uncompressed_bytes', { description: 'What all the rows would take uncompressed.' }),
+    compressionRatio: t.float({
+      nullable: true,
+      description: 'Before ÷ after compression, over the compressed rows; null when none is compressed.',
+      resolve: (r) => {
+        if (Number(r.compressed_bytes) === 0) return null;
+        const plainBytes = Number(r.bytes) - Number(r.compressed_bytes);
+        return (Number(r.uncompressed_bytes) - plainBytes) / Number(r.compressed_bytes);
+      },
+    }),
+  }),
+});
+
+const AggregateStorageRef = builder.objectRef<{ level: string; rows: number; bytes: number }>('AggregateStorage').implement({
+  description: 'One continuous aggregate level: its counts and sums (stats) and its percentile histograms (sketch) together.',
+  fields: (t) => ({
+    level: t.exposeString('level', { description: '1m, 5m, 1h or 1d.' }),
+    rows: t.exposeFloat('rows'),
+    bytes: t.exposeFloat('bytes'),
+  }),
+});
+
+const StorageStatsRef = builder.objectRef<{ raw: StorageRow; aggregates: Array<{ level: string; rows: number; bytes: number }> }>('StorageStats').implement({
+  fields: (t) => ({
+    raw: t.field({ type: RawStorageRef, resolve: (s) => s.raw }),
+    aggregates: t.field({ type: [AggregateStorageRef], description: 'Empty without TimescaleDB.', resolve: (s) => s.aggregates }),
+    totalBytes: t.float({ resolve: (s) => Number(s.raw.bytes) + s.aggregates.reduce((n, a) => n + a.bytes, 0) }),
+  }),
+});
+
+/** Storage statistics read every chunk's size; allow them longer than a query. */
+const STATS_TIMEOUT_MS = 60_000;
+
+builder.queryFields((t) => ({
+  retention: t.field({
+    type: RetentionRef,
+    description: 'How long this tenant’s raw points and aggregates are kept.',
+    resolve: (_root, _args, ctx) => tenantTx(ctx, (trx) => tenantRetention(trx)),
+  }),
+  storageStats: t.field({
+    type: StorageStatsRef,
+    description: 'What this tenant’s data takes: raw points (compressed and not) and each aggregate level. ADMIN only.',
+    resolve: (_root, _args, ctx) =>
+      tenantTx(
+        ctx,
+        async (trx) => {
+          const { rows } = await sql<StorageRow>`select relation, rows::float8 as rows, bytes::float8 as bytes, compressed_rows::float8 as compressed_rows,
+            compressed_bytes::float8 as compressed_bytes, uncompressed_bytes::float8 as uncompressed_bytes from tenant_storage_stats()`.execute(trx);
+          const raw = rows.find((r) => r.relation === 'raw')!;
+          const levels = new Map<string, { level: string; rows: number; bytes: number }>();
+          for (const row of rows.filter((r) => r.relation !== 'raw')) {
+            const level = row.relation.replace(/^(stats|sketch)_/, '');
+            const entry = levels.get(level) ?? { level, rows: 0, bytes: 0 };
+            entry.rows += Number(row.rows);
+            entry.bytes += Number(row.bytes);
+            levels.set(level, entry);
+          }
+          const order = ['1m', '5m', '1h', '1d'];
+          return { raw, aggregates: [...levels.values()].sort((a, b) => order.indexOf(a.level) - order.indexOf(b.level)) };
+        },
+        { roles: ADMINS, timeoutMs: STATS_TIMEOUT_MS },
+      ),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  setRetention: t.field({
+    type: RetentionRef,
+    description: 'Changes how long this tenant’s data is kept. The retention job applies it on its next run (RETENTION_CRON, hourly). ADMIN only.',
+    args: { input: t.arg({ type: SetRetentionInput, required: true }) },
+    resolve: (_root, { input }, ctx) => {
+      const principal = requireTenant(ctx, ADMINS);
+      const parsed = parseInput(setRetentionSchema, input);
+      // A field sent as null goes back to the default; one left out stays as it is.
+      const changes = Object.fromEntries(SOURCES.filter((s) => input[FIELDS[s]] !== undefined).map((s) => [s, parsed[FIELDS[s]] ?? null]));
+      return tenantTx(ctx, async (trx) => {
+        const { before, after } = await setTenantRetention(trx, principal.tenantId, changes);
+        const pick = (r: TenantRetention) => Object.fromEntries(SOURCES.map((s) => [FIELDS[s], r[s]]));
+        await audit(trx, auditRow(principal.tenantId, contextActor(ctx), { action: 'RETENTION_CHANGED', details: { before: pick(before), after: pick(after) } }));
+        return after;
+      });
+    },
+  }),
+  purgeMetrics: t.field({
+    type: PurgeMetricsPayload,
+    description:
+      'Removes this tenant’s points of `metrics` older than `olderThan`, and the aggregate buckets that held them; cannot be undone. ADMIN only; `confirm` must be true.',
+    args: {
+      input: t.arg({ type: PurgeMetricsInput, required: true }),
+      confirm: t.arg.boolean({ required: true, description: 'Must be true: the points are gone for good.' }),
+    },
+    resolve: async (_root, args, ctx) => {
+      requireTenant(ctx, ADMINS);
+      const input = parseInput(purgeSchema, args.input);
+      if (args.confirm !== true) throw userError('BAD_USER_INPUT', 'purgeMetrics removes points for good: pass confirm: true to go ahead');
+      return purgeMetrics(ctx, input);
+    },
+  }),
+}));
