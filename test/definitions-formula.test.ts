@@ -8,7 +8,7 @@ import { describe, expect, test } from 'vitest';
 import type { CheckedFormula, Expr, Reference } from '../src/definitions/check-formula.js';
 import { compileFormula } from '../src/definitions/compile-formula.js';
 import { seriesSql } from '../src/definitions/evaluate-formula.js';
-import { didYouMean, FormulaError, LIMITS, parseFormula, printFormula, type Node } from '../src/definitions/parse-formula.js';
+import { didYouMean, editDistance, FormulaError, LIMITS, parseFormula, printFormula, type Node } from '../src/definitions/parse-formula.js';
 import { fixedBuckets } from '../src/definitions/read-buckets.js';
 import { HOUR, planSegments } from '../src/query/plan.js';
 
@@ -230,4 +230,23 @@ describe('compiled SQL carries every user value as a parameter', () => {
     expect(compiled.sql.trim().startsWith('with')).toBe(true);
     expect(compiled.sql).not.toContain(';');
   });
+});
+
+test.each([
+  ['kitten', 'sitting', 3],
+  ['ab', 'ba', 1],
+  ['http.reqests', 'http.requests', 1],
+  ['', 'abc', 3],
+  ['same', 'same', 0],
+])('editDistance(%s, %s) is %i', (a, b, d) => {
+  expect(editDistance(a, b)).toBe(d);
+  expect(editDistance(a, b, d)).toBe(d);
+  if (d > 0) expect(editDistance(a, b, d - 1)).toBe(d); // past the bound: bound + 1
+});
+
+test('did-you-mean over 10 000 long names stays fast', () => {
+  const names = Array.from({ length: 10_000 }, (_, i) => `${'service.component.'.repeat(12)}metric${i}`);
+  const started = performance.now();
+  expect(didYouMean(`${'service.component.'.repeat(12)}metric123x`, names)).toBe(`${'service.component.'.repeat(12)}metric123`);
+  expect(performance.now() - started).toBeLessThan(1_000);
 });

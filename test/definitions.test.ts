@@ -106,6 +106,12 @@ const DEFINITIONS = graphql(`
   }
 `);
 
+const DEFINITIONS_WITH_VERSIONS = graphql(`
+  query DefinitionListWithVersions {
+    metricDefinitions { name latestVersion versions { version unit } }
+  }
+`);
+
 const LATEST = graphql(`
   query DefinitionLatest($metric: String!, $tags: Tags) {
     latestValue(metric: $metric, tags: $tags) { metric type unit value timestamp }
@@ -352,6 +358,12 @@ describe.each(ENGINES)('metric definitions on %s', (engine) => {
         [3, 'sum(http.requests{route="/b"})'],
         [2, 'sum(http.requests{route="/b"})'],
         [1, 'sum(http.requests{route="/a"})'],
+      ]);
+      await cached.send(CreateMetricDefinition, { input: { name: 'req.b', formula: 'sum(http.requests{route="/b"})' } }, key);
+      const listed = await cached.gql(DEFINITIONS_WITH_VERSIONS, {}, key);
+      expect(listed.data!.metricDefinitions).toEqual([
+        { name: 'req.a', latestVersion: 3, versions: [{ version: 3, unit: null }, { version: 2, unit: 'req' }, { version: 1, unit: null }] },
+        { name: 'req.b', latestVersion: 1, versions: [{ version: 1, unit: null }] },
       ]);
       const missing = await cached.gql(DEFINITION, { name: 'req.a', version: 4 }, key);
       expect(missing.errors?.[0]).toMatchObject({ message: "metric definition 'req.a' has no version 4 (latest: 3)", extensions: { code: 'NOT_FOUND' } });

@@ -106,7 +106,7 @@ export function didYouMean(word: string, candidates: Iterable<string>): string |
   let bestDistance = Infinity;
   for (const candidate of candidates) {
     if (Math.abs(candidate.length - word.length) > limit) continue;
-    const d = editDistance(word.toLowerCase(), candidate.toLowerCase());
+    const d = editDistance(word.toLowerCase(), candidate.toLowerCase(), limit);
     if (d < bestDistance || (d === bestDistance && best !== undefined && candidate < best)) {
       best = candidate;
       bestDistance = d;
@@ -116,20 +116,46 @@ export function didYouMean(word: string, candidates: Iterable<string>): string |
   return bestDistance <= limit && bestDistance < word.length ? best : undefined;
 }
 
-/** Optimal string alignment distance: insertions, deletions, substitutions and adjacent swaps. */
-export function editDistance(a: string, b: string): number {
-  const rows = a.length + 1;
-  const cols = b.length + 1;
-  const d: number[][] = Array.from({ length: rows }, (_, i) => Array.from({ length: cols }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i < rows; i++) {
-    for (let j = 1; j < cols; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
-      d[i]![j] = v;
-    }
+/**
+ * Optimal string alignment distance (insertions, deletions, substitutions, adjacent swaps),
+ * computed only within `max` of the diagonal: anything farther returns max + 1. Bounded work
+ * per candidate, however long the names or many the candidates.
+ */
+export function editDistance(a: string, b: string, max = Math.max(a.length, b.length)): number {
+  // A shared prefix or suffix costs nothing (metric names share long ones: `http.server.…`).
+  let start = 0;
+  while (start < a.length && start < b.length && a[start] === b[start]) start++;
+  let endA = a.length;
+  let endB = b.length;
+  while (endA > start && endB > start && a[endA - 1] === b[endB - 1]) {
+    endA--;
+    endB--;
   }
-  return d[a.length]![b.length]!;
+  // Keep one character of context before the difference, so an adjacent swap is still seen.
+  if (start > 0) start--;
+  a = a.slice(start, endA);
+  b = b.slice(start, endB);
+  if (Math.abs(a.length - b.length) > max) return max + 1;
+  const far = max + 1;
+  let twoBack = new Uint32Array(b.length + 1);
+  let previous = new Uint32Array(b.length + 1);
+  let row = new Uint32Array(b.length + 1);
+  for (let j = 0; j <= b.length; j++) previous[j] = j <= max ? j : far;
+  for (let i = 1; i <= a.length; i++) {
+    row.fill(far);
+    if (i <= max) row[0] = i;
+    let best = row[0]!;
+    for (let j = Math.max(1, i - max); j <= Math.min(b.length, i + max); j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, twoBack[j - 2]! + 1);
+      row[j] = Math.min(v, far);
+      best = Math.min(best, row[j]!);
+    }
+    if (best > max) return far;
+    [twoBack, previous, row] = [previous, row, twoBack];
+  }
+  return Math.min(previous[b.length]!, far);
 }
 
 const isDigit = (c: string | undefined) => c !== undefined && c >= '0' && c <= '9';

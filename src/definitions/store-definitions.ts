@@ -137,10 +137,10 @@ export async function loadDefinition(trx: TenantTx, name: string, version: numbe
   return row;
 }
 
-/** Every version of one definition, newest first. */
-export async function definitionVersions(trx: TenantTx, id: string, reader: DefinitionReader): Promise<LoadedDefinition[]> {
+/** Every version of the definitions with these ids, each one's newest first. */
+export async function definitionVersions(trx: TenantTx, ids: readonly string[], reader: DefinitionReader): Promise<LoadedDefinition[]> {
   const defs = await scopeTo(trx, reader);
-  return selectDefinitions(defs).where('d.id', '=', id).orderBy('v.version', 'desc').execute();
+  return selectDefinitions(defs).where('d.id', 'in', [...ids]).orderBy('d.id').orderBy('v.version', 'desc').execute();
 }
 
 /** The latest versions the reader may see, by name, optionally those starting with `prefix`. */

@@ -2,6 +2,7 @@
  * Metric definitions: named formulas over recorded metrics, versioned, usable wherever a
  * metric name is (metricAggregates, latestValue, tagKeys, tagValues, metricReport).
  */
+import DataLoader from 'dataloader';
 import { z } from 'zod';
 import { builder } from '../builder.js';
 import { requireTenant, tenantTx, WRITERS, type Context } from '../context.js';
@@ -56,6 +57,21 @@ export const UsedDefinitionRef = builder.objectRef<{ name: string; version: numb
   }),
 });
 
+const versionLoaders = new WeakMap<Context, DataLoader<string, LoadedDefinition[]>>();
+
+/** Per request: the versions of every listed definition in one query, not one per definition. */
+function versionsLoader(ctx: Context): DataLoader<string, LoadedDefinition[]> {
+  let loader = versionLoaders.get(ctx);
+  if (!loader) {
+    loader = new DataLoader(async (ids) => {
+      const rows = await tenantTx(ctx, (trx) => definitionVersions(trx, ids, readerOf(requireTenant(ctx))));
+      return ids.map((id) => rows.filter((row) => row.id === id));
+    });
+    versionLoaders.set(ctx, loader);
+  }
+  return loader;
+}
+
 const MetricDefinitionRef = builder.objectRef<LoadedDefinition>('MetricDefinition');
 MetricDefinitionRef.implement({
   description:
@@ -80,7 +96,7 @@ MetricDefinitionRef.implement({
     versions: t.field({
       type: [MetricDefinitionRef],
       description: 'Every version, newest first.',
-      resolve: (d, _args, ctx) => tenantTx(ctx, (trx) => definitionVersions(trx, d.id, readerOf(requireTenant(ctx)))),
+      resolve: (d, _args, ctx) => versionsLoader(ctx).load(d.id),
     }),
   }),
 });

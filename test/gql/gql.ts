@@ -23,6 +23,7 @@ type Documents = {
     "\n  query PreviewDefinition($input: PreviewMetricDefinitionInput!) {\n    previewMetricDefinition(input: $input) {\n      granularity\n      metrics\n      sources\n      cost { series buckets cells limit }\n      series { tags buckets { start end count value } }\n    }\n  }\n": typeof types.PreviewDefinitionDocument,
     "\n  query DefinitionByName($name: String!, $version: Int) {\n    metricDefinition(name: $name, version: $version) {\n      id name version latestVersion formula unit visibility createdBy\n      versions { version formula }\n    }\n  }\n": typeof types.DefinitionByNameDocument,
     "\n  query DefinitionList($prefix: String) {\n    metricDefinitions(prefix: $prefix) { name version visibility }\n  }\n": typeof types.DefinitionListDocument,
+    "\n  query DefinitionListWithVersions {\n    metricDefinitions { name latestVersion versions { version unit } }\n  }\n": typeof types.DefinitionListWithVersionsDocument,
     "\n  query DefinitionLatest($metric: String!, $tags: Tags) {\n    latestValue(metric: $metric, tags: $tags) { metric type unit value timestamp }\n  }\n": typeof types.DefinitionLatestDocument,
     "\n  query DefinitionTags($metric: String!) {\n    tagKeys(metric: $metric)\n    tagValues(metric: $metric, key: \"route\")\n  }\n": typeof types.DefinitionTagsDocument,
     "\n  mutation RecordDiskUsed($t: DateTime!, $v: Float!) {\n    recordMetric(input: { name: \"disk.used\", type: GAUGE, value: $v, timestamp: $t }) { id }\n  }\n": typeof types.RecordDiskUsedDocument,
@@ -66,6 +67,7 @@ const documents: Documents = {
     "\n  query PreviewDefinition($input: PreviewMetricDefinitionInput!) {\n    previewMetricDefinition(input: $input) {\n      granularity\n      metrics\n      sources\n      cost { series buckets cells limit }\n      series { tags buckets { start end count value } }\n    }\n  }\n": types.PreviewDefinitionDocument,
     "\n  query DefinitionByName($name: String!, $version: Int) {\n    metricDefinition(name: $name, version: $version) {\n      id name version latestVersion formula unit visibility createdBy\n      versions { version formula }\n    }\n  }\n": types.DefinitionByNameDocument,
     "\n  query DefinitionList($prefix: String) {\n    metricDefinitions(prefix: $prefix) { name version visibility }\n  }\n": types.DefinitionListDocument,
+    "\n  query DefinitionListWithVersions {\n    metricDefinitions { name latestVersion versions { version unit } }\n  }\n": types.DefinitionListWithVersionsDocument,
     "\n  query DefinitionLatest($metric: String!, $tags: Tags) {\n    latestValue(metric: $metric, tags: $tags) { metric type unit value timestamp }\n  }\n": types.DefinitionLatestDocument,
     "\n  query DefinitionTags($metric: String!) {\n    tagKeys(metric: $metric)\n    tagValues(metric: $metric, key: \"route\")\n  }\n": types.DefinitionTagsDocument,
     "\n  mutation RecordDiskUsed($t: DateTime!, $v: Float!) {\n    recordMetric(input: { name: \"disk.used\", type: GAUGE, value: $v, timestamp: $t }) { id }\n  }\n": types.RecordDiskUsedDocument,
@@ -150,6 +152,10 @@ export function graphql(source: "\n  query DefinitionByName($name: String!, $ver
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  query DefinitionList($prefix: String) {\n    metricDefinitions(prefix: $prefix) { name version visibility }\n  }\n"): (typeof documents)["\n  query DefinitionList($prefix: String) {\n    metricDefinitions(prefix: $prefix) { name version visibility }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query DefinitionListWithVersions {\n    metricDefinitions { name latestVersion versions { version unit } }\n  }\n"): (typeof documents)["\n  query DefinitionListWithVersions {\n    metricDefinitions { name latestVersion versions { version unit } }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
