@@ -30,6 +30,20 @@ export function withTenant<T>(kysely: Kysely<Database>, tenantId: string, work: 
   });
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * withTenant's settings as one statement of SQL text, for a script of several statements sent
+ * in one round trip (a simple query runs them as one transaction, so `set_config(…, true)`
+ * holds for the statements after it and ends with it). The tenant id is inlined: it must be a
+ * UUID, or this throws.
+ */
+export function tenantSettingsSql(tenantId: string, options: TxOptions = {}): string {
+  if (!UUID.test(tenantId)) throw new Error('tenant id must be a UUID');
+  const timeout = Math.trunc(options.timeoutMs ?? 5_000);
+  return `select set_config('role', '${APP_ROLE}', true), set_config('app.tenant_id', '${tenantId}', true), set_config('statement_timeout', '${timeout}', true)`;
+}
+
 /**
  * Finds an API key by the hash of the presented secret, as the application role with no
  * tenant set. The api_keys policy shows a row without a tenant only to whoever knows its hash.

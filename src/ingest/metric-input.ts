@@ -18,32 +18,44 @@ export const MAX_TAGS = 20;
 export const MAX_TAG_KEY = 50;
 export const MAX_TAG_VALUE = 100;
 
+/** Why a value is not acceptable tags (a class: a tag may well be named `error`). */
+class TagsError {
+  constructor(readonly message: string) {}
+}
+
 /**
- * A flat object of string to string. Checked key by key before anything copies it, so a
- * `__proto__` key is rejected instead of reaching a prototype. The result is sorted by key:
- * the same tags always give the same series.
+ * A flat object of string to string, or why `raw` is not one. Checked key by key before
+ * anything copies it, so a `__proto__` key is rejected instead of reaching a prototype. The
+ * result is sorted by key: the same tags always give the same series.
  */
-export const tagsSchema = z.unknown().transform((raw, ctx): Tags => {
-  const fail = (message: string) => {
-    ctx.addIssue({ code: 'custom', message });
-    return z.NEVER;
-  };
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return fail('tags must be an object of string values');
+function readTags(raw: unknown): Tags | TagsError {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return new TagsError('tags must be an object of string values');
   const keys = Object.keys(raw);
-  if (keys.length > MAX_TAGS) return fail(`tags may have at most ${MAX_TAGS} keys; got ${keys.length}`);
+  if (keys.length > MAX_TAGS) return new TagsError(`tags may have at most ${MAX_TAGS} keys; got ${keys.length}`);
   const tags: Tags = Object.create(null);
   for (const key of keys.sort()) {
-    if (FORBIDDEN_TAG_KEYS.has(key)) return fail(`tag key "${key}" is not allowed`);
-    if (key.length === 0 || key.length > MAX_TAG_KEY) return fail(`tag keys must be 1-${MAX_TAG_KEY} characters; "${key.slice(0, 60)}" is not`);
+    if (FORBIDDEN_TAG_KEYS.has(key)) return new TagsError(`tag key "${key}" is not allowed`);
+    if (key.length === 0 || key.length > MAX_TAG_KEY) return new TagsError(`tag keys must be 1-${MAX_TAG_KEY} characters; "${key.slice(0, 60)}" is not`);
     const value = (raw as Record<string, unknown>)[key];
-    if (typeof value !== 'string') return fail(`tag "${key}" must be a string; got ${value === null ? 'null' : typeof value}`);
-    if (value.length > MAX_TAG_VALUE) return fail(`tag "${key}" is longer than ${MAX_TAG_VALUE} characters`);
+    if (typeof value !== 'string') return new TagsError(`tag "${key}" must be a string; got ${value === null ? 'null' : typeof value}`);
+    if (value.length > MAX_TAG_VALUE) return new TagsError(`tag "${key}" is longer than ${MAX_TAG_VALUE} characters`);
     tags[key] = value;
   }
   return { ...tags };
+}
+
+export const tagsSchema = z.unknown().transform((raw, ctx): Tags => {
+  const tags = readTags(raw);
+  if (tags instanceof TagsError) {
+    ctx.addIssue({ code: 'custom', message: tags.message });
+    return z.NEVER;
+  }
+  return tags;
 });
 
 export const metricType = z.enum(METRIC_TYPES);
+const METRIC_TYPE_SET: ReadonlySet<unknown> = new Set(METRIC_TYPES);
+const clientId = z.string().uuid('id must be a UUID');
 
 /** One point as a client sends it (`MetricInput`), validated and normalised. */
 export const metricInputSchema = z
@@ -54,7 +66,7 @@ export const metricInputSchema = z
     tags: tagsSchema.optional().nullable(),
     timestamp: z.date().optional().nullable(),
     unit: z.string().min(1).max(50, 'unit must be at most 50 characters').optional().nullable(),
-    id: z.string().uuid('id must be a UUID').optional().nullable(),
+    id: clientId.optional().nullable(),
   })
   .superRefine((input, ctx) => {
     if (input.type === 'COUNTER' && input.value < 0) {
@@ -77,3 +89,39 @@ export const metricInputSchema = z
   }));
 
 export type MetricInput = z.infer<typeof metricInputSchema>;
+
+/**
+ * `metricInputSchema.safeParse(raw)` for an item that passes, at a fraction of its cost (a
+ * batch reads 500 of them); undefined when anything is off, and the caller then asks the
+ * schema, which says what. Accepts exactly what the schema accepts and returns the same value.
+ */
+export function readMetricInput(raw: unknown): MetricInput | undefined {
+  if (raw === null || typeof raw !== 'object') return undefined;
+  const { name, value, type, tags, timestamp, unit, id } = raw as Record<string, unknown>;
+  if (typeof name !== 'string' || name.length === 0 || name.length > 255 || !METRIC_NAME_PATTERN.test(name)) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value)) return undefined;
+  if (!METRIC_TYPE_SET.has(type)) return undefined;
+  if (type === 'COUNTER' && value < 0) return undefined;
+  let readTagsResult: Tags = {};
+  if (tags !== undefined && tags !== null) {
+    const read = readTags(tags);
+    if (read instanceof TagsError) return undefined;
+    readTagsResult = read;
+  }
+  if (timestamp !== undefined && timestamp !== null) {
+    if (!(timestamp instanceof Date)) return undefined;
+    const time = timestamp.getTime();
+    if (Number.isNaN(time) || time > Date.now() + MAX_FUTURE_MS || time < MIN_TIMESTAMP.getTime()) return undefined;
+  }
+  if (unit !== undefined && unit !== null && (typeof unit !== 'string' || unit.length === 0 || unit.length > 50)) return undefined;
+  if (id !== undefined && id !== null && !clientId.safeParse(id).success) return undefined;
+  return {
+    name,
+    value,
+    type: type as MetricInput['type'],
+    tags: readTagsResult,
+    timestamp: (timestamp as Date | null | undefined) ?? null,
+    unit: (unit as string | null | undefined) ?? null,
+    id: (id as string | null | undefined)?.toLowerCase() ?? null,
+  };
+}

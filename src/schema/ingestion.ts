@@ -4,7 +4,7 @@ import { builder } from '../builder.js';
 import { requireTenant, tenantTx, WRITERS, type Context } from '../context.js';
 import { METRIC_TYPES, type MetricType, type Tags } from '../db/tables.js';
 import { describeZodError, userError } from '../errors.js';
-import { metricInputSchema, metricName, tagsSchema, type MetricInput } from '../ingest/metric-input.js';
+import { metricInputSchema, metricName, readMetricInput, tagsSchema, type MetricInput } from '../ingest/metric-input.js';
 import type { AuditOf, ItemOutcome, StoredPoint } from '../ingest/record-points.js';
 import { audit, auditRow, contextActor } from '../audit.js';
 
@@ -94,11 +94,19 @@ async function record(ctx: Context, items: MetricInput[], auditOf: AuditOf): Pro
 /** metrograph_points_ingested_total and …_rejected_total{reason} for what the store decided. */
 function countOutcomes(ctx: Context, outcomes: ItemOutcome[]) {
   const { pointsIngested, pointsRejected } = ctx.deps.metrics;
+  let ingested = 0;
+  let conflicts = 0;
+  let internal = 0;
   for (const outcome of outcomes) {
     if (outcome.ok) {
-      if (!outcome.duplicate) pointsIngested.inc();
-    } else pointsRejected.inc({ reason: outcome.code === 'BAD_USER_INPUT' ? 'conflict' : 'internal' });
+      if (!outcome.duplicate) ingested++;
+    } else if (outcome.code === 'BAD_USER_INPUT') conflicts++;
+    else internal++;
   }
+  // One increment per request, not per point: a batch holds hundreds.
+  if (ingested) pointsIngested.inc(ingested);
+  if (conflicts) pointsRejected.inc({ reason: 'conflict' }, conflicts);
+  if (internal) pointsRejected.inc({ reason: 'internal' }, internal);
 }
 
 const MetricPointsInput = builder.inputType('MetricPointsInput', {
@@ -192,6 +200,12 @@ builder.mutationFields((t) => ({
       const valid: MetricInput[] = [];
       const positions: number[] = [];
       input.metrics.forEach((raw, index) => {
+        const read = readMetricInput(raw);
+        if (read) {
+          valid.push(read);
+          positions.push(index);
+          return;
+        }
         const parsed = metricInputSchema.safeParse(raw);
         if (parsed.success) {
           valid.push(parsed.data);
