@@ -1,0 +1,331 @@
+/**
+ * `npm run bench:query`: aggregates from the continuous aggregates against percentile_cont over
+ * raw points, on the embedded TimescaleDB, same data, same run. Not a test.
+ *
+ * Data: SERIES series (default 240: 2 metrics × 40 hosts × 3 regions) over DAYS days (default
+ * 30), POINTS points in all (default 5 000 000), written by the owner in one statement per
+ * metric, then every continuous aggregate refreshed. Two value distributions, one per metric:
+ *   latency.lognormal  exp(N(3, 1.2)): a heavy right tail
+ *   latency.bimodal    70 % N(20, 3), 30 % N(400, 40): the shape a merged t-digest gets wrong
+ *
+ * For each metric and range (7 and 30 days, ending at the data's end), the same question:
+ * count, avg, p50, p95, p99 per region and hour:
+ *   (a) metricAggregates through GraphQL over HTTP (served from the aggregates: see `source`)
+ *   (b) one SQL statement with percentile_cont over the raw points, as the application role
+ *       through the same tenant view the API reads (the same security path)
+ * Arms alternate (a b a b …), RUNS times each (default 5); figures are medians. (a) runs with
+ * the query cache bypassed; then the same query's cached latency. Last, the GraphQL overhead:
+ * the same request answered by a bare node:http handler that authenticates, calls the same
+ * aggregate() and JSON.stringifies the answer, against the Yoga server, both uncached.
+ *
+ * BENCH_DATA_DIR keeps the database between runs (loaded once, reused when present).
+ */
+import { mkdtempSync, rmSync, existsSync, writeFileSync, readFileSync } from 'node:fs';
+import { createServer as createHttpServer, request, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import { bearerToken } from '../src/auth.js';
+import type { Context, Deps } from '../src/context.js';
+import { createTenant } from '../src/db/tenants.js';
+import { withTenant } from '../src/db/tenant.js';
+import { parseEnv } from '../src/env.js';
+import { createLogger } from '../src/log.js';
+import { aggregate, aggregateInputSchema } from '../src/schema/aggregation.js';
+import { createServer, openDeps } from '../src/server.js';
+
+const POINTS = Number(process.env.POINTS ?? 5_000_000);
+const HOSTS = Number(process.env.HOSTS ?? 40);
+const REGIONS = ['eu-west-1', 'us-east-1', 'ap-south-1'];
+const DAYS = Number(process.env.DAYS ?? 30);
+const RUNS = Number(process.env.RUNS ?? 5);
+const METRICS = ['latency.lognormal', 'latency.bimodal'] as const;
+const SERIES_PER_METRIC = HOSTS * REGIONS.length;
+const STEP_SECONDS = (DAYS * 86_400 * METRICS.length * SERIES_PER_METRIC) / POINTS;
+
+const keep = process.env.BENCH_DATA_DIR;
+const dir = keep ?? mkdtempSync(join(tmpdir(), 'mg-bench-query-'));
+const marker = join(dir, 'metrograph-bench.json');
+// The data ends at the start of today (UTC), inside every retention: the aggregates' own
+// choice of source, not a retention horizon, decides what answers. Kept with the data.
+const END: number = existsSync(marker) ? (JSON.parse(readFileSync(marker, 'utf8')) as { end: number }).end : Math.floor(Date.now() / 86_400_000) * 86_400_000;
+const START = END - DAYS * 86_400_000;
+const env = parseEnv({
+  LOG_LEVEL: 'silent',
+  AGGREGATE_REFRESH: 'off',
+  RETENTION_CRON: 'off',
+  REPORT_ROLLUP_CRON: 'off',
+  ALERT_EVALUATION_CRON: 'off',
+  BOOTSTRAP_DEV_TENANT: 'false',
+  QUERY_TIMEOUT_MS: '300000',
+  QUERY_MAX_CELLS: '100000000',
+  PORT: '0',
+  HOST: '127.0.0.1',
+});
+const deps = await openDeps(env, createLogger('silent'), { embeddedDataDir: dir });
+const kysely = deps.db.kysely;
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+// ---------------------------------------------------------------------------------------------
+// Data
+
+async function load(): Promise<{ tenantId: string; key: string }> {
+  if (existsSync(marker)) {
+    const saved = JSON.parse(readFileSync(marker, 'utf8')) as { tenantId: string; key: string; points: number };
+    if (saved.points === POINTS) return saved;
+    throw new Error(`${dir} holds ${saved.points} points, not ${POINTS}; remove it or change BENCH_DATA_DIR`);
+  }
+  const { tenant, key } = await createTenant(kysely, 'bench-query');
+  const started = performance.now();
+  await withTenant(kysely, tenant.id, async (trx) => {
+    for (const name of METRICS) {
+      await sql`
+        with m as (insert into metrics (tenant_id, name, type, unit) values (${tenant.id}, ${name}, 'HISTOGRAM', 'ms') returning id)
+        insert into series (tenant_id, metric_id, tags)
+        select ${tenant.id}, m.id, jsonb_build_object('host', 'h' || h, 'region', (${REGIONS}::text[])[r])
+        from m, generate_series(1, ${HOSTS}) h, generate_series(1, ${REGIONS.length}) r`.execute(trx);
+    }
+  });
+  // Owner writes: the bench's data, not an API path under test. One statement per metric.
+  for (const name of METRICS) {
+    const value =
+      name === 'latency.lognormal'
+        ? sql`exp(3 + 1.2 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()))`
+        : sql`case when random() < 0.7 then 20 + 3 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())
+                   else 400 + 40 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()) end`;
+    await sql`
+      insert into points (tenant_id, series_id, time, value, id)
+      select ${tenant.id}, s.id,
+        ${new Date(START)}::timestamptz + make_interval(secs => i * ${STEP_SECONDS}::float8 + random() * ${STEP_SECONDS}::float8),
+        ${value}, gen_random_uuid()
+      from series s join metrics m on m.id = s.metric_id and m.name = ${name},
+        generate_series(0, ${Math.floor((DAYS * 86_400) / STEP_SECONDS) - 1}::int) i`.execute(kysely);
+    console.log(`  ${name}: points written (${seconds(performance.now() - started)})`);
+  }
+  const refreshStarted = performance.now();
+  await deps.aggregates.refreshAll();
+  console.log(`  continuous aggregates refreshed in ${seconds(performance.now() - refreshStarted)}`);
+  writeFileSync(marker, JSON.stringify({ tenantId: tenant.id, key, points: POINTS, end: END }));
+  return { tenantId: tenant.id, key };
+}
+
+console.log(`bench:query  embedded TimescaleDB, ${POINTS.toLocaleString('en')} points, ${METRICS.length * SERIES_PER_METRIC} series, ${DAYS} days, ${RUNS} runs per arm`);
+const { tenantId, key } = await load();
+const counts = await sql<{ level: string; rows: number }>`
+  select 'points' as level, count(*)::int as rows from points
+  union all select 'sketch_1h', count(*)::int from sketch_1h
+  union all select 'stats_1h', count(*)::int from stats_1h`.execute(kysely);
+console.log(`  rows: ${counts.rows.map((r) => `${r.level} ${r.rows.toLocaleString('en')}`).join(', ')}`);
+
+// ---------------------------------------------------------------------------------------------
+// The three servers: Yoga with the cache, Yoga without it, and a bare handler without it.
+
+const noCache: Deps['queryCache'] = { stats: { hits: 0, misses: 0 }, get: async () => undefined, set: async () => {} };
+const cached = createServer(deps);
+const uncached = createServer({ ...deps, queryCache: noCache });
+const cachedUrl = `${await cached.start()}/graphql`;
+const uncachedUrl = `${await uncached.start()}/graphql`;
+
+const bare: HttpServer = createHttpServer(async (req, res) => {
+  try {
+    let body = '';
+    for await (const chunk of req) body += chunk;
+    const principal = await deps.auth.authenticate(bearerToken(req.headers.authorization));
+    const ctx: Context = { deps: { ...deps, queryCache: noCache }, principal, requestId: 'bench' };
+    const input = aggregateInputSchema.parse(reviveInput((JSON.parse(body) as { variables: { input: Record<string, unknown> } }).variables.input));
+    const { result } = await aggregate(ctx, input.query, true);
+    const series = result.series.map((s) => ({
+      metric: s.metric,
+      tags: s.tags,
+      buckets: s.buckets.map((b) => ({ start: b.start.toISOString(), count: b.count, avg: b.avg, p50: b.p50, p95: b.p95, p99: b.p99 })),
+    }));
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ data: { metricAggregates: { series, metadata: { source: result.sources.join(', ') } } } }));
+  } catch (error) {
+    res.writeHead(500);
+    res.end(String(error));
+  }
+});
+await new Promise<void>((resolve) => bare.listen(0, '127.0.0.1', resolve));
+const bareUrl = `http://127.0.0.1:${(bare.address() as AddressInfo).port}`;
+
+function reviveInput(input: Record<string, unknown>) {
+  return { ...input, from: new Date(input.from as string), to: new Date(input.to as string) };
+}
+
+const QUERY = `query Bench($input: AggregateQueryInput!) {
+  metricAggregates(input: $input) {
+    series { metric tags buckets { start count avg p50 p95 p99 } }
+    metadata { source fromCache }
+  }
+}`;
+
+interface Row {
+  region: string;
+  start: string;
+  count: number;
+  avg: number;
+  p50: number;
+  p95: number;
+  p99: number;
+}
+
+function post(url: string, body: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`${res.statusCode}: ${text.slice(0, 500)}`))));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function viaHttp(url: string, metric: string, from: Date, to: Date): Promise<{ ms: number; rows: Row[]; source: string; fromCache: boolean }> {
+  const body = JSON.stringify({ query: QUERY, variables: { input: { metrics: [metric], from, to, granularity: 'HOUR', groupBy: ['region'], limit: 10_000 } } });
+  const started = performance.now();
+  const text = await post(url, body);
+  const ms = performance.now() - started;
+  const json = JSON.parse(text) as {
+    errors?: unknown;
+    data: { metricAggregates: { series: Array<{ tags: Record<string, string>; buckets: Array<Omit<Row, 'region'>> }>; metadata: { source: string; fromCache?: boolean } } };
+  };
+  if (json.errors) throw new Error(JSON.stringify(json.errors));
+  const result = json.data.metricAggregates;
+  const rows = result.series.flatMap((s) => s.buckets.filter((b) => b.count > 0).map((b) => ({ region: s.tags.region!, ...b, start: new Date(b.start).toISOString() })));
+  return { ms, rows, source: result.metadata.source, fromCache: result.metadata.fromCache ?? false };
+}
+
+async function viaRaw(metric: string, from: Date, to: Date): Promise<{ ms: number; rows: Row[] }> {
+  const started = performance.now();
+  const result = await withTenant(
+    kysely,
+    tenantId,
+    (trx) => sql<{ region: string; start: Date; count: number; avg: number; q: number[] }>`
+      select s.tags->>'region' as region, time_bucket('1 hour', p.time) as start, count(*)::int as count, avg(p.value) as avg,
+        percentile_cont(array[0.5, 0.95, 0.99]) within group (order by p.value) as q
+      from tenant_points p join series s on s.id = p.series_id join metrics m on m.id = s.metric_id
+      where m.name = ${metric} and p.time >= ${from} and p.time < ${to}
+      group by 1, 2 order by 1, 2`.execute(trx),
+    { timeoutMs: 300_000 },
+  );
+  const ms = performance.now() - started;
+  return { ms, rows: result.rows.map((r) => ({ region: r.region, start: r.start.toISOString(), count: r.count, avg: r.avg, p50: r.q[0]!, p95: r.q[1]!, p99: r.q[2]! })) };
+}
+
+/** The worst relative error of (a) against (b), per field, and whether every bucket matched. */
+function compare(a: Row[], b: Row[]) {
+  const byKey = new Map(b.map((r) => [`${r.region} ${r.start}`, r]));
+  const worst = { avg: 0, p50: 0, p95: 0, p99: 0 };
+  let countMismatches = a.length === b.length ? 0 : Math.abs(a.length - b.length);
+  for (const row of a) {
+    const exact = byKey.get(`${row.region} ${row.start}`);
+    if (!exact) {
+      countMismatches++;
+      continue;
+    }
+    if (exact.count !== row.count) countMismatches++;
+    for (const field of ['avg', 'p50', 'p95', 'p99'] as const) {
+      const error = Math.abs(row[field] - exact[field]) / Math.abs(exact[field]);
+      worst[field] = Math.max(worst[field], error);
+    }
+  }
+  return { worst, countMismatches };
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((x, y) => x - y);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+const pct = (x: number) => `${(x * 100).toFixed(3)} %`;
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+
+interface Line {
+  label: string;
+  api: number;
+  raw: number;
+  source: string;
+  worst: { avg: number; p50: number; p95: number; p99: number };
+  countMismatches: number;
+}
+const lines: Line[] = [];
+let worstError = 0;
+let worstSpeedup = Infinity;
+try {
+  for (const metric of METRICS) {
+    for (const days of [7, 30].filter((d) => d <= DAYS)) {
+      const to = new Date(END);
+      const from = new Date(END - days * 86_400_000);
+      const apiTimes: number[] = [];
+      const rawTimes: number[] = [];
+      let api = await viaHttp(uncachedUrl, metric, from, to); // warm-up: plans, caches of metadata
+      let raw = await viaRaw(metric, from, to);
+      for (let run = 0; run < RUNS; run++) {
+        if (run % 2 === 0) {
+          api = await viaHttp(uncachedUrl, metric, from, to);
+          raw = await viaRaw(metric, from, to);
+        } else {
+          raw = await viaRaw(metric, from, to);
+          api = await viaHttp(uncachedUrl, metric, from, to);
+        }
+        apiTimes.push(api.ms);
+        rawTimes.push(raw.ms);
+      }
+      const { worst, countMismatches } = compare(api.rows, raw.rows);
+      const line: Line = { label: `${metric} ${days} d`, api: median(apiTimes), raw: median(rawTimes), source: api.source, worst, countMismatches };
+      lines.push(line);
+      worstError = Math.max(worstError, worst.p50, worst.p95, worst.p99);
+      worstSpeedup = Math.min(worstSpeedup, line.raw / line.api);
+      console.log(`  ${line.label}: API ${ms(line.api)} (${line.source}), raw percentile_cont ${ms(line.raw)}, ${api.rows.length} buckets`);
+    }
+  }
+
+  // Cached vs uncached, and Yoga vs a bare handler, on the 30-day bimodal query.
+  const metric = METRICS[1];
+  const to = new Date(END);
+  const from = new Date(END - Math.min(30, DAYS) * 86_400_000);
+  await viaHttp(cachedUrl, metric, from, to);
+  const cachedTimes: number[] = [];
+  const uncachedTimes: number[] = [];
+  const yogaTimes: number[] = [];
+  const bareTimes: number[] = [];
+  for (let run = 0; run < RUNS * 4; run++) {
+    const hit = await viaHttp(cachedUrl, metric, from, to);
+    if (!hit.fromCache) throw new Error('expected a cache hit');
+    cachedTimes.push(hit.ms);
+  }
+  for (let run = 0; run < RUNS * 2; run++) {
+    const order = run % 2 === 0 ? [uncachedUrl, bareUrl] : [bareUrl, uncachedUrl];
+    for (const url of order) {
+      const { ms: time } = await viaHttp(url, metric, from, to);
+      (url === bareUrl ? bareTimes : yogaTimes).push(time);
+    }
+  }
+  uncachedTimes.push(...yogaTimes);
+
+  console.log('\nResults (medians)');
+  console.log('query (count, avg, p50, p95, p99 by region, 1 h)   API (aggregates)   raw percentile_cont   speed-up   worst error p50/p95/p99   avg error   count mismatches');
+  for (const line of lines) {
+    console.log(
+      `${line.label.padEnd(50)} ${ms(line.api).padStart(17)}   ${ms(line.raw).padStart(19)}   ${`${(line.raw / line.api).toFixed(1)}×`.padStart(8)}   ${[line.worst.p50, line.worst.p95, line.worst.p99].map(pct).join(' / ').padStart(23)}   ${pct(line.worst.avg).padStart(9)}   ${line.countMismatches}`,
+    );
+  }
+  console.log(`  source of the API answers: ${[...new Set(lines.map((l) => l.source))].join(', ')}`);
+  const speedupOk = worstSpeedup >= 30;
+  const errorOk = worstError <= 0.01;
+  console.log(`goal ≥ 30× faster: worst ${worstSpeedup.toFixed(1)}× ${speedupOk ? 'PASS' : 'FAIL'}`);
+  console.log(`goal worst percentile error ≤ 1 %: ${pct(worstError)} ${errorOk ? 'PASS' : 'FAIL'}`);
+  console.log(`cached ${ms(median(cachedTimes))} vs uncached ${ms(median(uncachedTimes))}: ${(median(uncachedTimes) / median(cachedTimes)).toFixed(1)}× faster from the cache`);
+  const overhead = median(yogaTimes) / median(bareTimes);
+  console.log(`GraphQL overhead: Yoga ${ms(median(yogaTimes))} vs bare handler ${ms(median(bareTimes))} = ${overhead.toFixed(2)}× (goal ≤ 1.15×) ${overhead <= 1.15 ? 'PASS' : 'FAIL'}`);
+} finally {
+  await cached.stop();
+  await uncached.stop();
+  await new Promise((resolve) => bare.close(resolve));
+  await deps.close();
+  if (!keep) rmSync(dir, { recursive: true, force: true });
+}
