@@ -7,6 +7,8 @@ import type { Db } from './db/connect.js';
 import type { Database, Metric, Role } from './db/tables.js';
 import { withTenant, type TenantTx, type TxOptions } from './db/tenant.js';
 import type { Env } from './env.js';
+import type { PointBus } from './realtime/bus.js';
+import type { LiveAggregates } from './realtime/live-aggregates.js';
 import { userError } from './errors.js';
 import type { Recorder } from './ingest/record-points.js';
 import type { Logger } from './log.js';
@@ -33,6 +35,10 @@ export interface Deps {
   metrics: ServiceMetrics;
   /** Retention, compression and the refresh floors they keep (src/ops/retention.ts). */
   retention: Retainer;
+  /** Committed points to live subscribers, across instances through Redis when configured. */
+  bus: PointBus;
+  /** Shared evaluators of liveAggregates. */
+  live: LiveAggregates;
 }
 
 /** Per request (HTTP) or per operation (WebSocket). */

@@ -73,6 +73,16 @@ export const envSchema = z.object({
   REPORT_ROLLUP_CRON: z.string().min(3).default('0 */15 * * * *'),
   /** Completed periods that ended within this many days are rolled up again on every run, to take in late points. */
   REPORT_ROLLUP_LOOKBACK_DAYS: positiveInt(1, 366).default(3),
+  /** Live subscriptions (graphql-ws): open subscriptions one connection may hold. */
+  LIVE_MAX_SUBSCRIPTIONS_PER_CONNECTION: positiveInt(1, 10_000).default(20),
+  /** Live subscriptions: WebSocket connections one tenant may hold, over all its keys, per instance. */
+  LIVE_MAX_CONNECTIONS_PER_TENANT: positiveInt(1, 1_000_000).default(500),
+  /** Points a `metricRecorded` subscriber may have waiting to be sent; beyond it the oldest are dropped (and counted). */
+  LIVE_BUFFER_POINTS: positiveInt(1, 1_000_000).default(1_000),
+  /** How often a WebSocket's credentials are checked again: a revoked key or an expired JWT is cut off within this. */
+  LIVE_AUTH_RECHECK_MS: positiveInt(100, 3_600_000).default(30_000),
+  /** `liveAggregates`: at most one update per subscription per this interval. */
+  LIVE_AGGREGATES_INTERVAL_MS: positiveInt(50, 60_000).default(1_000),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -8,7 +8,7 @@ import { WebSocketServer } from 'ws';
 import type { Redis } from 'ioredis';
 import { clientOf, useQueryAudit } from './audit.js';
 import { bearerToken, createAuthenticator, type Principal } from './auth.js';
-import type { Context, Deps } from './context.js';
+import { metricLoader, type Context, type Deps } from './context.js';
 import { connect, type Db } from './db/connect.js';
 import { migrate } from './db/migrate.js';
 import type { Env } from './env.js';
@@ -25,6 +25,9 @@ import { live, observeRequest, pathOf, ready, serveMetrics } from './observabili
 import { createServiceMetrics, instrumentScheduler } from './observability/metrics.js';
 import { createRefreshFloors, createRetention } from './ops/retention.js';
 import { schema } from './schema/index.js';
+import { aggregate } from './schema/aggregation.js';
+import { createLocalBus, createRedisBus } from './realtime/bus.js';
+import { createLiveAggregates } from './realtime/live-aggregates.js';
 
 export interface Server {
   /** Listens on `port` (0 picks a free one); resolves with the base URL. */
@@ -37,6 +40,10 @@ export interface Server {
 type WsExtra = {
   principal?: Principal | null;
   token?: string;
+  /** The tenant this connection counts against (LIVE_MAX_CONNECTIONS_PER_TENANT). */
+  tenantId?: string;
+  /** The periodic re-check of its credentials. */
+  recheck?: NodeJS.Timeout;
 };
 
 /** Errors from a database that is down or restarting: the client may retry. */
@@ -106,6 +113,7 @@ export function createServer(deps: Deps): Server {
   });
 
   const wss = new WebSocketServer({ server: http, path: '/graphql' });
+  const connectionsByTenant = new Map<string, number>();
   const wsDisposable = useServer<Record<string, unknown> | undefined, WsExtra>(
     {
       connectionInitWaitTimeout: 3_000,
@@ -113,16 +121,49 @@ export function createServer(deps: Deps): Server {
       subscribe: (args) => (args.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(args),
       onConnect: async (ctx) => {
         const raw = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
+        let token: string | undefined;
         try {
-          const token = bearerToken(typeof raw === 'string' ? raw : undefined);
+          token = bearerToken(typeof raw === 'string' ? raw : undefined);
           ctx.extra.principal = await deps.auth.authenticate(token);
           ctx.extra.token = token;
-          return true;
         } catch {
           return false; // graphql-ws closes with 4403 Forbidden
         }
+        const principal = ctx.extra.principal;
+        if (principal?.kind === 'tenant') {
+          const open = connectionsByTenant.get(principal.tenantId) ?? 0;
+          if (open >= deps.env.LIVE_MAX_CONNECTIONS_PER_TENANT) {
+            ctx.extra.socket.close(4429, `Too many connections: a tenant may hold ${deps.env.LIVE_MAX_CONNECTIONS_PER_TENANT}`);
+            return false;
+          }
+          connectionsByTenant.set(principal.tenantId, open + 1);
+          ctx.extra.tenantId = principal.tenantId;
+        }
+        if (token) {
+          // A revoked key or an expired JWT loses its connection, and so its subscriptions, within the interval.
+          ctx.extra.recheck = setInterval(() => {
+            deps.auth.authenticate(token).catch(() => ctx.extra.socket.close(4403, 'Forbidden: the credentials were revoked or have expired'));
+          }, deps.env.LIVE_AUTH_RECHECK_MS);
+          ctx.extra.recheck.unref();
+        }
+        return true;
+      },
+      onClose: (ctx) => {
+        if (ctx.extra.recheck) clearInterval(ctx.extra.recheck);
+        const tenantId = ctx.extra.tenantId;
+        if (tenantId) {
+          const open = (connectionsByTenant.get(tenantId) ?? 1) - 1;
+          if (open > 0) connectionsByTenant.set(tenantId, open);
+          else connectionsByTenant.delete(tenantId);
+          ctx.extra.tenantId = undefined;
+        }
       },
       onSubscribe: async (ctx, _id, payload) => {
+        // graphql-ws has already counted this one in.
+        const limit = deps.env.LIVE_MAX_SUBSCRIPTIONS_PER_CONNECTION;
+        if (Object.keys(ctx.subscriptions).length > limit) {
+          return [userError('LIMIT_EXCEEDED', `A connection may hold at most ${limit} subscriptions; complete one or open another connection.`, { limit })];
+        }
         const { schema: s, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
@@ -224,10 +265,20 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
   const auth = createAuthenticator(db.kysely, { operatorToken: env.OPERATOR_TOKEN, jwtSecret: env.JWT_SECRET });
   const floors = createRefreshFloors(db.kysely);
   const aggregates = createAggregateRefresher(db, log, refreshSchedule(env, db), { floor: floors.floor });
+  const bus = redis ? createRedisBus(redis, log) : createLocalBus(log);
   const recorder = createRecorder({
     kysely: db.kysely,
     log,
     afterCommit: (_tenantId, points) => aggregates.afterWrite(points.map((p) => p.time)),
+    // After afterCommit: the aggregates a live query reads already hold these points.
+    onCommitted: (tenantId, points) => bus.publish(tenantId, points),
+  });
+  const live = createLiveAggregates({
+    bus,
+    log,
+    intervalMs: env.LIVE_AGGREGATES_INTERVAL_MS,
+    evaluate: async (ctx, query, percentiles) => (await aggregate(ctx, query, percentiles)).result,
+    isRecordedMetric: async (ctx, name) => (await metricLoader(ctx).load(name)) !== null,
   });
   const queryCache = createQueryCache({ redis, size: env.QUERY_CACHE_SIZE, log });
   const metrics = createServiceMetrics({ db, queryCache });
@@ -249,10 +300,14 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
     scheduler,
     metrics,
     retention,
+    bus,
+    live,
     async close() {
       scheduler.stop();
       aggregates.stop();
       await recorder.drain();
+      live.close();
+      await bus.close();
       redis?.disconnect();
       await db.close();
     },

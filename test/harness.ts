@@ -58,6 +58,8 @@ export interface GraphQLResponse<T> {
 export interface TestApp {
   engine: EngineName;
   url: string;
+  /** The PostgreSQL database of a `postgres` app (a second instance may share it); undefined on the embedded engine. */
+  databaseUrl: string | undefined;
   server: Server;
   /** POSTs a typed document; returns the parsed body (never throws on GraphQL errors). */
   gql<R, V>(document: TypedDocumentNode<R, V> | DocumentNode | string, variables?: V, token?: string): Promise<GraphQLResponse<R>>;
@@ -76,7 +78,8 @@ export interface TestApp {
 }
 
 export async function startApp(engine: EngineName, env: Record<string, string> = {}): Promise<TestApp> {
-  const database = engine === 'postgres' ? await createTestDatabase() : undefined;
+  // A DATABASE_URL in `env` shares another app's database (a second instance); it is not dropped here.
+  const database = engine === 'postgres' && !env.DATABASE_URL ? await createTestDatabase() : undefined;
   const parsed = parseEnv({
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
@@ -113,6 +116,7 @@ export async function startApp(engine: EngineName, env: Record<string, string> =
   const app: TestApp = {
     engine,
     url,
+    databaseUrl: env.DATABASE_URL ?? database?.url,
     server,
     gql,
     send: (document, variables, token) => gql(document, variables as never, token),

@@ -46,7 +46,7 @@ export const TagFilterInput = builder.inputType('TagFilterInput', {
   }),
 });
 
-const AggregateQueryInput = builder.inputType('AggregateQueryInput', {
+export const AggregateQueryInput = builder.inputType('AggregateQueryInput', {
   fields: (t) => ({
     metrics: t.stringList({ required: true, description: '1-10 names of recorded metrics or metric definitions.' }),
     from: t.field({ type: 'DateTime', required: true, description: 'Inclusive.' }),
@@ -127,7 +127,7 @@ export function selects(info: GraphQLResolveInfo, names: ReadonlySet<string>): b
   return info.fieldNodes.some((node) => visit(node.selectionSet));
 }
 
-const PERCENTILE_FIELDS = new Set(['p50', 'p90', 'p95', 'p99']);
+export const PERCENTILE_FIELDS = new Set(['p50', 'p90', 'p95', 'p99']);
 
 /** Recent enough that new points may still change the answer. */
 const LIVE_WINDOW_MS = 15 * 60_000;
@@ -262,7 +262,7 @@ export interface QueryMetadata {
   downsampled: boolean;
 }
 
-const MetadataRef = builder.objectRef<QueryMetadata>('QueryMetadata').implement({
+export const MetadataRef = builder.objectRef<QueryMetadata>('QueryMetadata').implement({
   fields: (t) => ({
     executionTimeMs: t.exposeFloat('executionTimeMs'),
     fromCache: t.exposeBoolean('fromCache'),

@@ -7,6 +7,7 @@ import './audit.js';
 import './operations.js';
 import './definitions.js';
 import './reports.js';
+import './live.js';
 
 /** The whole API. schema.graphql is printed from this (`npm run schema`). */
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -17,7 +17,7 @@ export const MetricTypeEnum = builder.enumType('MetricType', {
   } as const,
 });
 
-export const MetricPointRef = builder.objectRef<StoredPoint>('MetricPoint').implement({
+export const MetricPointRef = builder.objectRef<Omit<StoredPoint, 'seriesId'>>('MetricPoint').implement({
   description: 'One stored point.',
   fields: (t) => ({
     id: t.exposeID('id'),

@@ -47,6 +47,9 @@ type Documents = {
     "\n  mutation UpdateMetricDefinition($input: UpdateMetricDefinitionInput!) {\n    updateMetricDefinition(input: $input) {\n      definition { id name version latestVersion formula description unit visibility metrics groupBy }\n    }\n  }\n": typeof types.UpdateMetricDefinitionDocument,
     "\n  mutation DeleteMetricDefinition($id: ID!) {\n    deleteMetricDefinition(input: { id: $id }) { id name }\n  }\n": typeof types.DeleteMetricDefinitionDocument,
     "\n  query AuditLog($filter: AuditLogFilter, $cursor: String, $limit: Int) {\n    auditLog(filter: $filter, cursor: $cursor, limit: $limit) {\n      entries {\n        id\n        at\n        action\n        target\n        details\n        requestId\n        sourceIp\n        userAgent\n        actor { kind keyId subject role }\n      }\n      nextCursor\n    }\n  }\n": typeof types.AuditLogDocument,
+    "\n  subscription MetricRecorded($filter: MetricRecordedFilter!) {\n    metricRecorded(filter: $filter) { dropped point { id metric type unit tags timestamp value } }\n  }\n": typeof types.MetricRecordedDocument,
+    "\n  subscription LiveAggregates($input: AggregateQueryInput!) {\n    liveAggregates(input: $input) {\n      initial granularity\n      series { metric tags buckets { start count sum min max avg last } }\n      metadata { fromCache source }\n    }\n  }\n": typeof types.LiveAggregatesDocument,
+    "\n  query LiveAggregatesAsQuery($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) { series { metric tags buckets { start count sum min max avg last } } }\n  }\n": typeof types.LiveAggregatesAsQueryDocument,
     "\n  query Report($input: MetricReportInput!) {\n    metricReport(input: $input) {\n      metric type unit period timeZone sources\n      definition { name version }\n      groups { tags rows { start end count sum avg min max p95 value growth } }\n    }\n  }\n": typeof types.ReportDocument,
     "\n  mutation Backfill($input: BackfillReportRollupsInput!) {\n    backfillReportRollups(input: $input) { job status rows rangeFrom rangeTo tenantScoped error }\n  }\n": typeof types.BackfillDocument,
     "\n  query JobRuns($job: String) {\n    jobRuns(job: $job) { job tick status rows tenantScoped rangeFrom rangeTo durationMs error finishedAt }\n  }\n": typeof types.JobRunsDocument,
@@ -91,6 +94,9 @@ const documents: Documents = {
     "\n  mutation UpdateMetricDefinition($input: UpdateMetricDefinitionInput!) {\n    updateMetricDefinition(input: $input) {\n      definition { id name version latestVersion formula description unit visibility metrics groupBy }\n    }\n  }\n": types.UpdateMetricDefinitionDocument,
     "\n  mutation DeleteMetricDefinition($id: ID!) {\n    deleteMetricDefinition(input: { id: $id }) { id name }\n  }\n": types.DeleteMetricDefinitionDocument,
     "\n  query AuditLog($filter: AuditLogFilter, $cursor: String, $limit: Int) {\n    auditLog(filter: $filter, cursor: $cursor, limit: $limit) {\n      entries {\n        id\n        at\n        action\n        target\n        details\n        requestId\n        sourceIp\n        userAgent\n        actor { kind keyId subject role }\n      }\n      nextCursor\n    }\n  }\n": types.AuditLogDocument,
+    "\n  subscription MetricRecorded($filter: MetricRecordedFilter!) {\n    metricRecorded(filter: $filter) { dropped point { id metric type unit tags timestamp value } }\n  }\n": types.MetricRecordedDocument,
+    "\n  subscription LiveAggregates($input: AggregateQueryInput!) {\n    liveAggregates(input: $input) {\n      initial granularity\n      series { metric tags buckets { start count sum min max avg last } }\n      metadata { fromCache source }\n    }\n  }\n": types.LiveAggregatesDocument,
+    "\n  query LiveAggregatesAsQuery($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) { series { metric tags buckets { start count sum min max avg last } } }\n  }\n": types.LiveAggregatesAsQueryDocument,
     "\n  query Report($input: MetricReportInput!) {\n    metricReport(input: $input) {\n      metric type unit period timeZone sources\n      definition { name version }\n      groups { tags rows { start end count sum avg min max p95 value growth } }\n    }\n  }\n": types.ReportDocument,
     "\n  mutation Backfill($input: BackfillReportRollupsInput!) {\n    backfillReportRollups(input: $input) { job status rows rangeFrom rangeTo tenantScoped error }\n  }\n": types.BackfillDocument,
     "\n  query JobRuns($job: String) {\n    jobRuns(job: $job) { job tick status rows tenantScoped rangeFrom rangeTo durationMs error finishedAt }\n  }\n": types.JobRunsDocument,
@@ -248,6 +254,18 @@ export function graphql(source: "\n  mutation DeleteMetricDefinition($id: ID!) {
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  query AuditLog($filter: AuditLogFilter, $cursor: String, $limit: Int) {\n    auditLog(filter: $filter, cursor: $cursor, limit: $limit) {\n      entries {\n        id\n        at\n        action\n        target\n        details\n        requestId\n        sourceIp\n        userAgent\n        actor { kind keyId subject role }\n      }\n      nextCursor\n    }\n  }\n"): (typeof documents)["\n  query AuditLog($filter: AuditLogFilter, $cursor: String, $limit: Int) {\n    auditLog(filter: $filter, cursor: $cursor, limit: $limit) {\n      entries {\n        id\n        at\n        action\n        target\n        details\n        requestId\n        sourceIp\n        userAgent\n        actor { kind keyId subject role }\n      }\n      nextCursor\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription MetricRecorded($filter: MetricRecordedFilter!) {\n    metricRecorded(filter: $filter) { dropped point { id metric type unit tags timestamp value } }\n  }\n"): (typeof documents)["\n  subscription MetricRecorded($filter: MetricRecordedFilter!) {\n    metricRecorded(filter: $filter) { dropped point { id metric type unit tags timestamp value } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription LiveAggregates($input: AggregateQueryInput!) {\n    liveAggregates(input: $input) {\n      initial granularity\n      series { metric tags buckets { start count sum min max avg last } }\n      metadata { fromCache source }\n    }\n  }\n"): (typeof documents)["\n  subscription LiveAggregates($input: AggregateQueryInput!) {\n    liveAggregates(input: $input) {\n      initial granularity\n      series { metric tags buckets { start count sum min max avg last } }\n      metadata { fromCache source }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query LiveAggregatesAsQuery($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) { series { metric tags buckets { start count sum min max avg last } } }\n  }\n"): (typeof documents)["\n  query LiveAggregatesAsQuery($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) { series { metric tags buckets { start count sum min max avg last } } }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

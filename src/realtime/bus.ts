@@ -1,0 +1,151 @@
+/**
+ * Committed points to live subscribers, per tenant: one interface, two implementations.
+ *
+ *   in-process  listeners in this process (one instance, or no REDIS_URL)
+ *   Redis       the same, and every write is also published on the Redis channel of its tenant
+ *               (`mg:points:<tenant>`); each instance subscribes to the channels of the tenants
+ *               it has listeners for, and delivers what other instances published
+ *
+ * A write's points go out as one message (one publish per committed write and tenant, never
+ * one per point). Local listeners get them straight away, not through Redis: a Redis outage
+ * never stops delivery inside one instance, and never fails a write (publishing is fire and
+ * forget, logged). ioredis reconnects and subscribes again by itself when Redis returns.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { MetricType, Tags } from '../db/tables.js';
+import type { StoredPoint } from '../ingest/record-points.js';
+import type { Logger } from '../log.js';
+
+/** A committed point as subscribers see it (its series id stays inside the instance that wrote it). */
+export type LivePoint = Omit<StoredPoint, 'seriesId'>;
+
+export type PointListener = (points: readonly LivePoint[]) => void;
+
+export interface PointBus {
+  /** Delivers one committed write's points of `tenantId` to every listener of that tenant, on every instance. */
+  publish(tenantId: string, points: readonly LivePoint[]): void;
+  /** Calls `listener` with each write of `tenantId`; returns the function that stops it. */
+  subscribe(tenantId: string, listener: PointListener): () => void;
+  /** What is held open, for tests and /metrics: listeners, and Redis channels subscribed. */
+  stats(): { listeners: number; channels: number };
+  close(): Promise<void>;
+}
+
+/** Listeners by tenant; shared by both implementations. */
+function createListeners(log: Logger) {
+  const byTenant = new Map<string, Set<PointListener>>();
+  return {
+    byTenant,
+    deliver(tenantId: string, points: readonly LivePoint[]) {
+      for (const listener of byTenant.get(tenantId) ?? []) {
+        try {
+          listener(points);
+        } catch (error) {
+          log.warn({ err: (error as Error).message }, 'live: a listener failed');
+        }
+      }
+    },
+    /** Adds `listener`; returns whether it is the tenant's first. */
+    add(tenantId: string, listener: PointListener): boolean {
+      let set = byTenant.get(tenantId);
+      const first = !set;
+      if (!set) byTenant.set(tenantId, (set = new Set()));
+      set.add(listener);
+      return first;
+    },
+    /** Removes `listener`; returns whether it was the tenant's last. */
+    remove(tenantId: string, listener: PointListener): boolean {
+      const set = byTenant.get(tenantId);
+      if (!set?.delete(listener)) return false;
+      if (set.size > 0) return false;
+      byTenant.delete(tenantId);
+      return true;
+    },
+    count: () => [...byTenant.values()].reduce((n, set) => n + set.size, 0),
+  };
+}
+
+export function createLocalBus(log: Logger): PointBus {
+  const listeners = createListeners(log);
+  return {
+    publish: (tenantId, points) => listeners.deliver(tenantId, points),
+    subscribe(tenantId, listener) {
+      listeners.add(tenantId, listener);
+      return () => void listeners.remove(tenantId, listener);
+    },
+    stats: () => ({ listeners: listeners.count(), channels: 0 }),
+    async close() {
+      listeners.byTenant.clear();
+    },
+  };
+}
+
+const channelOf = (tenantId: string) => `mg:points:${tenantId}`;
+
+/** Wire form: the publishing instance, then each point as a row (smaller and faster than objects). */
+interface Message {
+  i: string;
+  p: Array<[string, string, MetricType, string | null, Tags, number, number]>;
+}
+
+export function createRedisBus(redis: Redis, log: Logger): PointBus {
+  const instance = randomUUID();
+  const listeners = createListeners(log);
+  const channels = new Set<string>();
+  // A connection in subscriber mode can do nothing else: its own. It queues SUBSCRIBE while
+  // disconnected and subscribes again to every channel after a reconnect.
+  const subscriber = redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: true });
+  let lastWarning = 0;
+  const warn = (message: string, error: unknown) => {
+    if (Date.now() - lastWarning < 10_000) return;
+    lastWarning = Date.now();
+    log.warn({ err: (error as Error).message }, message);
+  };
+  subscriber.on('error', (error) => warn('live: redis subscriber connection error; other instances’ points are not delivered until it returns', error));
+  subscriber.on('ready', () => {
+    if (lastWarning) log.info({}, 'live: redis subscriber connected; points from other instances flow again');
+  });
+  subscriber.on('message', (channel: string, text: string) => {
+    let message: Message;
+    try {
+      message = JSON.parse(text) as Message;
+    } catch {
+      return;
+    }
+    if (message.i === instance) return; // delivered locally when published
+    const tenantId = channel.slice('mg:points:'.length);
+    listeners.deliver(
+      tenantId,
+      message.p.map(([id, metric, type, unit, tags, time, value]) => ({ id, metric, type, unit, tags, time: new Date(time), value })),
+    );
+  });
+
+  return {
+    publish(tenantId, points) {
+      listeners.deliver(tenantId, points);
+      const message: Message = { i: instance, p: points.map((p) => [p.id, p.metric, p.type, p.unit, p.tags, p.time.getTime(), p.value]) };
+      redis.publish(channelOf(tenantId), JSON.stringify(message)).catch((error: unknown) => warn('live: redis publish failed; other instances miss these points', error));
+    },
+    subscribe(tenantId, listener) {
+      if (listeners.add(tenantId, listener)) {
+        const channel = channelOf(tenantId);
+        channels.add(channel);
+        subscriber.subscribe(channel).catch((error: unknown) => warn('live: redis subscribe failed', error));
+      }
+      return () => {
+        if (listeners.remove(tenantId, listener)) {
+          const channel = channelOf(tenantId);
+          channels.delete(channel);
+          subscriber.unsubscribe(channel).catch((error: unknown) => warn('live: redis unsubscribe failed', error));
+        }
+      };
+    },
+    stats: () => ({ listeners: listeners.count(), channels: channels.size }),
+    async close() {
+      listeners.byTenant.clear();
+      channels.clear();
+      subscriber.disconnect();
+    },
+  };
+}

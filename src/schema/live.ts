@@ -1,0 +1,95 @@
+/**
+ * Live subscriptions (graphql-ws on /graphql): committed points as they land, and aggregate
+ * results kept current. Both end when the client completes or disconnects, and leave nothing
+ * behind (src/realtime/feed.ts). Connection limits and credential re-checks are in server.ts.
+ */
+import { z } from 'zod';
+import { builder } from '../builder.js';
+import { requireTenant, type Context } from '../context.js';
+import type { Tags } from '../db/tables.js';
+import { parseInput, userError } from '../errors.js';
+import { metricName, tagsSchema } from '../ingest/metric-input.js';
+import type { LivePoint } from '../realtime/bus.js';
+import { createFeed, dropOldest } from '../realtime/feed.js';
+import { matchesTags, type LiveUpdate } from '../realtime/live-aggregates.js';
+import { AggregateQueryInput, AggregateSeriesRef, aggregateInputSchema, GranularityEnum, MetadataRef, PERCENTILE_FIELDS, selects } from './aggregation.js';
+import { MetricPointRef } from './ingestion.js';
+
+const MetricRecordedFilter = builder.inputType('MetricRecordedFilter', {
+  fields: (t) => ({
+    metrics: t.stringList({ required: true, description: '1-5 metric names.' }),
+    tags: t.field({ type: 'Tags', description: 'Only points whose tags include all of these.' }),
+  }),
+});
+
+const metricRecordedFilterSchema = z.object({
+  metrics: z.array(metricName).min(1, 'metrics needs at least one name').max(5, 'metrics takes at most 5 names'),
+  tags: tagsSchema.nullish(),
+});
+
+interface RecordedEvent {
+  point: LivePoint;
+  dropped: number;
+}
+
+const MetricRecordedEventRef = builder.objectRef<RecordedEvent>('MetricRecordedEvent').implement({
+  description: 'One committed point.',
+  fields: (t) => ({
+    point: t.field({ type: MetricPointRef, resolve: (e) => e.point }),
+    dropped: t.exposeInt('dropped', {
+      description: 'Points this subscription dropped just before this one because the client read too slowly (its buffer holds LIVE_BUFFER_POINTS).',
+    }),
+  }),
+});
+
+const LiveAggregatesUpdateRef = builder.objectRef<LiveUpdate>('LiveAggregatesUpdate').implement({
+  description: 'A liveAggregates message.',
+  fields: (t) => ({
+    initial: t.exposeBoolean('initial', { description: 'True on the first message, whose series are the whole current result; later messages hold only what changed.' }),
+    granularity: t.field({ type: GranularityEnum, resolve: (u) => u.granularity }),
+    series: t.field({
+      type: [AggregateSeriesRef],
+      description: 'On updates, only the series and buckets that changed: a bucket (metric, tags, start) replaces the copy the client holds.',
+      resolve: (u) => u.series,
+    }),
+    metadata: t.field({ type: MetadataRef, resolve: (u) => u.metadata }),
+  }),
+});
+
+function tenantOf(ctx: Context): string {
+  return requireTenant(ctx).tenantId;
+}
+
+builder.subscriptionFields((t) => ({
+  metricRecorded: t.field({
+    type: MetricRecordedEventRef,
+    description: 'Every point of these metrics committed from now on, in this tenant, on any instance. A client that reads too slowly loses the oldest waiting points, counted in `dropped`.',
+    args: { filter: t.arg({ type: MetricRecordedFilter, required: true }) },
+    subscribe: (_root, args, ctx) => {
+      const tenantId = tenantOf(ctx);
+      const filter = parseInput(metricRecordedFilterSchema, args.filter);
+      const names = new Set(filter.metrics);
+      const tags: Tags = filter.tags ?? {};
+      const feed = createFeed(dropOldest<LivePoint>(ctx.deps.env.LIVE_BUFFER_POINTS), () => unsubscribe());
+      const unsubscribe = ctx.deps.bus.subscribe(tenantId, (points) => {
+        for (const point of points) if (names.has(point.metric) && matchesTags(point.tags, tags, [])) feed.push(point);
+      });
+      return feed;
+    },
+    resolve: ({ item, dropped }): RecordedEvent => ({ point: item, dropped }),
+  }),
+  liveAggregates: t.field({
+    type: LiveAggregatesUpdateRef,
+    description:
+      'The result of metricAggregates(input), then the buckets that change as points land, at most once a second. Without `to` the range grows with time. `limit` bounds the buckets of the whole result; `after` is not taken.',
+    args: { input: t.arg({ type: AggregateQueryInput, required: true }) },
+    subscribe: async (_root, { input }, ctx, info) => {
+      tenantOf(ctx);
+      if (input.after) throw userError('BAD_USER_INPUT', 'liveAggregates does not page: leave out `after`');
+      const { query, limit } = parseInput(aggregateInputSchema, input);
+      const percentiles = selects(info, PERCENTILE_FIELDS);
+      return ctx.deps.live.subscribe(ctx, { query, openEnded: input.to == null, percentiles, limit });
+    },
+    resolve: (update) => update,
+  }),
+}));
