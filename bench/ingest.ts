@@ -27,17 +27,15 @@
  *   BENCH_ONLY           `batch` or `single`: run one part
  *   BENCH_SERVER_NODE_ARGS  extra node flags for the server (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`)
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { cpuSeconds, freshDatabase, serverEnvFromBench, startServer, stopServer } from './servers.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const SCALE = process.argv.includes('--large') ? 4 : Number(process.env.BENCH_SCALE ?? 1);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -160,75 +158,6 @@ async function gql<T>(query: string, variables: unknown, token?: string): Promis
   const body = JSON.parse(await post(JSON.stringify({ query, variables }), token)) as { data?: T; errors?: unknown[] };
   if (body.errors?.length || !body.data) throw new Error(`GraphQL errors: ${JSON.stringify(body.errors).slice(0, 500)}`);
   return body.data;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The database and the server.
-
-async function adminQuery(url: string, text: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(text);
-  } finally {
-    await client.end();
-  }
-}
-
-function startServer(databaseUrl: string): Promise<{ child: ChildProcess; url: string }> {
-  const extra = Object.fromEntries(
-    (process.env.BENCH_SERVER_ENV ?? '')
-      .split(',')
-      .filter(Boolean)
-      .map((kv) => kv.split('=', 2) as [string, string]),
-  );
-  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH,
-      NODE_ENV: 'production',
-      DATABASE_URL: databaseUrl,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      OPERATOR_TOKEN,
-      LOG_LEVEL: 'info',
-      // Background jobs would only add noise to a two-minute run.
-      RETENTION_CRON: 'off',
-      REPORT_ROLLUP_CRON: 'off',
-      ALERT_EVALUATION_CRON: 'off',
-      ...extra,
-    },
-    // Logs (one line per operation, as in production) go nowhere; only the URL is read.
-    stdio: ['ignore', 'pipe', process.env.BENCH_SERVER_LOGS ? 'inherit' : 'ignore'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 60_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const match = /GraphiQL at (http:\/\/[^/\s]+)\/graphql/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, url: match[1]! });
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${code}: ${out}`));
-    });
-  });
-}
-
-/** User + system CPU seconds a process has used so far (Linux). */
-function cpuSeconds(pid: number | undefined): number {
-  if (!pid) return NaN;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100 Hz)
-  } catch {
-    return NaN;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -364,26 +293,19 @@ const fmt = (x: number | undefined, digits = 0) => (x === undefined || !Number.i
 const pad = (s: string, n: number) => s.padStart(n);
 
 async function main() {
-  const dbName = `mg_bench_${randomBytes(5).toString('hex')}`;
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${dbName}`;
-  const databaseUrl = url.toString();
-  await adminQuery(ADMIN_URL, `create database ${dbName}`);
+  const database = await freshDatabase(ADMIN_URL);
+  const { url: databaseUrl, name: dbName } = database;
   let server: ChildProcess | undefined;
   const cleanup = async () => {
-    if (server && server.exitCode === null) {
-      const exited = new Promise((r) => server!.once('exit', r));
-      server.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
-    }
+    if (server) await Promise.race([stopServer(server), new Promise((r) => setTimeout(r, 15_000))]);
     agent.destroy();
-    await adminQuery(ADMIN_URL, `drop database if exists ${dbName} with (force)`);
+    await database.drop();
   };
   process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
 
   try {
     console.log(`bench:ingest  scale ${SCALE}, ${ROUNDS} rounds per arm, ${SERIES.length} series, client ids ${CLIENT_IDS ? 'on' : 'off'}, database ${dbName}`);
-    const started = await startServer(databaseUrl);
+    const started = await startServer({ DATABASE_URL: databaseUrl, OPERATOR_TOKEN, ...serverEnvFromBench() });
     server = started.child;
     baseUrl = started.url;
     const pid = server.pid;

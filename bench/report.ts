@@ -12,14 +12,13 @@
  * BENCH_DATABASE_URL=postgres://… runs it against a PostgreSQL server instead (a fresh
  * database is created and dropped).
  */
-import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { createTenant } from '../src/db/tenants.js';
 import { withTenant } from '../src/db/tenant.js';
 import { parseEnv } from '../src/env.js';
 import { createLogger } from '../src/log.js';
 import { createServer, openDeps } from '../src/server.js';
+import { freshDatabase } from './servers.js';
 
 const SERIES = Number(process.env.SERIES ?? 20);
 const DAYS = Number(process.env.DAYS ?? 365);
@@ -27,25 +26,6 @@ const STEP = Number(process.env.STEP ?? 300);
 const RUNS = Number(process.env.RUNS ?? 5);
 const END = Date.parse('2026-01-01T00:00:00Z');
 const START = END - DAYS * 86_400_000;
-
-async function freshDatabase(url: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `mg_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const target = new URL(url);
-  target.pathname = `/${name}`;
-  return {
-    url: target.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: url });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
-    },
-  };
-}
 
 const database = process.env.BENCH_DATABASE_URL ? await freshDatabase(process.env.BENCH_DATABASE_URL) : undefined;
 const env = parseEnv({ LOG_LEVEL: 'silent', AGGREGATE_REFRESH: 'off', REPORT_ROLLUP_CRON: 'off', QUERY_TIMEOUT_MS: '300000', ...(database ? { DATABASE_URL: database.url } : {}) });
