@@ -25,44 +25,83 @@ export type PointListener = (points: readonly LivePoint[]) => void;
 export interface PointBus {
   /** Delivers one committed write's points of `tenantId` to every listener of that tenant, on every instance. */
   publish(tenantId: string, points: readonly LivePoint[]): void;
-  /** Calls `listener` with each write of `tenantId`; returns the function that stops it. */
-  subscribe(tenantId: string, listener: PointListener): () => void;
+  /**
+   * Calls `listener` with the points of each write of `tenantId`: only those of `metrics`
+   * (grouped by metric: one call per metric a write touched), or all of them when `metrics`
+   * is null. Returns the function that stops it.
+   */
+  subscribe(tenantId: string, listener: PointListener, metrics: readonly string[] | null): () => void;
   /** What is held open, for tests and /metrics: listeners, and Redis channels subscribed. */
   stats(): { listeners: number; channels: number };
   close(): Promise<void>;
 }
 
-/** Listeners by tenant; shared by both implementations. */
+/**
+ * Listeners by tenant and metric; shared by both implementations. A write's points are grouped
+ * by metric once, and each listener gets only the metrics it asked for: with thousands of
+ * subscribers in a tenant, a write costs in proportion to those who want it, not to all.
+ */
 function createListeners(log: Logger) {
-  const byTenant = new Map<string, Set<PointListener>>();
+  interface TenantListeners {
+    all: Set<PointListener>;
+    byMetric: Map<string, Set<PointListener>>;
+    size: number;
+  }
+  const byTenant = new Map<string, TenantListeners>();
+  const call = (listener: PointListener, points: readonly LivePoint[]) => {
+    try {
+      listener(points);
+    } catch (error) {
+      log.warn({ err: (error as Error).message }, 'live: a listener failed');
+    }
+  };
   return {
     byTenant,
     deliver(tenantId: string, points: readonly LivePoint[]) {
-      for (const listener of byTenant.get(tenantId) ?? []) {
-        try {
-          listener(points);
-        } catch (error) {
-          log.warn({ err: (error as Error).message }, 'live: a listener failed');
-        }
+      const tenant = byTenant.get(tenantId);
+      if (!tenant) return;
+      for (const listener of tenant.all) call(listener, points);
+      if (tenant.byMetric.size === 0) return;
+      const groups = new Map<string, LivePoint[]>();
+      for (const point of points) {
+        if (!tenant.byMetric.has(point.metric)) continue;
+        const group = groups.get(point.metric);
+        if (group) group.push(point);
+        else groups.set(point.metric, [point]);
       }
+      for (const [metric, group] of groups) for (const listener of tenant.byMetric.get(metric) ?? []) call(listener, group);
     },
-    /** Adds `listener`; returns whether it is the tenant's first. */
-    add(tenantId: string, listener: PointListener): boolean {
-      let set = byTenant.get(tenantId);
-      const first = !set;
-      if (!set) byTenant.set(tenantId, (set = new Set()));
-      set.add(listener);
+    /** Adds `listener` (for `metrics`, or every point); returns whether it is the tenant's first. */
+    add(tenantId: string, listener: PointListener, metrics: readonly string[] | null): boolean {
+      let tenant = byTenant.get(tenantId);
+      const first = !tenant;
+      if (!tenant) byTenant.set(tenantId, (tenant = { all: new Set(), byMetric: new Map(), size: 0 }));
+      if (metrics === null) tenant.all.add(listener);
+      else
+        for (const metric of new Set(metrics)) {
+          let set = tenant.byMetric.get(metric);
+          if (!set) tenant.byMetric.set(metric, (set = new Set()));
+          set.add(listener);
+        }
+      tenant.size++;
       return first;
     },
     /** Removes `listener`; returns whether it was the tenant's last. */
-    remove(tenantId: string, listener: PointListener): boolean {
-      const set = byTenant.get(tenantId);
-      if (!set?.delete(listener)) return false;
-      if (set.size > 0) return false;
+    remove(tenantId: string, listener: PointListener, metrics: readonly string[] | null): boolean {
+      const tenant = byTenant.get(tenantId);
+      if (!tenant) return false;
+      if (metrics === null) tenant.all.delete(listener);
+      else
+        for (const metric of new Set(metrics)) {
+          const set = tenant.byMetric.get(metric);
+          set?.delete(listener);
+          if (set?.size === 0) tenant.byMetric.delete(metric);
+        }
+      if (--tenant.size > 0) return false;
       byTenant.delete(tenantId);
       return true;
     },
-    count: () => [...byTenant.values()].reduce((n, set) => n + set.size, 0),
+    count: () => [...byTenant.values()].reduce((n, tenant) => n + tenant.size, 0),
   };
 }
 
@@ -70,9 +109,9 @@ export function createLocalBus(log: Logger): PointBus {
   const listeners = createListeners(log);
   return {
     publish: (tenantId, points) => listeners.deliver(tenantId, points),
-    subscribe(tenantId, listener) {
-      listeners.add(tenantId, listener);
-      return () => void listeners.remove(tenantId, listener);
+    subscribe(tenantId, listener, metrics) {
+      listeners.add(tenantId, listener, metrics);
+      return () => void listeners.remove(tenantId, listener, metrics);
     },
     stats: () => ({ listeners: listeners.count(), channels: 0 }),
     async close() {
@@ -127,14 +166,14 @@ export function createRedisBus(redis: Redis, log: Logger): PointBus {
       const message: Message = { i: instance, p: points.map((p) => [p.id, p.metric, p.type, p.unit, p.tags, p.time.getTime(), p.value]) };
       redis.publish(channelOf(tenantId), JSON.stringify(message)).catch((error: unknown) => warn('live: redis publish failed; other instances miss these points', error));
     },
-    subscribe(tenantId, listener) {
-      if (listeners.add(tenantId, listener)) {
+    subscribe(tenantId, listener, metrics) {
+      if (listeners.add(tenantId, listener, metrics)) {
         const channel = channelOf(tenantId);
         channels.add(channel);
         subscriber.subscribe(channel).catch((error: unknown) => warn('live: redis subscribe failed', error));
       }
       return () => {
-        if (listeners.remove(tenantId, listener)) {
+        if (listeners.remove(tenantId, listener, metrics)) {
           const channel = channelOf(tenantId);
           channels.delete(channel);
           subscriber.unsubscribe(channel).catch((error: unknown) => warn('live: redis unsubscribe failed', error));

@@ -104,6 +104,7 @@ export function createLiveAggregates(options: { bus: PointBus; log: Logger; inte
     let names: Set<string> | null = null; // null: any point may matter (the query names a definition)
     let disposed = false;
     let initialized = false;
+    let unsubscribe = () => {};
 
     const live: LiveQuery = {
       granularity: query.granularity,
@@ -172,20 +173,23 @@ export function createLiveAggregates(options: { bus: PointBus; log: Logger; inte
     }
 
     const end = openEnded ? Infinity : query.to.getTime();
-    const unsubscribe = bus.subscribe(tenantId, (points: readonly LivePoint[]) => {
+    const onPoints = (points: readonly LivePoint[]) => {
       for (const point of points) {
         const time = point.time.getTime();
         if (time < query.from.getTime() || time >= end) continue;
-        if (names && (!names.has(point.metric) || !matchesTags(point.tags, query.tags, query.filters))) continue;
+        // With a definition in the query any metric may feed it: every point counts.
+        if (names && !matchesTags(point.tags, query.tags, query.filters)) continue;
         dirtyFrom = dirtyFrom === null ? time : Math.min(dirtyFrom, time);
       }
       if (dirtyFrom !== null && initialized) schedule();
-    });
+    };
 
-    // Listening before the first evaluation: points committed meanwhile mark it dirty.
     live.ready = (async () => {
       const recorded = await Promise.all(query.metrics.map((name) => options.isRecordedMetric(evalCtx, name)));
       names = recorded.every(Boolean) ? new Set(query.metrics) : null;
+      if (disposed) return;
+      // Listening before the first evaluation: points committed meanwhile mark it dirty.
+      unsubscribe = bus.subscribe(tenantId, onPoints, names && [...names]);
       await refresh(query.from);
       lastRun = Date.now();
       initialized = true;

@@ -72,8 +72,8 @@ builder.subscriptionFields((t) => ({
       const tags: Tags = filter.tags ?? {};
       const feed = createFeed(dropOldest<LivePoint>(ctx.deps.env.LIVE_BUFFER_POINTS), () => unsubscribe());
       const unsubscribe = ctx.deps.bus.subscribe(tenantId, (points) => {
-        for (const point of points) if (names.has(point.metric) && matchesTags(point.tags, tags, [])) feed.push(point);
-      });
+        for (const point of points) if (matchesTags(point.tags, tags, [])) feed.push(point);
+      }, [...names]);
       return feed;
     },
     resolve: ({ item, dropped }): RecordedEvent => ({ point: item, dropped }),
