@@ -8,7 +8,7 @@ import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { print } from 'graphql';
 import { graphql } from './gql/index.js';
-import { RecordMetrics, RevokeApiKey } from './operations.js';
+import { CreateMetricDefinition, RecordMetrics, RevokeApiKey } from './operations.js';
 import { startApp, TEST_DATABASE_URL, TEST_REDIS_URL, type TestApp } from './harness.js';
 import { createFeed, dropOldest, latestOnly } from '../src/realtime/feed.js';
 import { matchesTags, mergeUpdates, type LiveUpdate } from '../src/realtime/live-aggregates.js';
@@ -26,6 +26,12 @@ const LiveAggregates = graphql(`
       series { metric tags buckets { start count sum min max avg last } }
       metadata { fromCache source }
     }
+  }
+`);
+
+const LiveDefinition = graphql(`
+  subscription LiveDefinition($input: AggregateQueryInput!) {
+    liveAggregates(input: $input) { initial series { metric buckets { start value } } }
   }
 `);
 
@@ -346,6 +352,30 @@ describe.each(BUSES)('live subscriptions on the %s bus', (bus) => {
     await record(app, tenantA.adminKey, [{ name: 'other.metric', value: 2, timestamp: at(4) }]);
     await sleep(700);
     expect(sub.messages).toHaveLength(2);
+    sub.dispose();
+  });
+
+  test('liveAggregates takes a metric definition: an error rate kept current as points land', async () => {
+    const minute = 60_000;
+    const base = Math.floor(Date.now() / minute) * minute - 2 * minute;
+    const at = (m: number, s = 0) => new Date(base + m * minute + s * 1_000).toISOString();
+    await record(app, tenantA.adminKey, [
+      { name: 'live.requests', type: 'COUNTER', value: 10, timestamp: at(0, 10) },
+      { name: 'live.errors', type: 'COUNTER', value: 1, timestamp: at(0, 20) },
+    ]);
+    // A formula may name only metrics the tenant has.
+    const created = await app.gql(CreateMetricDefinition, { input: { name: 'live.error.rate', formula: 'sum(live.errors) / sum(live.requests) * 100' } }, tenantA.adminKey);
+    expect(created.errors).toBeUndefined();
+    const sub = subscribe(client(tenantA.adminKey), LiveDefinition, { input: { metrics: ['live.error.rate'], from: new Date(base).toISOString(), granularity: 'MINUTE' } });
+    const first = (await sub.next()).data!.liveAggregates;
+    expect(first.initial).toBe(true);
+    expect(first.series[0].metric).toBe('live.error.rate');
+    expect(first.series[0].buckets.find((b: any) => b.start === at(0))!.value).toBeCloseTo(10, 10);
+    // A definition may read any metric: a point of either one moves it.
+    await record(app, tenantA.adminKey, [{ name: 'live.errors', type: 'COUNTER', value: 4, timestamp: at(0, 30) }]);
+    const update = (await sub.next(2_000)).data!.liveAggregates;
+    expect(update.initial).toBe(false);
+    expect(update.series[0].buckets.map((b: any) => [b.start, b.value])).toEqual([[at(0), 50]]);
     sub.dispose();
   });
 

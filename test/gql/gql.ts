@@ -49,6 +49,7 @@ type Documents = {
     "\n  query AuditLog($filter: AuditLogFilter, $cursor: String, $limit: Int) {\n    auditLog(filter: $filter, cursor: $cursor, limit: $limit) {\n      entries {\n        id\n        at\n        action\n        target\n        details\n        requestId\n        sourceIp\n        userAgent\n        actor { kind keyId subject role }\n      }\n      nextCursor\n    }\n  }\n": typeof types.AuditLogDocument,
     "\n  subscription MetricRecorded($filter: MetricRecordedFilter!) {\n    metricRecorded(filter: $filter) { dropped point { id metric type unit tags timestamp value } }\n  }\n": typeof types.MetricRecordedDocument,
     "\n  subscription LiveAggregates($input: AggregateQueryInput!) {\n    liveAggregates(input: $input) {\n      initial granularity\n      series { metric tags buckets { start count sum min max avg last } }\n      metadata { fromCache source }\n    }\n  }\n": typeof types.LiveAggregatesDocument,
+    "\n  subscription LiveDefinition($input: AggregateQueryInput!) {\n    liveAggregates(input: $input) { initial series { metric buckets { start value } } }\n  }\n": typeof types.LiveDefinitionDocument,
     "\n  query LiveAggregatesAsQuery($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) { series { metric tags buckets { start count sum min max avg last } } }\n  }\n": typeof types.LiveAggregatesAsQueryDocument,
     "\n  query Report($input: MetricReportInput!) {\n    metricReport(input: $input) {\n      metric type unit period timeZone sources\n      definition { name version }\n      groups { tags rows { start end count sum avg min max p95 value growth } }\n    }\n  }\n": typeof types.ReportDocument,
     "\n  mutation Backfill($input: BackfillReportRollupsInput!) {\n    backfillReportRollups(input: $input) { job status rows rangeFrom rangeTo tenantScoped error }\n  }\n": typeof types.BackfillDocument,
@@ -96,6 +97,7 @@ const documents: Documents = {
     "\n  query AuditLog($filter: AuditLogFilter, $cursor: String, $limit: Int) {\n    auditLog(filter: $filter, cursor: $cursor, limit: $limit) {\n      entries {\n        id\n        at\n        action\n        target\n        details\n        requestId\n        sourceIp\n        userAgent\n        actor { kind keyId subject role }\n      }\n      nextCursor\n    }\n  }\n": types.AuditLogDocument,
     "\n  subscription MetricRecorded($filter: MetricRecordedFilter!) {\n    metricRecorded(filter: $filter) { dropped point { id metric type unit tags timestamp value } }\n  }\n": types.MetricRecordedDocument,
     "\n  subscription LiveAggregates($input: AggregateQueryInput!) {\n    liveAggregates(input: $input) {\n      initial granularity\n      series { metric tags buckets { start count sum min max avg last } }\n      metadata { fromCache source }\n    }\n  }\n": types.LiveAggregatesDocument,
+    "\n  subscription LiveDefinition($input: AggregateQueryInput!) {\n    liveAggregates(input: $input) { initial series { metric buckets { start value } } }\n  }\n": types.LiveDefinitionDocument,
     "\n  query LiveAggregatesAsQuery($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) { series { metric tags buckets { start count sum min max avg last } } }\n  }\n": types.LiveAggregatesAsQueryDocument,
     "\n  query Report($input: MetricReportInput!) {\n    metricReport(input: $input) {\n      metric type unit period timeZone sources\n      definition { name version }\n      groups { tags rows { start end count sum avg min max p95 value growth } }\n    }\n  }\n": types.ReportDocument,
     "\n  mutation Backfill($input: BackfillReportRollupsInput!) {\n    backfillReportRollups(input: $input) { job status rows rangeFrom rangeTo tenantScoped error }\n  }\n": types.BackfillDocument,
@@ -262,6 +264,10 @@ export function graphql(source: "\n  subscription MetricRecorded($filter: Metric
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  subscription LiveAggregates($input: AggregateQueryInput!) {\n    liveAggregates(input: $input) {\n      initial granularity\n      series { metric tags buckets { start count sum min max avg last } }\n      metadata { fromCache source }\n    }\n  }\n"): (typeof documents)["\n  subscription LiveAggregates($input: AggregateQueryInput!) {\n    liveAggregates(input: $input) {\n      initial granularity\n      series { metric tags buckets { start count sum min max avg last } }\n      metadata { fromCache source }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription LiveDefinition($input: AggregateQueryInput!) {\n    liveAggregates(input: $input) { initial series { metric buckets { start value } } }\n  }\n"): (typeof documents)["\n  subscription LiveDefinition($input: AggregateQueryInput!) {\n    liveAggregates(input: $input) { initial series { metric buckets { start value } } }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
