@@ -23,7 +23,7 @@ const server = createServer(deps);
 const url = await server.start(env.PORT, env.HOST);
 
 log.info({ url: `${url}/graphql` }, 'metrograph is listening');
-process.stdout.write(`\nMetrograph is running: GraphiQL at ${url}/graphql, health at ${url}/health\n`);
+process.stdout.write(`\nMetrograph is running: GraphiQL at ${url}/graphql, dashboard at ${url}/, health at ${url}/health\n`);
 if (devKey) {
   process.stdout.write(
     `\nCreated tenant "dev". Its ADMIN API key, shown this once:\n\n  ${devKey}\n\n` +

@@ -13,6 +13,7 @@ import { connect, type Db } from './db/connect.js';
 import { migrate } from './db/migrate.js';
 import type { Env } from './env.js';
 import { userError } from './errors.js';
+import { serveDashboard } from './dashboard.js';
 import { renderLocalGraphiQL, serveGraphiQLAsset } from './graphiql.js';
 import { createRecorder } from './ingest/record-points.js';
 import { createQueryCache } from './query/cache.js';
@@ -105,10 +106,7 @@ export function createServer(deps: Deps): Server {
     if (path === '/health' || path === '/health/ready') return void ready(deps, res, draining);
     if (path === '/metrics') return void serveMetrics(deps, req, res);
     if (req.url && serveGraphiQLAsset(req.url.split('?')[0]!, res)) return;
-    if (req.url === '/' || req.url === '') {
-      res.writeHead(302, { location: '/graphql' });
-      return void res.end();
-    }
+    if (req.method === 'GET' && serveDashboard(path, res)) return;
     return void yoga(req, res, { requestId });
   });
 

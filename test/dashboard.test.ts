@@ -1,0 +1,129 @@
+/**
+ * The built-in dashboard in a real browser: Debian's Chromium driven by playwright-core.
+ * A newcomer's path: enter the key, build a panel grouped by a tag, watch it move as points
+ * are recorded through the API; a bad key; a shared URL restoring the same panel.
+ * Screenshots go to test-artifacts/.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { RecordMetrics } from './operations.js';
+import { startApp, type TestApp } from './harness.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARTIFACTS = 'test-artifacts';
+if (!existsSync(CHROMIUM)) console.warn(`${CHROMIUM} is missing: the dashboard's browser tests are skipped (.ci/run installs it).`);
+
+describe.runIf(existsSync(CHROMIUM))('dashboard in Chromium', () => {
+  let app: TestApp;
+  let browser: Browser;
+  let adminKey: string;
+
+  const record = async (points: Array<{ value: number; route: string }>) => {
+    const result = await app.gql(RecordMetrics, { metrics: points.map((p) => ({ name: 'http.latency', type: 'HISTOGRAM' as const, unit: 'ms', value: p.value, tags: { route: p.route } })) }, adminKey);
+    expect(result.data!.recordMetrics.failed).toEqual([]);
+  };
+
+  beforeAll(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    app = await startApp('embedded', { LIVE_AGGREGATES_INTERVAL_MS: '250' });
+    ({ adminKey } = await app.createTenant());
+    await record([
+      { value: 10, route: '/a' },
+      { value: 20, route: '/b' },
+    ]);
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+  });
+
+  async function signIn(page: Page, key: string) {
+    await page.goto(`${app.url}/dashboard`);
+    await page.getByLabel(/API key or JWT/).fill(key);
+    await page.getByRole('button', { name: 'Use this key' }).click();
+  }
+
+  const panelData = (page: Page) =>
+    page.locator('[data-panel="0"]').evaluate((el: HTMLElement) => ({ count: Number(el.dataset.count ?? -1), groups: el.dataset.groups ?? '', updates: Number(el.dataset.updates ?? 0) }));
+
+  test('a panel grouped by a tag shows the points and moves within 2 s of new ones; the URL restores it', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await signIn(page, adminKey);
+    await expect.poll(() => page.locator('#connection').getAttribute('data-state')).toBe('open');
+
+    await page.getByLabel('Metric or definition').fill('http.latency');
+    await page.getByLabel('Metric or definition').press('Tab'); // change: loads the tag keys
+    await expect.poll(() => page.locator('#group-by option').allTextContents()).toContain('route');
+    await page.getByLabel('Group by').selectOption('route');
+    await page.getByLabel('p95').check();
+    await page.getByRole('button', { name: 'Add panel' }).click();
+
+    await expect.poll(() => panelData(page)).toMatchObject({ count: 2, groups: '/a|/b' });
+    await page.screenshot({ path: `${ARTIFACTS}/dashboard-panel.png`, fullPage: true });
+
+    const before = (await panelData(page)).updates;
+    const sent = Date.now();
+    await record([
+      { value: 30, route: '/a' },
+      { value: 40, route: '/c' },
+    ]);
+    await expect.poll(() => panelData(page), { timeout: 2_000, interval: 50 }).toMatchObject({ count: 4, groups: '/a|/b|/c' });
+    expect(Date.now() - sent).toBeLessThan(2_000);
+    expect((await panelData(page)).updates).toBeGreaterThan(before);
+    await page.screenshot({ path: `${ARTIFACTS}/dashboard-live.png`, fullPage: true });
+
+    // The CSV holds every bucket shown.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export CSV' }).click()]);
+    const csv = await (await download.createReadStream()).toArray();
+    const lines = Buffer.concat(csv).toString('utf8').trim().split('\n');
+    expect(lines[0]).toBe('metric,tags,start,count,avg,p95');
+    expect(lines.slice(1).map((l) => l.split(',')[0]).every((m) => m === 'http.latency')).toBe(true);
+
+    // GraphiQL gets the panel's query.
+    const link = await page.getByRole('link', { name: 'Open in GraphiQL' }).getAttribute('href');
+    const query = new URL(link!, app.url).searchParams.get('query')!;
+    expect(query).toContain('metricAggregates(input: { metrics: ["http.latency"]');
+    expect(query).toContain('groupBy: ["route"]');
+
+    // The URL restores the panel: reloaded in this tab (the key is kept for the session),
+    // and shared to another browser, which asks for a key first.
+    const url = page.url();
+    expect(url).toContain('#panels=');
+    await page.goto('about:blank');
+    await page.goto(url);
+    await expect.poll(() => panelData(page)).toMatchObject({ count: 4, groups: '/a|/b|/c' });
+    const shared = await (await browser.newContext()).newPage();
+    await shared.goto(url);
+    await shared.getByLabel(/API key or JWT/).fill(adminKey);
+    await shared.getByRole('button', { name: 'Use this key' }).click();
+    await expect.poll(() => panelData(shared)).toMatchObject({ count: 4, groups: '/a|/b|/c' });
+    expect(await shared.locator('[data-panel="0"] h3').textContent()).toContain('http.latency by route');
+    await shared.screenshot({ path: `${ARTIFACTS}/dashboard-restored.png`, fullPage: true });
+    expect(errors).toEqual([]);
+  }, 30_000);
+
+  test('a bad key shows UNAUTHENTICATED and asks again', async () => {
+    const page = await browser.newPage();
+    await signIn(page, 'mg_this_is_not_a_key');
+    await expect.poll(() => page.locator('#login-error').textContent()).toMatch(/^UNAUTHENTICATED: /);
+    expect(await page.locator('#app').isHidden()).toBe(true);
+    await page.screenshot({ path: `${ARTIFACTS}/dashboard-bad-key.png` });
+  });
+
+  test('/ serves the dashboard; its assets come from the service', async () => {
+    const page = await browser.newPage();
+    const requests: string[] = [];
+    page.on('request', (request) => requests.push(request.url()));
+    await page.goto(`${app.url}/`);
+    await expect.poll(() => page.locator('#login').isVisible()).toBe(true);
+    expect(requests.length).toBeGreaterThan(0);
+    expect(requests.every((r) => r.startsWith(app.url))).toBe(true);
+  });
+});
