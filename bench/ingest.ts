@@ -1,0 +1,511 @@
+/**
+ * `npm run bench:ingest`: ingestion through the API against raw PostgreSQL, side by side.
+ *
+ *   1. Batches: points recorded by HTTP `recordMetrics` (500 a request, a few clients at once)
+ *      vs the same rows COPYed straight into `points` by the owner.
+ *   2. Singles: 8 clients each sending one `recordMetric` at a time vs 8 connections each
+ *      running one single-row INSERT into `points` at a time (autocommit).
+ *
+ * The arms run in alternating rounds (A B A B …) and each figure is the median over rounds:
+ * the machine is shared and noisy. Every ratio is against the baseline of this same run.
+ *
+ * The server is the real one (`src/main.ts`), started as a child process over a fresh
+ * database: it gets its own event loop and heap, as in production, so the load generator's
+ * work (building and sending requests, timing them) does not run on the server's loop. The
+ * raw arms' client runs in this process too, so both arms pay the same client-side cost.
+ * The server's CPU time per point is printed as a diagnostic (from /proc).
+ *
+ * Environment (all optional):
+ *   BENCH_DATABASE_URL   server to create the throwaway database on (default postgres://postgres@127.0.0.1:5432/test)
+ *   BENCH_SCALE          multiplies points and durations; `--large` means 4 (default 1: ~1-2 minutes)
+ *   BENCH_ROUNDS         rounds per arm (default 5)
+ *   BENCH_BATCH_CLIENTS  concurrent recordMetrics clients (default 4)
+ *   BENCH_COPY_STREAMS   concurrent COPY connections (default 1)
+ *   BENCH_SINGLE_CLIENTS clients in the singles part (default 8)
+ *   BENCH_CLIENT_IDS     `1`: every item carries a client id (the idempotent path)
+ *   BENCH_SERVER_ENV     extra server environment, `K=V,K=V` (e.g. DATABASE_POOL_SIZE=20)
+ *   BENCH_ONLY           `batch` or `single`: run one part
+ *   BENCH_SERVER_NODE_ARGS  extra node flags for the server (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`)
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const SCALE = process.argv.includes('--large') ? 4 : Number(process.env.BENCH_SCALE ?? 1);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const BATCH = 500;
+/** Points per batch round and arm: ROUNDS × this ≥ 200 000 at scale 1. */
+const POINTS_PER_ROUND = Math.ceil((200_000 * SCALE) / ROUNDS / BATCH) * BATCH;
+const BATCH_CLIENTS = Number(process.env.BENCH_BATCH_CLIENTS ?? 4);
+const COPY_STREAMS = Number(process.env.BENCH_COPY_STREAMS ?? 1);
+const SINGLE_CLIENTS = Number(process.env.BENCH_SINGLE_CLIENTS ?? 8);
+const SINGLE_SECONDS = 4 * SCALE;
+const CLIENT_IDS = process.env.BENCH_CLIENT_IDS === '1';
+const ONLY = process.env.BENCH_ONLY;
+const OPERATOR_TOKEN = `bench-operator-${randomBytes(12).toString('hex')}`;
+
+// ---------------------------------------------------------------------------------------------
+// The data: a few metrics over a few hundred series, tagged like a small fleet.
+
+interface Series {
+  name: string;
+  type: 'COUNTER' | 'GAUGE' | 'HISTOGRAM' | 'SUMMARY';
+  unit: string | null;
+  tags: Record<string, string>;
+  /** Filled in after the warm-up created it through the API. */
+  id?: number;
+}
+
+const METRICS = [
+  { name: 'http.server.requests', type: 'COUNTER', unit: null },
+  { name: 'http.server.duration', type: 'HISTOGRAM', unit: 'ms' },
+  { name: 'system.cpu.utilization', type: 'GAUGE', unit: '%' },
+  { name: 'db.client.duration', type: 'SUMMARY', unit: 'ms' },
+] as const;
+const REGIONS = ['eu-west-1', 'us-east-1', 'ap-south-1'];
+const SERVICES = ['checkout', 'search', 'catalog'];
+
+const SERIES: Series[] = [];
+for (const metric of METRICS) {
+  for (let host = 1; host <= 25; host++) {
+    for (const region of REGIONS) {
+      SERIES.push({
+        ...metric,
+        tags: { host: `web-${String(host).padStart(2, '0')}`, region, service: SERVICES[host % 3]!, env: 'prod' },
+      });
+    }
+  }
+}
+
+function valueOf(series: Series, i: number): number {
+  switch (series.type) {
+    case 'COUNTER':
+      return (i * 7) % 50;
+    case 'GAUGE':
+      return Math.round(Math.random() * 10_000) / 100;
+    default:
+      return Math.round(Math.exp(3 + Math.random() * 2) * 100) / 100;
+  }
+}
+
+interface Row {
+  series: Series;
+  time: string;
+  value: number;
+  id: string;
+}
+
+/** `count` rows over every series, a few ms apart, ending about a minute ago. */
+function makeRows(count: number): Row[] {
+  const start = Date.now() - 60_000 - count;
+  const rows: Row[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const series = SERIES[i % SERIES.length]!;
+    rows[i] = { series, time: new Date(start + i).toISOString(), value: valueOf(series, i), id: randomUUID() };
+  }
+  return rows;
+}
+
+function item(row: Row): Record<string, unknown> {
+  const out: Record<string, unknown> = { name: row.series.name, type: row.series.type, value: row.value, tags: row.series.tags, timestamp: row.time };
+  if (row.series.unit) out.unit = row.series.unit;
+  if (CLIENT_IDS) out.id = row.id;
+  return out;
+}
+
+const RECORD_METRICS = 'mutation RecordMetrics($m: [MetricInput!]!) { recordMetrics(input: { metrics: $m }) { accepted failed { index code message } } }';
+const RECORD_METRIC = 'mutation RecordMetric($i: MetricInput!) { recordMetric(input: $i) { id } }';
+
+// ---------------------------------------------------------------------------------------------
+// HTTP client: keep-alive, one socket per concurrent client, bodies built before timing.
+
+let baseUrl = '';
+let apiKey = '';
+const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+
+function post(body: string | Buffer, token = apiKey): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${baseUrl}/graphql`,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', accept: 'application/json', authorization: `Bearer ${token}`, 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          if (res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 300)}`));
+          else resolve(text);
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function gql<T>(query: string, variables: unknown, token?: string): Promise<T> {
+  const body = JSON.parse(await post(JSON.stringify({ query, variables }), token)) as { data?: T; errors?: unknown[] };
+  if (body.errors?.length || !body.data) throw new Error(`GraphQL errors: ${JSON.stringify(body.errors).slice(0, 500)}`);
+  return body.data;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The database and the server.
+
+async function adminQuery(url: string, text: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
+
+function startServer(databaseUrl: string): Promise<{ child: ChildProcess; url: string }> {
+  const extra = Object.fromEntries(
+    (process.env.BENCH_SERVER_ENV ?? '')
+      .split(',')
+      .filter(Boolean)
+      .map((kv) => kv.split('=', 2) as [string, string]),
+  );
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH,
+      NODE_ENV: 'production',
+      DATABASE_URL: databaseUrl,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      OPERATOR_TOKEN,
+      LOG_LEVEL: 'info',
+      // Background jobs would only add noise to a two-minute run.
+      RETENTION_CRON: 'off',
+      REPORT_ROLLUP_CRON: 'off',
+      ALERT_EVALUATION_CRON: 'off',
+      ...extra,
+    },
+    // Logs (one line per operation, as in production) go nowhere; only the URL is read.
+    stdio: ['ignore', 'pipe', process.env.BENCH_SERVER_LOGS ? 'inherit' : 'ignore'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 60_000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /GraphiQL at (http:\/\/[^/\s]+)\/graphql/.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, url: match[1]! });
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}: ${out}`));
+    });
+  });
+}
+
+/** User + system CPU seconds a process has used so far (Linux). */
+function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return NaN;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100 Hz)
+  } catch {
+    return NaN;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arms.
+
+interface RoundResult {
+  rate: number; // points (or requests) per second
+  p50?: number;
+  p99?: number;
+  cpuUsPerPoint?: number;
+}
+
+async function apiBatches(rows: Row[], serverPid: number | undefined): Promise<RoundResult> {
+  const bodies: string[] = [];
+  for (let i = 0; i < rows.length; i += BATCH) {
+    bodies.push(JSON.stringify({ query: RECORD_METRICS, variables: { m: rows.slice(i, i + BATCH).map(item) } }));
+  }
+  let next = 0;
+  const cpu0 = cpuSeconds(serverPid);
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: BATCH_CLIENTS }, async () => {
+      while (next < bodies.length) {
+        const body = bodies[next++]!;
+        const answer = JSON.parse(await post(body)) as { data?: { recordMetrics: { accepted: number; failed: unknown[] } }; errors?: unknown };
+        const payload = answer.data?.recordMetrics;
+        if (!payload || payload.accepted !== BATCH || payload.failed.length) throw new Error(`batch not fully accepted: ${JSON.stringify(answer).slice(0, 500)}`);
+      }
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  return { rate: rows.length / seconds, cpuUsPerPoint: ((cpuSeconds(serverPid) - cpu0) * 1e6) / rows.length };
+}
+
+async function copyBatches(databaseUrl: string, tenantId: string, rows: Row[]): Promise<RoundResult> {
+  const per = Math.ceil(rows.length / COPY_STREAMS);
+  const texts: string[] = [];
+  for (let s = 0; s < COPY_STREAMS; s++) {
+    texts.push(
+      rows
+        .slice(s * per, (s + 1) * per)
+        .map((r) => `${tenantId}\t${r.series.id}\t${r.time}\t${r.value}\t${r.id}\n`)
+        .join(''),
+    );
+  }
+  const clients = await Promise.all(
+    texts.map(async () => {
+      const client = new pg.Client({ connectionString: databaseUrl });
+      await client.connect();
+      return client;
+    }),
+  );
+  try {
+    const t0 = performance.now();
+    await Promise.all(
+      clients.map((client, s) =>
+        pipeline(Readable.from([texts[s]!]), client.query(copyFrom('copy points (tenant_id, series_id, time, value, id) from stdin'))),
+      ),
+    );
+    return { rate: rows.length / ((performance.now() - t0) / 1000) };
+  } finally {
+    await Promise.all(clients.map((c) => c.end()));
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** Runs `clients` loops of `once` for `seconds`; throughput and latency percentiles (ms). */
+async function closedLoop(clients: number, seconds: number, once: (client: number, i: number) => Promise<void>, serverPid?: number): Promise<RoundResult> {
+  const latencies: number[] = [];
+  const cpu0 = cpuSeconds(serverPid);
+  const t0 = performance.now();
+  const until = t0 + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      for (let i = 0; performance.now() < until; i++) {
+        const a = performance.now();
+        await once(c, i);
+        latencies.push(performance.now() - a);
+      }
+    }),
+  );
+  const elapsed = (performance.now() - t0) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    rate: latencies.length / elapsed,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    cpuUsPerPoint: serverPid ? ((cpuSeconds(serverPid) - cpu0) * 1e6) / latencies.length : undefined,
+  };
+}
+
+async function apiSingles(serverPid: number | undefined): Promise<RoundResult> {
+  // Bodies built before timing, one per series, with a fresh timestamp each round.
+  const now = Date.now() - 30_000;
+  const bodies = SERIES.map((s, i) => JSON.stringify({ query: RECORD_METRIC, variables: { i: item({ series: s, time: new Date(now + i).toISOString(), value: valueOf(s, i), id: randomUUID() }) } }));
+  return closedLoop(
+    SINGLE_CLIENTS,
+    SINGLE_SECONDS,
+    async (c, i) => {
+      const answer = JSON.parse(await post(bodies[(c * 37 + i) % bodies.length]!)) as { data?: { recordMetric: { id: string } } };
+      if (!answer.data?.recordMetric.id) throw new Error(`recordMetric failed: ${JSON.stringify(answer).slice(0, 500)}`);
+    },
+    serverPid,
+  );
+}
+
+async function rawSingles(clients: pg.Client[], tenantId: string): Promise<RoundResult> {
+  const now = new Date(Date.now() - 30_000).toISOString();
+  return closedLoop(SINGLE_CLIENTS, SINGLE_SECONDS, async (c, i) => {
+    const s = SERIES[(c * 37 + i) % SERIES.length]!;
+    // A named statement: parsed and planned once per connection, as a tuned raw writer would.
+    await clients[c]!.query({
+      name: 'insert_point',
+      text: 'insert into points (tenant_id, series_id, time, value, id) values ($1, $2, $3, $4, $5)',
+      values: [tenantId, s.id, now, valueOf(s, i), randomUUID()],
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const median = (xs: number[]) => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const fmt = (x: number | undefined, digits = 0) => (x === undefined || !Number.isFinite(x) ? '-' : x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const pad = (s: string, n: number) => s.padStart(n);
+
+async function main() {
+  const dbName = `mg_bench_${randomBytes(5).toString('hex')}`;
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${dbName}`;
+  const databaseUrl = url.toString();
+  await adminQuery(ADMIN_URL, `create database ${dbName}`);
+  let server: ChildProcess | undefined;
+  const cleanup = async () => {
+    if (server && server.exitCode === null) {
+      const exited = new Promise((r) => server!.once('exit', r));
+      server.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+    }
+    agent.destroy();
+    await adminQuery(ADMIN_URL, `drop database if exists ${dbName} with (force)`);
+  };
+  process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
+
+  try {
+    console.log(`bench:ingest  scale ${SCALE}, ${ROUNDS} rounds per arm, ${SERIES.length} series, client ids ${CLIENT_IDS ? 'on' : 'off'}, database ${dbName}`);
+    const started = await startServer(databaseUrl);
+    server = started.child;
+    baseUrl = started.url;
+    const pid = server.pid;
+
+    const created = await gql<{ createTenant: { tenant: { id: string }; adminKey: { key: string } } }>(
+      'mutation($input: CreateTenantInput!) { createTenant(input: $input) { tenant { id } adminKey { key } } }',
+      { input: { name: 'bench' } },
+      OPERATOR_TOKEN,
+    );
+    const tenantId = created.createTenant.tenant.id;
+    apiKey = created.createTenant.adminKey.key;
+
+    // Warm-up: every series created through the API (its cache filled), the JIT warmed; then the series ids for the raw arms.
+    for (let w = 0; w < 3; w++) await apiBatches(makeRows(SERIES.length * 5), pid);
+    const owner = new pg.Client({ connectionString: databaseUrl });
+    await owner.connect();
+    const { rows: ids } = await owner.query<{ id: string; name: string; tags: Record<string, string> }>(
+      'select s.id, m.name, s.tags from series s join metrics m on m.id = s.metric_id',
+    );
+    const key = (name: string, tags: Record<string, string>) => `${name} ${JSON.stringify(tags, Object.keys(tags).sort())}`;
+    const byKey = new Map(ids.map((r) => [key(r.name, r.tags), Number(r.id)]));
+    for (const s of SERIES) {
+      s.id = byKey.get(key(s.name, s.tags));
+      if (s.id === undefined) throw new Error(`series not created: ${s.name}`);
+    }
+    await copyBatches(databaseUrl, tenantId, makeRows(SERIES.length * 5));
+
+    const results: Record<string, RoundResult[]> = { api: [], copy: [], apiSingle: [], rawSingle: [] };
+    const log = (label: string, r: RoundResult) =>
+      console.log(`  ${label.padEnd(24)} ${pad(fmt(r.rate), 8)}/s${r.p50 !== undefined ? `  p50 ${fmt(r.p50, 2)} ms  p99 ${fmt(r.p99, 2)} ms` : ''}${r.cpuUsPerPoint !== undefined ? `  server cpu ${fmt(r.cpuUsPerPoint, 1)} µs/point` : ''}`);
+
+    if (ONLY !== 'single' && ONLY !== 'floor') {
+      console.log(`\n1. batches: ${ROUNDS} × ${POINTS_PER_ROUND} points per arm; API ${BATCH_CLIENTS} clients × ${BATCH}-item recordMetrics, COPY ${COPY_STREAMS} stream(s)`);
+      for (let round = 0; round < ROUNDS; round++) {
+        const rows = makeRows(POINTS_PER_ROUND);
+        // Alternate which arm goes first, so neither always runs on a table the other just grew.
+        const arms = round % 2 === 0 ? (['api', 'copy'] as const) : (['copy', 'api'] as const);
+        for (const arm of arms) {
+          if (arm === 'api') {
+            const r = await apiBatches(rows, pid);
+            results.api!.push(r);
+            log(`round ${round + 1} API recordMetrics`, r);
+          } else {
+            // Same series, times and values; fresh ids (the API arm's are made by the server).
+            const r = await copyBatches(databaseUrl, tenantId, rows.map((x) => ({ ...x, id: randomUUID() })));
+            results.copy!.push(r);
+            log(`round ${round + 1} raw COPY`, r);
+          }
+        }
+      }
+    }
+
+    if (ONLY !== 'batch' && ONLY !== 'floor') {
+      console.log(`\n2. singles: ${SINGLE_CLIENTS} clients, one point per call, ${ROUNDS} × ${SINGLE_SECONDS} s per arm`);
+      const raw = await Promise.all(
+        Array.from({ length: SINGLE_CLIENTS }, async () => {
+          const c = new pg.Client({ connectionString: databaseUrl });
+          await c.connect();
+          return c;
+        }),
+      );
+      try {
+        // Warm both.
+        await closedLoop(SINGLE_CLIENTS, 1, async () => void (await post(JSON.stringify({ query: RECORD_METRIC, variables: { i: item(makeRows(1)[0]!) } }))));
+        for (let round = 0; round < ROUNDS; round++) {
+          const arms = round % 2 === 0 ? (['api', 'raw'] as const) : (['raw', 'api'] as const);
+          for (const arm of arms) {
+            if (arm === 'api') {
+              const r = await apiSingles(pid);
+              results.apiSingle!.push(r);
+              log(`round ${round + 1} API recordMetric`, r);
+            } else {
+              const r = await rawSingles(raw, tenantId);
+              results.rawSingle!.push(r);
+              log(`round ${round + 1} raw INSERT`, r);
+            }
+          }
+        }
+      } finally {
+        await Promise.all(raw.map((c) => c.end()));
+      }
+    }
+
+    if (ONLY === 'floor') {
+      // Diagnostic: the cost of an authenticated request that touches no database.
+      const body = JSON.stringify({ query: '{ __typename }' });
+      for (let round = 0; round < ROUNDS; round++) log(`round ${round + 1} { __typename }`, await closedLoop(SINGLE_CLIENTS, SINGLE_SECONDS, async () => void (await post(body)), pid));
+    }
+
+    const { rows: counted } = await owner.query<{ n: string }>('select count(*) as n from points');
+    await owner.end();
+
+    // The table: medians over rounds, ratios API / raw.
+    const m = (arm: string, field: keyof RoundResult) => median(results[arm]!.map((r) => r[field] as number));
+    const lines: string[][] = [['figure (median of rounds)', 'API', 'raw', 'API / raw', 'goal', '']];
+    const verdict = (ok: boolean) => (ok ? 'PASS' : 'FAIL');
+    if (results.api!.length) {
+      const ratio = m('api', 'rate') / m('copy', 'rate');
+      lines.push(['batch points/s (recordMetrics vs COPY)', fmt(m('api', 'rate')), fmt(m('copy', 'rate')), fmt(ratio, 2), '≥ 0.60 (stretch 0.75)', `${verdict(ratio >= 0.6)}${ratio >= 0.75 ? ' +stretch' : ''}`]);
+      lines.push(['  server CPU µs/point (API arm)', fmt(m('api', 'cpuUsPerPoint'), 1), '', '', '', '']);
+    }
+    if (results.apiSingle!.length) {
+      const rate = m('apiSingle', 'rate') / m('rawSingle', 'rate');
+      const p50 = m('apiSingle', 'p50') / m('rawSingle', 'p50');
+      const p99 = m('apiSingle', 'p99') / m('rawSingle', 'p99');
+      lines.push([`single points/s (${SINGLE_CLIENTS} × recordMetric vs INSERT)`, fmt(m('apiSingle', 'rate')), fmt(m('rawSingle', 'rate')), fmt(rate, 2), '≥ 0.60', verdict(rate >= 0.6)]);
+      lines.push(['single p50 latency ms', fmt(m('apiSingle', 'p50'), 2), fmt(m('rawSingle', 'p50'), 2), fmt(p50, 2), '', '']);
+      lines.push(['single p99 latency ms', fmt(m('apiSingle', 'p99'), 2), fmt(m('rawSingle', 'p99'), 2), fmt(p99, 2), '≤ 3.00', verdict(p99 <= 3)]);
+      lines.push(['  server CPU µs/point (API arm)', fmt(m('apiSingle', 'cpuUsPerPoint'), 1), '', '', '', '']);
+    }
+    const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
+    console.log(`\nResults (${counted[0]!.n} points in the table at the end)`);
+    for (const [i, line] of lines.entries()) {
+      console.log(line.map((cell, j) => (j === 0 || j === 4 ? cell.padEnd(widths[j]!) : cell.padStart(widths[j]!))).join('  ').trimEnd());
+      if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+    }
+  } finally {
+    await cleanup();
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
