@@ -11,6 +11,10 @@ export type OpsTables = {
   audit_log: AuditLogTable;
   tenant_retention: TenantRetentionTable;
   retention_floors: RetentionFloorsTable;
+  alert_rules: AlertRulesTable;
+  alert_events: AlertEventsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
 };
 
 export type OpsTx = Transaction<Database & OpsTables>;
@@ -63,3 +67,79 @@ export interface RetentionFloorsTable {
   sealed_before: Date;
   updated_at: ColumnType<Date, Date | undefined, Date>;
 }
+
+type Json<T> = ColumnType<T, string, string>;
+
+export interface AlertRulesTable {
+  id: Generated<string>;
+  tenant_id: string;
+  name: string;
+  kind: 'THRESHOLD' | 'ERROR_RATE' | 'ABSENCE';
+  metric: string;
+  aggregation: string;
+  tags: Json<Record<string, string>>;
+  filters: Json<unknown[]>;
+  error_filters: Json<unknown[]>;
+  comparison: string;
+  threshold: number;
+  window_seconds: number;
+  for_seconds: number;
+  cooldown_seconds: number;
+  severity: 'INFO' | 'WARNING' | 'CRITICAL';
+  labels: Json<Record<string, string>>;
+  webhook_url: string | null;
+  webhook_secret: string | null;
+  paused: ColumnType<boolean, boolean | undefined, boolean>;
+  created_by: string | null;
+  created_role: Role;
+  created_key_id: string | null;
+  created_at: ColumnType<Date, never, never>;
+  updated_at: ColumnType<Date, Date | undefined, Date>;
+  state: ColumnType<'OK' | 'PENDING' | 'FIRING' | 'RESOLVED', never, 'OK' | 'PENDING' | 'FIRING' | 'RESOLVED'>;
+  pending_since: ColumnType<Date | null, never, Date | null>;
+  last_fired_at: ColumnType<Date | null, never, Date | null>;
+  last_value: ColumnType<number | null, never, number | null>;
+  last_evaluated_at: ColumnType<Date | null, never, Date | null>;
+}
+export type AlertRuleRow = Selectable<AlertRulesTable>;
+
+export interface AlertEventsTable {
+  id: Generated<number>;
+  tenant_id: string;
+  rule_id: string;
+  at: Date;
+  from_state: string;
+  to_state: string;
+  value: number | null;
+  threshold: number;
+  details: Json<Record<string, unknown>>;
+}
+export type AlertEventRow = Selectable<AlertEventsTable>;
+
+export interface WebhookDeliveriesTable {
+  id: Generated<number>;
+  tenant_id: string;
+  event_id: number;
+  rule_id: string;
+  url: string;
+  status: ColumnType<'PENDING' | 'DELIVERED' | 'FAILED', 'PENDING' | undefined, 'PENDING' | 'DELIVERED' | 'FAILED'>;
+  attempts: ColumnType<number, never, number>;
+  next_attempt_at: ColumnType<Date, Date | undefined, Date>;
+  last_status_code: ColumnType<number | null, never, number | null>;
+  last_error: ColumnType<string | null, never, string | null>;
+  delivered_at: ColumnType<Date | null, never, Date | null>;
+  created_at: ColumnType<Date, never, never>;
+}
+export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;
+
+export interface WebhookAttemptsTable {
+  id: Generated<number>;
+  tenant_id: string;
+  delivery_id: number;
+  attempt: number;
+  at: ColumnType<Date, never, never>;
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
+}
+export type WebhookAttemptRow = Selectable<WebhookAttemptsTable>;
