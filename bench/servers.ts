@@ -45,8 +45,8 @@ export function serverEnvFromBench(): Record<string, string> {
  * would only add noise off); resolves once it prints its URL. Logs go nowhere unless
  * BENCH_SERVER_LOGS is set; BENCH_SERVER_NODE_ARGS adds node flags (e.g. `--cpu-prof`).
  */
-export function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+export function startServer(env: Record<string, string>, extraNodeArgs: string[] = []): Promise<{ child: ChildProcess; url: string }> {
+  const nodeArgs = [...extraNodeArgs, ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean)];
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
     env: {

@@ -8,6 +8,8 @@ import type { Database, Metric, Role } from './db/tables.js';
 import { withTenant, type TenantTx, type TxOptions } from './db/tenant.js';
 import type { Env } from './env.js';
 import type { PointBus } from './realtime/bus.js';
+import type { AlertBus } from './alerts/bus.js';
+import type { Alerts } from './alerts/evaluate.js';
 import type { LiveAggregates } from './realtime/live-aggregates.js';
 import { userError } from './errors.js';
 import type { Recorder } from './ingest/record-points.js';
@@ -39,6 +41,10 @@ export interface Deps {
   bus: PointBus;
   /** Shared evaluators of liveAggregates. */
   live: LiveAggregates;
+  /** Alert state changes to subscribers, across instances through Redis when configured. */
+  alertBus: AlertBus;
+  /** Alert evaluation and webhook delivery (scheduled jobs; callable directly). */
+  alerts: Alerts;
 }
 
 /** Per request (HTTP) or per operation (WebSocket). */

@@ -14,6 +14,7 @@ import { migrate } from './db/migrate.js';
 import type { Env } from './env.js';
 import { userError } from './errors.js';
 import { serveDashboard } from './dashboard.js';
+import { serveExport } from './export.js';
 import { renderLocalGraphiQL, serveGraphiQLAsset } from './graphiql.js';
 import { createRecorder } from './ingest/record-points.js';
 import { createQueryCache } from './query/cache.js';
@@ -29,6 +30,8 @@ import { schema } from './schema/index.js';
 import { aggregate } from './schema/aggregation.js';
 import { createLocalBus, createRedisBus } from './realtime/bus.js';
 import { createLiveAggregates } from './realtime/live-aggregates.js';
+import { createAlertBus } from './alerts/bus.js';
+import { createAlerts, scheduleAlerts } from './alerts/evaluate.js';
 
 export interface Server {
   /** Listens on `port` (0 picks a free one); resolves with the base URL. */
@@ -107,6 +110,7 @@ export function createServer(deps: Deps): Server {
     if (path === '/metrics') return void serveMetrics(deps, req, res);
     if (req.url && serveGraphiQLAsset(req.url.split('?')[0]!, res)) return;
     if (req.method === 'GET' && serveDashboard(path, res)) return;
+    if (serveExport(deps, req, res, path, requestId)) return;
     return void yoga(req, res, { requestId });
   });
 
@@ -271,6 +275,7 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
     // After afterCommit: the aggregates a live query reads already hold these points.
     onCommitted: (tenantId, points) => bus.publish(tenantId, points),
   });
+  const alertBus = createAlertBus({ redis, log });
   const live = createLiveAggregates({
     bus,
     log,
@@ -286,6 +291,8 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
   retention.schedule(scheduler);
   aggregates.start();
   scheduleReportRollups({ db, scheduler, env });
+  const alerts = createAlerts({ db, env, log, bus: alertBus, evaluateQuery: async (ctx, query, percentiles) => (await aggregate(ctx, query, percentiles)).result });
+  scheduleAlerts(alerts, scheduler, env.ALERT_EVALUATION_CRON);
   return {
     env,
     db,
@@ -300,12 +307,15 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
     retention,
     bus,
     live,
+    alertBus,
+    alerts,
     async close() {
       scheduler.stop();
       aggregates.stop();
       await recorder.drain();
       live.close();
       await bus.close();
+      alertBus.close();
       redis?.disconnect();
       await db.close();
     },

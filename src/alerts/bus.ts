@@ -1,6 +1,5 @@
 /**
- * Alert events to subscribers. No shared event bus exists yet (src/realtime is empty), so this
- * is a small one of our own: in-process listeners, and with REDIS_URL set a Redis channel, so
+ * Alert events to subscribers: in-process listeners, and with REDIS_URL set a Redis channel, so
  * an event evaluated on one instance reaches subscribers on every instance. Each instance
  * publishes to Redis only, and delivers what it receives from it (its own events included),
  * so every subscriber gets each event once.
@@ -44,7 +43,8 @@ export function createAlertBus(options: { redis?: Redis; log: Logger }): AlertBu
       }
     }
   };
-  const subscriber = options.redis?.duplicate();
+  // Its own connection in subscriber mode; it queues SUBSCRIBE until connected and subscribes again after a reconnect.
+  const subscriber = options.redis?.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: true });
   if (subscriber) {
     subscriber.on('message', (_channel: string, message: string) => deliver(JSON.parse(message) as AlertEventMessage));
     subscriber.on('error', (error: Error) => options.log.warn({ err: error.message }, 'alert bus: redis subscriber error'));
@@ -73,42 +73,6 @@ export function createAlertBus(options: { redis?: Redis; log: Logger }): AlertBu
     close() {
       listeners.clear();
       subscriber?.disconnect();
-    },
-  };
-}
-
-/** The events of one tenant as an async iterator (a subscription); it ends when the client stops. */
-export function eventStream(bus: AlertBus, tenantId: string, accept: (event: AlertEventMessage) => boolean): AsyncIterableIterator<AlertEventMessage> {
-  const queue: AlertEventMessage[] = [];
-  let wake: (() => void) | undefined;
-  let done = false;
-  const stop = bus.subscribe(tenantId, (event) => {
-    if (!accept(event)) return;
-    queue.push(event);
-    wake?.();
-  });
-  const finish = () => {
-    done = true;
-    stop();
-    wake?.();
-  };
-  return {
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-    async next() {
-      while (queue.length === 0 && !done) await new Promise<void>((resolve) => (wake = resolve));
-      wake = undefined;
-      if (queue.length > 0) return { value: queue.shift()!, done: false };
-      return { value: undefined, done: true };
-    },
-    async return() {
-      finish();
-      return { value: undefined, done: true };
-    },
-    async throw(error) {
-      finish();
-      throw error;
     },
   };
 }

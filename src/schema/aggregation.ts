@@ -84,7 +84,7 @@ export const filterSchema = z
 
 export const MAX_LIMIT = 10_000;
 
-const aggregateInputShape = z.object({
+export const aggregateInputShape = z.object({
     metrics: z.array(metricName).min(1, 'metrics needs at least one name').max(10, 'metrics takes at most 10 names'),
     from: z.date(),
     to: z.date().nullish(),

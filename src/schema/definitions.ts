@@ -37,7 +37,7 @@ export const VisibilityEnum = builder.enumType('DefinitionVisibility', {
   } as const,
 });
 
-const TagFilterRef = builder.objectRef<TagFilter>('TagFilter').implement({
+export const TagFilterRef = builder.objectRef<TagFilter>('TagFilter').implement({
   description: 'One condition on one tag key, as given in TagFilterInput.',
   fields: (t) => ({
     key: t.exposeString('key'),

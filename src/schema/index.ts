@@ -8,6 +8,8 @@ import './operations.js';
 import './definitions.js';
 import './reports.js';
 import './live.js';
+import './alerts.js';
+import './exports.js';
 
 /** The whole API. schema.graphql is printed from this (`npm run schema`). */
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -18,6 +18,15 @@ type Documents = {
     "\n  query AggregateStats($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) {\n      nextCursor\n      series { metric tags buckets { start count sum last rate } }\n      metadata { source fromCache }\n    }\n  }\n": typeof types.AggregateStatsDocument,
     "\n  query LatestValue($metric: String!, $tags: Tags) {\n    latestValue(metric: $metric, tags: $tags) { value timestamp type }\n  }\n": typeof types.LatestValueDocument,
     "\n  query TagsOfMetric($metric: String!) {\n    tagKeys(metric: $metric)\n    routes: tagValues(metric: $metric, key: \"route\")\n    regions: tagValues(metric: $metric, key: \"region\", prefix: \"u\")\n    latestValue(metric: $metric) { value }\n  }\n": typeof types.TagsOfMetricDocument,
+    "\n  mutation CreateAlertRule($input: CreateAlertRuleInput!) {\n    createAlertRule(input: $input) { webhookSecret rule { id name kind metric aggregation comparison threshold windowSeconds forSeconds cooldownSeconds severity labels webhookUrl paused state } }\n  }\n": typeof types.CreateAlertRuleDocument,
+    "\n  mutation UpdateAlertRule($input: UpdateAlertRuleInput!) { updateAlertRule(input: $input) { id name threshold severity webhookUrl } }\n": typeof types.UpdateAlertRuleDocument,
+    "mutation PauseAlertRule($id: ID!) { pauseAlertRule(id: $id) { id paused } }": typeof types.PauseAlertRuleDocument,
+    "mutation ResumeAlertRule($id: ID!) { resumeAlertRule(id: $id) { id paused } }": typeof types.ResumeAlertRuleDocument,
+    "mutation DeleteAlertRule($id: ID!) { deleteAlertRule(id: $id) }": typeof types.DeleteAlertRuleDocument,
+    "query AlertRules { alertRules { id name state lastValue paused } }": typeof types.AlertRulesDocument,
+    "\n  query AlertEventsHistory($ruleId: ID) { alertEvents(ruleId: $ruleId) { id ruleId ruleName severity labels at from to value threshold } }\n": typeof types.AlertEventsHistoryDocument,
+    "\n  query WebhookDeliveries($ruleId: ID!) { webhookDeliveries(ruleId: $ruleId) { status url attempts { attempt statusCode error } deliveredAt } }\n": typeof types.WebhookDeliveriesDocument,
+    "\n  subscription AlertEventsLive { alertEvents { ruleName severity from to value threshold } }\n": typeof types.AlertEventsLiveDocument,
     "\n  query AuditedAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) { series { buckets { count } } }\n  }\n": typeof types.AuditedAggregatesDocument,
     "\n  query DefinitionAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) {\n      series { metric type unit tags definition { name version } buckets { start count value avg last rate } }\n      metadata { source fromCache }\n    }\n  }\n": typeof types.DefinitionAggregatesDocument,
     "\n  query PreviewDefinition($input: PreviewMetricDefinitionInput!) {\n    previewMetricDefinition(input: $input) {\n      granularity\n      metrics\n      sources\n      cost { series buckets cells limit }\n      series { tags buckets { start end count value } }\n    }\n  }\n": typeof types.PreviewDefinitionDocument,
@@ -28,6 +37,8 @@ type Documents = {
     "\n  query DefinitionTags($metric: String!) {\n    tagKeys(metric: $metric)\n    tagValues(metric: $metric, key: \"route\")\n  }\n": typeof types.DefinitionTagsDocument,
     "\n  mutation RecordDiskUsed($t: DateTime!, $v: Float!) {\n    recordMetric(input: { name: \"disk.used\", type: GAUGE, value: $v, timestamp: $t }) { id }\n  }\n": typeof types.RecordDiskUsedDocument,
     "\n  query DiskUsedHourly {\n    metricAggregates(input: { metrics: [\"disk.used\"], from: \"2026-11-20T00:00:00Z\", to: \"2026-11-20T02:00:00Z\", granularity: HOUR }) {\n      series { buckets { start count sum last } }\n      metadata { source }\n    }\n  }\n": typeof types.DiskUsedHourlyDocument,
+    "\n  query ExportLink($input: AggregateQueryInput!, $format: ExportFormat, $locale: ExportLocale) {\n    exportUrl(input: $input, format: $format, locale: $locale) { url expiresAt }\n  }\n": typeof types.ExportLinkDocument,
+    "\n  query ExportAudit { auditLog(filter: { actions: [METRICS_EXPORTED, EXPORT_URL_CREATED] }) { entries { action details } } }\n": typeof types.ExportAuditDocument,
     "\n  query IsolationEveryQuery {\n    tenant { id name }\n    apiKeys { id }\n    metrics { name type }\n    metricPoints(input: { metric: \"secret.metric\" }) { points { id value tags } nextCursor }\n    tagged: metricPoints(input: { metric: \"secret.metric\", tags: { customer: \"acme\" } }) { points { id } }\n  }\n": typeof types.IsolationEveryQueryDocument,
     "\n    query IsolationAggregates($metric: String!) {\n      metricAggregates(input: { metrics: [$metric], from: \"2026-01-01T00:00:00Z\", to: \"2026-01-01T01:00:00Z\", granularity: MINUTE }) {\n        series { metric tags buckets { count sum } }\n      }\n    }\n  ": typeof types.IsolationAggregatesDocument,
     "\n    query IsolationLatestValue($metric: String!) {\n      latestValue(metric: $metric) { value timestamp }\n    }\n  ": typeof types.IsolationLatestValueDocument,
@@ -66,6 +77,15 @@ const documents: Documents = {
     "\n  query AggregateStats($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) {\n      nextCursor\n      series { metric tags buckets { start count sum last rate } }\n      metadata { source fromCache }\n    }\n  }\n": types.AggregateStatsDocument,
     "\n  query LatestValue($metric: String!, $tags: Tags) {\n    latestValue(metric: $metric, tags: $tags) { value timestamp type }\n  }\n": types.LatestValueDocument,
     "\n  query TagsOfMetric($metric: String!) {\n    tagKeys(metric: $metric)\n    routes: tagValues(metric: $metric, key: \"route\")\n    regions: tagValues(metric: $metric, key: \"region\", prefix: \"u\")\n    latestValue(metric: $metric) { value }\n  }\n": types.TagsOfMetricDocument,
+    "\n  mutation CreateAlertRule($input: CreateAlertRuleInput!) {\n    createAlertRule(input: $input) { webhookSecret rule { id name kind metric aggregation comparison threshold windowSeconds forSeconds cooldownSeconds severity labels webhookUrl paused state } }\n  }\n": types.CreateAlertRuleDocument,
+    "\n  mutation UpdateAlertRule($input: UpdateAlertRuleInput!) { updateAlertRule(input: $input) { id name threshold severity webhookUrl } }\n": types.UpdateAlertRuleDocument,
+    "mutation PauseAlertRule($id: ID!) { pauseAlertRule(id: $id) { id paused } }": types.PauseAlertRuleDocument,
+    "mutation ResumeAlertRule($id: ID!) { resumeAlertRule(id: $id) { id paused } }": types.ResumeAlertRuleDocument,
+    "mutation DeleteAlertRule($id: ID!) { deleteAlertRule(id: $id) }": types.DeleteAlertRuleDocument,
+    "query AlertRules { alertRules { id name state lastValue paused } }": types.AlertRulesDocument,
+    "\n  query AlertEventsHistory($ruleId: ID) { alertEvents(ruleId: $ruleId) { id ruleId ruleName severity labels at from to value threshold } }\n": types.AlertEventsHistoryDocument,
+    "\n  query WebhookDeliveries($ruleId: ID!) { webhookDeliveries(ruleId: $ruleId) { status url attempts { attempt statusCode error } deliveredAt } }\n": types.WebhookDeliveriesDocument,
+    "\n  subscription AlertEventsLive { alertEvents { ruleName severity from to value threshold } }\n": types.AlertEventsLiveDocument,
     "\n  query AuditedAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) { series { buckets { count } } }\n  }\n": types.AuditedAggregatesDocument,
     "\n  query DefinitionAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) {\n      series { metric type unit tags definition { name version } buckets { start count value avg last rate } }\n      metadata { source fromCache }\n    }\n  }\n": types.DefinitionAggregatesDocument,
     "\n  query PreviewDefinition($input: PreviewMetricDefinitionInput!) {\n    previewMetricDefinition(input: $input) {\n      granularity\n      metrics\n      sources\n      cost { series buckets cells limit }\n      series { tags buckets { start end count value } }\n    }\n  }\n": types.PreviewDefinitionDocument,
@@ -76,6 +96,8 @@ const documents: Documents = {
     "\n  query DefinitionTags($metric: String!) {\n    tagKeys(metric: $metric)\n    tagValues(metric: $metric, key: \"route\")\n  }\n": types.DefinitionTagsDocument,
     "\n  mutation RecordDiskUsed($t: DateTime!, $v: Float!) {\n    recordMetric(input: { name: \"disk.used\", type: GAUGE, value: $v, timestamp: $t }) { id }\n  }\n": types.RecordDiskUsedDocument,
     "\n  query DiskUsedHourly {\n    metricAggregates(input: { metrics: [\"disk.used\"], from: \"2026-11-20T00:00:00Z\", to: \"2026-11-20T02:00:00Z\", granularity: HOUR }) {\n      series { buckets { start count sum last } }\n      metadata { source }\n    }\n  }\n": types.DiskUsedHourlyDocument,
+    "\n  query ExportLink($input: AggregateQueryInput!, $format: ExportFormat, $locale: ExportLocale) {\n    exportUrl(input: $input, format: $format, locale: $locale) { url expiresAt }\n  }\n": types.ExportLinkDocument,
+    "\n  query ExportAudit { auditLog(filter: { actions: [METRICS_EXPORTED, EXPORT_URL_CREATED] }) { entries { action details } } }\n": types.ExportAuditDocument,
     "\n  query IsolationEveryQuery {\n    tenant { id name }\n    apiKeys { id }\n    metrics { name type }\n    metricPoints(input: { metric: \"secret.metric\" }) { points { id value tags } nextCursor }\n    tagged: metricPoints(input: { metric: \"secret.metric\", tags: { customer: \"acme\" } }) { points { id } }\n  }\n": types.IsolationEveryQueryDocument,
     "\n    query IsolationAggregates($metric: String!) {\n      metricAggregates(input: { metrics: [$metric], from: \"2026-01-01T00:00:00Z\", to: \"2026-01-01T01:00:00Z\", granularity: MINUTE }) {\n        series { metric tags buckets { count sum } }\n      }\n    }\n  ": types.IsolationAggregatesDocument,
     "\n    query IsolationLatestValue($metric: String!) {\n      latestValue(metric: $metric) { value timestamp }\n    }\n  ": types.IsolationLatestValueDocument,
@@ -143,6 +165,42 @@ export function graphql(source: "\n  query TagsOfMetric($metric: String!) {\n   
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
+export function graphql(source: "\n  mutation CreateAlertRule($input: CreateAlertRuleInput!) {\n    createAlertRule(input: $input) { webhookSecret rule { id name kind metric aggregation comparison threshold windowSeconds forSeconds cooldownSeconds severity labels webhookUrl paused state } }\n  }\n"): (typeof documents)["\n  mutation CreateAlertRule($input: CreateAlertRuleInput!) {\n    createAlertRule(input: $input) { webhookSecret rule { id name kind metric aggregation comparison threshold windowSeconds forSeconds cooldownSeconds severity labels webhookUrl paused state } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation UpdateAlertRule($input: UpdateAlertRuleInput!) { updateAlertRule(input: $input) { id name threshold severity webhookUrl } }\n"): (typeof documents)["\n  mutation UpdateAlertRule($input: UpdateAlertRuleInput!) { updateAlertRule(input: $input) { id name threshold severity webhookUrl } }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "mutation PauseAlertRule($id: ID!) { pauseAlertRule(id: $id) { id paused } }"): (typeof documents)["mutation PauseAlertRule($id: ID!) { pauseAlertRule(id: $id) { id paused } }"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "mutation ResumeAlertRule($id: ID!) { resumeAlertRule(id: $id) { id paused } }"): (typeof documents)["mutation ResumeAlertRule($id: ID!) { resumeAlertRule(id: $id) { id paused } }"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "mutation DeleteAlertRule($id: ID!) { deleteAlertRule(id: $id) }"): (typeof documents)["mutation DeleteAlertRule($id: ID!) { deleteAlertRule(id: $id) }"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "query AlertRules { alertRules { id name state lastValue paused } }"): (typeof documents)["query AlertRules { alertRules { id name state lastValue paused } }"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query AlertEventsHistory($ruleId: ID) { alertEvents(ruleId: $ruleId) { id ruleId ruleName severity labels at from to value threshold } }\n"): (typeof documents)["\n  query AlertEventsHistory($ruleId: ID) { alertEvents(ruleId: $ruleId) { id ruleId ruleName severity labels at from to value threshold } }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query WebhookDeliveries($ruleId: ID!) { webhookDeliveries(ruleId: $ruleId) { status url attempts { attempt statusCode error } deliveredAt } }\n"): (typeof documents)["\n  query WebhookDeliveries($ruleId: ID!) { webhookDeliveries(ruleId: $ruleId) { status url attempts { attempt statusCode error } deliveredAt } }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription AlertEventsLive { alertEvents { ruleName severity from to value threshold } }\n"): (typeof documents)["\n  subscription AlertEventsLive { alertEvents { ruleName severity from to value threshold } }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
 export function graphql(source: "\n  query AuditedAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) { series { buckets { count } } }\n  }\n"): (typeof documents)["\n  query AuditedAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) { series { buckets { count } } }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
@@ -180,6 +238,14 @@ export function graphql(source: "\n  mutation RecordDiskUsed($t: DateTime!, $v: 
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  query DiskUsedHourly {\n    metricAggregates(input: { metrics: [\"disk.used\"], from: \"2026-11-20T00:00:00Z\", to: \"2026-11-20T02:00:00Z\", granularity: HOUR }) {\n      series { buckets { start count sum last } }\n      metadata { source }\n    }\n  }\n"): (typeof documents)["\n  query DiskUsedHourly {\n    metricAggregates(input: { metrics: [\"disk.used\"], from: \"2026-11-20T00:00:00Z\", to: \"2026-11-20T02:00:00Z\", granularity: HOUR }) {\n      series { buckets { start count sum last } }\n      metadata { source }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query ExportLink($input: AggregateQueryInput!, $format: ExportFormat, $locale: ExportLocale) {\n    exportUrl(input: $input, format: $format, locale: $locale) { url expiresAt }\n  }\n"): (typeof documents)["\n  query ExportLink($input: AggregateQueryInput!, $format: ExportFormat, $locale: ExportLocale) {\n    exportUrl(input: $input, format: $format, locale: $locale) { url expiresAt }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query ExportAudit { auditLog(filter: { actions: [METRICS_EXPORTED, EXPORT_URL_CREATED] }) { entries { action details } } }\n"): (typeof documents)["\n  query ExportAudit { auditLog(filter: { actions: [METRICS_EXPORTED, EXPORT_URL_CREATED] }) { entries { action details } } }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

@@ -1,0 +1,206 @@
+/**
+ * Alert evaluation and webhook delivery: two scheduled jobs, each once per tick across
+ * instances (job_runs), as the owner over every tenant's rules; each rule's query runs as the
+ * application role in its tenant, with the role its creator had (so a PRIVATE definition
+ * reads as it does for them), through the same aggregate() as metricAggregates, uncached.
+ *
+ * A state change is one transaction: the rule's new state, its alert_events row and, with a
+ * webhook, its pending delivery. Events then go to subscribers (alert bus). Webhooks are sent
+ * by the other job, so a slow or failing endpoint never holds up evaluation.
+ */
+import { createHmac } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Context, Deps } from '../context.js';
+import type { Database } from '../db/tables.js';
+import type { Logger } from '../log.js';
+import { opsDb, type AlertRuleRow } from '../ops/tables.js';
+import type { AggregateQuery, TagFilter } from '../query/aggregate.js';
+import type { QueryCache } from '../query/cache.js';
+import type { AlertBus } from './bus.js';
+import { combine, compare, nextState, type Aggregation, type AlertState, type Comparison } from './state.js';
+
+type Evaluate = (ctx: Context, query: AggregateQuery, percentiles: boolean) => Promise<{ series: Array<{ buckets: import('../query/aggregate.js').Bucket[] }> }>;
+
+const NO_CACHE: QueryCache = { stats: { hits: 0, misses: 0 }, get: async () => undefined, set: async () => {} };
+const PERCENTILES = new Set(['P50', 'P90', 'P95', 'P99']);
+
+export interface Alerts {
+  /** Evaluates every active rule at `now`; returns how many changed state. */
+  evaluate(now: Date): Promise<number>;
+  /** Sends the webhook deliveries due at `now`; returns how many were attempted. */
+  deliverWebhooks(now: Date): Promise<number>;
+}
+
+/** The body a webhook receives, and what its signature covers. */
+export interface WebhookBody {
+  event: { id: number; at: string; from: AlertState; to: AlertState; value: number | null; threshold: number };
+  rule: { id: string; name: string; kind: string; metric: string; severity: string; labels: Record<string, string> };
+}
+
+/** `sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`, the X-Metrograph-Signature header. */
+export function signWebhook(secret: string, timestamp: string, body: string): string {
+  return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
+}
+
+export function createAlerts(deps: Pick<Deps, 'db' | 'env' | 'log'> & { bus: AlertBus; evaluateQuery: Evaluate; fetch?: typeof fetch }): Alerts {
+  const { env, log } = deps;
+  const db: Kysely<Database> = deps.db.kysely;
+  const owner = opsDb(db);
+  const send = deps.fetch ?? fetch;
+
+  /** The value a rule compares at `now`, read as its creator. */
+  async function valueOf(rule: AlertRuleRow, now: Date): Promise<number | null> {
+    const ctx: Context = {
+      deps: { ...(deps as unknown as Deps), queryCache: NO_CACHE },
+      principal: { kind: 'tenant', tenantId: rule.tenant_id, role: rule.created_role, keyId: rule.created_key_id, via: 'api_key' },
+      requestId: `alert:${rule.id}`,
+    };
+    const window = rule.window_seconds;
+    const base: AggregateQuery = {
+      metrics: [rule.metric],
+      from: new Date(now.getTime() - window * 1000),
+      to: now,
+      // The window in one or two buckets, each over exactly its part of [from, to).
+      granularity: 'DAY',
+      tags: rule.tags,
+      filters: rule.filters as TagFilter[],
+      groupBy: [],
+      fill: 'NONE',
+    };
+    const aggregation = rule.aggregation as Aggregation;
+    const read = async (query: AggregateQuery, how: Aggregation) => combine((await deps.evaluateQuery(ctx, query, PERCENTILES.has(how))).series.flatMap((s) => s.buckets), how, window);
+    if (rule.kind === 'ABSENCE') return read(base, 'COUNT');
+    if (rule.kind === 'ERROR_RATE') {
+      const total = await read(base, aggregation);
+      const errors = await read({ ...base, filters: [...base.filters, ...(rule.error_filters as TagFilter[])] }, aggregation);
+      return total === null || total === 0 || errors === null ? null : (100 * errors) / total;
+    }
+    return read(base, aggregation);
+  }
+
+  async function evaluateRule(rule: AlertRuleRow, now: Date): Promise<boolean> {
+    const value = await valueOf(rule, now);
+    const holds = rule.kind === 'ABSENCE' ? value === 0 : value !== null && compare(value, rule.comparison as Comparison, rule.threshold);
+    const current = { state: rule.state, pendingSince: rule.pending_since, lastFiredAt: rule.last_fired_at };
+    const next = nextState(current, holds, now, { forSeconds: rule.for_seconds, cooldownSeconds: rule.cooldown_seconds });
+    const changed = next.state !== current.state;
+    const event = await owner.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('alert_rules')
+        .set({ state: next.state, pending_since: next.pendingSince, last_fired_at: next.lastFiredAt, last_value: value, last_evaluated_at: now })
+        .where('id', '=', rule.id)
+        .execute();
+      if (!changed) return null;
+      const row = await trx
+        .insertInto('alert_events')
+        .values({ tenant_id: rule.tenant_id, rule_id: rule.id, at: now, from_state: current.state, to_state: next.state, value, threshold: rule.threshold, details: JSON.stringify({ kind: rule.kind, aggregation: rule.aggregation, windowSeconds: rule.window_seconds }) })
+        .returning(['id'])
+        .executeTakeFirstOrThrow();
+      // Webhooks hear of what needs a human: firing and resolution, not every PENDING.
+      if (rule.webhook_url && (next.state === 'FIRING' || next.state === 'RESOLVED')) {
+        await trx.insertInto('webhook_deliveries').values({ tenant_id: rule.tenant_id, event_id: row.id, rule_id: rule.id, url: rule.webhook_url, next_attempt_at: now }).execute();
+      }
+      return row;
+    });
+    if (event) {
+      await deps.bus.publish({
+        id: String(event.id),
+        tenantId: rule.tenant_id,
+        ruleId: rule.id,
+        ruleName: rule.name,
+        severity: rule.severity,
+        labels: rule.labels,
+        at: now.toISOString(),
+        from: current.state,
+        to: next.state,
+        value,
+        threshold: rule.threshold,
+      });
+    }
+    return changed;
+  }
+
+  return {
+    async evaluate(now) {
+      const rules = await owner.selectFrom('alert_rules').selectAll().where('paused', '=', false).orderBy('id').execute();
+      let changed = 0;
+      for (const rule of rules) {
+        try {
+          if (await evaluateRule(rule, now)) changed++;
+        } catch (error) {
+          // One rule's failure (a definition deleted since, a timeout) never stops the others.
+          log.warn({ ruleId: rule.id, tenantId: rule.tenant_id, err: (error as Error).message }, 'alerts: rule evaluation failed');
+        }
+      }
+      return changed;
+    },
+
+    async deliverWebhooks(now) {
+      const due = await owner
+        .selectFrom('webhook_deliveries as d')
+        .innerJoin('alert_events as e', 'e.id', 'd.event_id')
+        .innerJoin('alert_rules as r', 'r.id', 'd.rule_id')
+        .select(['d.id', 'd.tenant_id', 'd.url', 'd.attempts', 'r.webhook_secret', 'r.id as rule_id', 'r.name', 'r.kind', 'r.metric', 'r.severity', 'r.labels', 'e.id as event_id', 'e.at', 'e.from_state', 'e.to_state', 'e.value', 'e.threshold'])
+        .where('d.status', '=', 'PENDING')
+        .where('d.next_attempt_at', '<=', now)
+        .orderBy('d.next_attempt_at')
+        .limit(50)
+        .execute();
+      await Promise.all(
+        due.map(async (d) => {
+          const body: WebhookBody = {
+            event: { id: d.event_id, at: d.at.toISOString(), from: d.from_state as AlertState, to: d.to_state as AlertState, value: d.value, threshold: d.threshold },
+            rule: { id: d.rule_id, name: d.name, kind: d.kind, metric: d.metric, severity: d.severity, labels: d.labels },
+          };
+          const text = JSON.stringify(body);
+          const timestamp = String(Math.floor(now.getTime() / 1000));
+          const attempt = d.attempts + 1;
+          const started = performance.now();
+          let status: number | null = null;
+          let error: string | null = null;
+          try {
+            const response = await send(d.url, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json', 'x-metrograph-timestamp': timestamp, 'x-metrograph-signature': signWebhook(d.webhook_secret ?? '', timestamp, text), 'x-metrograph-delivery': String(d.id) },
+              body: text,
+              redirect: 'manual',
+              signal: AbortSignal.timeout(env.WEBHOOK_TIMEOUT_MS),
+            });
+            status = response.status;
+            await response.body?.cancel();
+            if (status < 200 || status >= 300) error = `HTTP ${status}`;
+          } catch (caught) {
+            error = (caught as Error).message.slice(0, 500);
+          }
+          const delivered = error === null;
+          const last = !delivered && attempt >= env.WEBHOOK_MAX_ATTEMPTS;
+          await owner.transaction().execute(async (trx) => {
+            await trx.insertInto('webhook_attempts').values({ tenant_id: d.tenant_id, delivery_id: d.id, attempt, status_code: status, error, duration_ms: performance.now() - started }).execute();
+            await trx
+              .updateTable('webhook_deliveries')
+              .set({
+                attempts: attempt,
+                status: delivered ? 'DELIVERED' : last ? 'FAILED' : 'PENDING',
+                last_status_code: status,
+                last_error: error,
+                delivered_at: delivered ? now : null,
+                // Exponential backoff: base, 2×base, 4×base, …
+                next_attempt_at: new Date(now.getTime() + env.WEBHOOK_RETRY_BASE_MS * 2 ** (attempt - 1)),
+              })
+              .where('id', '=', d.id)
+              .execute();
+          });
+          if (!delivered) log.warn({ deliveryId: d.id, attempt, err: error }, last ? 'alerts: webhook delivery failed for good' : 'alerts: webhook delivery failed; will retry');
+        }),
+      );
+      return due.length;
+    },
+  };
+}
+
+/** Runs both jobs on the scheduler (once per tick across instances). */
+export function scheduleAlerts(alerts: Alerts, scheduler: Deps['scheduler'], expression: string): void {
+  if (expression === 'off') return;
+  scheduler.schedule('alert-evaluation', expression, (tick) => alerts.evaluate(tick));
+  scheduler.schedule('webhook-delivery', expression, (tick) => alerts.deliverWebhooks(tick));
+}

@@ -1,0 +1,241 @@
+/**
+ * Exports: `GET /export?query=<AggregateQueryInput as JSON>&format=csv|json&locale=en|pl` or
+ * `POST /export` with `{ "input": …, "format": …, "locale": … }`, authenticated like GraphQL
+ * (Authorization: Bearer …), or with the signed parameters of a link from `exportUrl`.
+ *
+ * The answer is the same as metricAggregates', one row per (series, bucket), streamed: the
+ * range is cut into windows of WINDOW_BUCKETS buckets, each answered by aggregate() and
+ * written before the next is read, so memory stays that of one window whatever the size of
+ * the export (a million rows included), and a client that reads slowly slows the export
+ * instead of filling the server's memory.
+ *
+ * Numbers: CSV in `en` is `1234.56` with `,` between fields; in `pl` it is `1 234,56` (groups
+ * of three split by a space, U+0020) with `;` between fields, as Polish spreadsheets expect.
+ * JSON numbers are JSON numbers in every locale. Timestamps are ISO 8601 in UTC.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import { audit, auditRow, clientOf, contextActor } from './audit.js';
+import { bearerToken, type Principal } from './auth.js';
+import type { Context, Deps, TenantPrincipal } from './context.js';
+import { tenantTx } from './context.js';
+import { GRANULARITIES } from './query/plan.js';
+import type { AggregateQuery, Bucket } from './query/aggregate.js';
+import type { QueryCache } from './query/cache.js';
+import { aggregate, aggregateInputSchema } from './schema/aggregation.js';
+import { describeZodError } from './errors.js';
+
+const WINDOW_BUCKETS = 1_000;
+const NO_CACHE: QueryCache = { stats: { hits: 0, misses: 0 }, get: async () => undefined, set: async () => {} };
+
+export const exportOptions = z.object({
+  format: z.enum(['csv', 'json']).default('csv'),
+  locale: z.enum(['en', 'pl']).default('en'),
+});
+export type ExportOptions = z.infer<typeof exportOptions>;
+
+const FIELDS = ['count', 'sum', 'min', 'max', 'avg', 'last', 'rate', 'p50', 'p90', 'p95', 'p99', 'value'] as const;
+
+/** A number as the locale writes it in CSV. */
+export function formatNumber(value: number | null | undefined, locale: ExportOptions['locale']): string {
+  if (value === null || value === undefined) return '';
+  const text = String(value);
+  if (locale === 'en' || !/^-?\d+(\.\d+)?$/.test(text)) return locale === 'en' ? text : text.replace('.', ',');
+  const [whole, fraction] = text.split('.') as [string, string | undefined];
+  const sign = whole.startsWith('-') ? '-' : '';
+  const digits = sign ? whole.slice(1) : whole;
+  const grouped = digits.replace(/\B(?=(\d{3})+(?!\d))/g, ' ');
+  return `${sign}${grouped}${fraction ? `,${fraction}` : ''}`;
+}
+
+function csvField(text: string, separator: string): string {
+  return text.includes(separator) || /["\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+class ExportError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function fail(res: ServerResponse, error: ExportError) {
+  res.writeHead(error.status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ errors: [{ message: error.message, extensions: { code: error.code } }] }));
+}
+
+/** The key of exportUrl's signatures: EXPORT_URL_SECRET, or one random key per process. */
+const processKey = randomBytes(32).toString('hex');
+
+function signature(secret: string, fields: string[]): string {
+  return createHmac('sha256', secret).update(fields.join('\n')).digest('base64url');
+}
+
+/** A link to this export that works without a header until `expires` (EXPORT_URL_TTL_SECONDS), for the same tenant and role. */
+export function signedExportPath(deps: Pick<Deps, 'env'>, principal: TenantPrincipal, input: unknown, options: ExportOptions, now = Date.now()): string {
+  const query = JSON.stringify(input);
+  const expires = String(Math.floor(now / 1000) + deps.env.EXPORT_URL_TTL_SECONDS);
+  const fields = [principal.tenantId, principal.role, principal.keyId ?? '', query, options.format, options.locale, expires];
+  const params = new URLSearchParams({ query, format: options.format, locale: options.locale, tenant: principal.tenantId, role: principal.role, key: principal.keyId ?? '', expires });
+  params.set('signature', signature(deps.env.EXPORT_URL_SECRET ?? processKey, fields));
+  return `/export?${params}`;
+}
+
+/** The principal of a signed link, or null when the request has no signature. Throws when it is wrong or expired. */
+async function signedPrincipal(deps: Deps, params: URLSearchParams): Promise<TenantPrincipal | null> {
+  const given = params.get('signature');
+  if (!given) return null;
+  const fields = ['tenant', 'role', 'key', 'query', 'format', 'locale', 'expires'].map((name) => params.get(name) ?? '');
+  const [tenantId, role, keyId, query, format, locale, expires] = fields as [string, string, string, string, string, string, string];
+  const expected = signature(deps.env.EXPORT_URL_SECRET ?? processKey, [tenantId, role, keyId, query, format || 'csv', locale || 'en', expires]);
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  if (a.length !== b.length || !timingSafeEqual(a, b)) throw new ExportError(403, 'FORBIDDEN', 'This export link is not valid.');
+  if (Number(expires) * 1000 < Date.now()) throw new ExportError(403, 'FORBIDDEN', 'This export link has expired; ask for a new one with exportUrl.');
+  if (keyId) {
+    // A revoked key's links die with it.
+    const row = await deps.db.kysely.selectFrom('api_keys').select('revoked_at').where('id', '=', keyId).executeTakeFirst();
+    if (!row || row.revoked_at) throw new ExportError(403, 'FORBIDDEN', 'The key this link was made with has been revoked.');
+  }
+  return { kind: 'tenant', tenantId, role: role as TenantPrincipal['role'], keyId: keyId || null, via: 'api_key' };
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new ExportError(413, 'BAD_USER_INPUT', `The request body is over ${limit} bytes.`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Writes `text`, waiting for the socket to drain when its buffer is full. */
+async function write(res: ServerResponse, text: string): Promise<void> {
+  if (!res.write(text)) await new Promise<void>((resolve, reject) => {
+    res.once('drain', resolve);
+    res.once('close', () => reject(new Error('client went away')));
+  });
+}
+
+/** Serves /export; false when the path is not it. */
+export function serveExport(deps: Deps, req: IncomingMessage, res: ServerResponse, path: string, requestId: string): boolean {
+  if (path !== '/export') return false;
+  void handle(deps, req, res, requestId).catch((error: unknown) => {
+    if (error instanceof ExportError) {
+      if (!res.headersSent) fail(res, error);
+      else res.destroy();
+      return;
+    }
+    deps.log.error({ requestId, err: (error as Error).message }, 'export failed');
+    if (!res.headersSent) fail(res, new ExportError(500, 'INTERNAL', `The export failed (request id ${requestId}).`));
+    else res.destroy();
+  });
+  return true;
+}
+
+async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, requestId: string) {
+  if (req.method !== 'GET' && req.method !== 'POST') throw new ExportError(405, 'BAD_USER_INPUT', 'Use GET or POST.');
+  const params = new URL(req.url ?? '/', 'http://local').searchParams;
+  let principal: Principal | null = await signedPrincipal(deps, params);
+  if (!principal) {
+    try {
+      principal = await deps.auth.authenticate(bearerToken(req.headers.authorization));
+    } catch (error) {
+      throw new ExportError(401, 'UNAUTHENTICATED', (error as Error).message);
+    }
+  }
+  if (principal?.kind !== 'tenant') throw new ExportError(401, 'UNAUTHENTICATED', 'An export needs an API key or JWT of a tenant (Authorization: Bearer …).');
+
+  let raw: unknown;
+  let optionsRaw: Record<string, unknown>;
+  if (req.method === 'POST') {
+    let body: { input?: unknown; format?: unknown; locale?: unknown };
+    try {
+      body = JSON.parse(await readBody(req, 1_000_000)) as typeof body;
+    } catch (error) {
+      if (error instanceof ExportError) throw error;
+      throw new ExportError(400, 'BAD_USER_INPUT', 'The body must be JSON: { "input": …, "format": "csv" | "json", "locale": "en" | "pl" }.');
+    }
+    raw = body.input;
+    optionsRaw = { format: body.format ?? undefined, locale: body.locale ?? undefined };
+  } else {
+    try {
+      raw = JSON.parse(params.get('query') ?? 'null');
+    } catch {
+      throw new ExportError(400, 'BAD_USER_INPUT', 'query must be the AggregateQueryInput as JSON.');
+    }
+    optionsRaw = { format: params.get('format') ?? undefined, locale: params.get('locale') ?? undefined };
+  }
+  const options = exportOptions.safeParse(optionsRaw);
+  if (!options.success) throw new ExportError(400, 'BAD_USER_INPUT', describeZodError(options.error));
+  const revived = raw && typeof raw === 'object' ? { ...(raw as Record<string, unknown>) } : raw;
+  if (revived && typeof revived === 'object') {
+    for (const field of ['from', 'to'] as const) {
+      const value = (revived as Record<string, unknown>)[field];
+      if (typeof value === 'string') (revived as Record<string, unknown>)[field] = new Date(value);
+    }
+  }
+  const parsed = aggregateInputSchema.safeParse(revived);
+  if (!parsed.success) throw new ExportError(400, 'BAD_USER_INPUT', describeZodError(parsed.error));
+  const { query } = parsed.data;
+  const { format, locale } = options.data;
+
+  const ctx: Context = { deps: { ...deps, queryCache: NO_CACHE }, principal, requestId, client: clientOf(req) };
+  const width = GRANULARITIES[query.granularity];
+  const windowMs = width * WINDOW_BUCKETS;
+  const separator = locale === 'pl' ? ';' : ',';
+  // The first window is read before the headers go out: a bad query is still a clean 400.
+  const windows: Array<[Date, Date]> = [];
+  for (let start = query.from.getTime(); start < query.to.getTime(); ) {
+    const end = Math.min(query.to.getTime(), Math.floor(start / width) * width + windowMs);
+    windows.push([new Date(start), new Date(end)]);
+    start = end;
+  }
+  const read = async ([from, to]: [Date, Date]) => {
+    try {
+      return (await aggregate(ctx, { ...query, from, to } satisfies AggregateQuery, true)).result.series;
+    } catch (error) {
+      const code = (error as { extensions?: { code?: string } }).extensions?.code;
+      if (code) throw new ExportError(({ NOT_FOUND: 404, FORBIDDEN: 403, UNAUTHENTICATED: 401, SERVICE_UNAVAILABLE: 503 } as Record<string, number>)[code] ?? 400, code, (error as Error).message);
+      throw error;
+    }
+  };
+  let next = windows.length ? await read(windows[0]!) : [];
+  const filename = `metrograph-${query.metrics.join('+').slice(0, 100).replace(/[^A-Za-z0-9._+-]/g, '_')}.${format}`;
+  res.writeHead(200, {
+    'content-type': format === 'csv' ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8',
+    'content-disposition': `attachment; filename="${filename}"`,
+    'cache-control': 'no-store',
+  });
+  if (format === 'csv') await write(res, ['metric', 'tags', 'start', 'end', ...FIELDS].join(separator) + '\n');
+  else await write(res, '[');
+  let rows = 0;
+  for (let i = 0; i < windows.length; i++) {
+    const series = next;
+    let chunk = '';
+    for (const s of series) {
+      const tags = JSON.stringify(s.tags);
+      for (const bucket of s.buckets) {
+        if (format === 'csv') {
+          chunk += [csvField(s.metric, separator), csvField(tags, separator), bucket.start.toISOString(), bucket.end.toISOString(), ...FIELDS.map((f) => csvField(formatNumber(bucket[f as keyof Bucket] as number | null, locale), separator))].join(separator) + '\n';
+        } else {
+          chunk += `${rows === 0 ? '' : ','}\n${JSON.stringify({ metric: s.metric, tags: s.tags, start: bucket.start, end: bucket.end, ...Object.fromEntries(FIELDS.map((f) => [f, bucket[f as keyof Bucket] ?? null])) })}`;
+        }
+        rows++;
+      }
+    }
+    await write(res, chunk);
+    if (i + 1 < windows.length) next = await read(windows[i + 1]!);
+  }
+  if (format === 'json') await write(res, '\n]\n');
+  res.end();
+  await tenantTx(ctx, (trx) =>
+    audit(trx, auditRow(principal.tenantId, contextActor(ctx), { action: 'METRICS_EXPORTED', details: { metrics: query.metrics, from: query.from, to: query.to, granularity: query.granularity, format, locale, rows } })),
+  ).catch((error: unknown) => deps.log.warn({ requestId, err: (error as Error).message }, 'export: audit row not written'));
+}

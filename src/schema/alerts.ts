@@ -1,0 +1,434 @@
+/**
+ * Alert rules: managed by writers, read by every role of the tenant, evaluated by a scheduled
+ * job (src/alerts/evaluate.ts). History in `alertEvents`, live in the `alertEvents`
+ * subscription, webhook deliveries and their attempts in `webhookDeliveries`.
+ */
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { audit, auditRow, contextActor, type AuditAction } from '../audit.js';
+import { builder } from '../builder.js';
+import { metricLoader, requireTenant, tenantTx, WRITERS, type Context } from '../context.js';
+import { findDefinitions, readerOf } from '../definitions/store-definitions.js';
+import { parseInput, userError } from '../errors.js';
+import { metricName, tagsSchema } from '../ingest/metric-input.js';
+import { opsTables, type AlertEventRow, type AlertRuleRow, type WebhookAttemptRow, type WebhookDeliveryRow } from '../ops/tables.js';
+import type { AlertEventMessage } from '../alerts/bus.js';
+import { AGGREGATIONS, ALERT_STATES, COMPARISONS } from '../alerts/state.js';
+import { createFeed, dropOldest } from '../realtime/feed.js';
+import { filterSchema, TagFilterInput } from './aggregation.js';
+import { TagFilterRef } from './definitions.js';
+
+const KINDS = ['THRESHOLD', 'ERROR_RATE', 'ABSENCE'] as const;
+const SEVERITIES = ['INFO', 'WARNING', 'CRITICAL'] as const;
+
+const KindEnum = builder.enumType('AlertRuleKind', {
+  values: {
+    THRESHOLD: { description: 'The aggregation of the metric over the window, compared with the threshold.' },
+    ERROR_RATE: { description: '100 × aggregation over the series matching `errorFilters` ÷ aggregation over all matching series (a percentage), compared with the threshold.' },
+    ABSENCE: { description: 'Holds when the metric has no points matching the filters in the window; comparison and threshold are not used.' },
+  },
+});
+const AggregationEnum = builder.enumType('AlertAggregation', { values: AGGREGATIONS });
+const ComparisonEnum = builder.enumType('AlertComparison', {
+  values: Object.fromEntries(Object.entries(COMPARISONS).map(([name, symbol]) => [name, { description: `value ${symbol} threshold` }])) as Record<keyof typeof COMPARISONS, { description: string }>,
+});
+const SeverityEnum = builder.enumType('AlertSeverity', { values: SEVERITIES });
+const StateEnum = builder.enumType('AlertState', { values: ALERT_STATES });
+
+/** A URL a webhook may call: HTTPS anywhere, HTTP only to this host. */
+const webhookUrl = z
+  .string()
+  .max(2000, 'webhookUrl must be at most 2000 characters')
+  .refine((value) => {
+    if (!URL.canParse(value)) return false;
+    const url = new URL(value);
+    if (url.username || url.password) return false;
+    return url.protocol === 'https:' || (url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname));
+  }, 'webhookUrl must be an https:// URL, or http:// to localhost, 127.0.0.1 or [::1], without credentials');
+
+const ruleFields = {
+  name: z.string().trim().min(1, 'name must not be empty').max(200, 'name must be at most 200 characters'),
+  kind: z.enum(KINDS),
+  metric: metricName,
+  aggregation: z.enum(AGGREGATIONS),
+  tags: tagsSchema,
+  filters: z.array(filterSchema).max(20, 'at most 20 filters'),
+  errorFilters: z.array(filterSchema).max(20, 'at most 20 errorFilters'),
+  comparison: z.enum(Object.keys(COMPARISONS) as [keyof typeof COMPARISONS, ...Array<keyof typeof COMPARISONS>]),
+  threshold: z.number().finite('threshold must be a finite number'),
+  windowSeconds: z.number().int().min(60, 'windowSeconds must be 60-86400').max(86_400, 'windowSeconds must be 60-86400'),
+  forSeconds: z.number().int().min(0, 'forSeconds must be 0-86400').max(86_400, 'forSeconds must be 0-86400'),
+  cooldownSeconds: z.number().int().min(0, 'cooldownSeconds must be 0-604800').max(604_800, 'cooldownSeconds must be 0-604800'),
+  severity: z.enum(SEVERITIES),
+  labels: tagsSchema,
+  webhookUrl: webhookUrl.nullable(),
+};
+
+const createSchema = z
+  .object({
+    name: ruleFields.name,
+    kind: ruleFields.kind.nullish().transform((v) => v ?? 'THRESHOLD'),
+    metric: ruleFields.metric,
+    aggregation: ruleFields.aggregation.nullish().transform((v) => v ?? 'AVG'),
+    tags: ruleFields.tags.nullish().transform((v) => v ?? {}),
+    filters: ruleFields.filters.nullish().transform((v) => v ?? []),
+    errorFilters: ruleFields.errorFilters.nullish().transform((v) => v ?? []),
+    comparison: ruleFields.comparison.nullish().transform((v) => v ?? 'GT'),
+    threshold: ruleFields.threshold.nullish().transform((v) => v ?? 0),
+    windowSeconds: ruleFields.windowSeconds.nullish().transform((v) => v ?? 300),
+    forSeconds: ruleFields.forSeconds.nullish().transform((v) => v ?? 0),
+    cooldownSeconds: ruleFields.cooldownSeconds.nullish().transform((v) => v ?? 0),
+    severity: ruleFields.severity.nullish().transform((v) => v ?? 'WARNING'),
+    labels: ruleFields.labels.nullish().transform((v) => v ?? {}),
+    webhookUrl: ruleFields.webhookUrl.optional().transform((v) => v ?? null),
+  })
+  .superRefine((rule, ctx) => {
+    if (rule.kind === 'ERROR_RATE' && rule.errorFilters.length === 0) ctx.addIssue({ code: 'custom', path: ['errorFilters'], message: 'an ERROR_RATE rule needs errorFilters that pick the errors' });
+  });
+
+const updateSchema = z.object({
+  id: z.string().uuid('id must be a UUID'),
+  name: ruleFields.name.nullish(),
+  aggregation: ruleFields.aggregation.nullish(),
+  tags: ruleFields.tags.nullish(),
+  filters: ruleFields.filters.nullish(),
+  errorFilters: ruleFields.errorFilters.nullish(),
+  comparison: ruleFields.comparison.nullish(),
+  threshold: ruleFields.threshold.nullish(),
+  windowSeconds: ruleFields.windowSeconds.nullish(),
+  forSeconds: ruleFields.forSeconds.nullish(),
+  cooldownSeconds: ruleFields.cooldownSeconds.nullish(),
+  severity: ruleFields.severity.nullish(),
+  labels: ruleFields.labels.nullish(),
+  webhookUrl: ruleFields.webhookUrl.optional(),
+});
+
+const idSchema = z.string().uuid('id must be a UUID');
+
+const AlertRuleRef = builder.objectRef<AlertRuleRow>('AlertRule').implement({
+  description: 'A condition on a metric or metric definition, evaluated every ALERT_EVALUATION_CRON tick.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    name: t.exposeString('name'),
+    kind: t.field({ type: KindEnum, resolve: (r) => r.kind }),
+    metric: t.exposeString('metric', { description: 'A recorded metric or a metric definition.' }),
+    aggregation: t.field({ type: AggregationEnum, resolve: (r) => r.aggregation as (typeof AGGREGATIONS)[number] }),
+    tags: t.field({ type: 'Tags', resolve: (r) => r.tags }),
+    filters: t.field({ type: [TagFilterRef], resolve: (r) => r.filters as never }),
+    errorFilters: t.field({ type: [TagFilterRef], resolve: (r) => r.error_filters as never }),
+    comparison: t.field({ type: ComparisonEnum, resolve: (r) => r.comparison as keyof typeof COMPARISONS }),
+    threshold: t.exposeFloat('threshold'),
+    windowSeconds: t.exposeInt('window_seconds'),
+    forSeconds: t.exposeInt('for_seconds', { description: 'How long the condition must hold before the rule fires (PENDING meanwhile).' }),
+    cooldownSeconds: t.exposeInt('cooldown_seconds', { description: 'After firing, how long before it may fire again.' }),
+    severity: t.field({ type: SeverityEnum, resolve: (r) => r.severity }),
+    labels: t.field({ type: 'Tags', resolve: (r) => r.labels }),
+    webhookUrl: t.exposeString('webhook_url', { nullable: true }),
+    paused: t.exposeBoolean('paused'),
+    state: t.field({ type: StateEnum, resolve: (r) => r.state }),
+    lastValue: t.exposeFloat('last_value', { nullable: true }),
+    lastEvaluatedAt: t.field({ type: 'DateTime', nullable: true, resolve: (r) => r.last_evaluated_at }),
+    createdAt: t.field({ type: 'DateTime', resolve: (r) => r.created_at }),
+    updatedAt: t.field({ type: 'DateTime', resolve: (r) => r.updated_at }),
+  }),
+});
+
+const AlertEventRef = builder.objectRef<AlertEventMessage>('AlertEvent').implement({
+  description: 'A rule changing state.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    ruleId: t.exposeID('ruleId'),
+    ruleName: t.exposeString('ruleName'),
+    severity: t.field({ type: SeverityEnum, resolve: (e) => e.severity as (typeof SEVERITIES)[number] }),
+    labels: t.field({ type: 'Tags', resolve: (e) => e.labels }),
+    at: t.field({ type: 'DateTime', resolve: (e) => new Date(e.at) }),
+    from: t.field({ type: StateEnum, resolve: (e) => e.from as (typeof ALERT_STATES)[number] }),
+    to: t.field({ type: StateEnum, resolve: (e) => e.to as (typeof ALERT_STATES)[number] }),
+    value: t.exposeFloat('value', { nullable: true }),
+    threshold: t.exposeFloat('threshold'),
+  }),
+});
+
+const WebhookAttemptRef = builder.objectRef<WebhookAttemptRow>('WebhookAttempt').implement({
+  fields: (t) => ({
+    attempt: t.exposeInt('attempt'),
+    at: t.field({ type: 'DateTime', resolve: (a) => a.at }),
+    statusCode: t.exposeInt('status_code', { nullable: true }),
+    error: t.exposeString('error', { nullable: true }),
+    durationMs: t.exposeFloat('duration_ms'),
+  }),
+});
+
+const WebhookDeliveryRef = builder.objectRef<WebhookDeliveryRow & { attemptRows: WebhookAttemptRow[] }>('WebhookDelivery').implement({
+  description: 'One event sent (or being sent) to a rule’s webhook: retried with exponential backoff up to WEBHOOK_MAX_ATTEMPTS.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    eventId: t.exposeID('event_id'),
+    ruleId: t.exposeID('rule_id'),
+    url: t.exposeString('url'),
+    status: t.exposeString('status', { description: 'PENDING, DELIVERED or FAILED.' }),
+    attempts: t.field({ type: [WebhookAttemptRef], resolve: (d) => d.attemptRows }),
+    nextAttemptAt: t.field({ type: 'DateTime', nullable: true, resolve: (d) => (d.status === 'PENDING' ? d.next_attempt_at : null) }),
+    deliveredAt: t.field({ type: 'DateTime', nullable: true, resolve: (d) => d.delivered_at }),
+  }),
+});
+
+const CreatedAlertRuleRef = builder.objectRef<{ rule: AlertRuleRow; webhookSecret: string | null }>('CreatedAlertRule').implement({
+  fields: (t) => ({
+    rule: t.field({ type: AlertRuleRef, resolve: (r) => r.rule }),
+    webhookSecret: t.exposeString('webhookSecret', {
+      nullable: true,
+      description: 'The HMAC-SHA256 key of this rule’s webhook signatures, shown only now: X-Metrograph-Signature is `sha256=` + hex HMAC of `<X-Metrograph-Timestamp>.<body>`.',
+    }),
+  }),
+});
+
+const ruleInputFields = (t: Parameters<Parameters<typeof builder.inputType>[1]['fields']>[0], required: boolean) => ({
+  name: t.string({ required }),
+  aggregation: t.field({ type: AggregationEnum, description: 'Default AVG.' }),
+  tags: t.field({ type: 'Tags', description: 'Only series with these tags.' }),
+  filters: t.field({ type: [TagFilterInput] }),
+  errorFilters: t.field({ type: [TagFilterInput], description: 'ERROR_RATE: what picks the errors among the series the filters pick.' }),
+  comparison: t.field({ type: ComparisonEnum, description: 'Default GT.' }),
+  threshold: t.float({ description: 'Default 0.' }),
+  windowSeconds: t.int({ description: '60-86400, default 300: the value is the aggregation over the last windowSeconds.' }),
+  forSeconds: t.int({ description: '0-86400, default 0.' }),
+  cooldownSeconds: t.int({ description: '0-604800, default 0.' }),
+  severity: t.field({ type: SeverityEnum, description: 'Default WARNING.' }),
+  labels: t.field({ type: 'Tags', description: 'Free key/value pairs sent with its events.' }),
+  webhookUrl: t.string({ description: 'https://…, or http:// to localhost; events that fire or resolve are POSTed to it, signed. null removes it.' }),
+});
+
+const CreateAlertRuleInput = builder.inputType('CreateAlertRuleInput', {
+  fields: (t) => ({
+    ...ruleInputFields(t, true),
+    kind: t.field({ type: KindEnum, description: 'Default THRESHOLD.' }),
+    metric: t.string({ required: true }),
+  }),
+});
+
+const UpdateAlertRuleInput = builder.inputType('UpdateAlertRuleInput', {
+  description: 'Fields left out keep their values.',
+  fields: (t) => ({ id: t.id({ required: true }), ...ruleInputFields(t, false) }),
+});
+
+const AlertEventsFilter = builder.inputType('AlertEventsFilter', {
+  fields: (t) => ({
+    ruleIds: t.idList({ description: 'Only these rules.' }),
+    severities: t.field({ type: [SeverityEnum], description: 'Only these severities.' }),
+  }),
+});
+
+/** The metric a rule names must exist in the tenant, as a recorded metric or a definition the caller sees. */
+async function checkMetric(ctx: Context, name: string) {
+  if (await metricLoader(ctx).load(name)) return;
+  const principal = requireTenant(ctx);
+  const definitions = await tenantTx(ctx, (trx) => findDefinitions(trx, [name], readerOf(principal)));
+  if (definitions.length === 0) throw userError('BAD_USER_INPUT', `metric '${name}' does not exist in this tenant (neither recorded nor a definition)`);
+}
+
+async function loadRule(ctx: Context, id: string): Promise<AlertRuleRow> {
+  const rule = await tenantTx(ctx, (trx) => opsTables(trx).selectFrom('alert_rules').selectAll().where('id', '=', id).executeTakeFirst());
+  if (!rule) throw userError('NOT_FOUND', `alert rule ${id} does not exist`);
+  return rule;
+}
+
+/** Applies `change` to a rule of the caller's tenant and audits it, in one transaction. */
+async function changeRule(ctx: Context, id: string, action: AuditAction, set: Record<string, unknown>): Promise<AlertRuleRow> {
+  const principal = requireTenant(ctx, WRITERS);
+  return tenantTx(ctx, async (trx) => {
+    const rule = await opsTables(trx)
+      .updateTable('alert_rules')
+      .set({ ...set, updated_at: new Date() })
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirst();
+    if (!rule) throw userError('NOT_FOUND', `alert rule ${id} does not exist`);
+    await audit(trx, auditRow(principal.tenantId, contextActor(ctx), { action, target: id, details: { name: rule.name, changed: Object.keys(set).filter((k) => k !== 'webhook_secret') } }));
+    return rule;
+  });
+}
+
+const toRow = (input: Partial<z.infer<typeof updateSchema>>) => {
+  const row: Record<string, unknown> = {};
+  const json = (value: unknown) => JSON.stringify(value);
+  if (input.name != null) row.name = input.name;
+  if (input.aggregation != null) row.aggregation = input.aggregation;
+  if (input.tags != null) row.tags = json(input.tags);
+  if (input.filters != null) row.filters = json(input.filters);
+  if (input.errorFilters != null) row.error_filters = json(input.errorFilters);
+  if (input.comparison != null) row.comparison = input.comparison;
+  if (input.threshold != null) row.threshold = input.threshold;
+  if (input.windowSeconds != null) row.window_seconds = input.windowSeconds;
+  if (input.forSeconds != null) row.for_seconds = input.forSeconds;
+  if (input.cooldownSeconds != null) row.cooldown_seconds = input.cooldownSeconds;
+  if (input.severity != null) row.severity = input.severity;
+  if (input.labels != null) row.labels = json(input.labels);
+  return row;
+};
+
+function isUnique(error: unknown): boolean {
+  return (error as { code?: string }).code === '23505';
+}
+
+builder.mutationFields((t) => ({
+  createAlertRule: t.field({
+    type: CreatedAlertRuleRef,
+    description: 'A new rule (ADMIN, MANAGER, DEVELOPER), evaluated from the next tick. Its webhook secret is shown only here.',
+    args: { input: t.arg({ type: CreateAlertRuleInput, required: true }) },
+    resolve: async (_root, args, ctx) => {
+      const principal = requireTenant(ctx, WRITERS);
+      const input = parseInput(createSchema, args.input);
+      await checkMetric(ctx, input.metric);
+      const webhookSecret = input.webhookUrl ? randomBytes(24).toString('base64url') : null;
+      try {
+        const rule = await tenantTx(ctx, async (trx) => {
+          const row = await opsTables(trx)
+            .insertInto('alert_rules')
+            .values({
+              tenant_id: principal.tenantId,
+              kind: input.kind,
+              metric: input.metric,
+              ...(toRow(input) as { name: string; aggregation: string; tags: string; filters: string; error_filters: string; comparison: string; threshold: number; window_seconds: number; for_seconds: number; cooldown_seconds: number; severity: 'WARNING'; labels: string }),
+              webhook_url: input.webhookUrl,
+              webhook_secret: webhookSecret,
+              created_by: principal.keyId ? `key:${principal.keyId}` : principal.subject ? `jwt:${principal.subject}` : null,
+              created_role: principal.role,
+              created_key_id: principal.keyId,
+            })
+            .returningAll()
+            .executeTakeFirstOrThrow();
+          await audit(trx, auditRow(principal.tenantId, contextActor(ctx), { action: 'ALERT_RULE_CREATED', target: row.id, details: { name: row.name, kind: row.kind, metric: row.metric } }));
+          return row;
+        });
+        return { rule, webhookSecret };
+      } catch (error) {
+        if (isUnique(error)) throw userError('BAD_USER_INPUT', `an alert rule named '${input.name}' already exists`);
+        throw error;
+      }
+    },
+  }),
+  updateAlertRule: t.field({
+    type: AlertRuleRef,
+    description: 'Changes a rule (ADMIN, MANAGER, DEVELOPER). A new webhookUrl keeps the rule’s secret; the first one creates it (see createAlertRule).',
+    args: { input: t.arg({ type: UpdateAlertRuleInput, required: true }) },
+    resolve: async (_root, args, ctx) => {
+      requireTenant(ctx, WRITERS);
+      const input = parseInput(updateSchema, args.input);
+      const set = toRow(input);
+      if (input.webhookUrl !== undefined) {
+        set.webhook_url = input.webhookUrl;
+        const current = await loadRule(ctx, input.id);
+        set.webhook_secret = input.webhookUrl === null ? null : (current.webhook_secret ?? randomBytes(24).toString('base64url'));
+      }
+      try {
+        return await changeRule(ctx, input.id, 'ALERT_RULE_UPDATED', set);
+      } catch (error) {
+        if (isUnique(error)) throw userError('BAD_USER_INPUT', `an alert rule named '${input.name}' already exists`);
+        throw error;
+      }
+    },
+  }),
+  pauseAlertRule: t.field({
+    type: AlertRuleRef,
+    description: 'Stops evaluating a rule until resumed.',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => changeRule(ctx, parseInput(idSchema, args.id), 'ALERT_RULE_PAUSED', { paused: true }),
+  }),
+  resumeAlertRule: t.field({
+    type: AlertRuleRef,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => changeRule(ctx, parseInput(idSchema, args.id), 'ALERT_RULE_RESUMED', { paused: false }),
+  }),
+  deleteAlertRule: t.field({
+    type: 'ID',
+    description: 'Deletes a rule and its history; returns its id.',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, args, ctx) => {
+      const principal = requireTenant(ctx, WRITERS);
+      const id = parseInput(idSchema, args.id);
+      return tenantTx(ctx, async (trx) => {
+        const row = await opsTables(trx).deleteFrom('alert_rules').where('id', '=', id).returning(['id', 'name']).executeTakeFirst();
+        if (!row) throw userError('NOT_FOUND', `alert rule ${id} does not exist`);
+        await audit(trx, auditRow(principal.tenantId, contextActor(ctx), { action: 'ALERT_RULE_DELETED', target: id, details: { name: row.name } }));
+        return row.id;
+      });
+    },
+  }),
+}));
+
+const eventOf = (row: AlertEventRow & Pick<AlertRuleRow, 'name' | 'severity' | 'labels'>): AlertEventMessage => ({
+  id: String(row.id),
+  tenantId: row.tenant_id,
+  ruleId: row.rule_id,
+  ruleName: row.name,
+  severity: row.severity,
+  labels: row.labels,
+  at: row.at.toISOString(),
+  from: row.from_state,
+  to: row.to_state,
+  value: row.value,
+  threshold: row.threshold,
+});
+
+builder.queryFields((t) => ({
+  alertRules: t.field({
+    type: [AlertRuleRef],
+    description: 'Every alert rule of the tenant, by name.',
+    resolve: (_root, _args, ctx) => tenantTx(ctx, (trx) => opsTables(trx).selectFrom('alert_rules').selectAll().orderBy('name').execute()),
+  }),
+  alertEvents: t.field({
+    type: [AlertEventRef],
+    description: 'State changes, newest first; `before` (an event id) pages back.',
+    args: { ruleId: t.arg.id(), before: t.arg.id(), limit: t.arg.int({ description: '1-500, default 100.' }) },
+    resolve: async (_root, args, ctx) => {
+      requireTenant(ctx);
+      const ruleId = args.ruleId == null ? null : parseInput(idSchema, args.ruleId);
+      const before = args.before == null ? null : parseInput(z.coerce.number().int().positive('before must be an event id'), args.before);
+      const limit = parseInput(z.number().int().min(1, 'limit must be 1-500').max(500, 'limit must be 1-500'), args.limit ?? 100);
+      const rows = await tenantTx(ctx, (trx) => {
+        let query = opsTables(trx).selectFrom('alert_events as e').innerJoin('alert_rules as r', 'r.id', 'e.rule_id').selectAll('e').select(['r.name', 'r.severity', 'r.labels']);
+        if (ruleId) query = query.where('e.rule_id', '=', ruleId);
+        if (before) query = query.where('e.id', '<', before);
+        return query.orderBy('e.id', 'desc').limit(limit).execute();
+      });
+      return rows.map(eventOf);
+    },
+  }),
+  webhookDeliveries: t.field({
+    type: [WebhookDeliveryRef],
+    description: 'The delivery log of a rule’s webhook, newest first, with every attempt.',
+    args: { ruleId: t.arg.id({ required: true }), limit: t.arg.int({ description: '1-200, default 50.' }) },
+    resolve: async (_root, args, ctx) => {
+      requireTenant(ctx);
+      const ruleId = parseInput(idSchema, args.ruleId);
+      const limit = parseInput(z.number().int().min(1, 'limit must be 1-200').max(200, 'limit must be 1-200'), args.limit ?? 50);
+      return tenantTx(ctx, async (trx) => {
+        const deliveries = await opsTables(trx).selectFrom('webhook_deliveries').selectAll().where('rule_id', '=', ruleId).orderBy('id', 'desc').limit(limit).execute();
+        const attempts = deliveries.length
+          ? await opsTables(trx).selectFrom('webhook_attempts').selectAll().where('delivery_id', 'in', deliveries.map((d) => d.id)).orderBy('attempt').execute()
+          : [];
+        return deliveries.map((d) => ({ ...d, attemptRows: attempts.filter((a) => a.delivery_id === d.id) }));
+      });
+    },
+  }),
+}));
+
+builder.subscriptionFields((t) => ({
+  alertEvents: t.field({
+    type: AlertEventRef,
+    description: 'State changes of this tenant’s rules as they happen (OK → PENDING → FIRING → RESOLVED), from whichever instance evaluated them.',
+    args: { filter: t.arg({ type: AlertEventsFilter }) },
+    subscribe: (_root, args, ctx) => {
+      const { tenantId } = requireTenant(ctx);
+      const ruleIds = args.filter?.ruleIds?.length ? new Set(args.filter.ruleIds.map(String)) : null;
+      const severities = args.filter?.severities?.length ? new Set<string>(args.filter.severities) : null;
+      const feed = createFeed(dropOldest<AlertEventMessage>(ctx.deps.env.LIVE_BUFFER_POINTS), () => stop());
+      const stop = ctx.deps.alertBus.subscribe(tenantId, (event) => {
+        if ((!ruleIds || ruleIds.has(event.ruleId)) && (!severities || severities.has(event.severity))) feed.push(event);
+      });
+      return feed;
+    },
+    resolve: ({ item }) => item,
+  }),
+}));

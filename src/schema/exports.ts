@@ -1,0 +1,44 @@
+/**
+ * exportUrl: a short-lived signed link to GET /export (src/export.ts) for a query, usable
+ * without the Authorization header (a browser download, a spreadsheet's web import).
+ */
+
+import { audit, auditRow, contextActor } from '../audit.js';
+import { builder } from '../builder.js';
+import { requireTenant, tenantTx } from '../context.js';
+import { parseInput } from '../errors.js';
+import { exportOptions, signedExportPath } from '../export.js';
+import { AggregateQueryInput, aggregateInputShape } from './aggregation.js';
+
+const ExportFormatEnum = builder.enumType('ExportFormat', { values: { CSV: { value: 'csv' }, JSON: { value: 'json' } } });
+const ExportLocaleEnum = builder.enumType('ExportLocale', {
+  values: { EN: { value: 'en', description: 'CSV numbers as 1234.56, fields split by ,' }, PL: { value: 'pl', description: 'CSV numbers as 1 234,56, fields split by ;' } },
+});
+
+const ExportLinkRef = builder.objectRef<{ url: string; expiresAt: Date }>('ExportLink').implement({
+  fields: (t) => ({
+    url: t.exposeString('url', { description: 'Path and query of the link, relative to this service’s URL; works without Authorization until expiresAt, for the same tenant and role.' }),
+    expiresAt: t.field({ type: 'DateTime', resolve: (l) => l.expiresAt }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  exportUrl: t.field({
+    type: ExportLinkRef,
+    description: 'A signed link to download the answer of metricAggregates(input) as CSV or JSON (streamed, any size), valid for EXPORT_URL_TTL_SECONDS.',
+    args: {
+      input: t.arg({ type: AggregateQueryInput, required: true, validate: { schema: aggregateInputShape } }),
+      format: t.arg({ type: ExportFormatEnum }),
+      locale: t.arg({ type: ExportLocaleEnum }),
+    },
+    resolve: async (_root, args, ctx) => {
+      const principal = requireTenant(ctx);
+      const options = parseInput(exportOptions, { format: args.format ?? undefined, locale: args.locale ?? undefined });
+      const now = Date.now();
+      const url = signedExportPath(ctx.deps, principal, args.input, options, now);
+      await tenantTx(ctx, (trx) => audit(trx, auditRow(principal.tenantId, contextActor(ctx), { action: 'EXPORT_URL_CREATED', details: { metrics: (args.input as { metrics: string[] }).metrics, ...options } })));
+      return { url, expiresAt: new Date(Math.floor(now / 1000) * 1000 + ctx.deps.env.EXPORT_URL_TTL_SECONDS * 1000) };
+    },
+  }),
+}));
+
