@@ -33,6 +33,9 @@ const AlertEvents = graphql(`
 const WebhookDeliveries = graphql(`
   query WebhookDeliveries($ruleId: ID!) { webhookDeliveries(ruleId: $ruleId) { status url attempts { attempt statusCode error } deliveredAt } }
 `);
+const AlertAudit = graphql(`
+  query AlertAudit { auditLog(filter: { actions: [ALERT_RULE_CREATED, ALERT_RULE_UPDATED, ALERT_RULE_PAUSED, ALERT_RULE_RESUMED, ALERT_RULE_DELETED] }) { entries { action target } } }
+`);
 const AlertEventsLive = graphql(`
   subscription AlertEventsLive { alertEvents { ruleName severity from to value threshold } }
 `);
@@ -89,6 +92,9 @@ describe.each(ENGINES)('alert rules on %s', (engine) => {
     expect((await app.gql(ResumeAlertRule, { id }, tenant.adminKey)).data!.resumeAlertRule.paused).toBe(false);
     expect((await app.gql(DeleteAlertRule, { id }, tenant.adminKey)).data!.deleteAlertRule).toBe(id);
     expect((await app.gql(AlertRules, {}, tenant.adminKey)).data!.alertRules.map((r) => r.id)).not.toContain(id);
+    // Every change is in the audit log, newest first.
+    const audited = (await app.gql(AlertAudit, {}, tenant.adminKey)).data!.auditLog.entries.filter((e) => e.target === id).map((e) => e.action);
+    expect(audited).toEqual(['ALERT_RULE_DELETED', 'ALERT_RULE_RESUMED', 'ALERT_RULE_PAUSED', 'ALERT_RULE_UPDATED', 'ALERT_RULE_CREATED']);
   });
 
   test('OK → PENDING → FIRING after `for`, RESOLVED when it stops holding, and cooldown holds back the next firing', async () => {

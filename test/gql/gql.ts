@@ -26,6 +26,7 @@ type Documents = {
     "query AlertRules { alertRules { id name state lastValue paused } }": typeof types.AlertRulesDocument,
     "\n  query AlertEventsHistory($ruleId: ID) { alertEvents(ruleId: $ruleId) { id ruleId ruleName severity labels at from to value threshold } }\n": typeof types.AlertEventsHistoryDocument,
     "\n  query WebhookDeliveries($ruleId: ID!) { webhookDeliveries(ruleId: $ruleId) { status url attempts { attempt statusCode error } deliveredAt } }\n": typeof types.WebhookDeliveriesDocument,
+    "\n  query AlertAudit { auditLog(filter: { actions: [ALERT_RULE_CREATED, ALERT_RULE_UPDATED, ALERT_RULE_PAUSED, ALERT_RULE_RESUMED, ALERT_RULE_DELETED] }) { entries { action target } } }\n": typeof types.AlertAuditDocument,
     "\n  subscription AlertEventsLive { alertEvents { ruleName severity from to value threshold } }\n": typeof types.AlertEventsLiveDocument,
     "\n  query AuditedAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) { series { buckets { count } } }\n  }\n": typeof types.AuditedAggregatesDocument,
     "\n  query DefinitionAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) {\n      series { metric type unit tags definition { name version } buckets { start count value avg last rate } }\n      metadata { source fromCache }\n    }\n  }\n": typeof types.DefinitionAggregatesDocument,
@@ -85,6 +86,7 @@ const documents: Documents = {
     "query AlertRules { alertRules { id name state lastValue paused } }": types.AlertRulesDocument,
     "\n  query AlertEventsHistory($ruleId: ID) { alertEvents(ruleId: $ruleId) { id ruleId ruleName severity labels at from to value threshold } }\n": types.AlertEventsHistoryDocument,
     "\n  query WebhookDeliveries($ruleId: ID!) { webhookDeliveries(ruleId: $ruleId) { status url attempts { attempt statusCode error } deliveredAt } }\n": types.WebhookDeliveriesDocument,
+    "\n  query AlertAudit { auditLog(filter: { actions: [ALERT_RULE_CREATED, ALERT_RULE_UPDATED, ALERT_RULE_PAUSED, ALERT_RULE_RESUMED, ALERT_RULE_DELETED] }) { entries { action target } } }\n": types.AlertAuditDocument,
     "\n  subscription AlertEventsLive { alertEvents { ruleName severity from to value threshold } }\n": types.AlertEventsLiveDocument,
     "\n  query AuditedAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) { series { buckets { count } } }\n  }\n": types.AuditedAggregatesDocument,
     "\n  query DefinitionAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) {\n      series { metric type unit tags definition { name version } buckets { start count value avg last rate } }\n      metadata { source fromCache }\n    }\n  }\n": types.DefinitionAggregatesDocument,
@@ -194,6 +196,10 @@ export function graphql(source: "\n  query AlertEventsHistory($ruleId: ID) { ale
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  query WebhookDeliveries($ruleId: ID!) { webhookDeliveries(ruleId: $ruleId) { status url attempts { attempt statusCode error } deliveredAt } }\n"): (typeof documents)["\n  query WebhookDeliveries($ruleId: ID!) { webhookDeliveries(ruleId: $ruleId) { status url attempts { attempt statusCode error } deliveredAt } }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query AlertAudit { auditLog(filter: { actions: [ALERT_RULE_CREATED, ALERT_RULE_UPDATED, ALERT_RULE_PAUSED, ALERT_RULE_RESUMED, ALERT_RULE_DELETED] }) { entries { action target } } }\n"): (typeof documents)["\n  query AlertAudit { auditLog(filter: { actions: [ALERT_RULE_CREATED, ALERT_RULE_UPDATED, ALERT_RULE_PAUSED, ALERT_RULE_RESUMED, ALERT_RULE_DELETED] }) { entries { action target } } }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
