@@ -26,7 +26,7 @@ describe.runIf(existsSync(CHROMIUM))('dashboard in Chromium', () => {
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    app = await startApp('embedded', { LIVE_AGGREGATES_INTERVAL_MS: '250' });
+    app = await startApp('embedded', { LIVE_AGGREGATES_INTERVAL_MS: '250', ALERT_EVALUATION_CRON: 'off' });
     ({ adminKey } = await app.createTenant());
     await record([
       { value: 10, route: '/a' },
@@ -108,6 +108,25 @@ describe.runIf(existsSync(CHROMIUM))('dashboard in Chromium', () => {
     await shared.screenshot({ path: `${ARTIFACTS}/dashboard-restored.png`, fullPage: true });
     expect(errors).toEqual([]);
   }, 30_000);
+
+  test('a firing alert shows in a banner as it fires, and goes when it resolves', async () => {
+    const page = await browser.newPage();
+    await signIn(page, adminKey);
+    await expect.poll(() => page.locator('#connection').getAttribute('data-state')).toBe('open');
+    expect(await page.locator('#alerts').isHidden()).toBe(true);
+    const created = await app.post<{ createAlertRule: { rule: { id: string } } }>(
+      { query: 'mutation { createAlertRule(input: { name: "latency high", metric: "http.latency", aggregation: MAX, threshold: 35, windowSeconds: 3600, severity: CRITICAL }) { rule { id } } }' },
+      adminKey,
+    );
+    expect(created.body.errors).toBeUndefined();
+    await page.waitForTimeout(300); // the subscription is open
+    await app.server.deps.alerts.evaluate(new Date()); // max 40 > 35: fires
+    await expect.poll(() => page.locator('#alerts').getAttribute('data-firing'), { timeout: 2_000 }).toBe('latency high');
+    expect(await page.locator('#alerts').textContent()).toContain('CRITICAL latency high is firing (value 40)');
+    await page.screenshot({ path: `${ARTIFACTS}/dashboard-alert.png`, fullPage: true });
+    await app.server.deps.alerts.evaluate(new Date(Date.now() + 2 * 3_600_000)); // the window is empty then: resolves
+    await expect.poll(() => page.locator('#alerts').isHidden(), { timeout: 2_000 }).toBe(true);
+  });
 
   test('a bad key shows UNAUTHENTICATED and asks again', async () => {
     const page = await browser.newPage();

@@ -344,6 +344,46 @@ function configFromEditor() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Firing alerts: those firing now (alertRules), then kept current by the alertEvents subscription
+
+const firing = new Map();
+
+function renderAlerts() {
+  const box = $('alerts');
+  box.hidden = firing.size === 0;
+  const items = [...firing.values()].map((a) => {
+    const li = document.createElement('li');
+    li.textContent = `${a.severity} ${a.name} is firing${a.value === null || a.value === undefined ? '' : ` (value ${a.value})`}`;
+    return li;
+  });
+  box.replaceChildren(Object.assign(document.createElement('strong'), { textContent: 'Firing alerts' }), Object.assign(document.createElement('ul'), {}));
+  box.querySelector('ul').replaceChildren(...items);
+  box.dataset.firing = [...firing.values()].map((a) => a.name).join('|');
+}
+
+async function watchAlerts() {
+  try {
+    const { alertRules } = await gql('query Firing { alertRules { id name severity state lastValue } }');
+    for (const rule of alertRules) if (rule.state === 'FIRING') firing.set(rule.id, { name: rule.name, severity: rule.severity, value: rule.lastValue });
+    renderAlerts();
+  } catch (error) {
+    showBanner(describe(error));
+  }
+  live.subscribe(
+    'subscription Alerts { alertEvents { ruleId ruleName severity to value } }',
+    () => ({}),
+    (payload) => {
+      const event = payload.data?.alertEvents;
+      if (!event) return;
+      if (event.to === 'FIRING') firing.set(event.ruleId, { name: event.ruleName, severity: event.severity, value: event.value });
+      else firing.delete(event.ruleId);
+      renderAlerts();
+    },
+    (error) => showBanner(describe(error)),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Start
 
 async function enter() {
@@ -363,6 +403,7 @@ async function enter() {
   $('login-error').hidden = true;
   $('app').hidden = false;
   live = new Live();
+  void watchAlerts();
   const saved = /#panels=(.*)$/.exec(location.hash);
   if (saved) {
     try {
