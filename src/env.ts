@@ -73,6 +73,16 @@ export const envSchema = z.object({
   REPORT_ROLLUP_CRON: z.string().min(3).default('0 */15 * * * *'),
   /** Completed periods that ended within this many days are rolled up again on every run, to take in late points. */
   REPORT_ROLLUP_LOOKBACK_DAYS: positiveInt(1, 366).default(3),
+  /** Operation limits (graphql-armor): selection depth, aliases, tokens, directives and cost per operation. */
+  GRAPHQL_MAX_DEPTH: positiveInt(2, 100).default(15),
+  GRAPHQL_MAX_ALIASES: positiveInt(0, 1_000).default(15),
+  GRAPHQL_MAX_TOKENS: positiveInt(100, 1_000_000).default(5_000),
+  GRAPHQL_MAX_DIRECTIVES: positiveInt(0, 1_000).default(50),
+  GRAPHQL_MAX_COST: positiveInt(100, 10_000_000).default(5_000),
+  /** Schema introspection (GraphiQL needs it): `false` turns it off. */
+  GRAPHQL_INTROSPECTION: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  /** Largest request body accepted (413 past it). */
+  MAX_BODY_BYTES: positiveInt(1_000, 100_000_000).default(2_000_000),
   /** Live subscriptions (graphql-ws): open subscriptions one connection may hold. */
   LIVE_MAX_SUBSCRIPTIONS_PER_CONNECTION: positiveInt(1, 10_000).default(20),
   /** Live subscriptions: WebSocket connections one tenant may hold, over all its keys, per instance. */

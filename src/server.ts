@@ -15,6 +15,7 @@ import type { Env } from './env.js';
 import { userError } from './errors.js';
 import { serveDashboard } from './dashboard.js';
 import { serveExport } from './export.js';
+import { operationLimits } from './limits.js';
 import { renderLocalGraphiQL, serveGraphiQLAsset } from './graphiql.js';
 import { createRecorder } from './ingest/record-points.js';
 import { createQueryCache } from './query/cache.js';
@@ -73,7 +74,7 @@ export function createServer(deps: Deps): Server {
     graphiql: { title: 'Metrograph', subscriptionsProtocol: 'WS' },
     renderGraphiQL: renderLocalGraphiQL,
     logging: false,
-    plugins: [useServiceMetrics(deps.metrics, log), useQueryAudit(deps.db.kysely, log)],
+    plugins: [...operationLimits(deps.env), useServiceMetrics(deps.metrics, log), useQueryAudit(deps.db.kysely, log)],
     context: async (initial): Promise<Context> => {
       const requestId = initial.requestId ?? randomUUID();
       // The Node request: the HTTP request itself, or a WebSocket's upgrade request.
@@ -89,7 +90,7 @@ export function createServer(deps: Deps): Server {
         if (original instanceof GraphQLError && original.extensions?.code) return original;
         if (error instanceof GraphQLError && error.extensions?.code && !error.originalError) return error;
         // graphql-js's request errors carry no code: a variable it could not coerce ("NaN" for a Float, an unknown enum value).
-        if (original instanceof GraphQLError && !(error as GraphQLError).path) return userError('BAD_USER_INPUT', error instanceof GraphQLError ? error.message : original.message);
+        if (original instanceof GraphQLError && !(error as GraphQLError).path) return userError('BAD_USER_INPUT', error instanceof GraphQLError ? error.message : original.message, { http: { status: 400 } });
         if (isUnavailable(original)) {
           return userError('SERVICE_UNAVAILABLE', 'The database is unavailable; retry shortly', { retryAfter: 1 });
         }
@@ -111,6 +112,13 @@ export function createServer(deps: Deps): Server {
     if (req.url && serveGraphiQLAsset(req.url.split('?')[0]!, res)) return;
     if (req.method === 'GET' && serveDashboard(path, res)) return;
     if (serveExport(deps, req, res, path, requestId)) return;
+    const length = Number(req.headers['content-length'] ?? 0);
+    if (length > deps.env.MAX_BODY_BYTES) {
+      res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
+      res.end(JSON.stringify({ errors: [{ message: `The request body is ${length} bytes; at most ${deps.env.MAX_BODY_BYTES} are accepted.`, extensions: { code: 'LIMIT_EXCEEDED', limit: deps.env.MAX_BODY_BYTES } }] }));
+      req.resume();
+      return;
+    }
     return void yoga(req, res, { requestId });
   });
 
@@ -181,7 +189,14 @@ export function createServer(deps: Deps): Server {
         } catch (error) {
           return [error as GraphQLError];
         }
-        const errors = validate(s, document);
+        let errors: readonly GraphQLError[];
+        try {
+          errors = validate(s, document);
+        } catch (error) {
+          // Operation limits (src/limits.ts) throw their refusals.
+          if (error instanceof GraphQLError) return [error];
+          throw error;
+        }
         if (errors.length > 0) return errors;
         return {
           schema: s,
