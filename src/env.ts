@@ -73,6 +73,10 @@ export const envSchema = z.object({
   REPORT_ROLLUP_CRON: z.string().min(3).default('0 */15 * * * *'),
   /** Completed periods that ended within this many days are rolled up again on every run, to take in late points. */
   REPORT_ROLLUP_LOOKBACK_DAYS: positiveInt(1, 366).default(3),
+  /** Cardinality budgets per tenant (defaults; the operator overrides them per tenant with setTenantLimits). */
+  MAX_SERIES: positiveInt(1, 100_000_000).default(100_000),
+  MAX_SERIES_PER_METRIC: positiveInt(1, 100_000_000).default(10_000),
+  MAX_TAG_VALUES: positiveInt(1, 100_000_000).default(1_000),
   /** Operation limits (graphql-armor): selection depth, aliases, tokens, directives and cost per operation. */
   GRAPHQL_MAX_DEPTH: positiveInt(2, 100).default(15),
   GRAPHQL_MAX_ALIASES: positiveInt(0, 1_000).default(15),

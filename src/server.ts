@@ -287,6 +287,7 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
     kysely: db.kysely,
     log,
     afterCommit: (_tenantId, points) => aggregates.afterWrite(points.map((p) => p.time)),
+    budgets: { maxSeries: env.MAX_SERIES, maxSeriesPerMetric: env.MAX_SERIES_PER_METRIC, maxTagValues: env.MAX_TAG_VALUES },
     // After afterCommit: the aggregates a live query reads already hold these points.
     onCommitted: (tenantId, points) => bus.publish(tenantId, points),
   });

@@ -5,6 +5,7 @@ import { audit } from '../audit.js';
 import type { Database, MetricType, Tags } from '../db/tables.js';
 import { tenantSettingsSql, withTenant, type TenantTx } from '../db/tenant.js';
 import type { ErrorCode } from '../errors.js';
+import { admitSeries, type Budgets } from './cardinality.js';
 import type { Logger } from '../log.js';
 import type { NewAuditRow } from '../ops/tables.js';
 import type { MetricInput } from './metric-input.js';
@@ -49,6 +50,8 @@ export function tagsKey(tags: Tags): string {
   return JSON.stringify(tags);
 }
 
+const UNLIMITED: Budgets = { maxSeries: Number.MAX_SAFE_INTEGER, maxSeriesPerMetric: Number.MAX_SAFE_INTEGER, maxTagValues: Number.MAX_SAFE_INTEGER };
+
 const seriesKey = (metricId: number, tags: Tags) => `${metricId}\u0000${tagsKey(tags)}`;
 
 /** The failure of an item whose metric has another type or unit; null when it fits. */
@@ -78,6 +81,7 @@ export async function storePoints(
   trx: TenantTx,
   items: readonly MetricInput[],
   known: Known,
+  budgets: Budgets = UNLIMITED,
 ): Promise<{ outcomes: ItemOutcome[]; learned: Learned }> {
   const learned: Learned = { metrics: [], series: [] };
   const now = new Date();
@@ -103,7 +107,7 @@ export async function storePoints(
   const outcomes: Array<ItemOutcome | undefined> = new Array(items.length);
   const seriesKeys: string[] = new Array(items.length);
   const seriesIds = new Map<string, number>();
-  const newSeries = new Map<string, { metricId: number; tags: Tags }>();
+  const newSeries = new Map<string, { metricId: number; tags: Tags; metricName: string }>();
   items.forEach((item, index) => {
     const metric = metrics.get(item.name);
     if (!metric) {
@@ -119,8 +123,17 @@ export async function storePoints(
     seriesKeys[index] = key;
     const cached = known.series(key);
     if (cached !== undefined) seriesIds.set(key, cached);
-    else newSeries.set(key, { metricId: metric.id, tags: item.tags });
+    else newSeries.set(key, { metricId: metric.id, tags: item.tags, metricName: metric.name });
   });
+  if (newSeries.size > 0) {
+    // Cardinality budgets: a point that would create a series beyond one fails on its own.
+    const refused = await admitSeries(trx, [...newSeries].map(([key, s]) => ({ key, ...s })), budgets);
+    for (const key of refused.keys()) newSeries.delete(key);
+    items.forEach((_item, index) => {
+      const message = refused.get(seriesKeys[index]!);
+      if (message && !outcomes[index]) outcomes[index] = { ok: false, code: 'LIMIT_EXCEEDED', message };
+    });
+  }
   if (newSeries.size > 0) {
     for (const [key, id] of await ensureSeries(trx, [...newSeries.values()])) {
       seriesIds.set(key, id);
@@ -351,6 +364,8 @@ export interface RecorderOptions {
   maxItemsPerWrite?: number;
   /** Transactions in flight per tenant; more requests wait and are then written together. */
   maxWritesInFlight?: number;
+  /** Default cardinality budgets (a tenant's tenant_limits row overrides them). */
+  budgets?: Budgets;
 }
 
 /**
@@ -422,7 +437,7 @@ export function createRecorder(options: RecorderOptions): Recorder {
       if (script) await sql.raw(script).execute(kysely);
     } else {
       const done = await withTenant(kysely, tenantId, async (trx) => {
-        const stored = await storePoints(trx, items, known);
+        const stored = await storePoints(trx, items, known, options.budgets);
         // Audit rows of the grouped requests, one INSERT for all of them, in this same transaction.
         await audit(trx, auditRows(batch, stored.outcomes));
         return stored;

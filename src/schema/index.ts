@@ -10,6 +10,7 @@ import './reports.js';
 import './live.js';
 import './alerts.js';
 import './exports.js';
+import './usage.js';
 
 /** The whole API. schema.graphql is printed from this (`npm run schema`). */
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -97,16 +97,19 @@ function countOutcomes(ctx: Context, outcomes: ItemOutcome[]) {
   let ingested = 0;
   let conflicts = 0;
   let internal = 0;
+  let cardinality = 0;
   for (const outcome of outcomes) {
     if (outcome.ok) {
       if (!outcome.duplicate) ingested++;
     } else if (outcome.code === 'BAD_USER_INPUT') conflicts++;
+    else if (outcome.code === 'LIMIT_EXCEEDED') cardinality++;
     else internal++;
   }
   // One increment per request, not per point: a batch holds hundreds.
   if (ingested) pointsIngested.inc(ingested);
   if (conflicts) pointsRejected.inc({ reason: 'conflict' }, conflicts);
   if (internal) pointsRejected.inc({ reason: 'internal' }, internal);
+  if (cardinality) pointsRejected.inc({ reason: 'cardinality' }, cardinality);
 }
 
 const MetricPointsInput = builder.inputType('MetricPointsInput', {

@@ -29,6 +29,9 @@ type Documents = {
     "\n  query AlertAudit { auditLog(filter: { actions: [ALERT_RULE_CREATED, ALERT_RULE_UPDATED, ALERT_RULE_PAUSED, ALERT_RULE_RESUMED, ALERT_RULE_DELETED] }) { entries { action target } } }\n": typeof types.AlertAuditDocument,
     "\n  subscription AlertEventsLive { alertEvents { ruleName severity from to value threshold } }\n": typeof types.AlertEventsLiveDocument,
     "\n  query AuditedAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) { series { buckets { count } } }\n  }\n": typeof types.AuditedAggregatesDocument,
+    "\n  mutation SetTenantLimits($input: SetTenantLimitsInput!) { setTenantLimits(input: $input) { maxSeries maxSeriesPerMetric maxTagValues } }\n": typeof types.SetTenantLimitsDocument,
+    "\n  mutation RecordWithMessages($metrics: [MetricInput!]!) { recordMetrics(input: { metrics: $metrics }) { accepted failed { index code message } } }\n": typeof types.RecordWithMessagesDocument,
+    "\n  query Usage { usage { series budgets { maxSeries maxSeriesPerMetric maxTagValues } metrics { metric series } topTagKeys { metric key values } } }\n": typeof types.UsageDocument,
     "\n  query DefinitionAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) {\n      series { metric type unit tags definition { name version } buckets { start count value avg last rate } }\n      metadata { source fromCache }\n    }\n  }\n": typeof types.DefinitionAggregatesDocument,
     "\n  query PreviewDefinition($input: PreviewMetricDefinitionInput!) {\n    previewMetricDefinition(input: $input) {\n      granularity\n      metrics\n      sources\n      cost { series buckets cells limit }\n      series { tags buckets { start end count value } }\n    }\n  }\n": typeof types.PreviewDefinitionDocument,
     "\n  query DefinitionByName($name: String!, $version: Int) {\n    metricDefinition(name: $name, version: $version) {\n      id name version latestVersion formula unit visibility createdBy\n      versions { version formula }\n    }\n  }\n": typeof types.DefinitionByNameDocument,
@@ -89,6 +92,9 @@ const documents: Documents = {
     "\n  query AlertAudit { auditLog(filter: { actions: [ALERT_RULE_CREATED, ALERT_RULE_UPDATED, ALERT_RULE_PAUSED, ALERT_RULE_RESUMED, ALERT_RULE_DELETED] }) { entries { action target } } }\n": types.AlertAuditDocument,
     "\n  subscription AlertEventsLive { alertEvents { ruleName severity from to value threshold } }\n": types.AlertEventsLiveDocument,
     "\n  query AuditedAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) { series { buckets { count } } }\n  }\n": types.AuditedAggregatesDocument,
+    "\n  mutation SetTenantLimits($input: SetTenantLimitsInput!) { setTenantLimits(input: $input) { maxSeries maxSeriesPerMetric maxTagValues } }\n": types.SetTenantLimitsDocument,
+    "\n  mutation RecordWithMessages($metrics: [MetricInput!]!) { recordMetrics(input: { metrics: $metrics }) { accepted failed { index code message } } }\n": types.RecordWithMessagesDocument,
+    "\n  query Usage { usage { series budgets { maxSeries maxSeriesPerMetric maxTagValues } metrics { metric series } topTagKeys { metric key values } } }\n": types.UsageDocument,
     "\n  query DefinitionAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) {\n      series { metric type unit tags definition { name version } buckets { start count value avg last rate } }\n      metadata { source fromCache }\n    }\n  }\n": types.DefinitionAggregatesDocument,
     "\n  query PreviewDefinition($input: PreviewMetricDefinitionInput!) {\n    previewMetricDefinition(input: $input) {\n      granularity\n      metrics\n      sources\n      cost { series buckets cells limit }\n      series { tags buckets { start end count value } }\n    }\n  }\n": types.PreviewDefinitionDocument,
     "\n  query DefinitionByName($name: String!, $version: Int) {\n    metricDefinition(name: $name, version: $version) {\n      id name version latestVersion formula unit visibility createdBy\n      versions { version formula }\n    }\n  }\n": types.DefinitionByNameDocument,
@@ -208,6 +214,18 @@ export function graphql(source: "\n  subscription AlertEventsLive { alertEvents 
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  query AuditedAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) { series { buckets { count } } }\n  }\n"): (typeof documents)["\n  query AuditedAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) { series { buckets { count } } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation SetTenantLimits($input: SetTenantLimitsInput!) { setTenantLimits(input: $input) { maxSeries maxSeriesPerMetric maxTagValues } }\n"): (typeof documents)["\n  mutation SetTenantLimits($input: SetTenantLimitsInput!) { setTenantLimits(input: $input) { maxSeries maxSeriesPerMetric maxTagValues } }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation RecordWithMessages($metrics: [MetricInput!]!) { recordMetrics(input: { metrics: $metrics }) { accepted failed { index code message } } }\n"): (typeof documents)["\n  mutation RecordWithMessages($metrics: [MetricInput!]!) { recordMetrics(input: { metrics: $metrics }) { accepted failed { index code message } } }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query Usage { usage { series budgets { maxSeries maxSeriesPerMetric maxTagValues } metrics { metric series } topTagKeys { metric key values } } }\n"): (typeof documents)["\n  query Usage { usage { series budgets { maxSeries maxSeriesPerMetric maxTagValues } metrics { metric series } topTagKeys { metric key values } } }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

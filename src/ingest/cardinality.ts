@@ -1,0 +1,103 @@
+/**
+ * Cardinality budgets, checked where series are created (and only there: a point of a known
+ * series costs nothing more). Per tenant: series in all, series per metric, distinct values
+ * per tag key per metric. Defaults from the environment, overrides per tenant in
+ * tenant_limits (the operator's `setTenantLimits`).
+ *
+ * Race-safe: creating series takes a per-tenant transaction lock first, so two writers
+ * racing for the last slots are counted one after the other (each count is a fresh snapshot
+ * in READ COMMITTED), and the budget is never exceeded.
+ */
+import { sql } from 'kysely';
+import type { Tags } from '../db/tables.js';
+import type { TenantTx } from '../db/tenant.js';
+
+export interface Budgets {
+  maxSeries: number;
+  maxSeriesPerMetric: number;
+  maxTagValues: number;
+}
+
+/** The tenant's budgets: its overrides over the defaults. */
+export async function budgetsOf(trx: TenantTx, defaults: Budgets): Promise<Budgets> {
+  const { rows } = await sql<{ max_series: number | null; max_series_per_metric: number | null; max_tag_values: number | null }>`
+    select max_series, max_series_per_metric, max_tag_values from tenant_limits where tenant_id = current_tenant_id()`.execute(trx);
+  const row = rows[0];
+  return {
+    maxSeries: row?.max_series ?? defaults.maxSeries,
+    maxSeriesPerMetric: row?.max_series_per_metric ?? defaults.maxSeriesPerMetric,
+    maxTagValues: row?.max_tag_values ?? defaults.maxTagValues,
+  };
+}
+
+export interface Candidate {
+  key: string;
+  metricId: number;
+  metricName: string;
+  tags: Tags;
+}
+
+/**
+ * Which of `wanted` (series not known to the caller) may be created: returns the refused
+ * ones with the budget each would exceed. Series that exist already are always admitted.
+ */
+export async function admitSeries(trx: TenantTx, wanted: Candidate[], defaults: Budgets): Promise<Map<string, string>> {
+  const refused = new Map<string, string>();
+  if (wanted.length === 0) return refused;
+  await sql`select pg_advisory_xact_lock(hashtext('metrograph:series:' || current_tenant_id()::text))`.execute(trx);
+  const budgets = await budgetsOf(trx, defaults);
+  const metricIds = [...new Set(wanted.map((w) => w.metricId))];
+  const tagKeys = [...new Set(wanted.flatMap((w) => Object.keys(w.tags)))];
+
+  const [existing, total, perMetric, values] = await Promise.all([
+    sql<{ n: number }>`
+      select i.n::int as n from series s
+      join unnest(${wanted.map((w) => w.metricId)}::bigint[], ${wanted.map((w) => JSON.stringify(w.tags))}::jsonb[]) with ordinality as i (metric_id, tags, n)
+        on s.metric_id = i.metric_id and md5(s.tags::text) = md5(i.tags::text)`.execute(trx),
+    sql<{ n: number }>`select count(*)::int as n from series`.execute(trx),
+    sql<{ metric_id: number; n: number }>`select metric_id, count(*)::int as n from series where metric_id = any(${metricIds}::bigint[]) group by 1`.execute(trx),
+    tagKeys.length
+      ? sql<{ metric_id: number; key: string; value: string }>`
+          select distinct s.metric_id, t.key, t.value from series s, jsonb_each_text(s.tags) t
+          where s.metric_id = any(${metricIds}::bigint[]) and t.key = any(${tagKeys}::text[])`.execute(trx)
+      : Promise.resolve({ rows: [] as Array<{ metric_id: number; key: string; value: string }> }),
+  ]);
+  const exists = new Set(existing.rows.map((r) => wanted[r.n - 1]!.key));
+  let series = total.rows[0]?.n ?? 0;
+  const seriesOf = new Map(perMetric.rows.map((r) => [Number(r.metric_id), r.n]));
+  const valuesOf = new Map<string, Set<string>>();
+  for (const row of values.rows) {
+    const k = `${row.metric_id} ${row.key}`;
+    let set = valuesOf.get(k);
+    if (!set) valuesOf.set(k, (set = new Set()));
+    set.add(row.value);
+  }
+
+  for (const candidate of wanted) {
+    if (exists.has(candidate.key)) continue;
+    if (series >= budgets.maxSeries) {
+      refused.set(candidate.key, `the tenant's series budget (max series ${budgets.maxSeries}) is used up; this point would create a new series`);
+      continue;
+    }
+    const inMetric = seriesOf.get(candidate.metricId) ?? 0;
+    if (inMetric >= budgets.maxSeriesPerMetric) {
+      refused.set(candidate.key, `metric '${candidate.metricName}' has used its series budget (max series per metric ${budgets.maxSeriesPerMetric}); this point would create a new series`);
+      continue;
+    }
+    const newValues = Object.entries(candidate.tags).filter(([key, value]) => !valuesOf.get(`${candidate.metricId} ${key}`)?.has(value));
+    const over = newValues.find(([key]) => (valuesOf.get(`${candidate.metricId} ${key}`)?.size ?? 0) >= budgets.maxTagValues);
+    if (over) {
+      refused.set(candidate.key, `tag '${over[0]}' of metric '${candidate.metricName}' has used its budget of distinct values (max tag values ${budgets.maxTagValues}); '${over[1]}' would be a new one`);
+      continue;
+    }
+    series++;
+    seriesOf.set(candidate.metricId, inMetric + 1);
+    for (const [key, value] of newValues) {
+      const k = `${candidate.metricId} ${key}`;
+      let set = valuesOf.get(k);
+      if (!set) valuesOf.set(k, (set = new Set()));
+      set.add(value);
+    }
+  }
+  return refused;
+}
