@@ -10,6 +10,7 @@ import type { Env } from './env.js';
 import type { PointBus } from './realtime/bus.js';
 import type { AlertBus } from './alerts/bus.js';
 import type { Alerts } from './alerts/evaluate.js';
+import type { RateLimiter } from './rate-limit.js';
 import type { LiveAggregates } from './realtime/live-aggregates.js';
 import { userError } from './errors.js';
 import type { Recorder } from './ingest/record-points.js';
@@ -45,6 +46,8 @@ export interface Deps {
   alertBus: AlertBus;
   /** Alert evaluation and webhook delivery (scheduled jobs; callable directly). */
   alerts: Alerts;
+  /** Per-tenant token buckets (src/rate-limit.ts). */
+  limiter: RateLimiter;
 }
 
 /** Per request (HTTP) or per operation (WebSocket). */

@@ -77,6 +77,11 @@ export const envSchema = z.object({
   MAX_SERIES: positiveInt(1, 100_000_000).default(100_000),
   MAX_SERIES_PER_METRIC: positiveInt(1, 100_000_000).default(10_000),
   MAX_TAG_VALUES: positiveInt(1, 100_000_000).default(1_000),
+  /** Per-tenant rate limits (token buckets; in Redis when REDIS_URL is set): per second, with a burst of RATE_LIMIT_BURST_SECONDS of them. */
+  RATE_LIMIT_WRITES_PER_SECOND: positiveInt(1, 10_000_000).default(5_000),
+  RATE_LIMIT_POINTS_PER_SECOND: positiveInt(1, 100_000_000).default(500_000),
+  RATE_LIMIT_QUERIES_PER_SECOND: positiveInt(1, 10_000_000).default(2_000),
+  RATE_LIMIT_BURST_SECONDS: positiveInt(1, 3_600).default(2),
   /** Operation limits (graphql-armor): selection depth, aliases, tokens, directives and cost per operation. */
   GRAPHQL_MAX_DEPTH: positiveInt(2, 100).default(15),
   GRAPHQL_MAX_ALIASES: positiveInt(0, 1_000).default(15),

@@ -16,6 +16,7 @@ import { userError } from './errors.js';
 import { serveDashboard } from './dashboard.js';
 import { serveExport } from './export.js';
 import { operationLimits } from './limits.js';
+import { createRateLimiter, useRateLimits } from './rate-limit.js';
 import { renderLocalGraphiQL, serveGraphiQLAsset } from './graphiql.js';
 import { createRecorder } from './ingest/record-points.js';
 import { createQueryCache } from './query/cache.js';
@@ -74,7 +75,7 @@ export function createServer(deps: Deps): Server {
     graphiql: { title: 'Metrograph', subscriptionsProtocol: 'WS' },
     renderGraphiQL: renderLocalGraphiQL,
     logging: false,
-    plugins: [...operationLimits(deps.env), useServiceMetrics(deps.metrics, log), useQueryAudit(deps.db.kysely, log)],
+    plugins: [...operationLimits(deps.env), useRateLimits(deps.limiter), useServiceMetrics(deps.metrics, log), useQueryAudit(deps.db.kysely, log)],
     context: async (initial): Promise<Context> => {
       const requestId = initial.requestId ?? randomUUID();
       // The Node request: the HTTP request itself, or a WebSocket's upgrade request.
@@ -292,6 +293,7 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
     onCommitted: (tenantId, points) => bus.publish(tenantId, points),
   });
   const alertBus = createAlertBus({ redis, log });
+  const limiter = createRateLimiter(env, log, redis);
   const live = createLiveAggregates({
     bus,
     log,
@@ -325,6 +327,7 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
     live,
     alertBus,
     alerts,
+    limiter,
     async close() {
       scheduler.stop();
       aggregates.stop();

@@ -4,6 +4,7 @@ import { builder } from '../builder.js';
 import { requireTenant, tenantTx, WRITERS, type Context } from '../context.js';
 import { METRIC_TYPES, type MetricType, type Tags } from '../db/tables.js';
 import { describeZodError, userError } from '../errors.js';
+import { rateLimited } from '../rate-limit.js';
 import { metricInputSchema, metricName, readMetricInput, tagsSchema, type MetricInput } from '../ingest/metric-input.js';
 import type { AuditOf, ItemOutcome, StoredPoint } from '../ingest/record-points.js';
 import { audit, auditRow, contextActor } from '../audit.js';
@@ -86,6 +87,10 @@ const RecordMetricsPayload = builder
 /** Records valid items through the group-commit recorder; one outcome per item. */
 async function record(ctx: Context, items: MetricInput[], auditOf: AuditOf): Promise<ItemOutcome[]> {
   const principal = requireTenant(ctx, WRITERS);
+  if (items.length > 0) {
+    const wait = await ctx.deps.limiter.take(principal.tenantId, 'points', items.length);
+    if (wait !== null) throw rateLimited('points', wait);
+  }
   const outcomes = await ctx.deps.recorder.record(principal.tenantId, items, auditOf);
   countOutcomes(ctx, outcomes);
   return outcomes;

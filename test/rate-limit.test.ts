@@ -1,0 +1,78 @@
+/**
+ * Per-tenant rate limits, in process and in Redis: excess is RATE_LIMITED with retryAfter and
+ * an HTTP 429 with Retry-After; the bucket refills; tenant B is not slowed while A is limited;
+ * points are charged per item.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { startApp, TEST_REDIS_URL, type TestApp } from './harness.js';
+
+const STORES = TEST_REDIS_URL ? (['in-process', 'redis'] as const) : (['in-process'] as const);
+
+describe.each(STORES)('rate limits (%s buckets)', (store) => {
+  let app: TestApp;
+  let a: string;
+  let b: string;
+  beforeAll(async () => {
+    app = await startApp('embedded', {
+      ...(store === 'redis' ? { REDIS_URL: TEST_REDIS_URL! } : {}),
+      RATE_LIMIT_QUERIES_PER_SECOND: '5',
+      RATE_LIMIT_WRITES_PER_SECOND: '5',
+      RATE_LIMIT_POINTS_PER_SECOND: '100',
+      RATE_LIMIT_BURST_SECONDS: '2',
+    });
+    a = (await app.createTenant()).adminKey;
+    b = (await app.createTenant()).adminKey;
+  });
+  afterAll(() => app.close());
+
+  const query = async (token: string) => {
+    const started = performance.now();
+    const response = await fetch(`${app.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query: '{ tenant { id } }' }) });
+    const body = (await response.json()) as { data?: unknown; errors?: Array<{ extensions: { code: string; retryAfter?: number } }> };
+    return { ms: performance.now() - started, status: response.status, retryAfter: response.headers.get('retry-after'), code: body.errors?.[0]?.extensions.code, wait: body.errors?.[0]?.extensions.retryAfter };
+  };
+
+  test('past the burst a tenant gets RATE_LIMITED, 429 and Retry-After; B is served and not slowed', async () => {
+    const alone: number[] = [];
+    for (let i = 0; i < 5; i++) alone.push((await query(b)).ms);
+    await new Promise((resolve) => setTimeout(resolve, 1_200)); // B's bucket refills
+
+    const flood = await Promise.all(Array.from({ length: 40 }, () => query(a)));
+    const limited = flood.filter((r) => r.code === 'RATE_LIMITED');
+    // A burst of 10 (5/s × 2 s), perhaps one more refilled during the flood.
+    expect(flood.filter((r) => r.status === 200 && !r.code).length).toBeGreaterThanOrEqual(10);
+    expect(flood.filter((r) => r.status === 200 && !r.code).length).toBeLessThanOrEqual(12);
+    expect(limited.length).toBeGreaterThanOrEqual(28);
+    expect(limited.every((r) => r.status === 429 && r.retryAfter === String(r.wait) && r.wait! >= 1)).toBe(true);
+
+    // While A keeps hammering, B's answers come as fast as before.
+    let stop = false;
+    const hammer = (async () => {
+      while (!stop) await Promise.all(Array.from({ length: 10 }, () => query(a)));
+    })();
+    const during: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await query(b);
+      expect(r.code).toBeUndefined();
+      during.push(r.ms);
+    }
+    stop = true;
+    await hammer;
+    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+    expect(median(during)).toBeLessThan(median(alone) * 4 + 25);
+  });
+
+  test('writes are charged per point: a batch over the bucket is refused whole, smaller ones pass', async () => {
+    const tenant = (await app.createTenant()).adminKey;
+    const batch = (n: number) =>
+      fetch(`${app.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${tenant}` },
+        body: JSON.stringify({ query: 'mutation($m: [MetricInput!]!) { recordMetrics(input: { metrics: $m }) { accepted } }', variables: { m: Array.from({ length: n }, (_, i) => ({ name: 'rl', type: 'GAUGE', value: i })) } }),
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as { data?: { recordMetrics: { accepted: number } }; errors?: Array<{ extensions: { code: string } }> } }));
+    expect((await batch(150)).body.data!.recordMetrics.accepted).toBe(150); // 200 in the bucket
+    const refused = await batch(100); // 50 left
+    expect([refused.status, refused.body.errors?.[0]?.extensions.code]).toEqual([429, 'RATE_LIMITED']);
+    expect((await batch(40)).body.data!.recordMetrics.accepted).toBe(40);
+  });
+});
