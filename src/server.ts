@@ -16,6 +16,7 @@ import { userError } from './errors.js';
 import { serveDashboard } from './dashboard.js';
 import { serveExport } from './export.js';
 import { operationLimits } from './limits.js';
+import { localeFrom, localizeErrors, useLocalizedErrors } from './i18n.js';
 import { createRateLimiter, useRateLimits } from './rate-limit.js';
 import { renderLocalGraphiQL, serveGraphiQLAsset } from './graphiql.js';
 import { createRecorder } from './ingest/record-points.js';
@@ -75,7 +76,7 @@ export function createServer(deps: Deps): Server {
     graphiql: { title: 'Metrograph', subscriptionsProtocol: 'WS' },
     renderGraphiQL: renderLocalGraphiQL,
     logging: false,
-    plugins: [...operationLimits(deps.env), useRateLimits(deps.limiter), useServiceMetrics(deps.metrics, log), useQueryAudit(deps.db.kysely, log)],
+    plugins: [...operationLimits(deps.env), useRateLimits(deps.limiter), useLocalizedErrors(), useServiceMetrics(deps.metrics, log), useQueryAudit(deps.db.kysely, log)],
     context: async (initial): Promise<Context> => {
       const requestId = initial.requestId ?? randomUUID();
       // The Node request: the HTTP request itself, or a WebSocket's upgrade request.
@@ -158,6 +159,16 @@ export function createServer(deps: Deps): Server {
           ctx.extra.recheck.unref();
         }
         return true;
+      },
+      // Messages in the connection's language (connectionParams.locale); codes unchanged.
+      onNext: (ctx, _id, _payload, _args, result) => {
+        const locale = localeFrom(String(ctx.connectionParams?.locale ?? ''));
+        if (locale === 'en' || !('errors' in result) || !result.errors?.length) return;
+        return { ...result, errors: localizeErrors(result.errors as GraphQLError[], locale) };
+      },
+      onError: (ctx, _id, _payload, errors) => {
+        const locale = localeFrom(String(ctx.connectionParams?.locale ?? ''));
+        return locale === 'en' ? undefined : localizeErrors(errors as GraphQLError[], locale);
       },
       onClose: (ctx) => {
         if (ctx.extra.recheck) clearInterval(ctx.extra.recheck);
