@@ -90,6 +90,10 @@ export function createServer(deps: Deps): Server {
       maskError(error, message) {
         const original = error instanceof GraphQLError ? (error.originalError ?? error) : error;
         if (original instanceof GraphQLError && original.extensions?.code) return original;
+        // Text PostgreSQL cannot store or an identifier too long: the input's fault, not ours.
+        if (['22021', '22P05', '54000', '22001'].includes((original as { code?: string })?.code ?? '')) {
+          return userError('BAD_USER_INPUT', 'The input holds text that cannot be stored (a NUL or unpaired surrogate character, or a value too long)', { http: { status: 400 } });
+        }
         if (error instanceof GraphQLError && error.extensions?.code && !error.originalError) return error;
         // graphql-js's request errors carry no code: a variable it could not coerce ("NaN" for a Float, an unknown enum value).
         if (original instanceof GraphQLError && !(error as GraphQLError).path) return userError('BAD_USER_INPUT', error instanceof GraphQLError ? error.message : original.message, { http: { status: 400 } });

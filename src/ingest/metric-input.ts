@@ -14,6 +14,10 @@ export const metricName = z
   .regex(METRIC_NAME_PATTERN, 'name must start with a letter and contain only letters, digits, ".", "_" and "-"');
 
 const FORBIDDEN_TAG_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** NUL and lone UTF-16 surrogates: PostgreSQL text cannot hold them. */
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+export const storable = (text: string) => !UNSTORABLE.test(text);
 export const MAX_TAGS = 20;
 export const MAX_TAG_KEY = 50;
 export const MAX_TAG_VALUE = 100;
@@ -36,9 +40,11 @@ function readTags(raw: unknown): Tags | TagsError {
   for (const key of keys.sort()) {
     if (FORBIDDEN_TAG_KEYS.has(key)) return new TagsError(`tag key "${key}" is not allowed`);
     if (key.length === 0 || key.length > MAX_TAG_KEY) return new TagsError(`tag keys must be 1-${MAX_TAG_KEY} characters; "${key.slice(0, 60)}" is not`);
+    if (!storable(key)) return new TagsError('tag keys must not contain NUL or unpaired surrogate characters');
     const value = (raw as Record<string, unknown>)[key];
     if (typeof value !== 'string') return new TagsError(`tag "${key}" must be a string; got ${value === null ? 'null' : typeof value}`);
     if (value.length > MAX_TAG_VALUE) return new TagsError(`tag "${key}" is longer than ${MAX_TAG_VALUE} characters`);
+    if (!storable(value)) return new TagsError(`tag "${key}" must not contain NUL or unpaired surrogate characters`);
     tags[key] = value;
   }
   return { ...tags };
@@ -65,7 +71,7 @@ export const metricInputSchema = z
     type: metricType,
     tags: tagsSchema.optional().nullable(),
     timestamp: z.date().optional().nullable(),
-    unit: z.string().min(1).max(50, 'unit must be at most 50 characters').optional().nullable(),
+    unit: z.string().min(1).max(50, 'unit must be at most 50 characters').refine(storable, 'unit must not contain NUL or unpaired surrogate characters').optional().nullable(),
     id: clientId.optional().nullable(),
   })
   .superRefine((input, ctx) => {
@@ -113,7 +119,7 @@ export function readMetricInput(raw: unknown): MetricInput | undefined {
     const time = timestamp.getTime();
     if (Number.isNaN(time) || time > Date.now() + MAX_FUTURE_MS || time < MIN_TIMESTAMP.getTime()) return undefined;
   }
-  if (unit !== undefined && unit !== null && (typeof unit !== 'string' || unit.length === 0 || unit.length > 50)) return undefined;
+  if (unit !== undefined && unit !== null && (typeof unit !== 'string' || unit.length === 0 || unit.length > 50 || !storable(unit))) return undefined;
   if (id !== undefined && id !== null && !clientId.safeParse(id).success) return undefined;
   return {
     name,

@@ -348,7 +348,7 @@ builder.queryFields((t) => ({
       'The latest value of a metric over the series matching `tags`; null when it has no points. For a metric definition: its value over the newest minute (within 24 hours) in which its metrics have points, stamped with that minute’s start.',
     args: { metric: t.arg.string({ required: true, validate: { schema: metricName } }), tags: t.arg({ type: 'Tags' }) },
     resolve: async (_root, args, ctx) => {
-      const tags: Tags = args.tags == null ? {} : tagsSchema.parse(args.tags);
+      const tags: Tags = args.tags == null ? {} : parseInput(tagsSchema, args.tags);
       if (!(await metricLoader(ctx).load(args.metric))) {
         return withDefinition(ctx, args.metric, async (trx, definition) => {
           const latest = await latestDefinitionValue(trx, definition, tags, { timescale: ctx.deps.db.timescale, maxCost: ctx.deps.env.FORMULA_MAX_COST });
