@@ -23,7 +23,7 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
 export function userError(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}): GraphQLError {
   const status = HTTP_STATUS[code];
   return createGraphQLError(message, {
-    extensions: { code, ...extensions, ...(status ? { http: { status } } : {}) },
+    extensions: { code, ...extensions, ...(status ? { http: { status, ...(extensions.http as object | undefined) } } : {}) },
   });
 }
 

@@ -98,7 +98,7 @@ export function createServer(deps: Deps): Server {
         // graphql-js's request errors carry no code: a variable it could not coerce ("NaN" for a Float, an unknown enum value).
         if (original instanceof GraphQLError && !(error as GraphQLError).path) return userError('BAD_USER_INPUT', error instanceof GraphQLError ? error.message : original.message, { http: { status: 400 } });
         if (isUnavailable(original)) {
-          return userError('SERVICE_UNAVAILABLE', 'The database is unavailable; retry shortly', { retryAfter: 1 });
+          return userError('SERVICE_UNAVAILABLE', 'The database is unavailable; retry shortly', { retryAfter: 1, http: { headers: { 'retry-after': '1' } } });
         }
         const requestId = randomUUID();
         log.error({ requestId, err: (original as Error)?.message, stack: (original as Error)?.stack }, 'unexpected error');

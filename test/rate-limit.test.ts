@@ -15,10 +15,11 @@ describe.each(STORES)('rate limits (%s buckets)', (store) => {
   beforeAll(async () => {
     app = await startApp('embedded', {
       ...(store === 'redis' ? { REDIS_URL: TEST_REDIS_URL! } : {}),
-      RATE_LIMIT_QUERIES_PER_SECOND: '5',
-      RATE_LIMIT_WRITES_PER_SECOND: '5',
-      RATE_LIMIT_POINTS_PER_SECOND: '100',
-      RATE_LIMIT_BURST_SECONDS: '2',
+      // Slow refills, so the counts hold however slow the machine: bursts of 10 queries, 10 writes, 200 points.
+      RATE_LIMIT_QUERIES_PER_SECOND: '1',
+      RATE_LIMIT_WRITES_PER_SECOND: '1',
+      RATE_LIMIT_POINTS_PER_SECOND: '20',
+      RATE_LIMIT_BURST_SECONDS: '10',
     });
     a = (await app.createTenant()).adminKey;
     b = (await app.createTenant()).adminKey;
@@ -34,15 +35,17 @@ describe.each(STORES)('rate limits (%s buckets)', (store) => {
 
   test('past the burst a tenant gets RATE_LIMITED, 429 and Retry-After; B is served and not slowed', async () => {
     const alone: number[] = [];
-    for (let i = 0; i < 5; i++) alone.push((await query(b)).ms);
-    await new Promise((resolve) => setTimeout(resolve, 1_200)); // B's bucket refills
+    for (let i = 0; i < 4; i++) alone.push((await query(b)).ms);
 
+    const floodStarted = Date.now();
     const flood = await Promise.all(Array.from({ length: 40 }, () => query(a)));
+    const refilled = Math.ceil((Date.now() - floodStarted) / 1000); // 1 a second
     const limited = flood.filter((r) => r.code === 'RATE_LIMITED');
-    // A burst of 10 (5/s × 2 s), perhaps one more refilled during the flood.
-    expect(flood.filter((r) => r.status === 200 && !r.code).length).toBeGreaterThanOrEqual(10);
-    expect(flood.filter((r) => r.status === 200 && !r.code).length).toBeLessThanOrEqual(12);
-    expect(limited.length).toBeGreaterThanOrEqual(28);
+    const served = flood.filter((r) => r.status === 200 && !r.code).length;
+    // The burst of 10, and at most what refilled while the flood lasted.
+    expect(served).toBeGreaterThanOrEqual(10);
+    expect(served).toBeLessThanOrEqual(10 + refilled);
+    expect(limited.length).toBe(40 - served);
     expect(limited.every((r) => r.status === 429 && r.retryAfter === String(r.wait) && r.wait! >= 1)).toBe(true);
 
     // While A keeps hammering, B's answers come as fast as before.
@@ -51,7 +54,7 @@ describe.each(STORES)('rate limits (%s buckets)', (store) => {
       while (!stop) await Promise.all(Array.from({ length: 10 }, () => query(a)));
     })();
     const during: number[] = [];
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 4; i++) {
       const r = await query(b);
       expect(r.code).toBeUndefined();
       during.push(r.ms);
@@ -59,7 +62,7 @@ describe.each(STORES)('rate limits (%s buckets)', (store) => {
     stop = true;
     await hammer;
     const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
-    expect(median(during)).toBeLessThan(median(alone) * 4 + 25);
+    expect(median(during)).toBeLessThan(median(alone) * 5 + 50);
   });
 
   test('writes are charged per point: a batch over the bucket is refused whole, smaller ones pass', async () => {

@@ -61,8 +61,10 @@ export async function ready(deps: Deps, res: ServerResponse, draining: boolean):
       await deps.redis.ping();
       checks.redis = { status: 'up' };
     } catch (error) {
-      ok = false;
-      checks.redis = { status: 'down', error: (error as Error).message };
+      // Redis is an accelerator, not a dependency: without it writes and queries go on
+      // (local rate limits, no shared cache, live events within this instance), so the
+      // instance stays in rotation and says it is degraded.
+      checks.redis = { status: 'down', degraded: true, error: (error as Error).message };
     }
   } else checks.redis = { status: 'not configured' };
   const status = draining ? 'draining' : ok ? 'ok' : 'unavailable';
