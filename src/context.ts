@@ -78,6 +78,12 @@ export function tenantTx<T>(ctx: Context, work: (trx: TenantTx) => Promise<T>, o
   return withTenant(ctx.deps.db.kysely as Kysely<Database>, principal.tenantId, work, options);
 }
 
+/** Refuses anyone but the operator token (OPERATOR_TOKEN); `what` ends "Only the operator token can …". */
+export function requireOperator(ctx: Context, what: string): void {
+  if (ctx.principal?.kind === 'operator') return;
+  throw ctx.principal ? userError('FORBIDDEN', `Only the operator token can ${what}`) : userError('UNAUTHENTICATED', 'Send the operator token as "Authorization: Bearer <token>"');
+}
+
 export const WRITERS: readonly Role[] = ['ADMIN', 'MANAGER', 'DEVELOPER'];
 export const ADMINS: readonly Role[] = ['ADMIN'];
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { builder } from '../builder.js';
-import { ADMINS, requireTenant, tenantTx } from '../context.js';
+import { ADMINS, requireOperator, requireTenant, tenantTx } from '../context.js';
 import { ROLES, type ApiKey } from '../db/tables.js';
 import { createTenant, insertApiKey } from '../db/tenants.js';
 import { audit, auditRow, contextActor } from '../audit.js';
@@ -92,9 +92,7 @@ builder.mutationFields((t) => ({
     description: 'Creates a tenant and its first ADMIN key. Needs the operator token (OPERATOR_TOKEN).',
     args: { input: t.arg({ type: CreateTenantInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      if (ctx.principal?.kind !== 'operator') {
-        throw ctx.principal ? userError('FORBIDDEN', 'Only the operator token can create tenants') : userError('UNAUTHENTICATED', 'Send the operator token as "Authorization: Bearer <token>"');
-      }
+      requireOperator(ctx, 'create tenants');
       const { tenant, key, apiKey } = await createTenant(ctx.deps.db.kysely, input.name);
       return { tenant, created: { key, apiKey } };
     },

@@ -5,7 +5,7 @@
 import { sql } from 'kysely';
 import { z } from 'zod';
 import { builder } from '../builder.js';
-import { requireTenant, tenantTx, type Context } from '../context.js';
+import { requireOperator, requireTenant, tenantTx, type Context } from '../context.js';
 import { withTenant } from '../db/tenant.js';
 import { parseInput, userError } from '../errors.js';
 import { budgetsOf, type Budgets } from '../ingest/cardinality.js';
@@ -88,9 +88,7 @@ builder.mutationFields((t) => ({
     description: 'Sets a tenant’s cardinality budgets (the operator token only); returns the budgets now in force.',
     args: { input: t.arg({ type: SetTenantLimitsInput, required: true }) },
     resolve: async (_root, args, ctx) => {
-      if (ctx.principal?.kind !== 'operator') {
-        throw ctx.principal ? userError('FORBIDDEN', 'Only the operator token can set tenant limits') : userError('UNAUTHENTICATED', 'Send the operator token as "Authorization: Bearer <token>"');
-      }
+      requireOperator(ctx, 'set tenant limits');
       const input = parseInput(setLimitsSchema, args.input);
       const db = ctx.deps.db.kysely;
       const tenant = await sql<{ id: string }>`select id from tenants where id = ${input.tenantId}`.execute(db);
