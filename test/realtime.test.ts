@@ -448,3 +448,69 @@ describe.runIf(TEST_DATABASE_URL && TEST_REDIS_URL)('two instances on one Postgr
     }
   });
 });
+
+describe.runIf(TEST_DATABASE_URL)('a Redis outage between two instances', () => {
+  let one: TestApp;
+  let two: TestApp;
+  let port: number;
+  let redis: import('node:child_process').ChildProcess | undefined;
+  const startRedis = async () => {
+    const { spawn } = await import('node:child_process');
+    redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    await sleep(300);
+  };
+  const stopRedis = async () => {
+    if (!redis || redis.exitCode !== null) return;
+    const exited = new Promise((resolve) => redis!.once('exit', resolve));
+    redis.kill('SIGKILL');
+    await exited;
+  };
+  beforeAll(async () => {
+    const { createServer } = await import('node:net');
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    port = (probe.address() as import('node:net').AddressInfo).port;
+    await new Promise((resolve) => probe.close(resolve));
+    await startRedis();
+    one = await startApp('postgres', { REDIS_URL: `redis://127.0.0.1:${port}` });
+    two = await startApp('postgres', { REDIS_URL: `redis://127.0.0.1:${port}`, DATABASE_URL: one.databaseUrl! });
+  });
+  afterAll(async () => {
+    await two?.close();
+    await one?.close();
+    await stopRedis();
+  });
+
+  test('writes succeed and local delivery goes on while Redis is down; delivery across resumes when it returns', async () => {
+    const { adminKey } = await one.createTenant();
+    const onOne = connect(one, adminKey);
+    const onTwo = connect(two, adminKey);
+    try {
+      const local = subscribe(onOne, MetricRecorded, { filter: { metrics: ['outage.metric'] } });
+      const remote = subscribe(onTwo, MetricRecorded, { filter: { metrics: ['outage.metric'] } });
+      await sleep(500);
+      await record(one, adminKey, [{ name: 'outage.metric', value: 1 }]);
+      expect((await local.next()).data!.metricRecorded.point.value).toBe(1);
+      expect((await remote.next()).data!.metricRecorded.point.value).toBe(1);
+
+      await stopRedis();
+      await record(one, adminKey, [{ name: 'outage.metric', value: 2 }]); // the write itself succeeds
+      expect((await local.next()).data!.metricRecorded.point.value).toBe(2);
+      await sleep(500);
+      expect(remote.messages).toHaveLength(1); // nothing crosses without Redis
+
+      await startRedis();
+      // ioredis reconnects with a growing delay (up to 2 s) and subscribes again.
+      let delivered = false;
+      for (let attempt = 0; attempt < 20 && !delivered; attempt++) {
+        await record(one, adminKey, [{ name: 'outage.metric', value: 100 + attempt }]);
+        await sleep(500);
+        delivered = remote.messages.some((m) => (m.data?.metricRecorded.point.value ?? 0) >= 100);
+      }
+      expect(delivered).toBe(true);
+    } finally {
+      await onOne.dispose();
+      await onTwo.dispose();
+    }
+  }, 40_000);
+});
