@@ -185,6 +185,8 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
   if (!parsed.success) throw new ExportError(400, 'BAD_USER_INPUT', describeZodError(parsed.error));
   const { query } = parsed.data;
   const { format, locale } = options.data;
+  // Windows are answered one by one; PREVIOUS would need the value before each window.
+  if (query.fill === 'PREVIOUS') throw new ExportError(400, 'BAD_USER_INPUT', 'fill PREVIOUS is not available in exports; use NONE, NULL or ZERO.');
 
   const ctx: Context = { deps: { ...deps, queryCache: NO_CACHE }, principal, requestId, client: clientOf(req) };
   const width = GRANULARITIES[query.granularity];

@@ -97,6 +97,7 @@ describe.each(ENGINES)('exports on %s', (engine) => {
       [get(`query=not-json`, tenant.adminKey), 400, 'BAD_USER_INPUT'],
       [get(`query=${encodeURIComponent(JSON.stringify({ ...input, metrics: [] }))}`, tenant.adminKey), 400, 'BAD_USER_INPUT'],
       [get(`query=${q}&format=xml`, tenant.adminKey), 400, 'BAD_USER_INPUT'],
+      [get(`query=${encodeURIComponent(JSON.stringify({ ...input, fill: 'PREVIOUS' }))}`, tenant.adminKey), 400, 'BAD_USER_INPUT'],
       [get(`query=${q}&locale=de`, tenant.adminKey), 400, 'BAD_USER_INPUT'],
       [get(`query=${encodeURIComponent(JSON.stringify({ ...input, metrics: ['no.such'] }))}`, tenant.adminKey), 404, 'NOT_FOUND'],
       [fetch(`${app.url}/export`, { method: 'PUT', headers: { authorization: `Bearer ${tenant.adminKey}` } }), 405, 'BAD_USER_INPUT'],
