@@ -33,6 +33,7 @@ import { withTenant } from '../src/db/tenant.js';
 import { parseEnv } from '../src/env.js';
 import { createLogger } from '../src/log.js';
 import { aggregate, aggregateInputSchema } from '../src/schema/aggregation.js';
+import { NO_CACHE } from '../src/query/cache.js';
 import { createServer, openDeps } from '../src/server.js';
 
 const POINTS = Number(process.env.POINTS ?? 5_000_000);
@@ -121,9 +122,8 @@ console.log(`  rows: ${counts.rows.map((r) => `${r.level} ${r.rows.toLocaleStrin
 // ---------------------------------------------------------------------------------------------
 // The three servers: Yoga with the cache, Yoga without it, and a bare handler without it.
 
-const noCache: Deps['queryCache'] = { stats: { hits: 0, misses: 0 }, get: async () => undefined, set: async () => {} };
 const cached = createServer(deps);
-const uncached = createServer({ ...deps, queryCache: noCache });
+const uncached = createServer({ ...deps, queryCache: NO_CACHE });
 const cachedUrl = `${await cached.start()}/graphql`;
 const uncachedUrl = `${await uncached.start()}/graphql`;
 
@@ -132,7 +132,7 @@ const bare: HttpServer = createHttpServer(async (req, res) => {
     let body = '';
     for await (const chunk of req) body += chunk;
     const principal = await deps.auth.authenticate(bearerToken(req.headers.authorization));
-    const ctx: Context = { deps: { ...deps, queryCache: noCache }, principal, requestId: 'bench' };
+    const ctx: Context = { deps: { ...deps, queryCache: NO_CACHE }, principal, requestId: 'bench' };
     const input = aggregateInputSchema.parse(reviveInput((JSON.parse(body) as { variables: { input: Record<string, unknown> } }).variables.input));
     const { result } = await aggregate(ctx, input.query, true);
     const series = result.series.map((s) => ({

@@ -22,12 +22,11 @@ import type { Context, Deps, TenantPrincipal } from './context.js';
 import { tenantTx } from './context.js';
 import { GRANULARITIES } from './query/plan.js';
 import type { AggregateQuery, Bucket } from './query/aggregate.js';
-import type { QueryCache } from './query/cache.js';
+import { NO_CACHE } from './query/cache.js';
 import { aggregate, aggregateInputSchema } from './schema/aggregation.js';
 import { describeZodError } from './errors.js';
 
 const WINDOW_BUCKETS = 1_000;
-const NO_CACHE: QueryCache = { stats: { hits: 0, misses: 0 }, get: async () => undefined, set: async () => {} };
 
 export const exportOptions = z.object({
   format: z.enum(['csv', 'json']).default('csv'),

@@ -15,13 +15,12 @@ import type { Database } from '../db/tables.js';
 import type { Logger } from '../log.js';
 import { opsDb, type AlertRuleRow } from '../ops/tables.js';
 import type { AggregateQuery, TagFilter } from '../query/aggregate.js';
-import type { QueryCache } from '../query/cache.js';
+import { NO_CACHE } from '../query/cache.js';
 import type { AlertBus } from './bus.js';
 import { combine, compare, nextState, type Aggregation, type AlertState, type Comparison } from './state.js';
 
 type Evaluate = (ctx: Context, query: AggregateQuery, percentiles: boolean) => Promise<{ series: Array<{ buckets: import('../query/aggregate.js').Bucket[] }> }>;
 
-const NO_CACHE: QueryCache = { stats: { hits: 0, misses: 0 }, get: async () => undefined, set: async () => {} };
 const PERCENTILES = new Set(['P50', 'P90', 'P95', 'P99']);
 
 export interface Alerts {

@@ -13,6 +13,9 @@ export interface QueryCache {
   readonly stats: { hits: number; misses: number };
 }
 
+/** A cache that never holds anything: for readers that must see the database as it is now (live queries, alerts, exports). */
+export const NO_CACHE: QueryCache = { stats: { hits: 0, misses: 0 }, get: async () => undefined, set: async () => {} };
+
 export function createQueryCache(options: { redis?: Redis; size: number; log: Logger }): QueryCache {
   const stats = { hits: 0, misses: 0 };
   const count = (value: string | undefined) => {

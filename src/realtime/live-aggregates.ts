@@ -17,7 +17,7 @@ import type { Logger } from '../log.js';
 import { readerOf } from '../definitions/store-definitions.js';
 import { GRANULARITIES } from '../query/plan.js';
 import type { AggregateQuery, Bucket, ResultSeries, TagFilter } from '../query/aggregate.js';
-import type { QueryCache } from '../query/cache.js';
+import { NO_CACHE } from '../query/cache.js';
 import type { QueryMetadata } from '../schema/aggregation.js';
 import type { LivePoint, PointBus } from './bus.js';
 import { createFeed, latestOnly, type Feed } from './feed.js';
@@ -43,7 +43,6 @@ export interface LiveAggregates {
   close(): void;
 }
 
-const NO_CACHE: QueryCache = { stats: { hits: 0, misses: 0 }, get: async () => undefined, set: async () => {} };
 
 const seriesKey = (s: Pick<ResultSeries, 'metric' | 'tags'>) => `${s.metric}\u0000${JSON.stringify(s.tags)}`;
 
