@@ -57,6 +57,11 @@ export async function connect(options: ConnectOptions): Promise<Db> {
   });
   // An idle client losing its server must not take the process down; the next query reconnects.
   pool.on('error', (error) => log.warn({ err: error.message }, 'database: idle client error'));
+  // A client checked out when its server goes (a restart terminates every backend) emits
+  // 'error' too, between two queries of a transaction: with no listener that would end the
+  // process. The query in flight fails with the error (SERVICE_UNAVAILABLE to the caller) and
+  // the pool drops the broken client when it is released.
+  pool.on('connect', (client) => client.on('error', (error) => log.warn({ err: error.message }, 'database: connection lost')));
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const timescale = await enableTimescale(kysely, log);
   log.info({ engine: 'postgres', timescale }, timescale ? 'database: PostgreSQL with TimescaleDB' : 'database: PostgreSQL without TimescaleDB: hypertables, continuous aggregates and policies are off; queries read raw points');
