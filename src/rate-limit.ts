@@ -7,7 +7,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Plugin } from 'graphql-yoga';
-import { Kind, type OperationDefinitionNode } from 'graphql';
+import { getOperationAST } from 'graphql';
 import type { Context } from './context.js';
 import type { Env } from './env.js';
 import { userError } from './errors.js';
@@ -99,20 +99,21 @@ export function rateLimited(kind: LimitClass, seconds: number) {
 
 /** Charges one write or one query per operation, before it runs (HTTP and WebSocket alike). */
 export function useRateLimits(limiter: RateLimiter): Plugin<Context> {
+  /** The refusal for this operation, or null when the tenant's bucket had a token. */
+  const charge = async (ctx: Context, kind: LimitClass) => {
+    if (ctx.principal?.kind !== 'tenant') return null;
+    const wait = await limiter.take(ctx.principal.tenantId, kind, 1);
+    return wait === null ? null : rateLimited(kind, wait);
+  };
   return {
     async onExecute({ args, setResultAndStopExecution }) {
-      const principal = args.contextValue.principal;
-      if (principal?.kind !== 'tenant') return;
-      const operation = (args.document as import('graphql').DocumentNode).definitions.find((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION && (!args.operationName || d.name?.value === args.operationName));
-      const kind: LimitClass = operation?.operation === 'mutation' ? 'writes' : 'queries';
-      const wait = await limiter.take(principal.tenantId, kind, 1);
-      if (wait !== null) setResultAndStopExecution({ errors: [rateLimited(kind, wait)] });
+      const kind: LimitClass = getOperationAST(args.document, args.operationName)?.operation === 'mutation' ? 'writes' : 'queries';
+      const refusal = await charge(args.contextValue, kind);
+      if (refusal) setResultAndStopExecution({ errors: [refusal] });
     },
     async onSubscribe({ args, setResultAndStopExecution }) {
-      const principal = args.contextValue.principal;
-      if (principal?.kind !== 'tenant') return;
-      const wait = await limiter.take(principal.tenantId, 'queries', 1);
-      if (wait !== null) setResultAndStopExecution({ errors: [rateLimited('queries', wait)] });
+      const refusal = await charge(args.contextValue, 'queries');
+      if (refusal) setResultAndStopExecution({ errors: [refusal] });
     },
   };
 }

@@ -3,7 +3,7 @@ import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
 import { audit } from '../audit.js';
 import type { Database, MetricType, Tags } from '../db/tables.js';
-import { tenantSettingsSql, withTenant, type TenantTx } from '../db/tenant.js';
+import { tenantSettingsSql, UUID, withTenant, type TenantTx } from '../db/tenant.js';
 import type { ErrorCode } from '../errors.js';
 import { admitSeries, type Budgets } from './cardinality.js';
 import type { Logger } from '../log.js';
@@ -351,7 +351,6 @@ select ${AUDIT_COLUMNS.join(', ')} from jsonb_populate_recordset(null::audit_log
   return `${tenantSettingsSql(tenantId)};\n${statements.join(';\n')}`;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export interface RecorderOptions {
   kysely: Kysely<Database>;
