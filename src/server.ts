@@ -20,7 +20,7 @@ import { localeFrom, localizeErrors, useLocalizedErrors } from './i18n.js';
 import { createRateLimiter, useRateLimits } from './rate-limit.js';
 import { renderLocalGraphiQL, serveGraphiQLAsset } from './graphiql.js';
 import { createRecorder } from './ingest/record-points.js';
-import { createQueryCache } from './query/cache.js';
+import { createQueryCache, NO_CACHE } from './query/cache.js';
 import { createAggregateRefresher } from './query/refresh.js';
 import { createScheduler } from './jobs/scheduler.js';
 import { scheduleReportRollups } from './definitions/roll-up-reports.js';
@@ -324,9 +324,17 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
   retention.schedule(scheduler);
   aggregates.start();
   scheduleReportRollups({ db, scheduler, env });
-  const alerts = createAlerts({ db, env, log, bus: alertBus, evaluateQuery: async (ctx, query, percentiles) => (await aggregate(ctx, query, percentiles)).result });
+  // Rules are read with the service's own deps (assigned below), uncached, as their creator.
+  let self!: Deps;
+  const alerts = createAlerts({
+    db,
+    env,
+    log,
+    bus: alertBus,
+    readAs: async (principal, requestId, query, percentiles) => (await aggregate({ deps: { ...self, queryCache: NO_CACHE }, principal, requestId }, query, percentiles)).result,
+  });
   scheduleAlerts(alerts, scheduler, env.ALERT_EVALUATION_CRON);
-  return {
+  const opened: Deps & { close(): Promise<void> } = {
     env,
     db,
     log,
@@ -354,4 +362,6 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
       await db.close();
     },
   };
+  self = opened;
+  return opened;
 }

@@ -10,16 +10,16 @@
  */
 import { createHmac } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { Context, Deps } from '../context.js';
+import type { Deps, TenantPrincipal } from '../context.js';
 import type { Database } from '../db/tables.js';
 import type { Logger } from '../log.js';
 import { opsDb, type AlertRuleRow } from '../ops/tables.js';
-import type { AggregateQuery, TagFilter } from '../query/aggregate.js';
-import { NO_CACHE } from '../query/cache.js';
+import type { AggregateQuery, Bucket, TagFilter } from '../query/aggregate.js';
 import type { AlertBus } from './bus.js';
 import { combine, compare, nextState, type Aggregation, type AlertState, type Comparison } from './state.js';
 
-type Evaluate = (ctx: Context, query: AggregateQuery, percentiles: boolean) => Promise<{ series: Array<{ buckets: import('../query/aggregate.js').Bucket[] }> }>;
+/** Answers `query` as `principal` would see it, bypassing the cache (server.ts gives aggregate() with the full deps). */
+type ReadAs = (principal: TenantPrincipal, requestId: string, query: AggregateQuery, percentiles: boolean) => Promise<{ series: Array<{ buckets: Bucket[] }> }>;
 
 const PERCENTILES = new Set(['P50', 'P90', 'P95', 'P99']);
 
@@ -41,7 +41,7 @@ export function signWebhook(secret: string, timestamp: string, body: string): st
   return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
 }
 
-export function createAlerts(deps: Pick<Deps, 'db' | 'env' | 'log'> & { bus: AlertBus; evaluateQuery: Evaluate; fetch?: typeof fetch }): Alerts {
+export function createAlerts(deps: Pick<Deps, 'db' | 'env' | 'log'> & { bus: AlertBus; readAs: ReadAs; fetch?: typeof fetch }): Alerts {
   const { env, log } = deps;
   const db: Kysely<Database> = deps.db.kysely;
   const owner = opsDb(db);
@@ -49,11 +49,7 @@ export function createAlerts(deps: Pick<Deps, 'db' | 'env' | 'log'> & { bus: Ale
 
   /** The value a rule compares at `now`, read as its creator. */
   async function valueOf(rule: AlertRuleRow, now: Date): Promise<number | null> {
-    const ctx: Context = {
-      deps: { ...(deps as unknown as Deps), queryCache: NO_CACHE },
-      principal: { kind: 'tenant', tenantId: rule.tenant_id, role: rule.created_role, keyId: rule.created_key_id, via: 'api_key' },
-      requestId: `alert:${rule.id}`,
-    };
+    const creator: TenantPrincipal = { kind: 'tenant', tenantId: rule.tenant_id, role: rule.created_role, keyId: rule.created_key_id, via: 'api_key' };
     const window = rule.window_seconds;
     const base: AggregateQuery = {
       metrics: [rule.metric],
@@ -67,7 +63,7 @@ export function createAlerts(deps: Pick<Deps, 'db' | 'env' | 'log'> & { bus: Ale
       fill: 'NONE',
     };
     const aggregation = rule.aggregation as Aggregation;
-    const read = async (query: AggregateQuery, how: Aggregation) => combine((await deps.evaluateQuery(ctx, query, PERCENTILES.has(how))).series.flatMap((s) => s.buckets), how, window);
+    const read = async (query: AggregateQuery, how: Aggregation) => combine((await deps.readAs(creator, `alert:${rule.id}`, query, PERCENTILES.has(how))).series.flatMap((s) => s.buckets), how, window);
     if (rule.kind === 'ABSENCE') return read(base, 'COUNT');
     if (rule.kind === 'ERROR_RATE') {
       const total = await read(base, aggregation);
