@@ -75,6 +75,13 @@ export interface PointsTable {
   time: ColumnType<Date, Date | string, never>;
   value: number;
   id: string;
+  /** How many observations the row stands for; null = 1 (migrations/0050_distribution_points.sql). */
+  weight: number | null;
+  /** Exact sum − Σ value × weight over a distribution point's rows; null = 0. */
+  sum_adjust: number | null;
+  /** A distribution point's exact min and max; null = value. */
+  min_value: number | null;
+  max_value: number | null;
 }
 
 export interface ServiceStateTable {
