@@ -229,6 +229,14 @@ describe.each(BUSES)('direct delivery through the server on the %s bus', (bus) =
     b.close();
   });
 
+  test('a crowd of connections authenticating one key at once is one lookup: every one gets the same principal', async () => {
+    const { key } = await app.createKey(tenantA.adminKey, 'VIEWER');
+    const principals = await Promise.all(Array.from({ length: 100 }, () => app.server.deps.auth.authenticate(key)));
+    expect(new Set(principals).size).toBe(1);
+    expect(principals[0]).toMatchObject({ kind: 'tenant', tenantId: tenantA.tenantId, role: 'VIEWER' });
+    await expect(Promise.all([app.server.deps.auth.authenticate('mg_not_a_key'), app.server.deps.auth.authenticate('mg_not_a_key')])).rejects.toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
+  });
+
   test('subscribers of one filter share one listener; a different tag filter is a group of its own; nothing is left once they go', async () => {
     const groups = recordedFeeds(app.server.deps.bus);
     await eventually(() => groups.stats().filters === 0 && app.server.deps.bus.stats().listeners === 0);
