@@ -248,6 +248,9 @@ describe.each(BUSES)('direct delivery through the server on the %s bus', (bus) =
     await eventually(() => groups.stats().subscribers === 3);
     expect(groups.stats()).toEqual({ filters: 2, subscribers: 3 });
     expect(app.server.deps.bus.stats().listeners).toBe(2);
+    // Envelop's subscription hooks still run on the direct path: the live gauge counts them, and (below) lets them go.
+    const gauge = async () => (await app.server.deps.metrics.liveSubscriptions.get()).values.find((v) => v.labels.field === 'metricRecorded')?.value ?? 0;
+    expect(await gauge()).toBe(3);
     await record(tenantA.adminKey, [
       { name: 'grouped.m', type: 'GAUGE', value: 1, tags: { host: 'a' } },
       { name: 'grouped.m', type: 'GAUGE', value: 2, tags: { host: 'b' } },
@@ -256,5 +259,8 @@ describe.each(BUSES)('direct delivery through the server on the %s bus', (bus) =
     expect(client.nexts('3')).toEqual(['{"id":"3","type":"next","payload":{"data":{"metricRecorded":{"point":{"value":2}}}}}']);
     client.close();
     await eventually(() => groups.stats().filters === 0 && app.server.deps.bus.stats().listeners === 0);
+    let last = -1;
+    for (let i = 0; i < 100 && last !== 0; i++, await sleep(20)) last = await gauge();
+    expect(last).toBe(0);
   });
 });
