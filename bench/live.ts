@@ -58,7 +58,7 @@ const agent = new Agent({ keepAlive: true, maxSockets: 32 });
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function post(url: string, body: string, token?: string): Promise<string> {
+function post(url: string, body: string, token?: string, retried = false): Promise<string> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) } }, (res) => {
       let text = '';
@@ -66,7 +66,12 @@ function post(url: string, body: string, token?: string): Promise<string> {
       res.on('data', (chunk: string) => (text += chunk));
       res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 300)}`))));
     });
-    req.on('error', reject);
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      // A kept-alive socket the server closed as idle just as it was reused: the request never
+      // reached the server, so sending it again is safe (the race Node's http docs describe).
+      if (req.reusedSocket && error.code === 'ECONNRESET' && !retried) post(url, body, token, true).then(resolve, reject);
+      else reject(error);
+    });
     req.end(body);
   });
 }
@@ -166,7 +171,9 @@ async function steady(rate: number, seconds: number, send: (i: number) => Promis
   for (let i = 0; i < seconds * rate; i++) {
     const wait = started + (i * 1_000) / rate - now();
     if (wait > 0) await sleep(wait);
-    sends.push(send(i));
+    const sent = send(i);
+    sent.catch(() => {}); // handled by Promise.all below; not an unhandled rejection meanwhile
+    sends.push(sent);
   }
   await Promise.all(sends);
   await sleep(SETTLE_MS);
@@ -213,9 +220,11 @@ async function ingest(base: string, token: string, seconds: number): Promise<num
 const database = await freshDatabase(ADMIN_URL);
 const children: ChildProcess[] = [];
 const sockets: WebSocket[] = [];
+// Should the run die anyway, the servers it started go with it.
+process.once('exit', () => children.forEach((child) => child.exitCode === null && child.kill('SIGTERM')));
 try {
   console.log(`bench:live  ${SUBSCRIBERS} subscribers per arm; latency ${ROUNDS} rounds of ${RATE} points/s for ${SECONDS} s; capacity steps ${CAPACITY_RATES.join(', ')} points/s of ${STEP_SECONDS} s; ingestion ${INGEST_ROUNDS} rounds of ${INGEST_SECONDS} s; idle ${IDLE}`);
-  console.log('Metrograph: two instances on PostgreSQL 15 (no TimescaleDB) through Redis 7; reference: bare graphql-ws, one process, in-memory.');
+  console.log(`Metrograph: two instances on PostgreSQL 15 (no TimescaleDB; database ${database.name}) through Redis 7; reference: bare graphql-ws, one process, in-memory.`);
 
   const reference = await startReference();
   children.push(reference.child);
