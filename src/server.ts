@@ -33,6 +33,7 @@ import { schema } from './schema/index.js';
 import { aggregate } from './schema/aggregation.js';
 import { createLocalBus, createRedisBus } from './realtime/bus.js';
 import { createLiveAggregates } from './realtime/live-aggregates.js';
+import { useDirectDelivery } from './realtime/direct-delivery.js';
 import { createAlertBus } from './alerts/bus.js';
 import { createAlerts, scheduleAlerts } from './alerts/evaluate.js';
 
@@ -69,14 +70,14 @@ function isUnavailable(error: unknown): boolean {
 export function createServer(deps: Deps): Server {
   const { log } = deps;
 
-  const yoga = createYoga<{ principal?: Principal | null; requestId?: string }, Context>({
+  const yoga = createYoga<{ principal?: Principal | null; requestId?: string; operationId?: string }, Context>({
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
     graphiql: { title: 'Metrograph', subscriptionsProtocol: 'WS' },
     renderGraphiQL: renderLocalGraphiQL,
     logging: false,
-    plugins: [...operationLimits(deps.env), useRateLimits(deps.limiter), useLocalizedErrors(), useServiceMetrics(deps.metrics, log), useQueryAudit(deps.db.kysely, log)],
+    plugins: [...operationLimits(deps.env), useRateLimits(deps.limiter), useLocalizedErrors(), useServiceMetrics(deps.metrics, log), useQueryAudit(deps.db.kysely, log), useDirectDelivery({ field: 'metricRecorded', log })],
     context: async (initial): Promise<Context> => {
       const requestId = initial.requestId ?? randomUUID();
       // The Node request: the HTTP request itself, or a WebSocket's upgrade request.
@@ -184,7 +185,7 @@ export function createServer(deps: Deps): Server {
           ctx.extra.tenantId = undefined;
         }
       },
-      onSubscribe: async (ctx, _id, payload) => {
+      onSubscribe: async (ctx, id, payload) => {
         // graphql-ws has already counted this one in.
         const limit = deps.env.LIVE_MAX_SUBSCRIPTIONS_PER_CONNECTION;
         if (Object.keys(ctx.subscriptions).length > limit) {
@@ -198,6 +199,8 @@ export function createServer(deps: Deps): Server {
           principal: ctx.extra.principal ?? null,
           // One id per WebSocket operation, as per HTTP request: it is in each of its log lines.
           requestId: randomUUID(),
+          // metricRecorded writes its messages itself (src/realtime/direct-delivery.ts): it needs the id.
+          operationId: id,
         });
         let document;
         try {
