@@ -9,7 +9,7 @@ import { describe, expect, test } from 'vitest';
 const modulePath = new URL('../src/dashboard/anomaly-band.js', import.meta.url).href;
 const { bandInput, bandLayer } = (await import(modulePath)) as {
   bandInput(config: Record<string, unknown>, from: string, to: string): Record<string, unknown>;
-  bandLayer(band: unknown, seriesList: Array<{ tags: Record<string, string> }>, starts: string[], firstIndex: number): null | {
+  bandLayer(band: unknown, seriesList: Array<{ metric?: string; tags: Record<string, string> }>, starts: string[], firstIndex: number): null | {
     starts: string[];
     columns: Array<Array<number | null>>;
     series: Array<{ label: string }>;
@@ -48,7 +48,7 @@ describe('bandLayer', () => {
 
   test('lower, upper and anomalies for each READY charted series, on the merged x values, filled between', () => {
     // The chart has minute buckets at 10:30 and two lines (avg of /a and of /b): x is column 0.
-    const layer = bandLayer(band, [{ tags: { route: '/a' } }, { tags: { route: '/b' } }], [T1030], 3)!;
+    const layer = bandLayer(band, [{ metric: 'm', tags: { route: '/a' } }, { metric: 'm', tags: { route: '/b' } }], [T1030], 3)!;
     expect(layer.starts).toEqual([T10, T1030, T11]);
     expect(layer.columns).toEqual([
       [8, null, 8],
@@ -56,8 +56,13 @@ describe('bandLayer', () => {
       [20, null, null],
     ]);
     expect(layer.series.map((s) => s.label)).toEqual(['/a expected low', '/a expected high', '/a anomaly']);
-    expect(layer.bands).toEqual([{ series: [4, 3], fill: 'rgba(0, 114, 178, 0.12)' }]);
+    expect(layer.bands).toEqual([{ series: [4, 3], fill: 'rgba(0, 0, 0, 0.08)' }]);
     expect(layer).toMatchObject({ anomalies: 1, learning: 1 });
+  });
+
+  test('a series without group-by tags is named by its metric', () => {
+    const single = { series: [{ tags: {}, state: 'READY', points: [{ start: T10, lower: 1, upper: 2, anomaly: false, value: 1.5 }] }] };
+    expect(bandLayer(single, [{ metric: 'load', tags: {} }], [T10], 2)!.series.map((s) => s.label)).toEqual(['load expected low', 'load expected high', 'load anomaly']);
   });
 
   test('a band series the chart does not show is left out', () => {

@@ -3,7 +3,8 @@
 // Hourly (or daily) buckets, because that is the resolution the history is kept at.
 
 const REFRESH_MS = 60_000;
-const BAND_FILL = 'rgba(0, 114, 178, 0.12)';
+const BAND_FILL = 'rgba(0, 0, 0, 0.08)';
+const BAND_EDGE = '#777777';
 const ANOMALY_COLOUR = '#D55E00';
 
 const QUERY = `query Band($input: AnomalyQueryInput!) {
@@ -41,32 +42,35 @@ export function watchBand(config, gql, range, changed) {
 }
 
 /**
- * The band's part of a uPlot chart whose lines are `lines` ({ s: { tags } }) over `starts`
+ * The band's part of a uPlot chart of `seriesList` ({ metric, tags }) over `starts`
  * (ISO strings): the x values with the band's buckets merged in, the columns and series
- * options to append (lower, upper, anomalies per charted series with a band), uPlot `bands`
- * filling between lower and upper, and how many anomalies are shown. Null without a band.
+ * options to append (lower, upper, anomalies per charted series with a READY band) from
+ * column `firstIndex` on, uPlot `bands` filling between lower and upper, how many anomalies
+ * are shown and how many series are still learning. Null without a band.
  *
- *   bandLayer({ series: [{ tags: {}, state: 'READY', points: [{ start: '…T10:00:00.000Z', lower: 8, upper: 14, anomaly: true, value: 20 }] }] }, [line], ['…T10:00:00.000Z'], 1)
- *   → { starts: ['…T10:00:00.000Z'], columns: [[8], [14], [20]], series: [lower, upper, anomalies], bands: [{ series: [3, 2], fill }], anomalies: 1 }
+ *   bandLayer({ series: [{ tags: {}, state: 'READY', points: [{ start: '…T10:00:00.000Z', lower: 8, upper: 14, anomaly: true, value: 20 }] }] },
+ *             [{ metric: 'load', tags: {} }], ['…T10:00:00.000Z'], 2)
+ *   → { starts: ['…T10:00:00.000Z'], columns: [[8], [14], [20]], series: [load expected low, … high, load anomaly],
+ *       bands: [{ series: [3, 2], fill }], anomalies: 1, learning: 0 }
  */
 export function bandLayer(band, seriesList, starts, firstIndex) {
   if (!band) return null;
   const byTags = new Map(band.series.map((s) => [JSON.stringify(s.tags), s]));
-  const charted = seriesList.map((s) => byTags.get(JSON.stringify(s.tags))).filter((s) => s && s.state === 'READY');
-  const merged = [...new Set([...starts, ...charted.flatMap((s) => s.points.map((p) => p.start))])].sort();
+  const charted = seriesList.map((c) => ({ c, s: byTags.get(JSON.stringify(c.tags)) })).filter(({ s }) => s && s.state === 'READY');
+  const merged = [...new Set([...starts, ...charted.flatMap(({ s }) => s.points.map((p) => p.start))])].sort();
   const columns = [];
   const series = [];
   const bands = [];
   let anomalies = 0;
-  for (const s of charted) {
+  for (const { c, s } of charted) {
     const at = new Map(s.points.map((p) => [p.start, p]));
     const column = (pick) => merged.map((t) => (at.has(t) ? pick(at.get(t)) : null));
-    const name = Object.values(s.tags).join(',') || 'all';
+    const name = Object.values(s.tags).join(',') || c.metric;
     const lowerIndex = firstIndex + columns.length;
     columns.push(column((p) => p.lower), column((p) => p.upper), column((p) => (p.anomaly ? p.value : null)));
     series.push(
-      { label: `${name} expected low`, stroke: '#0072B2', width: 1, dash: [2, 3], spanGaps: true },
-      { label: `${name} expected high`, stroke: '#0072B2', width: 1, dash: [2, 3], spanGaps: true },
+      { label: `${name} expected low`, stroke: BAND_EDGE, width: 1, dash: [2, 3], spanGaps: true },
+      { label: `${name} expected high`, stroke: BAND_EDGE, width: 1, dash: [2, 3], spanGaps: true },
       { label: `${name} anomaly`, stroke: ANOMALY_COLOUR, width: 0, paths: () => null, points: { show: true, size: 10, fill: ANOMALY_COLOUR, stroke: ANOMALY_COLOUR } },
     );
     bands.push({ series: [lowerIndex + 1, lowerIndex], fill: BAND_FILL });
