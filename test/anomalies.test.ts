@@ -129,6 +129,15 @@ describe.each(ENGINES)('anomalies on %s', (engine) => {
     const ready = (await anomalies({ metric: 'fresh', from: iso(JUDGE), to: iso(JUDGE + 12 * HOUR_MS), minHistoryDays: 1 })).data!.metricAnomalies.series[0]!;
     expect(ready.state).toBe('READY');
     expect(ready.points.filter((p) => p.anomaly).map((p) => p.start)).toEqual([iso(JUDGE + 5 * HOUR_MS)]);
+    // An ANOMALY rule on it does not hold while it learns, and does with a one-day minimum.
+    const rule = async (name: string, minHistoryDays: number) =>
+      (await app.gql(CreateAnomalyRule, { input: { name, kind: 'ANOMALY', metric: 'fresh', minHistoryDays } }, tenant.adminKey)).data!.createAlertRule.rule.id;
+    const learning = await rule('fresh unusual', 7);
+    const eager = await rule('fresh unusual, eager', 1);
+    await app.server.deps.alerts.evaluate(new Date(JUDGE + 6 * HOUR_MS + 5_000));
+    const states = (await app.gql(AnomalyRuleStates, {}, tenant.adminKey)).data!.alertRules;
+    expect(states.find((r) => r.id === learning)).toMatchObject({ state: 'OK', lastValue: 1000 });
+    expect(states.find((r) => r.id === eager)).toMatchObject({ state: 'FIRING', lastValue: 1000 });
   });
 
   test('a metric definition is judged by its own value', async () => {

@@ -43,7 +43,7 @@ export const NEIGHBOUR_HOURS = 2;
 export const REL_SCALE_FLOOR = 0.01;
 export const ABS_SCALE_FLOOR = 1e-9;
 
-export const SENSITIVITIES = { LOW: 5.5, MEDIUM: 4.5, HIGH: 4 } as const;
+export const SENSITIVITIES = { LOW: 5.5, MEDIUM: 4, HIGH: 3.5 } as const;
 export type Sensitivity = keyof typeof SENSITIVITIES;
 
 export interface BaselineOptions {
