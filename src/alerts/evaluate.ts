@@ -15,7 +15,7 @@ import type { Database } from '../db/tables.js';
 import type { Logger } from '../log.js';
 import { opsDb, type AlertRuleRow } from '../ops/tables.js';
 import type { AggregateQuery, AggregateResult, TagFilter } from '../query/aggregate.js';
-import { judgeNewestHour, type RuleVerdict } from '../anomaly/judge-rule.js';
+import { createSettledJudge, type RuleVerdict } from '../anomaly/judge-rule.js';
 import type { AlertBus } from './bus.js';
 import { combine, compare, nextState, type Aggregation, type AlertState, type Comparison } from './state.js';
 
@@ -48,6 +48,7 @@ export function createAlerts(deps: Pick<Deps, 'db' | 'env' | 'log'> & { bus: Ale
   const owner = opsDb(db);
   const send = deps.fetch ?? fetch;
 
+  const anomalies = createSettledJudge();
   const creatorOf = (rule: AlertRuleRow): TenantPrincipal => ({ kind: 'tenant', tenantId: rule.tenant_id, role: rule.created_role, keyId: rule.created_key_id, via: 'api_key' });
 
   /** An ANOMALY rule's verdict on the newest whole hour, read as its creator. */
@@ -55,7 +56,7 @@ export function createAlerts(deps: Pick<Deps, 'db' | 'env' | 'log'> & { bus: Ale
     const creator = creatorOf(rule);
     const read = (query: AggregateQuery, percentiles: boolean) => deps.readAs(creator, `alert:${rule.id}`, query, percentiles);
     const settings = { sensitivity: rule.sensitivity, historyWeeks: rule.history_weeks, minHistoryDays: rule.min_history_days };
-    return judgeNewestHour(read, { metric: rule.metric, tags: rule.tags, filters: rule.filters as TagFilter[], aggregation: rule.aggregation as Aggregation, ...settings }, now);
+    return anomalies.judge(read, rule.id, rule.updated_at, { metric: rule.metric, tags: rule.tags, filters: rule.filters as TagFilter[], aggregation: rule.aggregation as Aggregation, ...settings }, now);
   }
 
   /** The value a rule compares at `now`, read as its creator. */
@@ -131,6 +132,7 @@ export function createAlerts(deps: Pick<Deps, 'db' | 'env' | 'log'> & { bus: Ale
   return {
     async evaluate(now) {
       const rules = await owner.selectFrom('alert_rules').selectAll().where('paused', '=', false).orderBy('id').execute();
+      anomalies.retain(new Set(rules.map((r) => r.id)));
       let changed = 0;
       for (const rule of rules) {
         try {
