@@ -87,26 +87,39 @@ function otlpRequest(points: Point[]) {
   return { resourceMetrics: [{ scopeMetrics: [{ metrics }] }] };
 }
 
-/** The request bodies of one arm, `batch` points each, as the arm's client would send them. */
-export function protocolBodies(arm: ProtocolArm, points: Point[], batch: number): Buffer[] {
-  const bodies: Buffer[] = [];
-  for (let i = 0; i < points.length; i += batch) {
-    const slice = points.slice(i, i + batch);
-    if (arm === 'remote_write') {
-      const bySeries = new Map<ProtocolSeries, Point[]>();
-      for (const p of slice) bySeries.set(p.series, [...(bySeries.get(p.series) ?? []), p]);
-      const timeseries = [...bySeries].map(([s, ps]) => ({
-        labels: [{ name: '__name__', value: s.name }, ...Object.entries(s.tags).map(([name, value]) => ({ name, value }))],
-        samples: ps.map((p) => ({ value: p.value, timestamp: p.time })),
-      }));
-      bodies.push(Buffer.from(snappy.compress(WriteRequest.encode(WriteRequest.fromObject({ timeseries })).finish())));
-    } else {
-      const message = otlpRequest(slice);
-      const raw = arm === 'otlp_json' ? Buffer.from(JSON.stringify(message)) : Buffer.from(ExportRequest.encode(ExportRequest.fromObject(message)).finish());
-      bodies.push(gzipSync(raw));
-    }
+/**
+ * The request bodies of one arm for `shards` concurrent clients, `batch` points each: series
+ * are split between the clients as Prometheus splits them between its shards, so the points of
+ * one series go over one connection in time order (a cumulative point behind the last one of
+ * its series would be refused as out of order).
+ */
+export function protocolBodies(arm: ProtocolArm, points: Point[], batch: number, shards: number): Buffer[][] {
+  const index = new Map<ProtocolSeries, number>();
+  const byShard: Point[][] = Array.from({ length: shards }, () => []);
+  for (const p of points) {
+    if (!index.has(p.series)) index.set(p.series, index.size);
+    byShard[index.get(p.series)! % shards]!.push(p);
   }
-  return bodies;
+  return byShard.map((shard) => {
+    const bodies: Buffer[] = [];
+    for (let i = 0; i < shard.length; i += batch) bodies.push(encodeBody(arm, shard.slice(i, i + batch)));
+    return bodies;
+  });
+}
+
+function encodeBody(arm: ProtocolArm, slice: Point[]): Buffer {
+  if (arm === 'remote_write') {
+    const bySeries = new Map<ProtocolSeries, Point[]>();
+    for (const p of slice) bySeries.set(p.series, [...(bySeries.get(p.series) ?? []), p]);
+    const timeseries = [...bySeries].map(([s, ps]) => ({
+      labels: [{ name: '__name__', value: s.name }, ...Object.entries(s.tags).map(([name, value]) => ({ name, value }))],
+      samples: ps.map((p) => ({ value: p.value, timestamp: p.time })),
+    }));
+    return Buffer.from(snappy.compress(WriteRequest.encode(WriteRequest.fromObject({ timeseries })).finish()));
+  }
+  const message = otlpRequest(slice);
+  const raw = arm === 'otlp_json' ? Buffer.from(JSON.stringify(message)) : Buffer.from(ExportRequest.encode(ExportRequest.fromObject(message)).finish());
+  return gzipSync(raw);
 }
 
 const HEADERS: Record<ProtocolArm, Record<string, string>> = {
@@ -115,15 +128,14 @@ const HEADERS: Record<ProtocolArm, Record<string, string>> = {
   remote_write: { 'content-type': 'application/x-protobuf', 'content-encoding': 'snappy', 'x-prometheus-remote-write-version': '0.1.0' },
 };
 
-/** Sends the bodies over `clients` keep-alive connections; throws on any answer but success without rejections. */
-export async function sendBodies(baseUrl: string, token: string, arm: ProtocolArm, bodies: Buffer[], clients: number, agent: Agent): Promise<void> {
+/** Sends each client's bodies in order over its keep-alive connection; throws on any answer but success without rejections. */
+export async function sendBodies(baseUrl: string, token: string, arm: ProtocolArm, bodiesByClient: Buffer[][], agent: Agent): Promise<void> {
   const url = `${baseUrl}${arm === 'remote_write' ? '/api/v1/write' : '/v1/metrics'}`;
-  let next = 0;
   await Promise.all(
-    Array.from({ length: clients }, async () => {
-      while (next < bodies.length) {
-        const body = bodies[next++]!;
-        const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    bodiesByClient.map(async (bodies) => {
+      for (const body of bodies) {
+        // A keep-alive socket the server closed while idle fails at once; the request is resent as a client would (a resend is stored once).
+        const send = () => new Promise<{ status: number; text: string }>((resolve, reject) => {
           const req = request(url, { method: 'POST', agent, headers: { ...HEADERS[arm], authorization: `Bearer ${token}`, 'content-length': body.length } }, (res) => {
             const chunks: Buffer[] = [];
             res.on('data', (c: Buffer) => chunks.push(c));
@@ -133,6 +145,7 @@ export async function sendBodies(baseUrl: string, token: string, arm: ProtocolAr
           req.on('error', reject);
           req.end(body);
         });
+        const { status, text } = await send().catch((error: NodeJS.ErrnoException) => (error.code === 'ECONNRESET' ? send() : Promise.reject(error)));
         // OTLP: 200 and no partial success (a JSON answer is `{}`; a protobuf one is empty). Remote-write: 204.
         const ok = arm === 'remote_write' ? status === 204 : status === 200 && (text === '' || text === '{}');
         if (!ok) throw new Error(`${arm}: HTTP ${status}: ${text.slice(0, 300)}`);

@@ -324,6 +324,8 @@ async function main() {
     // Warm-up: every series created through the API (its cache filled), the JIT warmed; then the series ids for the raw arms.
     for (let w = 0; w < 3; w++) await apiBatches(makeRows(SERIES.length * 5), pid);
     const owner = new pg.Client({ connectionString: databaseUrl });
+    // Dropping the database after a failure ends this connection: that must not hide the failure.
+    owner.on('error', () => {});
     await owner.connect();
     const { rows: ids } = await owner.query<{ id: string; name: string; tags: Record<string, string> }>(
       'select s.id, m.name, s.tags from series s join metrics m on m.id = s.metric_id',
@@ -337,7 +339,7 @@ async function main() {
     await copyBatches(databaseUrl, tenantId, makeRows(SERIES.length * 5));
     // The protocol arms: warmed the same way (their cumulative series get their first value).
     const protocolPoints = createPointSource(SERIES);
-    for (const arm of PROTOCOLS) await sendBodies(baseUrl, apiKey, arm, protocolBodies(arm, protocolPoints(SERIES.length * 5), BATCH), BATCH_CLIENTS, agent);
+    for (const arm of PROTOCOLS) await sendBodies(baseUrl, apiKey, arm, protocolBodies(arm, protocolPoints(SERIES.length * 5), BATCH, BATCH_CLIENTS), agent);
 
     const results: Record<string, RoundResult[]> = { api: [], copy: [], apiSingle: [], rawSingle: [], ...Object.fromEntries(PROTOCOLS.map((arm) => [arm, []])) };
     const log = (label: string, r: RoundResult) =>
@@ -352,10 +354,10 @@ async function main() {
         const arms = all.map((_, i) => all[(i + round) % all.length]!);
         for (const arm of arms) {
           if (arm !== 'api' && arm !== 'copy') {
-            const bodies = protocolBodies(arm, protocolPoints(POINTS_PER_ROUND), BATCH);
+            const bodies = protocolBodies(arm, protocolPoints(POINTS_PER_ROUND), BATCH, BATCH_CLIENTS);
             const cpu0 = cpuSeconds(pid);
             const t0 = performance.now();
-            await sendBodies(baseUrl, apiKey, arm, bodies, BATCH_CLIENTS, agent);
+            await sendBodies(baseUrl, apiKey, arm, bodies, agent);
             const r = { rate: POINTS_PER_ROUND / ((performance.now() - t0) / 1000), cpuUsPerPoint: ((cpuSeconds(pid) - cpu0) * 1e6) / POINTS_PER_ROUND };
             results[arm]!.push(r);
             log(`round ${round + 1} ${arm}`, r);
