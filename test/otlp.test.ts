@@ -207,6 +207,21 @@ describe.each(ENGINES)('OTLP/HTTP metrics (%s)', (engine) => {
     expect(late.body.partialSuccess.errorMessage).toMatch(/not newer than the last one stored/);
   });
 
+  test('a Summary: count and sum exact, its quantiles as the distribution; cumulative, so the second point stores what came since', async () => {
+    const t0 = Date.now() - 60_000;
+    const summary = (t: number, count: number, sum: number, quantiles: Array<[number, number]>) =>
+      request([{ name: 'rpc.duration', unit: 'ms', summary: { dataPoints: [{ startTimeUnixNano: ns(t0 - 1_000), timeUnixNano: ns(t), count, sum, quantileValues: quantiles.map(([quantile, value]) => ({ quantile, value })) }] } }]);
+    expect((await post(app, summary(t0, 10, 300, [[0, 5], [0.5, 20], [0.9, 60], [1, 90]]), tenant.adminKey, { format: 'protobuf' })).status).toBe(200);
+    expect((await post(app, summary(t0 + 10_000, 14, 420, [[0.5, 25], [1, 40]]), tenant.adminKey, { format: 'protobuf' })).status).toBe(200);
+    const rows = await storedRows(app, tenant.tenantId, 'rpc.duration');
+    const first = rows.filter((r) => r.time.getTime() === t0);
+    expect(first.map((r) => [r.type, r.value, r.weight])).toEqual([['SUMMARY', 20, 5], ['SUMMARY', 60, 4], ['SUMMARY', 90, 1]]);
+    expect(figures(first)).toEqual({ count: 10, sum: expect.closeTo(300, 9), min: 5, max: 90 });
+    const second = rows.filter((r) => r.time.getTime() === t0 + 10_000);
+    expect(second.map((r) => [r.value, r.weight])).toEqual([[25, 2], [40, 2]]);
+    expect(figures(second)).toMatchObject({ count: 4, sum: expect.closeTo(120, 9), max: 40 });
+  });
+
   test.runIf(engine === 'postgres')('the last cumulative value is shared by instances on one database', async () => {
     const other = await startApp('postgres', { DATABASE_URL: app.databaseUrl! });
     try {

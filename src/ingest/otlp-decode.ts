@@ -278,20 +278,19 @@ export function otlpObservations(request: OtlpRequest, now = Date.now()): Decode
 
 const optional = (v: number | null | undefined) => (v === null || v === undefined ? null : v);
 
-function checkFigures(count: number, sum: number | null, min: number | null, max: number | null): string | null {
-  for (const v of [sum, min, max]) if (v !== null && !Number.isFinite(v)) return 'non-finite sum, min or max';
-  if (!Number.isSafeInteger(count) || count < 0) return 'count is out of range';
-  return null;
+/** A histogram point's count, sum, min and max, or why they are unusable. */
+function figuresOf(p: { count: Int64; sum?: number | null; min?: number | null; max?: number | null }) {
+  const figures = { count: num(p.count), sum: optional(p.sum), min: optional(p.min), max: optional(p.max) };
+  for (const v of [figures.sum, figures.min, figures.max]) if (v !== null && !Number.isFinite(v)) return 'non-finite sum, min or max';
+  if (!Number.isSafeInteger(figures.count) || figures.count < 0) return 'count is out of range';
+  return figures;
 }
 
 /** Buckets of an explicit-bounds point, or why it is malformed. */
 function explicitOf(p: HistogramPoint): Buckets | string {
-  const count = num(p.count);
-  const sum = optional(p.sum);
-  const min = optional(p.min);
-  const max = optional(p.max);
-  const wrong = checkFigures(count, sum, min, max);
-  if (wrong) return wrong;
+  const figures = figuresOf(p);
+  if (typeof figures === 'string') return figures;
+  const { count, sum, min, max } = figures;
   const bounds = p.explicitBounds ?? [];
   let counts = (p.bucketCounts ?? []).map(num);
   if (counts.length === 0) counts = [count]; // no buckets: all observations in one (−∞, +∞)
@@ -303,12 +302,9 @@ function explicitOf(p: HistogramPoint): Buckets | string {
 
 /** Buckets of an exponential point, or why it is malformed. */
 function exponentialOf(p: ExponentialPoint): Buckets | string {
-  const count = num(p.count);
-  const sum = optional(p.sum);
-  const min = optional(p.min);
-  const max = optional(p.max);
-  const wrong = checkFigures(count, sum, min, max);
-  if (wrong) return wrong;
+  const figures = figuresOf(p);
+  if (typeof figures === 'string') return figures;
+  const { count, sum, min, max } = figures;
   if (!Number.isInteger(p.scale) || p.scale < -10 || p.scale > 20) return `scale ${p.scale} is outside -10..20`;
   const positive = { offset: p.positive?.offset ?? 0, counts: (p.positive?.bucketCounts ?? []).map(num) };
   const negative = { offset: p.negative?.offset ?? 0, counts: (p.negative?.bucketCounts ?? []).map(num) };
