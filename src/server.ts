@@ -12,9 +12,11 @@ import { metricLoader, type Context, type Deps } from './context.js';
 import { connect, type Db } from './db/connect.js';
 import { migrate } from './db/migrate.js';
 import type { Env } from './env.js';
-import { userError } from './errors.js';
+import { isUnavailable, userError } from './errors.js';
 import { serveDashboard } from './dashboard.js';
 import { serveExport } from './export.js';
+import { serveOtlp } from './http/otlp.js';
+import { serveRemoteWrite } from './http/remote-write.js';
 import { operationLimits } from './limits.js';
 import { localeFrom, localizeErrors, useLocalizedErrors } from './i18n.js';
 import { createRateLimiter, useRateLimits } from './rate-limit.js';
@@ -53,19 +55,6 @@ type WsExtra = {
   /** The periodic re-check of its credentials. */
   recheck?: NodeJS.Timeout;
 };
-
-/** Errors from a database that is down or restarting: the client may retry. */
-function isUnavailable(error: unknown): boolean {
-  const code = (error as { code?: string })?.code;
-  const message = (error as Error)?.message ?? '';
-  return (
-    code === 'ECONNREFUSED' ||
-    code === 'ECONNRESET' ||
-    code === '57P01' || // admin_shutdown
-    code === '57P03' || // cannot_connect_now
-    /timeout exceeded when trying to connect|Connection terminated/i.test(message)
-  );
-}
 
 export function createServer(deps: Deps): Server {
   const { log } = deps;
@@ -119,6 +108,7 @@ export function createServer(deps: Deps): Server {
     if (req.url && serveGraphiQLAsset(req.url.split('?')[0]!, res)) return;
     if (req.method === 'GET' && serveDashboard(path, res)) return;
     if (serveExport(deps, req, res, path, requestId)) return;
+    if (serveOtlp(deps, req, res, path, requestId) || serveRemoteWrite(deps, req, res, path, requestId)) return;
     const length = Number(req.headers['content-length'] ?? 0);
     if (length > deps.env.MAX_BODY_BYTES) {
       res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
