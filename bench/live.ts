@@ -53,6 +53,7 @@ const GOAL_P99_VS_REFERENCE = 1.5;
 const GOAL_INGEST_RATIO = 0.8;
 const GOAL_IDLE_BYTES = 512 * 1024 * 1024;
 const SETTLE_MS = 1_500;
+const SETTLE_MAX_MS = 15_000;
 
 const agent = new Agent({ keepAlive: true, maxSockets: 32 });
 const now = () => performance.timeOrigin + performance.now();
@@ -164,8 +165,12 @@ async function closeAll(sockets: WebSocket[]) {
   );
 }
 
-/** Calls `send` `rate` times a second for `seconds`; then waits for the deliveries to settle. */
-async function steady(rate: number, seconds: number, send: (i: number) => Promise<unknown>) {
+/**
+ * Calls `send` `rate` times a second for `seconds`; then waits for the deliveries to settle:
+ * until `done()` or SETTLE_MS after the last send returned, whichever is later, but at most
+ * SETTLE_MAX_MS (what has not arrived by then counts as lost).
+ */
+async function steady(rate: number, seconds: number, send: (i: number) => Promise<unknown>, done: () => boolean) {
   const started = now();
   const sends: Array<Promise<unknown>> = [];
   for (let i = 0; i < seconds * rate; i++) {
@@ -176,7 +181,9 @@ async function steady(rate: number, seconds: number, send: (i: number) => Promis
     sends.push(sent);
   }
   await Promise.all(sends);
-  await sleep(SETTLE_MS);
+  const settled = now() + SETTLE_MS;
+  const limit = now() + SETTLE_MAX_MS;
+  while (now() < limit && (now() < settled || !done())) await sleep(50);
 }
 
 function percentiles(tally: Tally) {
@@ -263,11 +270,11 @@ try {
     arm.tally = tally;
     const cpu0 = cpuOf(name);
     const client0 = process.cpuUsage();
-    await steady(rate, seconds, send);
+    const expected = Math.ceil(seconds * rate) * SUBSCRIBERS;
+    await steady(rate, seconds, send, () => tally.delivered + tally.dropped >= expected);
     const cpu = cpuOf(name) - cpu0;
     const client = process.cpuUsage(client0);
     arm.tally = null;
-    const expected = Math.ceil(seconds * rate) * SUBSCRIBERS;
     const perMessage = (seconds: number) => (seconds * 1e6) / Math.max(1, tally.delivered);
     return { ...percentiles(tally), tally, expected, cpuPerMessage: perMessage(cpu), clientCpuPerMessage: perMessage((client.user + client.system) / 1e6) };
   }
