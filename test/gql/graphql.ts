@@ -101,11 +101,11 @@ export type AnomalyQueryInput = {
 
 /** How far outside its baseline a bucket must be to be an anomaly, in robust standard deviations of the baseline’s error. */
 export type AnomalySensitivity =
-  /** |score| > 4 */
+  /** |score| > 3.5 */
   | 'HIGH'
   /** |score| > 5.5 */
   | 'LOW'
-  /** |score| > 4.5 */
+  /** |score| > 4 */
   | 'MEDIUM';
 
 export type AnomalySeriesState =
