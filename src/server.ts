@@ -9,8 +9,9 @@ import type { Redis } from 'ioredis';
 import { clientOf, useQueryAudit } from './audit.js';
 import { bearerToken, createAuthenticator, type Principal } from './auth.js';
 import { metricLoader, type Context, type Deps } from './context.js';
-import { connect, type Db } from './db/connect.js';
+import { connect, isUnavailable, type Db } from './db/connect.js';
 import { migrate } from './db/migrate.js';
+import { onPrimary, openReplicas } from './db/replicas.js';
 import type { Env } from './env.js';
 import { userError } from './errors.js';
 import { serveDashboard } from './dashboard.js';
@@ -52,19 +53,6 @@ type WsExtra = {
   /** The periodic re-check of its credentials. */
   recheck?: NodeJS.Timeout;
 };
-
-/** Errors from a database that is down or restarting: the client may retry. */
-function isUnavailable(error: unknown): boolean {
-  const code = (error as { code?: string })?.code;
-  const message = (error as Error)?.message ?? '';
-  return (
-    code === 'ECONNREFUSED' ||
-    code === 'ECONNRESET' ||
-    code === '57P01' || // admin_shutdown
-    code === '57P03' || // cannot_connect_now
-    /timeout exceeded when trying to connect|Connection terminated/i.test(message)
-  );
-}
 
 export function createServer(deps: Deps): Server {
   const { log } = deps;
@@ -295,6 +283,8 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
     await db.close();
     throw error;
   }
+  const reads = await openReplicas(db, { urls: env.DATABASE_READ_URLS, poolSize: env.DATABASE_POOL_SIZE, maxLagMs: env.DATABASE_READ_MAX_LAG_MS, waitMs: env.DATABASE_READ_WAIT_MS, checkMs: env.DATABASE_READ_CHECK_MS }, log, redis);
+  db.reads = reads;
   const auth = createAuthenticator(db.kysely, { operatorToken: env.OPERATOR_TOKEN, jwtSecret: env.JWT_SECRET });
   const floors = createRefreshFloors(db.kysely);
   const aggregates = createAggregateRefresher(db, log, refreshSchedule(env, db), { floor: floors.floor });
@@ -302,7 +292,8 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
   const recorder = createRecorder({
     kysely: db.kysely,
     log,
-    afterCommit: (_tenantId, points) => aggregates.afterWrite(points.map((p) => p.time)),
+    // The write position after the refresh too: a replica read must have replayed both.
+    afterCommit: (tenantId, points) => aggregates.afterWrite(points.map((p) => p.time)).finally(() => reads.wrote(tenantId)),
     budgets: { maxSeries: env.MAX_SERIES, maxSeriesPerMetric: env.MAX_SERIES_PER_METRIC, maxTagValues: env.MAX_TAG_VALUES },
     // After afterCommit: the aggregates a live query reads already hold these points.
     onCommitted: (tenantId, points) => bus.publish(tenantId, points),
@@ -331,7 +322,7 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
     env,
     log,
     bus: alertBus,
-    readAs: async (principal, requestId, query, percentiles) => (await aggregate({ deps: { ...self, queryCache: NO_CACHE }, principal, requestId }, query, percentiles)).result,
+    readAs: async (principal, requestId, query, percentiles) => (await aggregate({ deps: { ...self, db: onPrimary(db), queryCache: NO_CACHE }, principal, requestId }, query, percentiles)).result,
   });
   scheduleAlerts(alerts, scheduler, env.ALERT_EVALUATION_CRON);
   const opened: Deps & { close(): Promise<void> } = {
@@ -359,6 +350,7 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
       await bus.close();
       alertBus.close();
       redis?.disconnect();
+      await reads.close?.();
       await db.close();
     },
   };
