@@ -7,7 +7,9 @@
  * `primary` (DATABASE_URL only) and arm `replica` (DATABASE_READ_URLS = the replica). Each
  * round loads one arm, then the other, with CLIENTS concurrent metricAggregates queries
  * (percentiles, grouped, uncached) for SECONDS, while a writer records a batch every 100 ms
- * through the same arm, as a dashboard does next to ingestion. Figures are medians over rounds:
+ * through the same arm, as a dashboard does next to ingestion: the tenant that reads (its
+ * reads wait for the replica to replay its writes), or, in a third arm `replicaOther` on the
+ * replica service, another tenant. Figures are medians over rounds:
  *
  *   - queries/s of each arm, and the ratio;
  *   - CPU cores busy on the primary and on the replica (postmaster and backends, from /proc):
@@ -82,14 +84,14 @@ const queryInput = (i: number) => {
 
 const point = (i: number, time: number) => ({ name: 'bench.latency', type: 'HISTOGRAM', unit: 'ms', value: 5 + ((i * 7919) % 500) / 10, tags: { host: `h${i % HOSTS}` }, timestamp: new Date(time).toISOString() });
 
-async function runArm(url: string, key: string): Promise<{ queries: number; seconds: number }> {
+async function runArm(url: string, key: string, writerKey: string): Promise<{ queries: number; seconds: number }> {
   const until = Date.now() + SECONDS * 1000;
   let queries = 0;
   let writing = true;
   const writer = (async () => {
     let i = 0;
     while (writing) {
-      await gql(url, RECORD, { m: Array.from({ length: 50 }, (_, j) => point(i + j, Date.now() - 1000)) }, key);
+      await gql(url, RECORD, { m: Array.from({ length: 50 }, (_, j) => point(i + j, Date.now() - 1000)) }, writerKey);
       i += 50;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -137,39 +139,46 @@ try {
 
   const { createTenant } = await gql<{ createTenant: { adminKey: { key: string } } }>(onPrimary.url, 'mutation { createTenant(input: { name: "bench" }) { adminKey { key } } }', {}, OPERATOR_TOKEN);
   const key = createTenant.adminKey.key;
+  const other = (await gql<{ createTenant: { adminKey: { key: string } } }>(onPrimary.url, 'mutation { createTenant(input: { name: "bench-other" }) { adminKey { key } } }', {}, OPERATOR_TOKEN)).createTenant.adminKey.key;
   for (let i = 0; i < POINTS; i += 500) {
     const batch = Array.from({ length: Math.min(500, POINTS - i) }, (_, j) => point(i + j, END - SPAN + Math.floor(((i + j) * SPAN) / POINTS)));
     await gql(onPrimary.url, RECORD, { m: batch }, key);
   }
   console.log(`bench:replicas: ${POINTS} points over ${HOSTS} series loaded; ${ROUNDS} rounds × ${SECONDS} s per arm, ${CLIENTS} query clients and one writer (50 points / 100 ms)`);
 
-  const arms = { primary: onPrimary, replica: withReplica } as const;
+  // `replica` reads the tenant that is writing (read-your-writes waits for replay); `replicaOther` has another tenant write.
+  const arms = { primary: { service: onPrimary, writer: key }, replica: { service: withReplica, writer: key }, replicaOther: { service: withReplica, writer: other } } as const;
   const results: Record<keyof typeof arms, { qps: number[]; primaryCores: number[]; replicaCores: number[]; perReplicaCpuSecond: number[] }> = {
     primary: { qps: [], primaryCores: [], replicaCores: [], perReplicaCpuSecond: [] },
     replica: { qps: [], primaryCores: [], replicaCores: [], perReplicaCpuSecond: [] },
+    replicaOther: { qps: [], primaryCores: [], replicaCores: [], perReplicaCpuSecond: [] },
   };
   for (let round = 0; round < ROUNDS; round++) {
-    for (const arm of round % 2 === 0 ? (['primary', 'replica'] as const) : (['replica', 'primary'] as const)) {
+    const order = ['primary', 'replica', 'replicaOther'] as const;
+    for (const arm of round % 2 === 0 ? order : ([...order].reverse() as Array<(typeof order)[number]>)) {
       const cpu = { primary: clusterCpuSeconds(primary), replica: clusterCpuSeconds(replica) };
-      const { queries, seconds } = await runArm(arms[arm].url, key);
+      const { queries, seconds } = await runArm(arms[arm].service.url, key, arms[arm].writer);
       const used = { primary: clusterCpuSeconds(primary) - cpu.primary, replica: clusterCpuSeconds(replica) - cpu.replica };
       results[arm].qps.push(queries / seconds);
       results[arm].primaryCores.push(used.primary / seconds);
       results[arm].replicaCores.push(used.replica / seconds);
       results[arm].perReplicaCpuSecond.push(queries / Math.max(0.01, used.replica));
-      console.log(`  round ${round + 1} ${arm.padEnd(7)}: ${queries} queries in ${seconds.toFixed(1)} s; CPU s primary ${used.primary.toFixed(2)}, replica ${used.replica.toFixed(2)}`);
+      console.log(`  round ${round + 1} ${arm.padEnd(12)}: ${queries} queries in ${seconds.toFixed(1)} s; CPU s primary ${used.primary.toFixed(2)}, replica ${used.replica.toFixed(2)}`);
     }
   }
   const routed = await readsOnReplica(withReplica.url);
   const p = results.primary;
   const r = results.replica;
+  const o = results.replicaOther;
   const f = (x: number) => x.toFixed(2);
+  const row = (name: string, values: number[][], goal: string) => console.log(`${name.padEnd(32)} ${values.map((v) => (v.length ? f(median(v)) : '—').padStart(13)).join('  ')}   ${goal}`);
   console.log('\nmedians over rounds (PostgreSQL 15 without TimescaleDB, so queries read raw points; private clusters and both services on this machine)');
-  console.log('figure                                   primary only   with 1 replica   goal');
-  console.log(`queries/s                                ${f(median(p.qps)).padStart(12)}   ${f(median(r.qps)).padStart(14)}   ≥ 0.9× on shared cores (${f(median(r.qps) / median(p.qps))}×); ≈ 2× with the replica on its own hardware`);
-  console.log(`primary CPU cores busy                   ${f(median(p.primaryCores)).padStart(12)}   ${f(median(r.primaryCores)).padStart(14)}   the queries' share moved off the primary (left: the writer)`);
-  console.log(`replica CPU cores busy                   ${f(median(p.replicaCores)).padStart(12)}   ${f(median(r.replicaCores)).padStart(14)}   (primary-only arm: WAL replay alone)`);
-  console.log(`queries per replica CPU second           ${''.padStart(12)}   ${f(median(r.perReplicaCpuSecond)).padStart(14)}   = queries/s one replica core serves when the database is the limit`);
+  console.log(`${'figure'.padEnd(32)} ${['primary only', '1 replica', '1 replica*'].map((h) => h.padStart(13)).join('  ')}   goal`);
+  row('queries/s', [p.qps, r.qps, o.qps], `≥ 0.9× primary only on shared cores (${f(median(r.qps) / median(p.qps))}×, * ${f(median(o.qps) / median(p.qps))}×); ≈ 2× with the replica on its own hardware`);
+  row('primary CPU cores busy', [p.primaryCores, r.primaryCores, o.primaryCores], "the queries' share moved off the primary (what is left: the writer)");
+  row('replica CPU cores busy', [p.replicaCores, r.replicaCores, o.replicaCores], '(primary only: WAL replay alone)');
+  row('queries per replica CPU second', [[], r.perReplicaCpuSecond, o.perReplicaCpuSecond], 'queries/s one replica core serves when the database is the limit');
+  console.log('* another tenant writes: no read waits for a replay (in the other arms the tenant that reads also writes, every 100 ms)');
   console.log(`reads of the replica arm on the replica: ${routed.replica} of ${routed.replica + routed.primary} (${((100 * routed.replica) / Math.max(1, routed.replica + routed.primary)).toFixed(1)} %), with its tenant writing every 100 ms`);
 } finally {
   for (const service of services) await stopServer(service.child).catch(() => {});
