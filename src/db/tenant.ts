@@ -94,8 +94,14 @@ export async function withTenantWrite<T>(kysely: Kysely<Database>, reads: Reads,
     tenantId,
     async (trx) => {
       const value = await work(trx);
-      const { rows } = await sql<{ wrote: boolean }>`select pg_current_xact_id_if_assigned() is not null as wrote`.execute(trx);
-      wrote = rows[0]?.wrote === true;
+      try {
+        const { rows } = await sql<{ wrote: boolean }>`select pg_current_xact_id_if_assigned() is not null as wrote`.execute(trx);
+        wrote = rows[0]?.wrote === true;
+      } catch {
+        // Work that caught an error of its own leaves the transaction aborted (its commit rolls
+        // back, as before); assume a write rather than change what the caller gets.
+        wrote = true;
+      }
       return value;
     },
     options,
