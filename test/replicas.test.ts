@@ -88,7 +88,8 @@ describe.skipIf(missing !== null)('read replicas with a private primary and stre
     reads = app.server.deps.db.reads as ReplicatedReads;
     a = await app.createTenant();
     b = await app.createTenant();
-  }, 120_000);
+    // initdb, a base backup and every migration: about two minutes on a loaded 2-core machine.
+  }, 300_000);
 
   afterAll(async () => {
     await app?.close();
