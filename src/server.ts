@@ -9,13 +9,15 @@ import type { Redis } from 'ioredis';
 import { clientOf, useQueryAudit } from './audit.js';
 import { bearerToken, createAuthenticator, type Principal } from './auth.js';
 import { metricLoader, type Context, type Deps } from './context.js';
-import { connect, isUnavailable, type Db } from './db/connect.js';
+import { connect, type Db } from './db/connect.js';
 import { migrate } from './db/migrate.js';
 import { onPrimary, openReplicas } from './db/replicas.js';
 import type { Env } from './env.js';
-import { userError } from './errors.js';
+import { isUnavailable, userError } from './errors.js';
 import { serveDashboard } from './dashboard.js';
 import { serveExport } from './export.js';
+import { serveOtlp } from './http/otlp.js';
+import { serveRemoteWrite } from './http/remote-write.js';
 import { operationLimits } from './limits.js';
 import { localeFrom, localizeErrors, useLocalizedErrors } from './i18n.js';
 import { createRateLimiter, useRateLimits } from './rate-limit.js';
@@ -34,6 +36,7 @@ import { schema } from './schema/index.js';
 import { aggregate } from './schema/aggregation.js';
 import { createLocalBus, createRedisBus } from './realtime/bus.js';
 import { createLiveAggregates } from './realtime/live-aggregates.js';
+import { useDirectDelivery } from './realtime/direct-delivery.js';
 import { createAlertBus } from './alerts/bus.js';
 import { createAlerts, scheduleAlerts } from './alerts/evaluate.js';
 
@@ -57,14 +60,14 @@ type WsExtra = {
 export function createServer(deps: Deps): Server {
   const { log } = deps;
 
-  const yoga = createYoga<{ principal?: Principal | null; requestId?: string }, Context>({
+  const yoga = createYoga<{ principal?: Principal | null; requestId?: string; operationId?: string }, Context>({
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
     graphiql: { title: 'Metrograph', subscriptionsProtocol: 'WS' },
     renderGraphiQL: renderLocalGraphiQL,
     logging: false,
-    plugins: [...operationLimits(deps.env), useRateLimits(deps.limiter), useLocalizedErrors(), useServiceMetrics(deps.metrics, log), useQueryAudit(deps.db.kysely, log)],
+    plugins: [...operationLimits(deps.env), useRateLimits(deps.limiter), useLocalizedErrors(), useServiceMetrics(deps.metrics, log), useQueryAudit(deps.db.kysely, log), useDirectDelivery({ field: 'metricRecorded', log })],
     context: async (initial): Promise<Context> => {
       const requestId = initial.requestId ?? randomUUID();
       // The Node request: the HTTP request itself, or a WebSocket's upgrade request.
@@ -106,6 +109,7 @@ export function createServer(deps: Deps): Server {
     if (req.url && serveGraphiQLAsset(req.url.split('?')[0]!, res)) return;
     if (req.method === 'GET' && serveDashboard(path, res)) return;
     if (serveExport(deps, req, res, path, requestId)) return;
+    if (serveOtlp(deps, req, res, path, requestId) || serveRemoteWrite(deps, req, res, path, requestId)) return;
     const length = Number(req.headers['content-length'] ?? 0);
     if (length > deps.env.MAX_BODY_BYTES) {
       res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
@@ -172,7 +176,7 @@ export function createServer(deps: Deps): Server {
           ctx.extra.tenantId = undefined;
         }
       },
-      onSubscribe: async (ctx, _id, payload) => {
+      onSubscribe: async (ctx, id, payload) => {
         // graphql-ws has already counted this one in.
         const limit = deps.env.LIVE_MAX_SUBSCRIPTIONS_PER_CONNECTION;
         if (Object.keys(ctx.subscriptions).length > limit) {
@@ -186,6 +190,8 @@ export function createServer(deps: Deps): Server {
           principal: ctx.extra.principal ?? null,
           // One id per WebSocket operation, as per HTTP request: it is in each of its log lines.
           requestId: randomUUID(),
+          // metricRecorded writes its messages itself (src/realtime/direct-delivery.ts): it needs the id.
+          operationId: id,
         });
         let document;
         try {

@@ -1,7 +1,6 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from './tables.js';
-import { openEmbedded } from './embedded.js';
 import { primaryReads, type Reads } from './tenant.js';
 import type { Logger } from '../log.js';
 
@@ -37,6 +36,9 @@ const pgTypes = {
 export async function connect(options: ConnectOptions): Promise<Db> {
   const { log } = options;
   if (!options.databaseUrl) {
+    // The embedded engine is a one-maintainer fork (DESIGN.md §1): loaded only when it is used,
+    // so a service on DATABASE_URL never imports it.
+    const { openEmbedded } = await import('./embedded.js');
     const engine = await openEmbedded(options.dataDir);
     const kysely = new Kysely<Database>({ dialect: engine.dialect });
     log.info({ engine: 'embedded', dataDir: options.dataDir ?? ':memory:' }, 'database: embedded PGlite with TimescaleDB');
@@ -82,19 +84,6 @@ export function openPool(url: string, size: number, log: Logger, connectTimeoutM
   // the pool drops the broken client when it is released.
   pool.on('connect', (client) => client.on('error', (error) => log.warn({ err: error.message }, 'database: connection lost')));
   return { pool, kysely: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }) };
-}
-
-/** Errors from a database that is down or restarting: the client may retry (elsewhere). */
-export function isUnavailable(error: unknown): boolean {
-  const code = (error as { code?: string })?.code;
-  const message = (error as Error)?.message ?? '';
-  return (
-    code === 'ECONNREFUSED' ||
-    code === 'ECONNRESET' ||
-    code === '57P01' || // admin_shutdown
-    code === '57P03' || // cannot_connect_now
-    /timeout exceeded when trying to connect|Connection terminated/i.test(message)
-  );
 }
 
 /** Creates the extension where the server offers it; false (and a log line) where it does not. */

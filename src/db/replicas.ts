@@ -34,7 +34,8 @@ import { sql, type Kysely } from 'kysely';
 import type pg from 'pg';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
-import { isUnavailable, openPool, type Db } from './connect.js';
+import { isUnavailable } from '../errors.js';
+import { openPool, type Db } from './connect.js';
 import type { Database } from './tables.js';
 import { primaryReads, type Reads } from './tenant.js';
 
