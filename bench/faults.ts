@@ -14,24 +14,14 @@
  * sent, acknowledged, stored, lost (acknowledged but not stored: must be 0) and duplicated
  * (stored twice: must be 0). Exits 1 if any is lost or duplicated, or a fault's check fails.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
-import { connect, createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { connect } from 'node:net';
 import pg from 'pg';
+import { createPrimary, freePort, type PgCluster } from './clusters.js';
 import { rssBytes, startServer, stopServer } from './servers.js';
 
-const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
-/** A port nobody listens on now (the shared 5432 and 6379 are never used). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+// Free ports: the shared 5432 and 6379 are never used.
 const PG_PORT = Number(process.env.FAULT_PG_PORT ?? (await freePort()));
 const REDIS_PORT = Number(process.env.FAULT_REDIS_PORT ?? (await freePort()));
 const PG_SECONDS = Number(process.env.FAULT_PG_SECONDS ?? 5);
@@ -43,18 +33,11 @@ const DATABASE_URL = `postgres://postgres@127.0.0.1:${PG_PORT}/postgres`;
 const REDIS_URL = `redis://127.0.0.1:${REDIS_PORT}`;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const asPostgres = (command: string, args: string[]) => execFileSync('runuser', ['-u', 'postgres', '--', join(PG_BIN, command), ...args], { stdio: 'pipe' });
 
 // ---------------------------------------------------------------------------------------------
-// The private PostgreSQL and Redis
+// The private PostgreSQL (bench/clusters.ts) and Redis
 
-const pgDir = mkdtempSync(join(tmpdir(), 'mg-faults-pg-'));
-chmodSync(pgDir, 0o777);
-const pgData = join(pgDir, 'data');
-const pgCtl = (action: 'start' | 'stop') =>
-  action === 'start'
-    ? asPostgres('pg_ctl', ['-D', pgData, '-l', join(pgDir, 'log'), '-w', '-o', `-p ${PG_PORT} -k ${pgDir} -c listen_addresses=127.0.0.1`, 'start'])
-    : asPostgres('pg_ctl', ['-D', pgData, '-m', 'fast', '-w', 'stop']);
+let postgres: PgCluster | undefined;
 
 let redis: ChildProcess | undefined;
 async function startRedis(): Promise<void> {
@@ -173,8 +156,7 @@ try {
     });
     if (inUse) throw new Error(`port ${port} is in use: the harness needs it for its own server (FAULT_PG_PORT / FAULT_REDIS_PORT)`);
   }
-  asPostgres('initdb', ['-D', pgData, '-A', 'trust', '-U', 'postgres', '--no-sync']);
-  pgCtl('start');
+  postgres = await createPrimary({ port: PG_PORT, prefix: 'mg-faults-pg-' });
   await startRedis();
   await start();
   const created = await fetch(`${baseUrl}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${OPERATOR_TOKEN}` }, body: JSON.stringify({ query: 'mutation { createTenant(input: { name: "faults" }) { adminKey { key } } }' }) });
@@ -184,9 +166,9 @@ try {
   console.log(`faults: PostgreSQL stopped for ${PG_SECONDS} s under load…`);
   {
     const { tally, notes } = await underLoad(async () => {
-      pgCtl('stop');
+      postgres!.stop();
       await sleep(PG_SECONDS * 1_000);
-      pgCtl('start');
+      postgres!.start();
       const readyMs = await waitReady(30_000);
       return { readyAfterPostgresReturnedMs: readyMs, serviceAlive: service!.child.exitCode === null };
     });
@@ -242,12 +224,7 @@ try {
 } finally {
   if (service) await stopServer(service.child).catch(() => {});
   await stopRedis();
-  try {
-    asPostgres('pg_ctl', ['-D', pgData, '-m', 'immediate', '-w', 'stop']);
-  } catch {
-    /* already stopped */
-  }
-  rmSync(pgDir, { recursive: true, force: true });
+  postgres?.destroy();
 }
 
 console.log(`\nfaults (${Math.round((Date.now() - started) / 1000)} s): ${WRITERS} writers, batches of ${BATCH} points with client ids, failed batches retried with the same ids`);

@@ -5,7 +5,7 @@ import type { ClientInfo } from './audit.js';
 import type { Authenticator, Principal } from './auth.js';
 import type { Db } from './db/connect.js';
 import type { Database, Metric, Role } from './db/tables.js';
-import { withTenant, type TenantTx, type TxOptions } from './db/tenant.js';
+import { withTenantRead, withTenantWrite, type TenantTx, type TxOptions } from './db/tenant.js';
 import type { Env } from './env.js';
 import type { PointBus } from './realtime/bus.js';
 import type { AlertBus } from './alerts/bus.js';
@@ -72,10 +72,16 @@ export function requireTenant(ctx: Context, roles?: readonly Role[]): TenantPrin
   return principal;
 }
 
-/** Runs `work` in a transaction scoped to the caller's tenant (see db/tenant.ts). */
+/** Runs `work` in a transaction scoped to the caller's tenant (see db/tenant.ts), on the primary. */
 export function tenantTx<T>(ctx: Context, work: (trx: TenantTx) => Promise<T>, options?: TxOptions & { roles?: readonly Role[] }): Promise<T> {
   const principal = requireTenant(ctx, options?.roles);
-  return withTenant(ctx.deps.db.kysely as Kysely<Database>, principal.tenantId, work, options);
+  return withTenantWrite(ctx.deps.db.kysely as Kysely<Database>, ctx.deps.db.reads, principal.tenantId, work, options);
+}
+
+/** tenantTx for read-only work: on a read replica that has the tenant's writes when there is one (db/replicas.ts), else on the primary. */
+export function readTx<T>(ctx: Context, work: (trx: TenantTx) => Promise<T>, options?: TxOptions & { roles?: readonly Role[] }): Promise<T> {
+  const principal = requireTenant(ctx, options?.roles);
+  return withTenantRead(ctx.deps.db.reads, principal.tenantId, work, options);
 }
 
 /** Refuses anyone but the operator token (OPERATOR_TOKEN); `what` ends "Only the operator token can …". */
@@ -97,7 +103,7 @@ export function metricLoader(ctx: Context): DataLoader<string, Metric | null> {
   let loader = loaders.get(ctx);
   if (!loader) {
     loader = new DataLoader(async (names) => {
-      const rows = await tenantTx(ctx, (trx) => trx.selectFrom('metrics').selectAll().where('name', 'in', [...names]).execute());
+      const rows = await readTx(ctx, (trx) => trx.selectFrom('metrics').selectAll().where('name', 'in', [...names]).execute());
       return names.map((name) => rows.find((row) => row.name === name) ?? null);
     });
     loaders.set(ctx, loader);

@@ -22,6 +22,18 @@ export const envSchema = z.object({
   /** Where the embedded engine keeps its files; ignored with DATABASE_URL. */
   DATA_DIR: z.string().min(1).default('./data'),
   DATABASE_POOL_SIZE: positiveInt(1, 200).default(10),
+  /** Streaming replicas of DATABASE_URL, comma-separated, that take reads (src/db/replicas.ts); ignored on the embedded engine. */
+  DATABASE_READ_URLS: z
+    .string()
+    .default('')
+    .transform((value) => value.split(',').map((url) => url.trim()).filter(Boolean))
+    .pipe(z.array(urlWith('DATABASE_READ_URLS', ['postgres:', 'postgresql:']))),
+  /** A replica whose replay is further behind the primary than this is taken out of reads until it catches up. */
+  DATABASE_READ_MAX_LAG_MS: positiveInt(10, 3_600_000).default(5_000),
+  /** How long a read waits for a replica to replay its tenant's last write before it reads from the primary. */
+  DATABASE_READ_WAIT_MS: positiveInt(0, 60_000).default(100),
+  /** How often replicas' health, recovery state and lag are checked (and the first retry delay of one that is down). */
+  DATABASE_READ_CHECK_MS: positiveInt(10, 60_000).default(1_000),
   REDIS_URL: urlWith('REDIS_URL', ['redis:', 'rediss:']).optional(),
   /** Enables createTenant for whoever presents this token. At least 16 characters. */
   OPERATOR_TOKEN: z.string().min(16, 'OPERATOR_TOKEN must be at least 16 characters').optional(),

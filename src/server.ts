@@ -11,6 +11,7 @@ import { bearerToken, createAuthenticator, type Principal } from './auth.js';
 import { metricLoader, type Context, type Deps } from './context.js';
 import { connect, type Db } from './db/connect.js';
 import { migrate } from './db/migrate.js';
+import { onPrimary, openReplicas } from './db/replicas.js';
 import type { Env } from './env.js';
 import { isUnavailable, userError } from './errors.js';
 import { serveDashboard } from './dashboard.js';
@@ -288,6 +289,8 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
     await db.close();
     throw error;
   }
+  const reads = await openReplicas(db, { urls: env.DATABASE_READ_URLS, poolSize: env.DATABASE_POOL_SIZE, maxLagMs: env.DATABASE_READ_MAX_LAG_MS, waitMs: env.DATABASE_READ_WAIT_MS, checkMs: env.DATABASE_READ_CHECK_MS }, log, redis);
+  db.reads = reads;
   const auth = createAuthenticator(db.kysely, { operatorToken: env.OPERATOR_TOKEN, jwtSecret: env.JWT_SECRET });
   const floors = createRefreshFloors(db.kysely);
   const aggregates = createAggregateRefresher(db, log, refreshSchedule(env, db), { floor: floors.floor });
@@ -295,7 +298,8 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
   const recorder = createRecorder({
     kysely: db.kysely,
     log,
-    afterCommit: (_tenantId, points) => aggregates.afterWrite(points.map((p) => p.time)),
+    // The write position after the refresh too: a replica read must have replayed both.
+    afterCommit: (tenantId, points) => aggregates.afterWrite(points.map((p) => p.time)).finally(() => reads.wrote(tenantId)),
     budgets: { maxSeries: env.MAX_SERIES, maxSeriesPerMetric: env.MAX_SERIES_PER_METRIC, maxTagValues: env.MAX_TAG_VALUES },
     // After afterCommit: the aggregates a live query reads already hold these points.
     onCommitted: (tenantId, points) => bus.publish(tenantId, points),
@@ -324,7 +328,7 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
     env,
     log,
     bus: alertBus,
-    readAs: async (principal, requestId, query, percentiles) => (await aggregate({ deps: { ...self, queryCache: NO_CACHE }, principal, requestId }, query, percentiles)).result,
+    readAs: async (principal, requestId, query, percentiles) => (await aggregate({ deps: { ...self, db: onPrimary(db), queryCache: NO_CACHE }, principal, requestId }, query, percentiles)).result,
   });
   scheduleAlerts(alerts, scheduler, env.ALERT_EVALUATION_CRON);
   const opened: Deps & { close(): Promise<void> } = {
@@ -352,6 +356,7 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
       await bus.close();
       alertBus.close();
       redis?.disconnect();
+      await reads.close?.();
       await db.close();
     },
   };

@@ -1,6 +1,7 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from './tables.js';
+import { primaryReads, type Reads } from './tenant.js';
 import type { Logger } from '../log.js';
 
 export type EngineKind = 'embedded' | 'postgres';
@@ -12,6 +13,8 @@ export interface Db {
   timescale: boolean;
   /** A pg pool's gauges, for /health; undefined on the embedded engine. */
   pool?: pg.Pool;
+  /** Where tenant reads run: the primary, or streaming replicas when DATABASE_READ_URLS is set (replicas.ts). */
+  reads: Reads;
   close(): Promise<void>;
 }
 
@@ -43,6 +46,7 @@ export async function connect(options: ConnectOptions): Promise<Db> {
       kysely,
       kind: 'embedded',
       timescale: true,
+      reads: primaryReads(kysely),
       async close() {
         await kysely.destroy();
         await engine.close();
@@ -50,12 +54,27 @@ export async function connect(options: ConnectOptions): Promise<Db> {
     };
   }
 
+  const { pool, kysely } = openPool(options.databaseUrl, options.poolSize ?? 10, log);
+  const timescale = await enableTimescale(kysely, log);
+  log.info({ engine: 'postgres', timescale }, timescale ? 'database: PostgreSQL with TimescaleDB' : 'database: PostgreSQL without TimescaleDB: hypertables, continuous aggregates and policies are off; queries read raw points');
+  return {
+    kysely,
+    kind: 'postgres',
+    timescale,
+    pool,
+    reads: primaryReads(kysely),
+    close: () => kysely.destroy(),
+  };
+}
+
+/** A `pg` pool and its Kysely, for the primary and for each read replica alike. */
+export function openPool(url: string, size: number, log: Logger, connectTimeoutMs = 5_000): { pool: pg.Pool; kysely: Kysely<Database> } {
   const pool = new pg.Pool({
-    connectionString: options.databaseUrl,
-    max: options.poolSize ?? 10,
+    connectionString: url,
+    max: size,
     types: pgTypes,
     // Fail fast when the server is gone instead of queueing forever.
-    connectionTimeoutMillis: 5_000,
+    connectionTimeoutMillis: connectTimeoutMs,
   });
   // An idle client losing its server must not take the process down; the next query reconnects.
   pool.on('error', (error) => log.warn({ err: error.message }, 'database: idle client error'));
@@ -64,16 +83,7 @@ export async function connect(options: ConnectOptions): Promise<Db> {
   // process. The query in flight fails with the error (SERVICE_UNAVAILABLE to the caller) and
   // the pool drops the broken client when it is released.
   pool.on('connect', (client) => client.on('error', (error) => log.warn({ err: error.message }, 'database: connection lost')));
-  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  const timescale = await enableTimescale(kysely, log);
-  log.info({ engine: 'postgres', timescale }, timescale ? 'database: PostgreSQL with TimescaleDB' : 'database: PostgreSQL without TimescaleDB: hypertables, continuous aggregates and policies are off; queries read raw points');
-  return {
-    kysely,
-    kind: 'postgres',
-    timescale,
-    pool,
-    close: () => kysely.destroy(),
-  };
+  return { pool, kysely: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }) };
 }
 
 /** Creates the extension where the server offers it; false (and a log line) where it does not. */

@@ -55,3 +55,57 @@ export function withKeyHash<T>(kysely: Kysely<Database>, keyHash: string, work: 
     return work(trx);
   });
 }
+
+/**
+ * Where a tenant's reads run. `run` hands `work` the engine to use: the primary, or a
+ * streaming replica that has replayed everything the tenant is known to have written
+ * (src/db/replicas.ts). `wrote` is called after a commit that wrote for the tenant.
+ */
+export interface Reads {
+  run<T>(tenantId: string, work: (kysely: Kysely<Database>) => Promise<T>): Promise<T>;
+  /** False when every read runs on the primary anyway: then writes need no noting. */
+  readonly replicated: boolean;
+  wrote(tenantId: string): Promise<void>;
+}
+
+/** Every read on the primary: the embedded engine, no DATABASE_READ_URLS, and the jobs. */
+export function primaryReads(kysely: Kysely<Database>): Reads {
+  return { replicated: false, run: (_tenantId, work) => work(kysely), wrote: async () => {} };
+}
+
+/**
+ * withTenant for read-only work, on the engine `reads` picks for the tenant (a replica when
+ * one is current enough, else the primary). `work` must not write: a replica refuses it.
+ */
+export function withTenantRead<T>(reads: Reads, tenantId: string, work: (trx: TenantTx) => Promise<T>, options: TxOptions = {}): Promise<T> {
+  return reads.run(tenantId, (kysely) => withTenant(kysely, tenantId, work, options));
+}
+
+/**
+ * withTenant on the primary that, when reads are replicated, tells `reads` after the commit
+ * if the transaction wrote anything (it was given a transaction id), so the tenant's next
+ * read waits for a replica that has replayed it. Read-only transactions note nothing.
+ */
+export async function withTenantWrite<T>(kysely: Kysely<Database>, reads: Reads, tenantId: string, work: (trx: TenantTx) => Promise<T>, options: TxOptions = {}): Promise<T> {
+  if (!reads.replicated) return withTenant(kysely, tenantId, work, options);
+  let wrote = false;
+  const result = await withTenant(
+    kysely,
+    tenantId,
+    async (trx) => {
+      const value = await work(trx);
+      try {
+        const { rows } = await sql<{ wrote: boolean }>`select pg_current_xact_id_if_assigned() is not null as wrote`.execute(trx);
+        wrote = rows[0]?.wrote === true;
+      } catch {
+        // Work that caught an error of its own leaves the transaction aborted (its commit rolls
+        // back, as before); assume a write rather than change what the caller gets.
+        wrote = true;
+      }
+      return value;
+    },
+    options,
+  );
+  if (wrote) await reads.wrote(tenantId);
+  return result;
+}

@@ -7,6 +7,7 @@ import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sql } from 'kysely';
 import type { Deps } from '../context.js';
+import { isReplicated } from '../db/replicas.js';
 
 const ROUTES = new Set(['/graphql', '/export', '/metrics', '/health', '/health/live', '/health/ready', '/v1/metrics', '/api/v1/write']);
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
@@ -67,6 +68,13 @@ export async function ready(deps: Deps, res: ServerResponse, draining: boolean):
       checks.redis = { status: 'down', degraded: true, error: (error as Error).message };
     }
   } else checks.redis = { status: 'not configured' };
+  // Replicas only take reads off the primary: with none in rotation every read runs there, so
+  // the instance stays ready and says it is degraded.
+  if (isReplicated(deps.db.reads)) {
+    const members = deps.db.reads.status().map(({ name, state, lagMs, error }) => ({ name, state, lagMs, ...(error ? { error } : {}) }));
+    const inRotation = members.filter((m) => m.state === 'up').length;
+    checks.replicas = { status: inRotation === members.length ? 'up' : inRotation > 0 ? 'degraded' : 'down', ...(inRotation < members.length ? { degraded: true } : {}), inRotation, members };
+  }
   const status = draining ? 'draining' : ok ? 'ok' : 'unavailable';
   res.writeHead(status === 'ok' ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
   res.end(JSON.stringify({ status, ...checks }));

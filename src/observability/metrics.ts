@@ -9,6 +9,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Db } from '../db/connect.js';
 import type { JobWork, Scheduler } from '../jobs/scheduler.js';
 import type { QueryCache } from '../query/cache.js';
+import { isReplicated } from '../db/replicas.js';
+import { registerReplicaMetrics } from './replica-metrics.js';
 
 const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -42,6 +44,7 @@ export function createServiceMetrics(source: { db: Db; queryCache: QueryCache })
   const registers = [registry];
 
   const { db, queryCache } = source;
+  if (isReplicated(db.reads)) registerReplicaMetrics(registers, db.reads);
   new Gauge({
     name: 'metrograph_db_pool_connections',
     help: 'Database connections by state (pg pool; the embedded engine has one connection).',

@@ -3,7 +3,7 @@ import { Kind, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
 import { sql } from 'kysely';
 import { z } from 'zod';
 import { builder } from '../builder.js';
-import { metricLoader, requireTenant, tenantTx, type Context } from '../context.js';
+import { metricLoader, readTx, requireTenant, type Context } from '../context.js';
 import type { Tags } from '../db/tables.js';
 import { parseInput, userError } from '../errors.js';
 import { metricName, tagsSchema } from '../ingest/metric-input.js';
@@ -149,14 +149,14 @@ export async function aggregate(ctx: Context, query: AggregateQuery, percentiles
   const principal = requireTenant(ctx);
   const { env, queryCache, db } = ctx.deps;
   // Which names are definitions (and at which version) decides the key, so it is read before the cache.
-  const definitions = await tenantTx(ctx, (trx) => findDefinitions(trx, query.metrics, readerOf(principal)));
+  const definitions = await readTx(ctx, (trx) => findDefinitions(trx, query.metrics, readerOf(principal)));
   const key = queryKey(principal.tenantId, query, percentiles, definitions);
   const cached = await queryCache.get(key);
   if (cached) return { result: JSON.parse(cached, reviveDates) as AggregateResult, fromCache: true };
   let result: AggregateResult;
   try {
     const options = { timescale: db.timescale, percentiles, limits: { maxCells: env.QUERY_MAX_CELLS }, maxCost: env.FORMULA_MAX_COST };
-    result = await tenantTx(
+    result = await readTx(
       ctx,
       async (trx) => {
         const answer = await runAggregateWithDefinitions(trx, query, definitions, options);
@@ -311,7 +311,7 @@ async function loadMetric(ctx: Context, name: string) {
 /** For a name that is not a recorded metric: runs `work` with the definition of that name, or throws NOT_FOUND. */
 function withDefinition<T>(ctx: Context, name: string, work: (trx: TenantTx, definition: LoadedDefinition) => Promise<T>): Promise<T> {
   const principal = requireTenant(ctx);
-  return tenantTx(
+  return readTx(
     ctx,
     async (trx) => {
       const [definition] = await findDefinitions(trx, [name], readerOf(principal));
@@ -356,7 +356,7 @@ builder.queryFields((t) => ({
         });
       }
       const metric = await loadMetric(ctx, args.metric);
-      const row = await tenantTx(ctx, async (trx) => {
+      const row = await readTx(ctx, async (trx) => {
         const series = trx.selectFrom('series as s').select('s.id').where('s.metric_id', '=', metric.id).where(sql<boolean>`s.tags @> ${JSON.stringify(tags)}::jsonb`);
         if (metric.type === 'COUNTER') {
           const total = await sql<{ value: number | null; timestamp: Date | null }>`
@@ -385,7 +385,7 @@ builder.queryFields((t) => ({
     resolve: async (_root, args, ctx) => {
       if (!(await metricLoader(ctx).load(args.metric))) return withDefinition(ctx, args.metric, definitionTagKeys);
       const metric = await loadMetric(ctx, args.metric);
-      return tenantTx(ctx, async (trx) => {
+      return readTx(ctx, async (trx) => {
         const { rows } = await sql<{ key: string }>`
           select distinct jsonb_object_keys(tags) as key from series where metric_id = ${metric.id} order by key limit 1000`.execute(trx);
         return rows.map((r) => r.key);
@@ -406,7 +406,7 @@ builder.queryFields((t) => ({
         return withDefinition(ctx, args.metric, (trx, definition) => definitionTagValues(trx, definition, args.key, args.prefix ?? '', args.limit ?? 1000));
       }
       const metric = await loadMetric(ctx, args.metric);
-      return tenantTx(ctx, async (trx) => {
+      return readTx(ctx, async (trx) => {
         const { rows } = await sql<{ value: string }>`
           select distinct tags ->> ${args.key}::text as value from series
           where metric_id = ${metric.id} and jsonb_exists(tags, ${args.key}::text)

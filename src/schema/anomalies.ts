@@ -3,7 +3,7 @@
  */
 import { z } from 'zod';
 import { builder } from '../builder.js';
-import { requireTenant, tenantTx, type Context } from '../context.js';
+import { readTx, requireTenant, type Context } from '../context.js';
 import { findDefinitions, readerOf } from '../definitions/store-definitions.js';
 import { parseInput, userError } from '../errors.js';
 import { metricName, tagsSchema } from '../ingest/metric-input.js';
@@ -140,7 +140,7 @@ builder.queryFields((t) => ({
         throw userError('BAD_USER_INPUT', `the range must hold at least one whole ${request.granularity === 'HOUR' ? 'hour' : 'day'} that has ended: widen it or end it earlier`);
       }
       if (range.buckets > MAX_JUDGED_BUCKETS) throw userError('BAD_USER_INPUT', `the range holds ${range.buckets} buckets; at most ${MAX_JUDGED_BUCKETS} are judged per request`);
-      await tenantTx(ctx, async (trx) => {
+      await readTx(ctx, async (trx) => {
         const [definition] = await findDefinitions(trx, [request.metric], readerOf(principal));
         checkBudget(await seriesToRead(trx, request, definition), request, range.buckets, ctx.deps.env.ANOMALY_MAX_CELLS);
       });

@@ -5,7 +5,7 @@
 import DataLoader from 'dataloader';
 import { z } from 'zod';
 import { builder } from '../builder.js';
-import { requireTenant, tenantTx, WRITERS, type Context } from '../context.js';
+import { readTx, requireTenant, tenantTx, WRITERS, type Context } from '../context.js';
 import type { Tags } from '../db/tables.js';
 import type { TenantTx } from '../db/tenant.js';
 import { definitionBuckets, type DefinitionSeries } from '../definitions/evaluate-definition.js';
@@ -64,7 +64,7 @@ function versionsLoader(ctx: Context): DataLoader<string, LoadedDefinition[]> {
   let loader = versionLoaders.get(ctx);
   if (!loader) {
     loader = new DataLoader(async (ids) => {
-      const rows = await tenantTx(ctx, (trx) => definitionVersions(trx, ids, readerOf(requireTenant(ctx))));
+      const rows = await readTx(ctx, (trx) => definitionVersions(trx, ids, readerOf(requireTenant(ctx))));
       return ids.map((id) => rows.filter((row) => row.id === id));
     });
     versionLoaders.set(ctx, loader);
@@ -240,7 +240,7 @@ const DeletePayload = builder.objectRef<{ id: string; name: string }>('DeleteMet
 export async function queryTx<T>(ctx: Context, work: (trx: TenantTx) => Promise<T>): Promise<T> {
   const timeoutMs = ctx.deps.env.QUERY_TIMEOUT_MS;
   try {
-    return await tenantTx(ctx, work, { timeoutMs });
+    return await readTx(ctx, work, { timeoutMs });
   } catch (error) {
     if ((error as { code?: string }).code === '57014') {
       throw userError('LIMIT_EXCEEDED', `The query ran longer than ${timeoutMs} ms. Narrow the range, coarsen the granularity or filter by tags.`, { limit: timeoutMs });
@@ -259,7 +259,7 @@ builder.queryFields((t) => ({
       prefix: t.arg.string({ validate: { schema: nameArg } }),
       limit: t.arg.int({ description: '1-1000, default 1000.', validate: { schema: z.number().int().min(1).max(1000) } }),
     },
-    resolve: (_root, args, ctx) => tenantTx(ctx, (trx) => listDefinitions(trx, readerOf(requireTenant(ctx)), { prefix: args.prefix ?? null, limit: args.limit ?? 1000 })),
+    resolve: (_root, args, ctx) => readTx(ctx, (trx) => listDefinitions(trx, readerOf(requireTenant(ctx)), { prefix: args.prefix ?? null, limit: args.limit ?? 1000 })),
   }),
   metricDefinition: t.field({
     type: MetricDefinitionRef,
@@ -268,7 +268,7 @@ builder.queryFields((t) => ({
       name: t.arg.string({ required: true, validate: { schema: nameArg } }),
       version: t.arg.int({ validate: { schema: z.number().int().min(1) } }),
     },
-    resolve: (_root, args, ctx) => tenantTx(ctx, (trx) => loadDefinition(trx, args.name, args.version ?? null, readerOf(requireTenant(ctx)))),
+    resolve: (_root, args, ctx) => readTx(ctx, (trx) => loadDefinition(trx, args.name, args.version ?? null, readerOf(requireTenant(ctx)))),
   }),
   previewMetricDefinition: t.field({
     type: PreviewRef,

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { z } from 'zod';
 import { builder } from '../builder.js';
-import { requireTenant, tenantTx, WRITERS, type Context } from '../context.js';
+import { readTx, requireTenant, tenantTx, WRITERS, type Context } from '../context.js';
 import { METRIC_TYPES, type MetricType, type Tags } from '../db/tables.js';
 import { describeZodError, userError } from '../errors.js';
 import { rateLimited } from '../rate-limit.js';
@@ -263,7 +263,7 @@ builder.queryFields((t) => ({
       const input = metricPointsSchema.parse(raw);
       const limit = input.limit ?? 100;
       const after = input.after ? decodeCursor(input.after) : null;
-      const rows = await tenantTx(ctx, (trx) => {
+      const rows = await readTx(ctx, (trx) => {
         let query = trx
           .selectFrom('tenant_points as p')
           .innerJoin('series as s', 's.id', 'p.series_id')
@@ -295,7 +295,7 @@ builder.queryFields((t) => ({
       limit: t.arg.int({ description: '1-1000, default 1000.', validate: { schema: z.number().int().min(1).max(1000) } }),
     },
     resolve: (_root, args, ctx) =>
-      tenantTx(ctx, async (trx) => {
+      readTx(ctx, async (trx) => {
         let query = trx
           .selectFrom('metrics as m')
           .select(['m.name', 'm.type', 'm.unit'])
