@@ -279,12 +279,30 @@ function refreshSchedule(env: Env, db: Db): string | null {
  * Opens everything a server needs from the environment: database (migrated), Redis if
  * configured, authenticator and recorder. `close` releases them in reverse order.
  */
-export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir?: string | null } = {}): Promise<Deps & { close(): Promise<void> }> {
+export interface OpenOptions {
+  /** Embedded engine only: where its files live; null keeps everything in memory; undefined reads DATA_DIR. */
+  embeddedDataDir?: string | null;
+  /**
+   * An engine already open and migrated, used instead of opening one; `close` leaves it open.
+   * The tests share one embedded engine per worker this way (its start is most of a suite's cost).
+   */
+  db?: Db;
+  /** Told each slow step before it starts (main prints them: the embedded engine is silent for seconds). */
+  progress?: (step: string) => void;
+}
+
+export async function openDeps(env: Env, log: Logger, options: OpenOptions = {}): Promise<Deps & { close(): Promise<void> }> {
   const dataDir = options.embeddedDataDir === null ? undefined : (options.embeddedDataDir ?? env.DATA_DIR);
-  const db: Db = await connect({ databaseUrl: env.DATABASE_URL, dataDir, poolSize: env.DATABASE_POOL_SIZE, log });
+  const progress = options.progress ?? (() => {});
+  if (!options.db) progress(env.DATABASE_URL ? 'connecting to PostgreSQL' : `opening the embedded database (${dataDir ?? 'in memory'})`);
+  const db: Db = options.db ?? (await connect({ databaseUrl: env.DATABASE_URL, dataDir, poolSize: env.DATABASE_POOL_SIZE, log }));
+  const closeDb = options.db ? async () => {} : () => db.close();
   let redis: Redis | undefined;
   try {
-    await migrate(db, log);
+    if (!options.db) {
+      progress('applying migrations');
+      await migrate(db, log);
+    }
     if (env.REDIS_URL) {
       const { Redis: RedisClient } = await import('ioredis');
       redis = new RedisClient(env.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
@@ -292,7 +310,7 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
       await redis.connect().catch((error) => log.warn({ err: (error as Error).message }, 'redis: not reachable at start; will retry'));
     }
   } catch (error) {
-    await db.close();
+    await closeDb();
     throw error;
   }
   const auth = createAuthenticator(db.kysely, { operatorToken: env.OPERATOR_TOKEN, jwtSecret: env.JWT_SECRET });
@@ -359,7 +377,7 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
       await bus.close();
       alertBus.close();
       redis?.disconnect();
-      await db.close();
+      await closeDb();
     },
   };
   self = opened;
