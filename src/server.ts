@@ -7,7 +7,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Redis } from 'ioredis';
 import { clientOf, useQueryAudit } from './audit.js';
-import { bearerToken, createAuthenticator, type Principal } from './auth.js';
+import { bearerToken, createAuthenticator, principalFromSubscribe, type Principal } from './auth.js';
 import { metricLoader, type Context, type Deps } from './context.js';
 import { connect, type Db } from './db/connect.js';
 import { migrate } from './db/migrate.js';
@@ -51,6 +51,8 @@ type WsExtra = {
   tenantId?: string;
   /** The periodic re-check of its credentials. */
   recheck?: NodeJS.Timeout;
+  /** Re-checks of the credentials that single subscriptions brought in their own headers, by operation id. */
+  operationRechecks?: Map<string, NodeJS.Timeout>;
 };
 
 /** Errors from a database that is down or restarting: the client may retry. */
@@ -81,7 +83,8 @@ export function createServer(deps: Deps): Server {
       const requestId = initial.requestId ?? randomUUID();
       // The Node request: the HTTP request itself, or a WebSocket's upgrade request.
       const client = clientOf((initial as { req?: IncomingMessage }).req);
-      if (initial.principal !== undefined) return { deps, principal: initial.principal, requestId, client };
+      // Only the WebSocket path passes a principal in (from connectionParams or the subscribe message).
+      if (initial.principal !== undefined) return { deps, principal: initial.principal, requestId, client, transport: 'ws' };
       const request = (initial as unknown as YogaInitialContext).request;
       const principal = await deps.auth.authenticate(bearerToken(request.headers.get('authorization')));
       return { deps, principal, requestId, client };
@@ -130,6 +133,22 @@ export function createServer(deps: Deps): Server {
 
   const wss = new WebSocketServer({ server: http, path: '/graphql' });
   const connectionsByTenant = new Map<string, number>();
+  /**
+   * Counts a connection against its tenant (LIVE_MAX_CONNECTIONS_PER_TENANT), once: at connect
+   * from connectionParams, or at its first subscribe whose own header names a tenant (GraphiQL).
+   * Over the limit the socket is closed with 4429 and false is returned.
+   */
+  const admitConnection = (extra: WsExtra & { socket: import('ws').WebSocket }, tenantId: string): boolean => {
+    if (extra.tenantId) return true;
+    const open = connectionsByTenant.get(tenantId) ?? 0;
+    if (open >= deps.env.LIVE_MAX_CONNECTIONS_PER_TENANT) {
+      extra.socket.close(4429, `Too many connections: a tenant may hold ${deps.env.LIVE_MAX_CONNECTIONS_PER_TENANT}`);
+      return false;
+    }
+    connectionsByTenant.set(tenantId, open + 1);
+    extra.tenantId = tenantId;
+    return true;
+  };
   const wsDisposable = useServer<Record<string, unknown> | undefined, WsExtra>(
     {
       connectionInitWaitTimeout: 3_000,
@@ -146,15 +165,7 @@ export function createServer(deps: Deps): Server {
           return false; // graphql-ws closes with 4403 Forbidden
         }
         const principal = ctx.extra.principal;
-        if (principal?.kind === 'tenant') {
-          const open = connectionsByTenant.get(principal.tenantId) ?? 0;
-          if (open >= deps.env.LIVE_MAX_CONNECTIONS_PER_TENANT) {
-            ctx.extra.socket.close(4429, `Too many connections: a tenant may hold ${deps.env.LIVE_MAX_CONNECTIONS_PER_TENANT}`);
-            return false;
-          }
-          connectionsByTenant.set(principal.tenantId, open + 1);
-          ctx.extra.tenantId = principal.tenantId;
-        }
+        if (principal?.kind === 'tenant' && !admitConnection(ctx.extra, principal.tenantId)) return false;
         if (token) {
           // A revoked key or an expired JWT loses its connection, and so its subscriptions, within the interval.
           ctx.extra.recheck = setInterval(() => {
@@ -174,8 +185,14 @@ export function createServer(deps: Deps): Server {
         const locale = localeFrom(String(ctx.connectionParams?.locale ?? ''));
         return locale === 'en' ? undefined : localizeErrors(errors as GraphQLError[], locale);
       },
+      onComplete: (ctx, id) => {
+        const recheck = ctx.extra.operationRechecks?.get(id);
+        if (recheck) clearInterval(recheck);
+        ctx.extra.operationRechecks?.delete(id);
+      },
       onClose: (ctx) => {
         if (ctx.extra.recheck) clearInterval(ctx.extra.recheck);
+        for (const recheck of ctx.extra.operationRechecks?.values() ?? []) clearInterval(recheck);
         const tenantId = ctx.extra.tenantId;
         if (tenantId) {
           const open = (connectionsByTenant.get(tenantId) ?? 1) - 1;
@@ -184,18 +201,29 @@ export function createServer(deps: Deps): Server {
           ctx.extra.tenantId = undefined;
         }
       },
-      onSubscribe: async (ctx, _id, payload) => {
+      onSubscribe: async (ctx, id, payload) => {
         // graphql-ws has already counted this one in.
         const limit = deps.env.LIVE_MAX_SUBSCRIPTIONS_PER_CONNECTION;
         if (Object.keys(ctx.subscriptions).length > limit) {
           return [userError('LIMIT_EXCEEDED', `A connection may hold at most ${limit} subscriptions; complete one or open another connection.`, { limit })];
+        }
+        // GraphiQL sends its headers with each subscribe message, not in connection_init.
+        let operation: Awaited<ReturnType<typeof principalFromSubscribe>>;
+        try {
+          operation = await principalFromSubscribe(deps.auth, payload, ctx.extra.principal ?? null);
+        } catch (error) {
+          if (error instanceof GraphQLError) return [error];
+          throw error;
+        }
+        if (operation.principal?.kind === 'tenant' && !admitConnection(ctx.extra, operation.principal.tenantId)) {
+          return [userError('LIMIT_EXCEEDED', `Too many connections: a tenant may hold ${deps.env.LIVE_MAX_CONNECTIONS_PER_TENANT}`, { limit: deps.env.LIVE_MAX_CONNECTIONS_PER_TENANT })];
         }
         const { schema: s, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,
           params: payload,
-          principal: ctx.extra.principal ?? null,
+          principal: operation.principal,
           // One id per WebSocket operation, as per HTTP request: it is in each of its log lines.
           requestId: randomUUID(),
         });
@@ -214,6 +242,15 @@ export function createServer(deps: Deps): Server {
           throw error;
         }
         if (errors.length > 0) return errors;
+        if (operation.token) {
+          // The same re-check as a connection's: revoked or expired credentials end the socket.
+          const token = operation.token;
+          const recheck = setInterval(() => {
+            deps.auth.authenticate(token).catch(() => ctx.extra.socket.close(4403, 'Forbidden: the credentials were revoked or have expired'));
+          }, deps.env.LIVE_AUTH_RECHECK_MS);
+          recheck.unref();
+          (ctx.extra.operationRechecks ??= new Map()).set(id, recheck);
+        }
         return {
           schema: s,
           operationName: payload.operationName,
