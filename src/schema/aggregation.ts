@@ -13,6 +13,7 @@ import { definitionTagKeys, definitionTagValues, latestDefinitionValue, runAggre
 import { definitionStamp, findDefinitions, readerOf, type LoadedDefinition } from '../definitions/store-definitions.js';
 import type { TenantTx } from '../db/tenant.js';
 import { autoGranularity, GRANULARITIES, type Granularity } from '../query/plan.js';
+import { checkGroupBy } from '../query/check-names.js';
 import { MetricTypeEnum } from './ingestion.js';
 
 export const GranularityEnum = builder.enumType('Granularity', {
@@ -337,6 +338,8 @@ builder.queryFields((t) => ({
       const queryTag = createHash('sha256').update(JSON.stringify([query, percentiles])).digest('base64url').slice(0, 12);
       const cursor = after ? decodeCursor(after, queryTag) : null;
       const { result, fromCache } = await aggregate(ctx, query, percentiles);
+      // A groupBy key no answered series carries may be a typo: ask the catalog (only then).
+      if (query.groupBy.some((key) => !result.series.some((s) => key in s.tags))) await tenantTx(ctx, (trx) => checkGroupBy(trx, query.metrics, query.groupBy));
       const page = paginate(result.series, limit, cursor, queryTag);
       return { granularity: result.granularity, ...page, metadata: { executionTimeMs: performance.now() - started, fromCache, sources: result.sources, downsampled: result.downsampled ?? false } };
     },
