@@ -57,6 +57,8 @@ export interface Context {
   requestId: string;
   /** Where the request came from, for the audit log. */
   client?: ClientInfo;
+  /** The scheme and host an HTTP request came to (`http://localhost:4000`), for absolute links when PUBLIC_URL is unset. */
+  origin?: string;
   /** 'ws' for an operation over the WebSocket, where credentials travel differently (connectionParams), so errors say so. */
   transport?: 'ws';
 }

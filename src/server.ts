@@ -88,7 +88,7 @@ export function createServer(deps: Deps): Server {
       if (initial.principal !== undefined) return { deps, principal: initial.principal, requestId, client, transport: 'ws' };
       const request = (initial as unknown as YogaInitialContext).request;
       const principal = await deps.auth.authenticate(bearerToken(request.headers.get('authorization')));
-      return { deps, principal, requestId, client };
+      return { deps, principal, requestId, client, origin: new URL(request.url).origin };
     },
     maskedErrors: {
       maskError(error, message) {
@@ -133,6 +133,8 @@ export function createServer(deps: Deps): Server {
   });
 
   const wss = new WebSocketServer({ server: http, path: '/graphql' });
+  // The WebSocket server re-emits the HTTP server's errors (a port in use); start() reports those.
+  wss.on('error', () => {});
   const connectionsByTenant = new Map<string, number>();
   /**
    * Counts a connection against its tenant (LIVE_MAX_CONNECTIONS_PER_TENANT), once: at connect

@@ -265,7 +265,7 @@ export interface QueryMetadata {
 
 export const MetadataRef = builder.objectRef<QueryMetadata>('QueryMetadata').implement({
   fields: (t) => ({
-    executionTimeMs: t.exposeFloat('executionTimeMs'),
+    executionTimeMs: t.float({ description: 'Server time spent, in ms, to 0.01 ms.', resolve: (m) => Math.round(m.executionTimeMs * 100) / 100 }),
     fromCache: t.exposeBoolean('fromCache'),
     source: t.string({
       description: 'What answered, e.g. `stats_1h+stats_5m+raw`: continuous aggregates by level (stats_* and sketch_* for percentiles) and raw points for the edges they cannot answer exactly.',
