@@ -129,6 +129,8 @@ export async function startApp(engine: EngineName, env: Record<string, string> =
     // Test data is stamped months back: retention would delete it between two assertions.
     // Retention tests turn it back on or run the job themselves.
     RETENTION_CRON: 'off',
+    // Suites share an engine: a rollup tick of one suite's app would show in another's jobRuns.
+    REPORT_ROLLUP_CRON: 'off',
     ...(database ? { DATABASE_URL: database.url } : {}),
     ...env,
   });
