@@ -182,7 +182,7 @@ function addPanel(config) {
   el.className = 'panel';
   el.dataset.panel = String(panels.length);
   const title = `${config.metric}${config.groupBy ? ` by ${config.groupBy}` : ''}${config.filterKey && config.filterValue ? ` where ${config.filterKey}=${config.filterValue}` : ''} — ${config.aggs.join(', ')} — ${config.range === 'custom' ? 'custom range' : `last ${config.range}`}`;
-  el.innerHTML = `<h3></h3><div class="actions"><a class="graphiql">Open in GraphiQL</a><button type="button" class="csv">Export CSV</button><button type="button" class="remove">Remove</button></div><p class="state" role="status">Loading…</p><div class="chart"></div>`;
+  el.innerHTML = `<h3></h3><div class="actions"><a class="graphiql">Open in GraphiQL</a><button type="button" class="csv">Export CSV</button><button type="button" class="remove">Remove</button></div><p class="state" role="status">Loading…</p><div class="chart"></div><p class="filling" hidden></p>`;
   el.querySelector('h3').textContent = title;
   el.querySelector('.graphiql').href = graphiqlLink(config);
   $('panels').append(el);
@@ -205,6 +205,7 @@ function addPanel(config) {
       }
       const update = payload.data.liveAggregates;
       if (update.initial) panel.series.clear();
+      if (update.granularity) panel.granularity = update.granularity;
       for (const s of update.series) {
         const id = `${s.metric} ${JSON.stringify(s.tags)}`;
         let target = panel.series.get(id);
@@ -270,6 +271,7 @@ function render(panel, showState) {
   const units = [...new Set(lines.map((l) => l.unit))];
   const axisUnit = units.length === 1 ? units[0] : null;
   el.dataset.unit = axisUnit ?? '';
+  markFilling(panel, starts.at(-1));
   const heading = el.querySelector('h3');
   heading.textContent = withUnit(panel.title, axisUnit);
   const data = [starts.map((t) => Date.parse(t) / 1000), ...lines.map(({ s, f }) => starts.map((t) => s.buckets.get(t)?.[f] ?? null))];
@@ -302,6 +304,20 @@ function render(panel, showState) {
     chart,
   );
   showLatest(panel.plot);
+}
+
+/**
+ * The newest bucket of an open-ended panel is still filling: its count and sum read low until
+ * it closes. Said under the chart (and in data-filling), so a dip at the end is not taken as a fall.
+ */
+function markFilling(panel, lastStart) {
+  const note = panel.el.querySelector('.filling');
+  const step = STEPS[panel.granularity ?? panel.config.granularity] ?? 60e3;
+  const end = lastStart ? Date.parse(lastStart) + step : 0;
+  const filling = !inputOf(panel.config).to && end > Date.now();
+  panel.el.dataset.filling = filling ? lastStart : '';
+  note.hidden = !filling;
+  if (filling) note.textContent = `The last bucket (from ${new Date(Date.parse(lastStart)).toLocaleTimeString()}) is still filling until ${new Date(end).toLocaleTimeString()}: it reads low until then.`;
 }
 
 /** Without a hover, the legend shows each line's newest value (uPlot shows values only under the cursor). */
