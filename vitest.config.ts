@@ -15,6 +15,9 @@ export default defineConfig({
     isolate: false,
     // Opens that engine before a file's own hooks, under its own timeout (the open is fixed work).
     setupFiles: ['test/setup-engine.ts'],
+    // expect.poll waits for a condition; its 1 s default failed browser tests on a busy machine.
+    // A poll that is met returns at once, so a longer wait costs nothing when things work.
+    expect: { poll: { timeout: 20_000 } },
     reporters: ['default'],
   },
 });
