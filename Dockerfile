@@ -1,19 +1,24 @@
-# The API as docker-compose.yml runs it: `npm start` (tsx runs the TypeScript directly).
-FROM node:20-slim
-
+# The API as docker-compose.yml runs it: compiled JavaScript on plain node (no dev runner).
+# Stage 1 compiles with the dev dependencies; stage 2 carries only what runs.
+FROM node:20-slim AS build
 WORKDIR /app
-
-# Dependencies first, so a code change does not reinstall them. tsx, which `npm start` uses,
-# is a devDependency: install them all (NODE_ENV is only set at run time, by compose).
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund && npm cache clean --force
-
-COPY tsconfig.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-# Applied at start-up, so they ship with the code.
+RUN npm run build
+
+FROM node:20-slim
+WORKDIR /app
+ENV NODE_ENV=production
+# Dependencies first, so a code change does not reinstall them.
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./dist
+# Applied at start-up, so they ship with the code (src/db/migrate.ts finds them beside dist/).
 COPY migrations ./migrations
 
 ENV PORT=4000 HOST=0.0.0.0
 EXPOSE 4000
 USER node
-CMD ["npm", "start"]
+CMD ["node", "dist/main.js"]

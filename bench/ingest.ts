@@ -25,6 +25,7 @@
  *   BENCH_CLIENT_IDS     `1`: every item carries a client id (the idempotent path)
  *   BENCH_SERVER_ENV     extra server environment, `K=V,K=V` (e.g. DATABASE_POOL_SIZE=20)
  *   BENCH_ONLY           `batch` or `single`: run one part
+ *   BENCH_PROTOCOLS      `0`: leave out the OTLP and remote-write arms of the batch part (bench/ingest-protocols.ts)
  *   BENCH_SERVER_NODE_ARGS  extra node flags for the server (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`)
  */
 import type { ChildProcess } from 'node:child_process';
@@ -35,6 +36,7 @@ import { Readable } from 'node:stream';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { cpuSeconds, freshDatabase, serverEnvFromBench, startServer, stopServer } from './servers.js';
+import { createPointSource, PROTOCOL_ARMS, protocolBodies, sendBodies, type ProtocolArm } from './ingest-protocols.js';
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const SCALE = process.argv.includes('--large') ? 4 : Number(process.env.BENCH_SCALE ?? 1);
@@ -48,6 +50,7 @@ const SINGLE_CLIENTS = Number(process.env.BENCH_SINGLE_CLIENTS ?? 8);
 const SINGLE_SECONDS = 4 * SCALE;
 const CLIENT_IDS = process.env.BENCH_CLIENT_IDS === '1';
 const ONLY = process.env.BENCH_ONLY;
+const PROTOCOLS: readonly ProtocolArm[] = process.env.BENCH_PROTOCOLS === '0' ? [] : PROTOCOL_ARMS;
 const OPERATOR_TOKEN = `bench-operator-${randomBytes(12).toString('hex')}`;
 
 // ---------------------------------------------------------------------------------------------
@@ -321,6 +324,8 @@ async function main() {
     // Warm-up: every series created through the API (its cache filled), the JIT warmed; then the series ids for the raw arms.
     for (let w = 0; w < 3; w++) await apiBatches(makeRows(SERIES.length * 5), pid);
     const owner = new pg.Client({ connectionString: databaseUrl });
+    // Dropping the database after a failure ends this connection: that must not hide the failure.
+    owner.on('error', () => {});
     await owner.connect();
     const { rows: ids } = await owner.query<{ id: string; name: string; tags: Record<string, string> }>(
       'select s.id, m.name, s.tags from series s join metrics m on m.id = s.metric_id',
@@ -332,19 +337,31 @@ async function main() {
       if (s.id === undefined) throw new Error(`series not created: ${s.name}`);
     }
     await copyBatches(databaseUrl, tenantId, makeRows(SERIES.length * 5));
+    // The protocol arms: warmed the same way (their cumulative series get their first value).
+    const protocolPoints = createPointSource(SERIES);
+    for (const arm of PROTOCOLS) await sendBodies(baseUrl, apiKey, arm, protocolBodies(arm, protocolPoints(SERIES.length * 5), BATCH, BATCH_CLIENTS), agent);
 
-    const results: Record<string, RoundResult[]> = { api: [], copy: [], apiSingle: [], rawSingle: [] };
+    const results: Record<string, RoundResult[]> = { api: [], copy: [], apiSingle: [], rawSingle: [], ...Object.fromEntries(PROTOCOLS.map((arm) => [arm, []])) };
     const log = (label: string, r: RoundResult) =>
       console.log(`  ${label.padEnd(24)} ${pad(fmt(r.rate), 8)}/s${r.p50 !== undefined ? `  p50 ${fmt(r.p50, 2)} ms  p99 ${fmt(r.p99, 2)} ms` : ''}${r.cpuUsPerPoint !== undefined ? `  server cpu ${fmt(r.cpuUsPerPoint, 1)} µs/point` : ''}`);
 
     if (ONLY !== 'single' && ONLY !== 'floor') {
-      console.log(`\n1. batches: ${ROUNDS} × ${POINTS_PER_ROUND} points per arm; API ${BATCH_CLIENTS} clients × ${BATCH}-item recordMetrics, COPY ${COPY_STREAMS} stream(s)`);
+      console.log(`\n1. batches: ${ROUNDS} × ${POINTS_PER_ROUND} points per arm; API ${BATCH_CLIENTS} clients × ${BATCH}-item recordMetrics, COPY ${COPY_STREAMS} stream(s)${PROTOCOLS.length ? `, ${PROTOCOLS.join(', ')} ${BATCH_CLIENTS} clients × ${BATCH} points a request` : ''}`);
       for (let round = 0; round < ROUNDS; round++) {
         const rows = makeRows(POINTS_PER_ROUND);
-        // Alternate which arm goes first, so neither always runs on a table the other just grew.
-        const arms = round % 2 === 0 ? (['api', 'copy'] as const) : (['copy', 'api'] as const);
+        // Rotate which arm goes first, so none always runs on a table another just grew.
+        const all = ['api', 'copy', ...PROTOCOLS] as const;
+        const arms = all.map((_, i) => all[(i + round) % all.length]!);
         for (const arm of arms) {
-          if (arm === 'api') {
+          if (arm !== 'api' && arm !== 'copy') {
+            const bodies = protocolBodies(arm, protocolPoints(POINTS_PER_ROUND), BATCH, BATCH_CLIENTS);
+            const cpu0 = cpuSeconds(pid);
+            const t0 = performance.now();
+            await sendBodies(baseUrl, apiKey, arm, bodies, agent);
+            const r = { rate: POINTS_PER_ROUND / ((performance.now() - t0) / 1000), cpuUsPerPoint: ((cpuSeconds(pid) - cpu0) * 1e6) / POINTS_PER_ROUND };
+            results[arm]!.push(r);
+            log(`round ${round + 1} ${arm}`, r);
+          } else if (arm === 'api') {
             const r = await apiBatches(rows, pid);
             results.api!.push(r);
             log(`round ${round + 1} API recordMetrics`, r);
@@ -406,6 +423,11 @@ async function main() {
       const ratio = m('api', 'rate') / m('copy', 'rate');
       lines.push(['batch points/s (recordMetrics vs COPY)', fmt(m('api', 'rate')), fmt(m('copy', 'rate')), fmt(ratio, 2), '≥ 0.60 (stretch 0.75)', `${verdict(ratio >= 0.6)}${ratio >= 0.75 ? ' +stretch' : ''}`]);
       lines.push(['  server CPU µs/point (API arm)', fmt(m('api', 'cpuUsPerPoint'), 1), '', '', '', '']);
+      for (const arm of PROTOCOLS) {
+        const r = m(arm, 'rate') / m('copy', 'rate');
+        lines.push([`batch points/s (${arm} vs COPY)`, fmt(m(arm, 'rate')), fmt(m('copy', 'rate')), fmt(r, 2), '≥ 0.60', verdict(r >= 0.6)]);
+        lines.push([`  server CPU µs/point (${arm})`, fmt(m(arm, 'cpuUsPerPoint'), 1), '', '', '', '']);
+      }
     }
     if (results.apiSingle!.length) {
       const rate = m('apiSingle', 'rate') / m('rawSingle', 'rate');

@@ -82,10 +82,22 @@ export function createAuthenticator(kysely: Kysely<Database>, options: AuthOptio
   const cache = new Map<string, { principal: Principal & { kind: 'tenant' }; until: number }>();
   const lastUsedWritten = new Map<string, number>();
 
-  async function lookupKey(token: string): Promise<Principal & { kind: 'tenant' }> {
+  // Lookups of one key in flight: a thousand dashboards reconnecting with the same key (or
+  // re-checked in the same second) cost one query, not a thousand waiting for the pool.
+  const inFlight = new Map<string, Promise<Principal & { kind: 'tenant' }>>();
+
+  function lookupKey(token: string): Promise<Principal & { kind: 'tenant' }> {
     const hash = hashApiKey(token);
     const cached = cache.get(hash);
-    if (cached && cached.until > Date.now()) return cached.principal;
+    if (cached && cached.until > Date.now()) return Promise.resolve(cached.principal);
+    let lookup = inFlight.get(hash);
+    if (!lookup) {
+      inFlight.set(hash, (lookup = readKey(hash).finally(() => inFlight.delete(hash))));
+    }
+    return lookup;
+  }
+
+  async function readKey(hash: string): Promise<Principal & { kind: 'tenant' }> {
     const row = await withKeyHash(kysely, hash, (trx) =>
       trx.selectFrom('api_keys').select(['id', 'tenant_id', 'role', 'revoked_at']).where('key_hash', '=', hash).executeTakeFirst(),
     );

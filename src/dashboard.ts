@@ -21,6 +21,7 @@ const FILES: Record<string, [string, string]> = {
   '/dashboard': [join(PAGE_DIR, 'index.html'), 'text/html; charset=utf-8'],
   '/dashboard/': [join(PAGE_DIR, 'index.html'), 'text/html; charset=utf-8'],
   '/dashboard/app.js': [join(PAGE_DIR, 'app.js'), JS],
+  '/dashboard/anomaly-band.js': [join(PAGE_DIR, 'anomaly-band.js'), JS],
   '/dashboard/style.css': [join(PAGE_DIR, 'style.css'), CSS],
   '/dashboard/vendor/uPlot.esm.js': [join(UPLOT_DIR, 'uPlot.esm.js'), JS],
   '/dashboard/vendor/uPlot.min.css': [join(UPLOT_DIR, 'uPlot.min.css'), CSS],

@@ -56,6 +56,8 @@ export const envSchema = z.object({
   QUERY_TIMEOUT_MS: positiveInt(100, 300_000).default(5_000),
   /** series × buckets one aggregate query may touch. */
   QUERY_MAX_CELLS: positiveInt(1_000, 100_000_000).default(2_000_000),
+  /** series × buckets (history and range) one metricAnomalies request may read. */
+  ANOMALY_MAX_CELLS: positiveInt(1_000, 100_000_000).default(200_000),
   /** Oldest a cached answer may be when its range touches the last 15 minutes. */
   QUERY_CACHE_TTL_MS: positiveInt(0, 3_600_000).default(5_000),
   /** How long a cached answer about older data is kept. */

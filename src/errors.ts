@@ -44,3 +44,16 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown): z.ou
   if (!result.success) throw userError('BAD_USER_INPUT', describeZodError(result.error));
   return result.data;
 }
+
+/** Errors from a database that is down or restarting: the client may retry. */
+export function isUnavailable(error: unknown): boolean {
+  const code = (error as { code?: string })?.code;
+  const message = (error as Error)?.message ?? '';
+  return (
+    code === 'ECONNREFUSED' ||
+    code === 'ECONNRESET' ||
+    code === '57P01' || // admin_shutdown
+    code === '57P03' || // cannot_connect_now
+    /timeout exceeded when trying to connect|Connection terminated/i.test(message)
+  );
+}

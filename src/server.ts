@@ -12,9 +12,11 @@ import { metricLoader, type Context, type Deps } from './context.js';
 import { connect, type Db } from './db/connect.js';
 import { migrate } from './db/migrate.js';
 import type { Env } from './env.js';
-import { userError } from './errors.js';
+import { isUnavailable, userError } from './errors.js';
 import { serveDashboard } from './dashboard.js';
 import { serveExport } from './export.js';
+import { serveOtlp } from './http/otlp.js';
+import { serveRemoteWrite } from './http/remote-write.js';
 import { operationLimits } from './limits.js';
 import { localeFrom, localizeErrors, useLocalizedErrors } from './i18n.js';
 import { createRateLimiter, useRateLimits } from './rate-limit.js';
@@ -34,6 +36,7 @@ import { schema } from './schema/index.js';
 import { aggregate } from './schema/aggregation.js';
 import { createLocalBus, createRedisBus } from './realtime/bus.js';
 import { createLiveAggregates } from './realtime/live-aggregates.js';
+import { useDirectDelivery } from './realtime/direct-delivery.js';
 import { createAlertBus } from './alerts/bus.js';
 import { createAlerts, scheduleAlerts } from './alerts/evaluate.js';
 
@@ -56,30 +59,17 @@ type WsExtra = {
   operationRechecks?: Map<string, NodeJS.Timeout>;
 };
 
-/** Errors from a database that is down or restarting: the client may retry. */
-function isUnavailable(error: unknown): boolean {
-  const code = (error as { code?: string })?.code;
-  const message = (error as Error)?.message ?? '';
-  return (
-    code === 'ECONNREFUSED' ||
-    code === 'ECONNRESET' ||
-    code === '57P01' || // admin_shutdown
-    code === '57P03' || // cannot_connect_now
-    /timeout exceeded when trying to connect|Connection terminated/i.test(message)
-  );
-}
-
 export function createServer(deps: Deps): Server {
   const { log } = deps;
 
-  const yoga = createYoga<{ principal?: Principal | null; requestId?: string }, Context>({
+  const yoga = createYoga<{ principal?: Principal | null; requestId?: string; operationId?: string }, Context>({
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
     graphiql: { title: 'Metrograph', subscriptionsProtocol: 'WS' },
     renderGraphiQL: renderLocalGraphiQL,
     logging: false,
-    plugins: [...operationLimits(deps.env), useRateLimits(deps.limiter), useLocalizedErrors(), useServiceMetrics(deps.metrics, log), useQueryAudit(deps.db.kysely, log), useMetricSuggestions(deps.db.kysely)],
+    plugins: [...operationLimits(deps.env), useRateLimits(deps.limiter), useLocalizedErrors(), useServiceMetrics(deps.metrics, log), useQueryAudit(deps.db.kysely, log), useDirectDelivery({ field: 'metricRecorded', log }), useMetricSuggestions(deps.db.kysely)],
     context: async (initial): Promise<Context> => {
       const requestId = initial.requestId ?? randomUUID();
       // The Node request: the HTTP request itself, or a WebSocket's upgrade request.
@@ -122,6 +112,7 @@ export function createServer(deps: Deps): Server {
     if (req.url && serveGraphiQLAsset(req.url.split('?')[0]!, res)) return;
     if (req.method === 'GET' && serveDashboard(path, res)) return;
     if (serveExport(deps, req, res, path, requestId)) return;
+    if (serveOtlp(deps, req, res, path, requestId) || serveRemoteWrite(deps, req, res, path, requestId)) return;
     const length = Number(req.headers['content-length'] ?? 0);
     if (length > deps.env.MAX_BODY_BYTES) {
       res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
@@ -229,6 +220,8 @@ export function createServer(deps: Deps): Server {
           principal: operation.principal,
           // One id per WebSocket operation, as per HTTP request: it is in each of its log lines.
           requestId: randomUUID(),
+          // metricRecorded writes its messages itself (src/realtime/direct-delivery.ts): it needs the id.
+          operationId: id,
         });
         let document;
         try {

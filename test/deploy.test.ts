@@ -97,22 +97,28 @@ describe('Dockerfile', () => {
     lines = (await read('Dockerfile')).split('\n').filter((line) => line.trim() && !line.startsWith('#'));
   });
 
-  test('builds on node:20-slim, installs with npm ci and starts with npm start', () => {
-    expect(lines[0]).toBe('FROM node:20-slim');
-    expect(lines).toContain('RUN npm ci --no-audit --no-fund && npm cache clean --force');
-    expect(lines.at(-1)).toBe('CMD ["npm", "start"]');
+  test('compiles in a build stage and runs node on dist/main.js in a slim stage without dev dependencies', () => {
+    expect(lines[0]).toBe('FROM node:20-slim AS build');
+    expect(lines).toContain('RUN npm run build');
+    const runtime = lines.slice(lines.lastIndexOf('FROM node:20-slim'));
+    expect(runtime.length).toBeGreaterThan(1);
+    expect(runtime).toContain('RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force');
+    expect(runtime).toContain('COPY --from=build /app/dist ./dist');
+    expect(runtime).toContain('COPY migrations ./migrations');
+    expect(runtime.at(-1)).toBe('CMD ["node", "dist/main.js"]');
   });
 
-  test('copies what npm start needs: the lock file before npm ci, then src and migrations', async () => {
-    const index = (line: string) => lines.indexOf(line);
-    expect(index('COPY package.json package-lock.json ./')).toBeGreaterThan(-1);
-    expect(index('COPY package.json package-lock.json ./')).toBeLessThan(index('RUN npm ci --no-audit --no-fund && npm cache clean --force'));
-    expect(lines).toEqual(expect.arrayContaining(['COPY src ./src', 'COPY migrations ./migrations', 'COPY tsconfig.json ./']));
-    const pkg = JSON.parse(await read('package.json')) as { scripts: Record<string, string>; devDependencies: Record<string, string> };
+  test('the lock file comes before npm ci in each stage, and npm start stays the one-command start', async () => {
+    for (const from of [lines.indexOf('FROM node:20-slim AS build'), lines.lastIndexOf('FROM node:20-slim')]) {
+      const stage = lines.slice(from);
+      expect(stage.indexOf('COPY package.json package-lock.json ./')).toBeGreaterThan(-1);
+      expect(stage.indexOf('COPY package.json package-lock.json ./')).toBeLessThan(stage.findIndex((line) => line.startsWith('RUN npm ci')));
+    }
+    const pkg = JSON.parse(await read('package.json')) as { scripts: Record<string, string>; dependencies: Record<string, string> };
     expect(pkg.scripts.start).toBe('tsx src/main.ts');
-    // tsx is a devDependency: npm ci must not run with NODE_ENV=production.
-    expect(pkg.devDependencies.tsx).toBeDefined();
-    expect(lines.filter((line) => /NODE_ENV/.test(line))).toEqual([]);
+    expect(pkg.scripts.build).toMatch(/^tsc -p tsconfig.build.json/);
+    // What dist/main.js imports at run time must be a dependency, not a devDependency.
+    expect(pkg.dependencies.tsx).toBeUndefined();
   });
 
   test('exposes the port PORT defaults to in the image', () => {

@@ -14,12 +14,13 @@ import type { Deps, TenantPrincipal } from '../context.js';
 import type { Database } from '../db/tables.js';
 import type { Logger } from '../log.js';
 import { opsDb, type AlertRuleRow } from '../ops/tables.js';
-import type { AggregateQuery, Bucket, TagFilter } from '../query/aggregate.js';
+import type { AggregateQuery, AggregateResult, TagFilter } from '../query/aggregate.js';
+import { createSettledJudge, type RuleVerdict } from '../anomaly/judge-rule.js';
 import type { AlertBus } from './bus.js';
 import { combine, compare, nextState, type Aggregation, type AlertState, type Comparison } from './state.js';
 
 /** Answers `query` as `principal` would see it, bypassing the cache (server.ts gives aggregate() with the full deps). */
-type ReadAs = (principal: TenantPrincipal, requestId: string, query: AggregateQuery, percentiles: boolean) => Promise<{ series: Array<{ buckets: Bucket[] }> }>;
+type ReadAs = (principal: TenantPrincipal, requestId: string, query: AggregateQuery, percentiles: boolean) => Promise<AggregateResult>;
 
 const PERCENTILES = new Set(['P50', 'P90', 'P95', 'P99']);
 
@@ -32,7 +33,7 @@ export interface Alerts {
 
 /** The body a webhook receives, and what its signature covers. */
 export interface WebhookBody {
-  event: { id: number; at: string; from: AlertState; to: AlertState; value: number | null; threshold: number };
+  event: { id: number; at: string; from: AlertState; to: AlertState; value: number | null; threshold: number; anomaly?: RuleVerdict['details'] };
   rule: { id: string; name: string; kind: string; metric: string; severity: string; labels: Record<string, string> };
 }
 
@@ -47,9 +48,20 @@ export function createAlerts(deps: Pick<Deps, 'db' | 'env' | 'log'> & { bus: Ale
   const owner = opsDb(db);
   const send = deps.fetch ?? fetch;
 
+  const anomalies = createSettledJudge();
+  const creatorOf = (rule: AlertRuleRow): TenantPrincipal => ({ kind: 'tenant', tenantId: rule.tenant_id, role: rule.created_role, keyId: rule.created_key_id, via: 'api_key' });
+
+  /** An ANOMALY rule's verdict on the newest whole hour, read as its creator. */
+  function judgeAnomaly(rule: AlertRuleRow, now: Date): Promise<RuleVerdict> {
+    const creator = creatorOf(rule);
+    const read = (query: AggregateQuery, percentiles: boolean) => deps.readAs(creator, `alert:${rule.id}`, query, percentiles);
+    const settings = { sensitivity: rule.sensitivity, historyWeeks: rule.history_weeks, minHistoryDays: rule.min_history_days };
+    return anomalies.judge(read, rule.id, rule.updated_at, { metric: rule.metric, tags: rule.tags, filters: rule.filters as TagFilter[], aggregation: rule.aggregation as Aggregation, ...settings }, now);
+  }
+
   /** The value a rule compares at `now`, read as its creator. */
   async function valueOf(rule: AlertRuleRow, now: Date): Promise<number | null> {
-    const creator: TenantPrincipal = { kind: 'tenant', tenantId: rule.tenant_id, role: rule.created_role, keyId: rule.created_key_id, via: 'api_key' };
+    const creator = creatorOf(rule);
     const window = rule.window_seconds;
     const base: AggregateQuery = {
       metrics: [rule.metric],
@@ -74,8 +86,10 @@ export function createAlerts(deps: Pick<Deps, 'db' | 'env' | 'log'> & { bus: Ale
   }
 
   async function evaluateRule(rule: AlertRuleRow, now: Date): Promise<boolean> {
-    const value = await valueOf(rule, now);
-    const holds = rule.kind === 'ABSENCE' ? value === 0 : value !== null && compare(value, rule.comparison as Comparison, rule.threshold);
+    const anomaly = rule.kind === 'ANOMALY' ? await judgeAnomaly(rule, now) : null;
+    const value = anomaly ? anomaly.value : await valueOf(rule, now);
+    const holds = anomaly ? anomaly.holds : rule.kind === 'ABSENCE' ? value === 0 : value !== null && compare(value, rule.comparison as Comparison, rule.threshold);
+    const threshold = anomaly ? anomaly.threshold : rule.threshold;
     const current = { state: rule.state, pendingSince: rule.pending_since, lastFiredAt: rule.last_fired_at };
     const next = nextState(current, holds, now, { forSeconds: rule.for_seconds, cooldownSeconds: rule.cooldown_seconds });
     const changed = next.state !== current.state;
@@ -88,7 +102,7 @@ export function createAlerts(deps: Pick<Deps, 'db' | 'env' | 'log'> & { bus: Ale
       if (!changed) return null;
       const row = await trx
         .insertInto('alert_events')
-        .values({ tenant_id: rule.tenant_id, rule_id: rule.id, at: now, from_state: current.state, to_state: next.state, value, threshold: rule.threshold, details: JSON.stringify({ kind: rule.kind, aggregation: rule.aggregation, windowSeconds: rule.window_seconds }) })
+        .values({ tenant_id: rule.tenant_id, rule_id: rule.id, at: now, from_state: current.state, to_state: next.state, value, threshold, details: JSON.stringify({ kind: rule.kind, aggregation: rule.aggregation, windowSeconds: rule.window_seconds, ...(anomaly ? { anomaly: anomaly.details } : {}) }) })
         .returning(['id'])
         .executeTakeFirstOrThrow();
       // Webhooks hear of what needs a human: firing and resolution, not every PENDING.
@@ -109,7 +123,7 @@ export function createAlerts(deps: Pick<Deps, 'db' | 'env' | 'log'> & { bus: Ale
         from: current.state,
         to: next.state,
         value,
-        threshold: rule.threshold,
+        threshold,
       });
     }
     return changed;
@@ -118,6 +132,7 @@ export function createAlerts(deps: Pick<Deps, 'db' | 'env' | 'log'> & { bus: Ale
   return {
     async evaluate(now) {
       const rules = await owner.selectFrom('alert_rules').selectAll().where('paused', '=', false).orderBy('id').execute();
+      anomalies.retain(new Set(rules.map((r) => r.id)));
       let changed = 0;
       for (const rule of rules) {
         try {
@@ -135,7 +150,7 @@ export function createAlerts(deps: Pick<Deps, 'db' | 'env' | 'log'> & { bus: Ale
         .selectFrom('webhook_deliveries as d')
         .innerJoin('alert_events as e', 'e.id', 'd.event_id')
         .innerJoin('alert_rules as r', 'r.id', 'd.rule_id')
-        .select(['d.id', 'd.tenant_id', 'd.url', 'd.attempts', 'r.webhook_secret', 'r.id as rule_id', 'r.name', 'r.kind', 'r.metric', 'r.severity', 'r.labels', 'e.id as event_id', 'e.at', 'e.from_state', 'e.to_state', 'e.value', 'e.threshold'])
+        .select(['d.id', 'd.tenant_id', 'd.url', 'd.attempts', 'r.webhook_secret', 'r.id as rule_id', 'r.name', 'r.kind', 'r.metric', 'r.severity', 'r.labels', 'e.id as event_id', 'e.at', 'e.from_state', 'e.to_state', 'e.value', 'e.threshold', 'e.details'])
         .where('d.status', '=', 'PENDING')
         .where('d.next_attempt_at', '<=', now)
         .orderBy('d.next_attempt_at')
@@ -143,8 +158,10 @@ export function createAlerts(deps: Pick<Deps, 'db' | 'env' | 'log'> & { bus: Ale
         .execute();
       await Promise.all(
         due.map(async (d) => {
+          // ANOMALY events carry the hour judged and its band (threshold is then the score's).
+          const anomaly = (d.details as { anomaly?: RuleVerdict['details'] }).anomaly;
           const body: WebhookBody = {
-            event: { id: d.event_id, at: d.at.toISOString(), from: d.from_state as AlertState, to: d.to_state as AlertState, value: d.value, threshold: d.threshold },
+            event: { id: d.event_id, at: d.at.toISOString(), from: d.from_state as AlertState, to: d.to_state as AlertState, value: d.value, threshold: d.threshold, ...(anomaly ? { anomaly } : {}) },
             rule: { id: d.rule_id, name: d.name, kind: d.kind, metric: d.metric, severity: d.severity, labels: d.labels },
           };
           const text = JSON.stringify(body);

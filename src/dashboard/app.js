@@ -2,6 +2,7 @@
 // discovery, graphql-ws for liveAggregates). No build step: this file, uPlot (served from
 // node_modules by the service) and the browser. Panels live in the URL's hash.
 import uPlot from '/dashboard/vendor/uPlot.esm.js';
+import { bandLayer, watchBand } from '/dashboard/anomaly-band.js';
 
 /** Okabe–Ito: distinguishable with the common colour blindnesses. */
 const PALETTE = ['#0072B2', '#E69F00', '#009E73', '#CC79A7', '#56B4E9', '#D55E00', '#000000', '#F0E442'];
@@ -195,6 +196,10 @@ function addPanel(config) {
     state.hidden = !text;
   };
 
+  if (config.anomalies) {
+    panel.band = watchBand(config, gql, () => inputOf(config), () => render(panel, showState));
+    el.querySelector('.actions').after(Object.assign(document.createElement('p'), { className: 'band-state', role: 'status' }));
+  }
   panel.unsubscribe = live.subscribe(
     documentOf(config),
     () => ({ input: inputOf(config) }),
@@ -219,6 +224,7 @@ function addPanel(config) {
   );
   el.querySelector('.remove').addEventListener('click', () => {
     panel.unsubscribe();
+    panel.band?.stop();
     panel.plot?.destroy();
     el.remove();
     panels.splice(panels.indexOf(panel), 1);
@@ -274,8 +280,16 @@ function render(panel, showState) {
   markFilling(panel, starts.at(-1));
   const heading = el.querySelector('h3');
   heading.textContent = withUnit(panel.title, axisUnit);
-  const data = [starts.map((t) => Date.parse(t) / 1000), ...lines.map(({ s, f }) => starts.map((t) => s.buckets.get(t)?.[f] ?? null))];
-  const shape = lines.map((l) => l.label).join('|');
+  // The expected band and anomalies (anomaly-band.js), when the panel asked for them.
+  const layer = bandLayer(panel.band?.current, seriesList, starts, 1 + lines.length);
+  if (panel.band) {
+    el.dataset.anomalies = String(layer?.anomalies ?? 0);
+    const note = panel.band.error ?? (layer?.learning ? `${layer.learning} series still learning their baseline (too little history)` : '');
+    el.querySelector('.band-state').textContent = note;
+  }
+  const xs = layer ? layer.starts : starts;
+  const data = [xs.map((t) => Date.parse(t) / 1000), ...lines.map(({ s, f }) => xs.map((t) => s.buckets.get(t)?.[f] ?? null)), ...(layer?.columns ?? [])];
+  const shape = [...lines.map((l) => l.label), ...(layer?.series.map((s) => s.label) ?? [])].join('|');
   const chart = el.querySelector('.chart');
   if (panel.plot && panel.plotShape === shape) {
     panel.plot.setData(data);
@@ -295,7 +309,8 @@ function render(panel, showState) {
       width: Math.max(320, chart.clientWidth || 900),
       height: 280,
       // spanGaps false: a bucket with no points is a gap, not a line drawn across it.
-      series: [{}, ...lines.map((line, i) => ({ label: line.label, stroke: PALETTE[i % PALETTE.length], width: 2, dash: i >= PALETTE.length ? [6, 4] : undefined, spanGaps: false, points: { show: true, size: 4 } }))],
+      series: [{}, ...lines.map((line, i) => ({ label: line.label, stroke: PALETTE[i % PALETTE.length], width: 2, dash: i >= PALETTE.length ? [6, 4] : undefined, spanGaps: false, points: { show: true, size: 4 } })), ...(layer?.series ?? [])],
+      bands: layer?.bands,
       scales: { x: { time: true, range: () => windowOf() } },
       axes: [{}, { size: 70, label: axisUnit ?? undefined, values: (_, ticks) => ticks.map((v) => (axisUnit ? `${v} ${axisUnit}` : String(v))) }],
       hooks: { setCursor: [(u) => u.cursor.idx == null && showLatest(u)] },
@@ -388,6 +403,7 @@ function configFromEditor() {
     to: $('to').value,
     granularity: $('granularity').value,
     aggs: aggs.length ? aggs : ['avg'],
+    anomalies: $('anomaly-band').checked,
   };
 }
 

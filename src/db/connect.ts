@@ -1,7 +1,6 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from './tables.js';
-import { openEmbedded } from './embedded.js';
 import type { Logger } from '../log.js';
 
 export type EngineKind = 'embedded' | 'postgres';
@@ -34,6 +33,9 @@ const pgTypes = {
 export async function connect(options: ConnectOptions): Promise<Db> {
   const { log } = options;
   if (!options.databaseUrl) {
+    // The embedded engine is a one-maintainer fork (DESIGN.md §1): loaded only when it is used,
+    // so a service on DATABASE_URL never imports it.
+    const { openEmbedded } = await import('./embedded.js');
     const engine = await openEmbedded(options.dataDir);
     const kysely = new Kysely<Database>({ dialect: engine.dialect });
     log.info({ engine: 'embedded', dataDir: options.dataDir ?? ':memory:' }, 'database: embedded PGlite with TimescaleDB');

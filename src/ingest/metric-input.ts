@@ -50,6 +50,12 @@ function readTags(raw: unknown): Tags | TagsError {
   return { ...tags };
 }
 
+/** `raw` as tags (sorted, checked as `tagsSchema` checks them), or why it is not acceptable. */
+export function checkTags(raw: unknown): Tags | { error: string } {
+  const tags = readTags(raw);
+  return tags instanceof TagsError ? { error: tags.message } : tags;
+}
+
 export const tagsSchema = z.unknown().transform((raw, ctx): Tags => {
   const tags = readTags(raw);
   if (tags instanceof TagsError) {

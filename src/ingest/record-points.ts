@@ -10,6 +10,20 @@ import type { Logger } from '../log.js';
 import type { NewAuditRow } from '../ops/tables.js';
 import type { MetricInput } from './metric-input.js';
 
+/**
+ * An item to store: a validated MetricInput, optionally one row of a distribution (an OTLP
+ * histogram's bucket): `weight` observations at `value`, and on one row of the distribution its
+ * exact sum (as `sumAdjust`), min and max. See migrations/0050_distribution_points.sql.
+ */
+export type RecordItem = MetricInput & {
+  weight?: number | null;
+  sumAdjust?: number | null;
+  minValue?: number | null;
+  maxValue?: number | null;
+};
+
+const isDistributionRow = (item: RecordItem) => item.weight != null || item.sumAdjust != null || item.minValue != null || item.maxValue != null;
+
 /** A point as stored, with what a live subscriber or a caller needs to know of its series. */
 export interface StoredPoint {
   id: string;
@@ -55,7 +69,7 @@ const UNLIMITED: Budgets = { maxSeries: Number.MAX_SAFE_INTEGER, maxSeriesPerMet
 const seriesKey = (metricId: number, tags: Tags) => `${metricId}\u0000${tagsKey(tags)}`;
 
 /** The failure of an item whose metric has another type or unit; null when it fits. */
-function conflictOf(item: MetricInput, metric: MetricRow): ItemOutcome | null {
+function conflictOf(item: RecordItem, metric: MetricRow): ItemOutcome | null {
   if (metric.type !== item.type) {
     return { ok: false, code: 'BAD_USER_INPUT', message: `metric '${item.name}' is a ${metric.type}; it cannot record a ${item.type}` };
   }
@@ -79,7 +93,7 @@ interface Known {
  */
 export async function storePoints(
   trx: TenantTx,
-  items: readonly MetricInput[],
+  items: readonly RecordItem[],
   known: Known,
   budgets: Budgets = UNLIMITED,
 ): Promise<{ outcomes: ItemOutcome[]; learned: Learned }> {
@@ -144,6 +158,7 @@ export async function storePoints(
   // 3. Points. A client id seen twice (in this write or an earlier one) is stored once.
   const firstWithId = new Map<string, number>();
   const rows: Array<{ index: number; id: string; seriesId: number; time: Date; client: boolean }> = [];
+  const distribution = items.some(isDistributionRow);
   items.forEach((item, index) => {
     if (outcomes[index]) return;
     const seriesId = seriesIds.get(seriesKeys[index]!)!;
@@ -154,7 +169,11 @@ export async function storePoints(
     rows.push({ index, id: item.id ?? randomUUID(), seriesId, time: item.timestamp ?? now, client: item.id !== null });
   });
 
-  const claimed = rows.length ? await insertPoints(trx, rows.map((row) => ({ ...row, value: items[row.index]!.value }))) : new Set<string>();
+  const claimed = rows.length
+    ? distribution
+      ? await insertDistributionPoints(trx, rows.map((row) => ({ ...row, item: items[row.index]! })))
+      : await insertPoints(trx, rows.map((row) => ({ ...row, value: items[row.index]!.value })))
+    : new Set<string>();
   for (const row of rows) {
     const item = items[row.index]!;
     const metric = metrics.get(item.name)!;
@@ -271,19 +290,43 @@ async function insertPoints(
   return new Set(result[0]?.claimed ?? []);
 }
 
+/** An array literal of nullable numbers (`NULL` for null): finite floats and integers only. */
+function nullableLiteral(values: ReadonlyArray<number | null | undefined>): string {
+  return `{${values.map((v) => (v == null ? 'NULL' : v)).join(',')}}`;
+}
+
+/**
+ * insertPoints for rows of which some carry the distribution columns (weight, sum_adjust,
+ * min_value, max_value). Kept apart so the common write does not pay for four null arrays.
+ * Client ids are not used by these writers (their requests are made idempotent whole).
+ */
+async function insertDistributionPoints(trx: TenantTx, rows: Array<{ id: string; seriesId: number; time: Date; item: RecordItem; client: boolean }>): Promise<Set<string>> {
+  if (rows.some((r) => r.client)) throw new Error('insertDistributionPoints: client ids are not supported with distribution rows');
+  await sql`
+    insert into tenant_points (tenant_id, series_id, time, value, id, weight, sum_adjust, min_value, max_value)
+    select current_tenant_id(), series_id, time, value, id, weight, sum_adjust, min_value, max_value
+    from unnest(
+      ${arrayLiteral(rows.map((r) => r.id))}::uuid[], ${arrayLiteral(rows.map((r) => r.seriesId))}::bigint[],
+      ${arrayLiteral(rows.map((r) => r.time.toISOString()))}::timestamptz[], ${arrayLiteral(rows.map((r) => r.item.value))}::float8[],
+      ${nullableLiteral(rows.map((r) => r.item.weight))}::bigint[], ${nullableLiteral(rows.map((r) => r.item.sumAdjust))}::float8[],
+      ${nullableLiteral(rows.map((r) => r.item.minValue))}::float8[], ${nullableLiteral(rows.map((r) => r.item.maxValue))}::float8[]
+    ) as input (id, series_id, time, value, weight, sum_adjust, min_value, max_value)`.execute(trx);
+  return new Set();
+}
+
 /**
  * A write decided from the caches alone: every metric and series already known and no client
  * id (only the database knows whether an id is new). Its outcomes are then known before
  * anything is sent, so it needs no answer from the database but "committed", and goes as one
  * script (see writeScript). Null when the database must be asked.
  */
-function planFromCache(items: readonly MetricInput[], known: Known): { outcomes: ItemOutcome[]; rows: StoredPoint[] } | null {
+function planFromCache(items: readonly RecordItem[], known: Known): { outcomes: ItemOutcome[]; rows: StoredPoint[] } | null {
   const now = new Date();
   const outcomes: ItemOutcome[] = new Array(items.length);
   const rows: StoredPoint[] = [];
   for (let index = 0; index < items.length; index++) {
     const item = items[index]!;
-    if (item.id !== null) return null;
+    if (item.id !== null || isDistributionRow(item)) return null;
     const metric = known.metric(item.name);
     if (!metric) return null;
     const conflict = conflictOf(item, metric);
@@ -376,14 +419,29 @@ export type AuditOf = (outcomes: ItemOutcome[]) => NewAuditRow | null;
 export interface Recorder {
   /** Stores already-validated items for a tenant; resolves after COMMIT with one outcome per item. */
   record(tenantId: string, items: MetricInput[], auditOf?: AuditOf): Promise<ItemOutcome[]>;
+  /**
+   * Like record, for a request that must do work in the transaction that stores its points
+   * (claim its request id, turn cumulative values into increments against state kept in the
+   * database): `prepare` runs there first and returns the items to store. It may run more than
+   * once (a grouped write that failed is retried alone); only the run whose transaction
+   * committed counts, and the promise resolves with that run's items and their outcomes.
+   * `size` is an estimate of the items, for grouping.
+   */
+  recordPrepared(tenantId: string, size: number, prepare: Prepare, auditOf?: AuditOf): Promise<{ items: RecordItem[]; outcomes: ItemOutcome[] }>;
   /** Resolves when no write is queued or in flight. */
   drain(): Promise<void>;
   /** Forgets cached metric and series ids of a tenant (after a purge). */
   forget(tenantId: string): void;
 }
 
+/** Work in a write's transaction that returns the items to store (see Recorder.recordPrepared). */
+export type Prepare = (trx: TenantTx) => Promise<RecordItem[]>;
+
 interface Pending {
-  items: MetricInput[];
+  items: RecordItem[];
+  /** Items counted for grouping (the items a prepare will return are not known yet). */
+  size: number;
+  prepare?: Prepare;
   auditOf?: AuditOf;
   resolve(outcomes: ItemOutcome[]): void;
   reject(error: unknown): void;
@@ -428,7 +486,8 @@ export function createRecorder(options: RecorderOptions): Recorder {
       series: (key) => seriesCache.get(`${tenantId}\u0000${key}`),
     };
     let outcomes: ItemOutcome[];
-    const plan = planFromCache(items, known);
+    const prepared = batch.some((p) => p.prepare);
+    const plan = prepared ? null : planFromCache(items, known);
     if (plan) {
       // The common case once a tenant's series are known: one round trip, committed on return.
       outcomes = plan.outcomes;
@@ -436,7 +495,12 @@ export function createRecorder(options: RecorderOptions): Recorder {
       if (script) await sql.raw(script).execute(kysely);
     } else {
       const done = await withTenant(kysely, tenantId, async (trx) => {
-        const stored = await storePoints(trx, items, known, options.budgets);
+        let all = items;
+        if (prepared) {
+          for (const pending of batch) if (pending.prepare) pending.items = await pending.prepare(trx);
+          all = batch.length === 1 ? batch[0]!.items : batch.flatMap((p) => p.items);
+        }
+        const stored = await storePoints(trx, all, known, options.budgets);
         // Audit rows of the grouped requests, one INSERT for all of them, in this same transaction.
         await audit(trx, auditRows(batch, stored.outcomes));
         return stored;
@@ -471,10 +535,10 @@ export function createRecorder(options: RecorderOptions): Recorder {
     while (state.inFlight < maxInFlight && state.queue.length > 0) {
       const batch: Pending[] = [];
       let count = 0;
-      while (state.queue.length > 0 && (batch.length === 0 || count + state.queue[0]!.items.length <= maxItems)) {
+      while (state.queue.length > 0 && (batch.length === 0 || count + state.queue[0]!.size <= maxItems)) {
         const next = state.queue.shift()!;
         batch.push(next);
-        count += next.items.length;
+        count += next.size;
       }
       state.inFlight++;
       void run(tenantId, batch).finally(() => {
@@ -507,14 +571,22 @@ export function createRecorder(options: RecorderOptions): Recorder {
     }
   }
 
+  function enqueue(tenantId: string, pending: Pending) {
+    let state = tenants.get(tenantId);
+    if (!state) tenants.set(tenantId, (state = { queue: [], inFlight: 0 }));
+    state.queue.push(pending);
+    pump(tenantId);
+  }
+
   return {
     record(tenantId, items, auditOf) {
       if (items.length === 0) return Promise.resolve([]);
+      return new Promise((resolve, reject) => enqueue(tenantId, { items, size: items.length, auditOf, resolve, reject }));
+    },
+    recordPrepared(tenantId, size, prepare, auditOf) {
       return new Promise((resolve, reject) => {
-        let state = tenants.get(tenantId);
-        if (!state) tenants.set(tenantId, (state = { queue: [], inFlight: 0 }));
-        state.queue.push({ items, auditOf, resolve, reject });
-        pump(tenantId);
+        const pending: Pending = { items: [], size, prepare, auditOf, resolve: (outcomes) => resolve({ items: pending.items, outcomes }), reject };
+        enqueue(tenantId, pending);
       });
     },
     drain() {

@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sql } from 'kysely';
 import type { Deps } from '../context.js';
 
-const ROUTES = new Set(['/graphql', '/export', '/metrics', '/health', '/health/live', '/health/ready']);
+const ROUTES = new Set(['/graphql', '/export', '/metrics', '/health', '/health/live', '/health/ready', '/v1/metrics', '/api/v1/write']);
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
 
 /** The path without its query string: a query string may carry a signed export token. */

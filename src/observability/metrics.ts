@@ -27,10 +27,14 @@ export interface ServiceMetrics {
   alertTransitions: Counter<'state'>;
   webhookDeliveries: Counter<'outcome'>;
   exportRows: Counter<'format'>;
+  /** OTLP and remote-write requests by protocol and HTTP status. */
+  protocolRequests: Counter<'protocol' | 'status'>;
+  /** Their data points by protocol and outcome: stored, duplicate (a resent request), rejected. */
+  protocolDataPoints: Counter<'protocol' | 'outcome'>;
 }
 
 /** Why a point was not stored: a bounded set, for `metrograph_points_rejected_total{reason}`. */
-export type RejectReason = 'validation' | 'conflict' | 'batch_too_large' | 'internal';
+export type RejectReason = 'validation' | 'conflict' | 'batch_too_large' | 'internal' | 'cardinality' | 'non_finite' | 'out_of_order' | 'unsupported';
 
 export function createServiceMetrics(source: { db: Db; queryCache: QueryCache }): ServiceMetrics {
   const registry = new Registry();
@@ -105,7 +109,7 @@ export function createServiceMetrics(source: { db: Db; queryCache: QueryCache })
     pointsIngested: new Counter({ name: 'metrograph_points_ingested_total', help: 'Points stored (duplicates of a client id not counted).', registers }),
     pointsRejected: new Counter({
       name: 'metrograph_points_rejected_total',
-      help: 'Points not stored, by reason: validation, conflict (type or unit), batch_too_large, internal.',
+      help: 'Points not stored, by reason: validation, conflict (type or unit), batch_too_large, internal, cardinality, non_finite, out_of_order, unsupported.',
       labelNames: ['reason'],
       registers,
     }),
@@ -131,6 +135,18 @@ export function createServiceMetrics(source: { db: Db; queryCache: QueryCache })
       registers,
     }),
     exportRows: new Counter({ name: 'metrograph_export_rows_total', help: 'Rows streamed by /export by format.', labelNames: ['format'], registers }),
+    protocolRequests: new Counter({
+      name: 'metrograph_protocol_requests_total',
+      help: 'OTLP (otlp_protobuf, otlp_json) and remote-write (prometheus) requests by HTTP status.',
+      labelNames: ['protocol', 'status'],
+      registers,
+    }),
+    protocolDataPoints: new Counter({
+      name: 'metrograph_protocol_data_points_total',
+      help: 'Data points of OTLP and remote-write requests by outcome: stored, duplicate (a resent request), rejected.',
+      labelNames: ['protocol', 'outcome'],
+      registers,
+    }),
   };
 }
 

@@ -74,7 +74,7 @@ export interface AlertRulesTable {
   id: Generated<string>;
   tenant_id: string;
   name: string;
-  kind: 'THRESHOLD' | 'ERROR_RATE' | 'ABSENCE';
+  kind: 'THRESHOLD' | 'ERROR_RATE' | 'ABSENCE' | 'ANOMALY';
   metric: string;
   aggregation: string;
   tags: Json<Record<string, string>>;
@@ -89,6 +89,10 @@ export interface AlertRulesTable {
   labels: Json<Record<string, string>>;
   webhook_url: string | null;
   webhook_secret: string | null;
+  /** ANOMALY rules (migration 0075): LOW, MEDIUM, HIGH; weeks of history read; days of history before judging. */
+  sensitivity: ColumnType<'LOW' | 'MEDIUM' | 'HIGH', 'LOW' | 'MEDIUM' | 'HIGH' | undefined, 'LOW' | 'MEDIUM' | 'HIGH'>;
+  history_weeks: ColumnType<number, number | undefined, number>;
+  min_history_days: ColumnType<number, number | undefined, number>;
   paused: ColumnType<boolean, boolean | undefined, boolean>;
   created_by: string | null;
   created_role: Role;

@@ -7,9 +7,13 @@
  *               it has listeners for, and delivers what other instances published
  *
  * A write's points go out as one message (one publish per committed write and tenant, never
- * one per point). Local listeners get them straight away, not through Redis: a Redis outage
+ * one per point). Local listeners get them from this process, not through Redis: a Redis outage
  * never stops delivery inside one instance, and never fails a write (publishing is fire and
  * forget, logged). ioredis reconnects and subscribes again by itself when Redis returns.
+ *
+ * publish() only queues: the fan-out (local listeners, the Redis message) runs on the next
+ * turn of the event loop, so the write that committed answers its client first and never
+ * waits for subscribers; writes published in the same turn go out in order.
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -101,14 +105,39 @@ function createListeners(log: Logger) {
       byTenant.delete(tenantId);
       return true;
     },
+    /** Whether a point of `metric` in `tenantId` has a listener here (before building it from a Redis message). */
+    wants(tenantId: string, metric: string): boolean {
+      const tenant = byTenant.get(tenantId);
+      return tenant !== undefined && (tenant.all.size > 0 || tenant.byMetric.has(metric));
+    },
     count: () => [...byTenant.values()].reduce((n, tenant) => n + tenant.size, 0),
+  };
+}
+
+/** `send(tenantId, points)` for each publish, in order, on the next turn of the event loop. */
+function deferred(send: (tenantId: string, points: readonly LivePoint[]) => void, log: Logger) {
+  let queue: Array<[string, readonly LivePoint[]]> = [];
+  const flush = () => {
+    const batch = queue;
+    queue = [];
+    for (const [tenantId, points] of batch) {
+      try {
+        send(tenantId, points);
+      } catch (error) {
+        log.warn({ err: (error as Error).message }, 'live: delivering a write failed');
+      }
+    }
+  };
+  return (tenantId: string, points: readonly LivePoint[]) => {
+    if (queue.length === 0) setImmediate(flush);
+    queue.push([tenantId, points]);
   };
 }
 
 export function createLocalBus(log: Logger): PointBus {
   const listeners = createListeners(log);
   return {
-    publish: (tenantId, points) => listeners.deliver(tenantId, points),
+    publish: deferred((tenantId, points) => listeners.deliver(tenantId, points), log),
     subscribe(tenantId, listener, metrics) {
       listeners.add(tenantId, listener, metrics);
       return () => void listeners.remove(tenantId, listener, metrics);
@@ -154,18 +183,20 @@ export function createRedisBus(redis: Redis, log: Logger): PointBus {
     }
     if (message.i === instance) return; // delivered locally when published
     const tenantId = channel.slice('mg:points:'.length);
-    listeners.deliver(
-      tenantId,
-      message.p.map(([id, metric, type, unit, tags, time, value]) => ({ id, metric, type, unit, tags, time: new Date(time), value })),
-    );
+    // Only the points someone here listens to become objects (a big batch of another metric costs its parse only).
+    const points: LivePoint[] = [];
+    for (const [id, metric, type, unit, tags, time, value] of message.p) {
+      if (listeners.wants(tenantId, metric)) points.push({ id, metric, type, unit, tags, time: new Date(time), value });
+    }
+    if (points.length > 0) listeners.deliver(tenantId, points);
   });
 
   return {
-    publish(tenantId, points) {
+    publish: deferred((tenantId, points) => {
       listeners.deliver(tenantId, points);
       const message: Message = { i: instance, p: points.map((p) => [p.id, p.metric, p.type, p.unit, p.tags, p.time.getTime(), p.value]) };
       redis.publish(channelOf(tenantId), JSON.stringify(message)).catch((error: unknown) => warn('live: redis publish failed; other instances miss these points', error));
-    },
+    }, log),
     subscribe(tenantId, listener, metrics) {
       if (listeners.add(tenantId, listener, metrics)) {
         const channel = channelOf(tenantId);

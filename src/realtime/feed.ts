@@ -17,12 +17,22 @@ export interface Feed<In, Out> extends AsyncIterableIterator<Out> {
   /** Ends the feed with an error (the subscription gets it). */
   fail(error: Error): void;
   readonly closed: boolean;
+  /**
+   * Hands the messages to a synchronous consumer (src/realtime/direct-delivery.ts): from now on
+   * `wake` is called after each push and the consumer takes messages with `pull()`; `next()`
+   * yields nothing and only settles when the feed ends (done) or fails (rejects), so the async
+   * iterator still carries the subscription's end to graphql-ws.
+   */
+  attach(wake: () => void): void;
+  /** The next message for an attached consumer, or undefined (none waiting, or closed). */
+  pull(): Out | undefined;
 }
 
 export function createFeed<In, Out>(buffer: Buffer<In, Out>, onClose: () => void): Feed<In, Out> {
   let waiting: { resolve: (result: IteratorResult<Out>) => void; reject: (error: Error) => void } | null = null;
   let closed = false;
   let failure: Error | null = null;
+  let wake: (() => void) | null = null;
 
   const close = () => {
     if (closed) return;
@@ -37,7 +47,8 @@ export function createFeed<In, Out>(buffer: Buffer<In, Out>, onClose: () => void
     push(item) {
       if (closed) return;
       buffer.add(item);
-      if (waiting) {
+      if (wake) wake();
+      else if (waiting) {
         const next = buffer.take();
         if (next !== undefined) {
           const { resolve } = waiting;
@@ -55,10 +66,18 @@ export function createFeed<In, Out>(buffer: Buffer<In, Out>, onClose: () => void
         waiting = null;
       }
     },
+    attach(consumer) {
+      wake = consumer;
+      // Whatever arrived before the consumer was ready goes out now.
+      if (!closed) consumer();
+    },
+    pull() {
+      return closed ? undefined : buffer.take();
+    },
     next() {
       if (failure) return Promise.reject(failure);
       if (closed) return Promise.resolve({ value: undefined, done: true });
-      const next = buffer.take();
+      const next = wake ? undefined : buffer.take();
       if (next !== undefined) return Promise.resolve({ value: next, done: false });
       return new Promise((resolve, reject) => (waiting = { resolve, reject }));
     },

@@ -14,11 +14,12 @@ import { metricName, tagsSchema } from '../ingest/metric-input.js';
 import { opsTables, type AlertEventRow, type AlertRuleRow, type WebhookAttemptRow, type WebhookDeliveryRow } from '../ops/tables.js';
 import type { AlertEventMessage } from '../alerts/bus.js';
 import { AGGREGATIONS, ALERT_STATES, COMPARISONS } from '../alerts/state.js';
+import { SENSITIVITIES, type Sensitivity } from '../anomaly/baseline.js';
 import { createFeed, dropOldest } from '../realtime/feed.js';
 import { filterSchema, TagFilterInput } from './aggregation.js';
 import { TagFilterRef } from './definitions.js';
 
-const KINDS = ['THRESHOLD', 'ERROR_RATE', 'ABSENCE'] as const;
+const KINDS = ['THRESHOLD', 'ERROR_RATE', 'ABSENCE', 'ANOMALY'] as const;
 const SEVERITIES = ['INFO', 'WARNING', 'CRITICAL'] as const;
 
 const KindEnum = builder.enumType('AlertRuleKind', {
@@ -26,9 +27,17 @@ const KindEnum = builder.enumType('AlertRuleKind', {
     THRESHOLD: { description: 'The aggregation of the metric over the window, compared with the threshold.' },
     ERROR_RATE: { description: '100 × aggregation over the series matching `errorFilters` ÷ aggregation over all matching series (a percentage), compared with the threshold.' },
     ABSENCE: { description: 'Holds when the metric has no points matching the filters in the window; comparison and threshold are not used.' },
+    ANOMALY: {
+      description:
+        'Holds when the newest whole hour’s aggregation is outside its seasonal band (see metricAnomalies), at the rule’s sensitivity; window, comparison and threshold are not used. Does not hold while the metric has less than minHistoryDays of history.',
+    },
   },
 });
-const AggregationEnum = builder.enumType('AlertAggregation', { values: AGGREGATIONS });
+export const AggregationEnum = builder.enumType('AlertAggregation', { values: AGGREGATIONS });
+export const SensitivityEnum = builder.enumType('AnomalySensitivity', {
+  description: 'How far outside its baseline a bucket must be to be an anomaly, in robust standard deviations of the baseline’s error.',
+  values: Object.fromEntries(Object.entries(SENSITIVITIES).map(([name, threshold]) => [name, { description: `|score| > ${threshold}` }])) as Record<Sensitivity, { description: string }>,
+});
 const ComparisonEnum = builder.enumType('AlertComparison', {
   values: Object.fromEntries(Object.entries(COMPARISONS).map(([name, symbol]) => [name, { description: `value ${symbol} threshold` }])) as Record<keyof typeof COMPARISONS, { description: string }>,
 });
@@ -62,6 +71,9 @@ const ruleFields = {
   severity: z.enum(SEVERITIES),
   labels: tagsSchema,
   webhookUrl: webhookUrl.nullable(),
+  sensitivity: z.enum(Object.keys(SENSITIVITIES) as [Sensitivity, ...Sensitivity[]]),
+  historyWeeks: z.number().int().min(1, 'historyWeeks must be 1-8').max(8, 'historyWeeks must be 1-8'),
+  minHistoryDays: z.number().int().min(1, 'minHistoryDays must be 1-56').max(56, 'minHistoryDays must be 1-56'),
 };
 
 const createSchema = z
@@ -81,6 +93,9 @@ const createSchema = z
     severity: ruleFields.severity.nullish().transform((v) => v ?? 'WARNING'),
     labels: ruleFields.labels.nullish().transform((v) => v ?? {}),
     webhookUrl: ruleFields.webhookUrl.optional().transform((v) => v ?? null),
+    sensitivity: ruleFields.sensitivity.nullish(),
+    historyWeeks: ruleFields.historyWeeks.nullish(),
+    minHistoryDays: ruleFields.minHistoryDays.nullish(),
   })
   .superRefine((rule, ctx) => {
     if (rule.kind === 'ERROR_RATE' && rule.errorFilters.length === 0) ctx.addIssue({ code: 'custom', path: ['errorFilters'], message: 'an ERROR_RATE rule needs errorFilters that pick the errors' });
@@ -101,6 +116,9 @@ const updateSchema = z.object({
   severity: ruleFields.severity.nullish(),
   labels: ruleFields.labels.nullish(),
   webhookUrl: ruleFields.webhookUrl.optional(),
+  sensitivity: ruleFields.sensitivity.nullish(),
+  historyWeeks: ruleFields.historyWeeks.nullish(),
+  minHistoryDays: ruleFields.minHistoryDays.nullish(),
 });
 
 const idSchema = z.string().uuid('id must be a UUID');
@@ -124,6 +142,9 @@ const AlertRuleRef = builder.objectRef<AlertRuleRow>('AlertRule').implement({
     severity: t.field({ type: SeverityEnum, resolve: (r) => r.severity }),
     labels: t.field({ type: 'Tags', resolve: (r) => r.labels }),
     webhookUrl: t.exposeString('webhook_url', { nullable: true }),
+    sensitivity: t.field({ type: SensitivityEnum, description: 'ANOMALY rules.', resolve: (r) => r.sensitivity }),
+    historyWeeks: t.exposeInt('history_weeks', { description: 'ANOMALY rules: weeks of history read.' }),
+    minHistoryDays: t.exposeInt('min_history_days', { description: 'ANOMALY rules: days of history before the rule can hold.' }),
     paused: t.exposeBoolean('paused'),
     state: t.field({ type: StateEnum, resolve: (r) => r.state }),
     lastValue: t.exposeFloat('last_value', { nullable: true }),
@@ -197,6 +218,9 @@ const ruleInputFields = (t: Parameters<Parameters<typeof builder.inputType>[1]['
   severity: t.field({ type: SeverityEnum, description: 'Default WARNING.' }),
   labels: t.field({ type: 'Tags', description: 'Free key/value pairs sent with its events.' }),
   webhookUrl: t.string({ description: 'https://…, or http:// to localhost; events that fire or resolve are POSTed to it, signed. null removes it.' }),
+  sensitivity: t.field({ type: SensitivityEnum, description: 'ANOMALY: default MEDIUM.' }),
+  historyWeeks: t.int({ description: 'ANOMALY: 1-8 weeks of history, default 4.' }),
+  minHistoryDays: t.int({ description: 'ANOMALY: 1-56, default 7; with less history the rule does not hold.' }),
 });
 
 const CreateAlertRuleInput = builder.inputType('CreateAlertRuleInput', {
@@ -264,6 +288,9 @@ const toRow = (input: Partial<z.infer<typeof updateSchema>>) => {
   if (input.cooldownSeconds != null) row.cooldown_seconds = input.cooldownSeconds;
   if (input.severity != null) row.severity = input.severity;
   if (input.labels != null) row.labels = json(input.labels);
+  if (input.sensitivity != null) row.sensitivity = input.sensitivity;
+  if (input.historyWeeks != null) row.history_weeks = input.historyWeeks;
+  if (input.minHistoryDays != null) row.min_history_days = input.minHistoryDays;
   return row;
 };
 

@@ -9,6 +9,7 @@ import './definitions.js';
 import './reports.js';
 import './live.js';
 import './alerts.js';
+import './anomalies.js';
 import './exports.js';
 import './usage.js';
 

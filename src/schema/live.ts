@@ -12,8 +12,8 @@ import type { Tags } from '../db/tables.js';
 import { parseInput, userError } from '../errors.js';
 import { metricName, tagsSchema } from '../ingest/metric-input.js';
 import type { LivePoint } from '../realtime/bus.js';
-import { createFeed, dropOldest } from '../realtime/feed.js';
-import { matchesTags, type LiveUpdate } from '../realtime/live-aggregates.js';
+import type { LiveUpdate } from '../realtime/live-aggregates.js';
+import { recordedFeeds } from '../realtime/recorded.js';
 import { AggregateQueryInput, AggregateSeriesRef, aggregateInputSchema, GranularityEnum, MetadataRef, PERCENTILE_FIELDS, selects } from './aggregation.js';
 import { MetricPointRef } from './ingestion.js';
 
@@ -71,13 +71,8 @@ builder.subscriptionFields((t) => ({
       const tenantId = tenantOf(ctx);
       const filter = parseInput(metricRecordedFilterSchema, args.filter);
       await tenantTx(ctx, (trx) => refuseMisspeltMetrics(trx, filter.metrics, readerOf(requireTenant(ctx))));
-      const names = new Set(filter.metrics);
       const tags: Tags = filter.tags ?? {};
-      const feed = createFeed(dropOldest<LivePoint>(ctx.deps.env.LIVE_BUFFER_POINTS), () => unsubscribe());
-      const unsubscribe = ctx.deps.bus.subscribe(tenantId, (points) => {
-        for (const point of points) if (matchesTags(point.tags, tags, [])) feed.push(point);
-      }, [...names]);
-      return feed;
+      return recordedFeeds(ctx.deps.bus).subscribe(tenantId, filter.metrics, tags, ctx.deps.env.LIVE_BUFFER_POINTS);
     },
     resolve: ({ item, dropped }): RecordedEvent => ({ point: item, dropped }),
   }),

@@ -28,6 +28,11 @@ type Documents = {
     "\n  query WebhookDeliveries($ruleId: ID!) { webhookDeliveries(ruleId: $ruleId) { status url attempts { attempt statusCode error } deliveredAt } }\n": typeof types.WebhookDeliveriesDocument,
     "\n  query AlertAudit { auditLog(filter: { actions: [ALERT_RULE_CREATED, ALERT_RULE_UPDATED, ALERT_RULE_PAUSED, ALERT_RULE_RESUMED, ALERT_RULE_DELETED] }) { entries { action target } } }\n": typeof types.AlertAuditDocument,
     "\n  subscription AlertEventsLive { alertEvents { ruleName severity from to value threshold } }\n": typeof types.AlertEventsLiveDocument,
+    "\n  query MetricAnomalies($input: AnomalyQueryInput!) {\n    metricAnomalies(input: $input) {\n      threshold\n      source\n      series { metric tags state points { start end value expected lower upper score anomaly } }\n    }\n  }\n": typeof types.MetricAnomaliesDocument,
+    "\n  mutation CreateAnomalyRule($input: CreateAlertRuleInput!) {\n    createAlertRule(input: $input) { webhookSecret rule { id kind sensitivity historyWeeks minHistoryDays state } }\n  }\n": typeof types.CreateAnomalyRuleDocument,
+    "query AnomalyRuleStates { alertRules { id state lastValue } }": typeof types.AnomalyRuleStatesDocument,
+    "query AnomalyEvents($ruleId: ID) { alertEvents(ruleId: $ruleId) { from to value threshold } }": typeof types.AnomalyEventsDocument,
+    "query AnomalyDeliveries($ruleId: ID!) { webhookDeliveries(ruleId: $ruleId) { status attempts { statusCode } } }": typeof types.AnomalyDeliveriesDocument,
     "\n  query AuditedAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) { series { buckets { count } } }\n  }\n": typeof types.AuditedAggregatesDocument,
     "\n  mutation SetTenantLimits($input: SetTenantLimitsInput!) { setTenantLimits(input: $input) { maxSeries maxSeriesPerMetric maxTagValues } }\n": typeof types.SetTenantLimitsDocument,
     "\n  mutation RecordWithMessages($metrics: [MetricInput!]!) { recordMetrics(input: { metrics: $metrics }) { accepted failed { index code message } } }\n": typeof types.RecordWithMessagesDocument,
@@ -91,6 +96,11 @@ const documents: Documents = {
     "\n  query WebhookDeliveries($ruleId: ID!) { webhookDeliveries(ruleId: $ruleId) { status url attempts { attempt statusCode error } deliveredAt } }\n": types.WebhookDeliveriesDocument,
     "\n  query AlertAudit { auditLog(filter: { actions: [ALERT_RULE_CREATED, ALERT_RULE_UPDATED, ALERT_RULE_PAUSED, ALERT_RULE_RESUMED, ALERT_RULE_DELETED] }) { entries { action target } } }\n": types.AlertAuditDocument,
     "\n  subscription AlertEventsLive { alertEvents { ruleName severity from to value threshold } }\n": types.AlertEventsLiveDocument,
+    "\n  query MetricAnomalies($input: AnomalyQueryInput!) {\n    metricAnomalies(input: $input) {\n      threshold\n      source\n      series { metric tags state points { start end value expected lower upper score anomaly } }\n    }\n  }\n": types.MetricAnomaliesDocument,
+    "\n  mutation CreateAnomalyRule($input: CreateAlertRuleInput!) {\n    createAlertRule(input: $input) { webhookSecret rule { id kind sensitivity historyWeeks minHistoryDays state } }\n  }\n": types.CreateAnomalyRuleDocument,
+    "query AnomalyRuleStates { alertRules { id state lastValue } }": types.AnomalyRuleStatesDocument,
+    "query AnomalyEvents($ruleId: ID) { alertEvents(ruleId: $ruleId) { from to value threshold } }": types.AnomalyEventsDocument,
+    "query AnomalyDeliveries($ruleId: ID!) { webhookDeliveries(ruleId: $ruleId) { status attempts { statusCode } } }": types.AnomalyDeliveriesDocument,
     "\n  query AuditedAggregates($input: AggregateQueryInput!) {\n    metricAggregates(input: $input) { series { buckets { count } } }\n  }\n": types.AuditedAggregatesDocument,
     "\n  mutation SetTenantLimits($input: SetTenantLimitsInput!) { setTenantLimits(input: $input) { maxSeries maxSeriesPerMetric maxTagValues } }\n": types.SetTenantLimitsDocument,
     "\n  mutation RecordWithMessages($metrics: [MetricInput!]!) { recordMetrics(input: { metrics: $metrics }) { accepted failed { index code message } } }\n": types.RecordWithMessagesDocument,
@@ -210,6 +220,26 @@ export function graphql(source: "\n  query AlertAudit { auditLog(filter: { actio
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  subscription AlertEventsLive { alertEvents { ruleName severity from to value threshold } }\n"): (typeof documents)["\n  subscription AlertEventsLive { alertEvents { ruleName severity from to value threshold } }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query MetricAnomalies($input: AnomalyQueryInput!) {\n    metricAnomalies(input: $input) {\n      threshold\n      source\n      series { metric tags state points { start end value expected lower upper score anomaly } }\n    }\n  }\n"): (typeof documents)["\n  query MetricAnomalies($input: AnomalyQueryInput!) {\n    metricAnomalies(input: $input) {\n      threshold\n      source\n      series { metric tags state points { start end value expected lower upper score anomaly } }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation CreateAnomalyRule($input: CreateAlertRuleInput!) {\n    createAlertRule(input: $input) { webhookSecret rule { id kind sensitivity historyWeeks minHistoryDays state } }\n  }\n"): (typeof documents)["\n  mutation CreateAnomalyRule($input: CreateAlertRuleInput!) {\n    createAlertRule(input: $input) { webhookSecret rule { id kind sensitivity historyWeeks minHistoryDays state } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "query AnomalyRuleStates { alertRules { id state lastValue } }"): (typeof documents)["query AnomalyRuleStates { alertRules { id state lastValue } }"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "query AnomalyEvents($ruleId: ID) { alertEvents(ruleId: $ruleId) { from to value threshold } }"): (typeof documents)["query AnomalyEvents($ruleId: ID) { alertEvents(ruleId: $ruleId) { from to value threshold } }"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "query AnomalyDeliveries($ruleId: ID!) { webhookDeliveries(ruleId: $ruleId) { status attempts { statusCode } } }"): (typeof documents)["query AnomalyDeliveries($ruleId: ID!) { webhookDeliveries(ruleId: $ruleId) { status attempts { statusCode } } }"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

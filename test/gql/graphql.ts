@@ -57,6 +57,8 @@ export type AlertComparison =
 export type AlertRuleKind =
   /** Holds when the metric has no points matching the filters in the window; comparison and threshold are not used. */
   | 'ABSENCE'
+  /** Holds when the newest whole hour’s aggregation is outside its seasonal band (see metricAnomalies), at the rule’s sensitivity; window, comparison and threshold are not used. Does not hold while the metric has less than minHistoryDays of history. */
+  | 'ANOMALY'
   /** 100 × aggregation over the series matching `errorFilters` ÷ aggregation over all matching series (a percentage), compared with the threshold. */
   | 'ERROR_RATE'
   /** The aggregation of the metric over the window, compared with the threshold. */
@@ -72,6 +74,45 @@ export type AlertState =
   | 'OK'
   | 'PENDING'
   | 'RESOLVED';
+
+export type AnomalyQueryInput = {
+  /** The value of a bucket. Default SUM for a COUNTER, AVG otherwise; a definition has its own value. */
+  aggregation?: AlertAggregation | null | undefined;
+  filters?: Array<TagFilterInput> | null | undefined;
+  /** Inclusive; rounded down to a bucket. */
+  from: string;
+  /** HOUR (default) or DAY: the levels history is kept at. */
+  granularity?: Granularity | null | undefined;
+  /** At most 5 tag keys: one judged series per combination of their values. */
+  groupBy?: Array<string> | null | undefined;
+  /** 1-8 weeks of history before `from`, default 4. */
+  historyWeeks?: number | null | undefined;
+  /** A recorded metric or a metric definition. */
+  metric: string;
+  /** 1-56, default 7: a series with less history is LEARNING. */
+  minHistoryDays?: number | null | undefined;
+  /** Default MEDIUM. */
+  sensitivity?: AnomalySensitivity | null | undefined;
+  /** Only series that have all these tag values. */
+  tags?: unknown;
+  /** Exclusive; rounded up to a bucket. Defaults to now. Buckets that have not ended yet are left out. */
+  to?: string | null | undefined;
+};
+
+/** How far outside its baseline a bucket must be to be an anomaly, in robust standard deviations of the baseline’s error. */
+export type AnomalySensitivity =
+  /** |score| > 3.5 */
+  | 'HIGH'
+  /** |score| > 5.5 */
+  | 'LOW'
+  /** |score| > 4 */
+  | 'MEDIUM';
+
+export type AnomalySeriesState =
+  /** Less history than minHistoryDays: values only, nothing is judged. */
+  | 'LEARNING'
+  /** Judged against its baseline. */
+  | 'READY';
 
 export type AuditAction =
   | 'ALERT_RULE_CREATED'
@@ -129,12 +170,18 @@ export type CreateAlertRuleInput = {
   filters?: Array<TagFilterInput> | null | undefined;
   /** 0-86400, default 0. */
   forSeconds?: number | null | undefined;
+  /** ANOMALY: 1-8 weeks of history, default 4. */
+  historyWeeks?: number | null | undefined;
   /** Default THRESHOLD. */
   kind?: AlertRuleKind | null | undefined;
   /** Free key/value pairs sent with its events. */
   labels?: unknown;
   metric: string;
+  /** ANOMALY: 1-56, default 7; with less history the rule does not hold. */
+  minHistoryDays?: number | null | undefined;
   name: string;
+  /** ANOMALY: default MEDIUM. */
+  sensitivity?: AnomalySensitivity | null | undefined;
   /** Default WARNING. */
   severity?: AlertSeverity | null | undefined;
   /** Only series with these tags. */
@@ -366,10 +413,16 @@ export type UpdateAlertRuleInput = {
   filters?: Array<TagFilterInput> | null | undefined;
   /** 0-86400, default 0. */
   forSeconds?: number | null | undefined;
+  /** ANOMALY: 1-8 weeks of history, default 4. */
+  historyWeeks?: number | null | undefined;
   id: string | number;
   /** Free key/value pairs sent with its events. */
   labels?: unknown;
+  /** ANOMALY: 1-56, default 7; with less history the rule does not hold. */
+  minHistoryDays?: number | null | undefined;
   name?: string | null | undefined;
+  /** ANOMALY: default MEDIUM. */
+  sensitivity?: AnomalySensitivity | null | undefined;
   /** Default WARNING. */
   severity?: AlertSeverity | null | undefined;
   /** Only series with these tags. */
@@ -485,6 +538,39 @@ export type AlertEventsLiveSubscriptionVariables = Exact<{ [key: string]: never;
 
 
 export type AlertEventsLiveSubscription = { alertEvents: { ruleName: string, severity: AlertSeverity, from: AlertState, to: AlertState, value: number | null, threshold: number } };
+
+export type MetricAnomaliesQueryVariables = Exact<{
+  input: AnomalyQueryInput;
+}>;
+
+
+export type MetricAnomaliesQuery = { metricAnomalies: { threshold: number, source: string, series: Array<{ metric: string, tags: Record<string, string>, state: AnomalySeriesState, points: Array<{ start: string, end: string, value: number | null, expected: number | null, lower: number | null, upper: number | null, score: number | null, anomaly: boolean }> }> } };
+
+export type CreateAnomalyRuleMutationVariables = Exact<{
+  input: CreateAlertRuleInput;
+}>;
+
+
+export type CreateAnomalyRuleMutation = { createAlertRule: { webhookSecret: string | null, rule: { id: string, kind: AlertRuleKind, sensitivity: AnomalySensitivity, historyWeeks: number, minHistoryDays: number, state: AlertState } } };
+
+export type AnomalyRuleStatesQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type AnomalyRuleStatesQuery = { alertRules: Array<{ id: string, state: AlertState, lastValue: number | null }> };
+
+export type AnomalyEventsQueryVariables = Exact<{
+  ruleId?: string | number | null | undefined;
+}>;
+
+
+export type AnomalyEventsQuery = { alertEvents: Array<{ from: AlertState, to: AlertState, value: number | null, threshold: number }> };
+
+export type AnomalyDeliveriesQueryVariables = Exact<{
+  ruleId: string | number;
+}>;
+
+
+export type AnomalyDeliveriesQuery = { webhookDeliveries: Array<{ status: string, attempts: Array<{ statusCode: number | null }> }> };
 
 export type AuditedAggregatesQueryVariables = Exact<{
   input: AggregateQueryInput;
@@ -816,6 +902,11 @@ export const AlertEventsHistoryDocument = {"kind":"Document","definitions":[{"ki
 export const WebhookDeliveriesDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"WebhookDeliveries"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"ruleId"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"ID"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"webhookDeliveries"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"ruleId"},"value":{"kind":"Variable","name":{"kind":"Name","value":"ruleId"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"status"}},{"kind":"Field","name":{"kind":"Name","value":"url"}},{"kind":"Field","name":{"kind":"Name","value":"attempts"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"attempt"}},{"kind":"Field","name":{"kind":"Name","value":"statusCode"}},{"kind":"Field","name":{"kind":"Name","value":"error"}}]}},{"kind":"Field","name":{"kind":"Name","value":"deliveredAt"}}]}}]}}]} as unknown as DocumentNode<WebhookDeliveriesQuery, WebhookDeliveriesQueryVariables>;
 export const AlertAuditDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"AlertAudit"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"auditLog"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"filter"},"value":{"kind":"ObjectValue","fields":[{"kind":"ObjectField","name":{"kind":"Name","value":"actions"},"value":{"kind":"ListValue","values":[{"kind":"EnumValue","value":"ALERT_RULE_CREATED"},{"kind":"EnumValue","value":"ALERT_RULE_UPDATED"},{"kind":"EnumValue","value":"ALERT_RULE_PAUSED"},{"kind":"EnumValue","value":"ALERT_RULE_RESUMED"},{"kind":"EnumValue","value":"ALERT_RULE_DELETED"}]}}]}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"entries"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"action"}},{"kind":"Field","name":{"kind":"Name","value":"target"}}]}}]}}]}}]} as unknown as DocumentNode<AlertAuditQuery, AlertAuditQueryVariables>;
 export const AlertEventsLiveDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"subscription","name":{"kind":"Name","value":"AlertEventsLive"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"alertEvents"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"ruleName"}},{"kind":"Field","name":{"kind":"Name","value":"severity"}},{"kind":"Field","name":{"kind":"Name","value":"from"}},{"kind":"Field","name":{"kind":"Name","value":"to"}},{"kind":"Field","name":{"kind":"Name","value":"value"}},{"kind":"Field","name":{"kind":"Name","value":"threshold"}}]}}]}}]} as unknown as DocumentNode<AlertEventsLiveSubscription, AlertEventsLiveSubscriptionVariables>;
+export const MetricAnomaliesDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"MetricAnomalies"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"input"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"AnomalyQueryInput"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"metricAnomalies"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"input"},"value":{"kind":"Variable","name":{"kind":"Name","value":"input"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"threshold"}},{"kind":"Field","name":{"kind":"Name","value":"source"}},{"kind":"Field","name":{"kind":"Name","value":"series"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"metric"}},{"kind":"Field","name":{"kind":"Name","value":"tags"}},{"kind":"Field","name":{"kind":"Name","value":"state"}},{"kind":"Field","name":{"kind":"Name","value":"points"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"start"}},{"kind":"Field","name":{"kind":"Name","value":"end"}},{"kind":"Field","name":{"kind":"Name","value":"value"}},{"kind":"Field","name":{"kind":"Name","value":"expected"}},{"kind":"Field","name":{"kind":"Name","value":"lower"}},{"kind":"Field","name":{"kind":"Name","value":"upper"}},{"kind":"Field","name":{"kind":"Name","value":"score"}},{"kind":"Field","name":{"kind":"Name","value":"anomaly"}}]}}]}}]}}]}}]} as unknown as DocumentNode<MetricAnomaliesQuery, MetricAnomaliesQueryVariables>;
+export const CreateAnomalyRuleDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"CreateAnomalyRule"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"input"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"CreateAlertRuleInput"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"createAlertRule"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"input"},"value":{"kind":"Variable","name":{"kind":"Name","value":"input"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"webhookSecret"}},{"kind":"Field","name":{"kind":"Name","value":"rule"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"kind"}},{"kind":"Field","name":{"kind":"Name","value":"sensitivity"}},{"kind":"Field","name":{"kind":"Name","value":"historyWeeks"}},{"kind":"Field","name":{"kind":"Name","value":"minHistoryDays"}},{"kind":"Field","name":{"kind":"Name","value":"state"}}]}}]}}]}}]} as unknown as DocumentNode<CreateAnomalyRuleMutation, CreateAnomalyRuleMutationVariables>;
+export const AnomalyRuleStatesDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"AnomalyRuleStates"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"alertRules"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"state"}},{"kind":"Field","name":{"kind":"Name","value":"lastValue"}}]}}]}}]} as unknown as DocumentNode<AnomalyRuleStatesQuery, AnomalyRuleStatesQueryVariables>;
+export const AnomalyEventsDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"AnomalyEvents"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"ruleId"}},"type":{"kind":"NamedType","name":{"kind":"Name","value":"ID"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"alertEvents"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"ruleId"},"value":{"kind":"Variable","name":{"kind":"Name","value":"ruleId"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"from"}},{"kind":"Field","name":{"kind":"Name","value":"to"}},{"kind":"Field","name":{"kind":"Name","value":"value"}},{"kind":"Field","name":{"kind":"Name","value":"threshold"}}]}}]}}]} as unknown as DocumentNode<AnomalyEventsQuery, AnomalyEventsQueryVariables>;
+export const AnomalyDeliveriesDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"AnomalyDeliveries"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"ruleId"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"ID"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"webhookDeliveries"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"ruleId"},"value":{"kind":"Variable","name":{"kind":"Name","value":"ruleId"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"status"}},{"kind":"Field","name":{"kind":"Name","value":"attempts"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"statusCode"}}]}}]}}]}}]} as unknown as DocumentNode<AnomalyDeliveriesQuery, AnomalyDeliveriesQueryVariables>;
 export const AuditedAggregatesDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"AuditedAggregates"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"input"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"AggregateQueryInput"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"metricAggregates"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"input"},"value":{"kind":"Variable","name":{"kind":"Name","value":"input"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"series"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"buckets"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"count"}}]}}]}}]}}]}}]} as unknown as DocumentNode<AuditedAggregatesQuery, AuditedAggregatesQueryVariables>;
 export const SetTenantLimitsDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"SetTenantLimits"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"input"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"SetTenantLimitsInput"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"setTenantLimits"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"input"},"value":{"kind":"Variable","name":{"kind":"Name","value":"input"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"maxSeries"}},{"kind":"Field","name":{"kind":"Name","value":"maxSeriesPerMetric"}},{"kind":"Field","name":{"kind":"Name","value":"maxTagValues"}}]}}]}}]} as unknown as DocumentNode<SetTenantLimitsMutation, SetTenantLimitsMutationVariables>;
 export const RecordWithMessagesDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"RecordWithMessages"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"metrics"}},"type":{"kind":"NonNullType","type":{"kind":"ListType","type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"MetricInput"}}}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"recordMetrics"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"input"},"value":{"kind":"ObjectValue","fields":[{"kind":"ObjectField","name":{"kind":"Name","value":"metrics"},"value":{"kind":"Variable","name":{"kind":"Name","value":"metrics"}}}]}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"accepted"}},{"kind":"Field","name":{"kind":"Name","value":"failed"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"index"}},{"kind":"Field","name":{"kind":"Name","value":"code"}},{"kind":"Field","name":{"kind":"Name","value":"message"}}]}}]}}]}}]} as unknown as DocumentNode<RecordWithMessagesMutation, RecordWithMessagesMutationVariables>;

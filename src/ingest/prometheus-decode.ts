@@ -1,0 +1,126 @@
+/**
+ * Prometheus remote-write 1.0 (a snappy-compressed protobuf WriteRequest) to observations
+ * (src/ingest/cumulative.ts), decoded by protobufjs from proto/prometheus/remote.proto.
+ *
+ * `__name__` is the metric, the other labels the tags (names as sent). Types: a family's type
+ * is fixed by its first point in Metrograph, so it is decided the same way for every request:
+ * the type the metric already has in the tenant; else the family's type from the request's
+ * metadata (COUNTER, and the `_bucket`, `_count` and `_sum` of HISTOGRAM and SUMMARY families,
+ * are cumulative counters); else by the name as OpenMetrics writes it (`_total`, `_bucket`,
+ * `_count`, `_sum`: cumulative counters); everything else is a GAUGE. Cumulative counters
+ * become increments per series (cumulative.ts: a first sample is a start; a lower value a
+ * reset). Stale markers (the NaN 0x7ff0000000000002 Prometheus writes when a series ends) are
+ * not values and are skipped; any other NaN or infinity is refused and reported. Native
+ * histograms and exemplars are not stored (refused and reported).
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs';
+import type { MetricType, Tags } from '../db/tables.js';
+import type { Observation } from './cumulative.js';
+import { checkTags, MAX_FUTURE_MS, METRIC_NAME_PATTERN } from './metric-input.js';
+
+const root = protobuf.loadSync(path.join(fileURLToPath(new URL('../../proto/', import.meta.url)), 'prometheus/remote.proto'));
+const WriteRequest = root.lookupType('prometheus.WriteRequest');
+
+interface Int64Like {
+  toNumber(): number;
+}
+export interface RemoteWriteRequest {
+  timeseries: Array<{ labels: Array<{ name: string; value: string }>; samples: Array<{ value: number; timestamp: Int64Like | number }>; histograms: unknown[] }>;
+  metadata: Array<{ type: number; metricFamilyName: string }>;
+}
+
+export function decodeRemoteWrite(body: Uint8Array): RemoteWriteRequest | Error {
+  try {
+    return WriteRequest.decode(body) as unknown as RemoteWriteRequest;
+  } catch (error) {
+    return new Error(`not a remote-write WriteRequest: ${(error as Error).message}`);
+  }
+}
+
+/** True for Prometheus' stale marker, a NaN with this exact bit pattern (value.StaleNaN). */
+const bits = new DataView(new ArrayBuffer(8));
+export function isStaleMarker(value: number): boolean {
+  if (!Number.isNaN(value)) return false;
+  bits.setFloat64(0, value);
+  return bits.getUint32(0) === 0x7ff00000 && bits.getUint32(4) === 0x00000002;
+}
+
+const COUNTER = 1;
+const HISTOGRAM = 3;
+const GAUGE_HISTOGRAM = 4;
+const SUMMARY = 5;
+const SUFFIXES = ['_total', '_bucket', '_count', '_sum'];
+
+export interface RemoteWriteDecoded {
+  observations: Observation[];
+  rejections: Array<{ source: number; reason: 'validation' | 'unsupported' | 'non_finite'; message: string }>;
+  /** Samples in the request (each sample and each native histogram is one). */
+  samples: number;
+  /** Metric names of the observations, for the type look-up. */
+  names: Set<string>;
+}
+
+/** The samples as observations; `existing`: the types the tenant's metrics already have. */
+export function remoteWriteObservations(request: RemoteWriteRequest, existing: ReadonlyMap<string, MetricType>, now = Date.now()): RemoteWriteDecoded {
+  const out: RemoteWriteDecoded = { observations: [], rejections: [], samples: 0, names: new Set() };
+  const families = new Map<string, number>();
+  for (const m of request.metadata ?? []) families.set(m.metricFamilyName, m.type);
+
+  const cumulativeByMetadata = (name: string): boolean | null => {
+    const own = families.get(name);
+    if (own !== undefined) return own === COUNTER;
+    for (const suffix of SUFFIXES) {
+      if (!name.endsWith(suffix)) continue;
+      const family = families.get(name.slice(0, -suffix.length));
+      if (family === undefined) continue;
+      if (family === COUNTER) return suffix === '_total';
+      if (family === HISTOGRAM || family === SUMMARY || family === GAUGE_HISTOGRAM) return suffix !== '_total' && family !== GAUGE_HISTOGRAM;
+    }
+    return null;
+  };
+
+  for (const series of request.timeseries ?? []) {
+    const first = out.samples;
+    const samples = series.samples ?? [];
+    out.samples += samples.length + (series.histograms?.length ?? 0);
+    const refuseAll = (reason: RemoteWriteDecoded['rejections'][number]['reason'], message: string, from = first, to = out.samples) => {
+      for (let i = from; i < to; i++) out.rejections.push({ source: i, reason, message });
+    };
+    let name = '';
+    const labels: Record<string, string> = {};
+    for (const label of series.labels ?? []) {
+      if (label.name === '__name__') name = label.value;
+      else labels[label.name] = label.value;
+    }
+    if (series.histograms?.length) refuseAll('unsupported', `${name}: native histograms are not stored; send classic histograms`, first + samples.length);
+    if (samples.length === 0) continue;
+    if (name.length === 0 || name.length > 255 || !METRIC_NAME_PATTERN.test(name)) {
+      refuseAll('validation', `metric name '${name.slice(0, 100)}' must be 1-255 characters, start with a letter and hold only letters, digits, '.', '_' and '-'`, first, first + samples.length);
+      continue;
+    }
+    const tags = checkTags(labels);
+    if ('error' in tags) {
+      refuseAll('validation', `${name}: ${tags.error}`, first, first + samples.length);
+      continue;
+    }
+    const known = existing.get(name);
+    const cumulative = known !== undefined ? known === 'COUNTER' : (cumulativeByMetadata(name) ?? SUFFIXES.some((s) => name.endsWith(s)));
+    const type: MetricType = known ?? (cumulative ? 'COUNTER' : 'GAUGE');
+    out.names.add(name);
+    samples.forEach((sample, index) => {
+      const source = first + index;
+      const value = sample.value;
+      if (isStaleMarker(value)) return;
+      if (!Number.isFinite(value)) return void out.rejections.push({ source, reason: 'non_finite', message: `${name}: ${value} is not a finite number` });
+      const time = typeof sample.timestamp === 'number' ? sample.timestamp : sample.timestamp.toNumber();
+      if (time > now + MAX_FUTURE_MS) return void out.rejections.push({ source, reason: 'validation', message: `${name}: timestamp ${time} is more than 10 minutes in the future` });
+      if (time <= 0) return void out.rejections.push({ source, reason: 'validation', message: `${name}: timestamp ${time} is not after 1970` });
+      const base = { name, type, unit: null, tags: tags as Tags, time: new Date(time), source };
+      if (type === 'COUNTER' && value < 0) return void out.rejections.push({ source, reason: 'validation', message: `${name}: a counter cannot be negative (${value})` });
+      out.observations.push(type === 'COUNTER' && cumulative ? { ...base, kind: 'cumulative', value, start: null } : { ...base, kind: 'value', value });
+    });
+  }
+  return out;
+}
