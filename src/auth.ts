@@ -167,3 +167,36 @@ export function bearerToken(header: string | null | undefined): string | undefin
   if (!match) throw userError('UNAUTHENTICATED', 'Authorization must be "Bearer <token>"');
   return match[1];
 }
+
+/**
+ * The Authorization header a subscribe message carries in `payload.extensions.headers`, where
+ * GraphiQL puts the headers its user pasted (its `connection_init` is empty). Header names are
+ * case-insensitive, as over HTTP. Undefined when the message carries none.
+ */
+export function subscribeAuthorization(payload: { extensions?: Record<string, unknown> | null }): string | undefined {
+  const headers = payload.extensions?.headers;
+  if (!headers || typeof headers !== 'object') return undefined;
+  for (const [name, value] of Object.entries(headers)) {
+    // An empty value is GraphiQL's template left unfilled: the connection's credentials apply.
+    if (name.toLowerCase() === 'authorization' && typeof value === 'string' && value.trim() !== '') return value;
+  }
+  return undefined;
+}
+
+/**
+ * Who runs one WebSocket operation: the principal of the Authorization header in its subscribe
+ * message when it has one (checked as an HTTP request's would be: malformed, unknown, revoked
+ * or expired → UNAUTHENTICATED), else the connection's (from connectionParams). `token` is the
+ * header's, for re-checking while the subscription lasts; undefined when the connection's
+ * principal is used.
+ */
+export async function principalFromSubscribe(
+  auth: Authenticator,
+  payload: { extensions?: Record<string, unknown> | null },
+  connection: Principal | null,
+): Promise<{ principal: Principal | null; token?: string }> {
+  const header = subscribeAuthorization(payload);
+  if (header === undefined) return { principal: connection };
+  const token = bearerToken(header);
+  return { principal: await auth.authenticate(token), token };
+}

@@ -29,10 +29,26 @@ builder.subscriptionType({});
 
 const ISO_8601 = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,9})?)?(Z|[+-]([01]\d|2[0-3]):?[0-5]\d)$/i;
 
-function parseDateTime(value: unknown): Date {
-  if (typeof value !== 'string' || !ISO_8601.test(value)) {
-    throw userError('BAD_USER_INPUT', `DateTime must be an ISO 8601 string with a time zone offset, e.g. 2024-05-01T12:00:00Z; got ${JSON.stringify(value)?.slice(0, 60)}`);
+/**
+ * The refusal of a value that is not an ISO 8601 string. A number is most often epoch
+ * milliseconds (Date.now()) or seconds: the message shows the string that instant would be.
+ */
+function notDateTime(value: unknown) {
+  const expected = 'DateTime must be an ISO 8601 string with a time zone offset, e.g. 2024-05-01T12:00:00Z';
+  if (typeof value === 'number' && Number.isFinite(value)) {
+    // Below 1e11 a number reads as seconds (1e11 s is the year 5138; 1e11 ms is 1973).
+    const ms = Math.abs(value) < 1e11 ? value * 1000 : value;
+    const instant = new Date(ms);
+    if (!Number.isNaN(instant.getTime())) {
+      const unit = ms === value ? 'epoch milliseconds' : 'epoch seconds';
+      return userError('BAD_USER_INPUT', `${expected}; got the number ${value}. If it is ${unit}, send "${instant.toISOString()}" (in JavaScript: new Date(${value}${ms === value ? '' : ' * 1000'}).toISOString())`);
+    }
   }
+  return userError('BAD_USER_INPUT', `${expected}; got ${JSON.stringify(value)?.slice(0, 60)}`);
+}
+
+function parseDateTime(value: unknown): Date {
+  if (typeof value !== 'string' || !ISO_8601.test(value)) throw notDateTime(value);
   const date = new Date(value);
   // Date rolls 2026-02-30 over to March 2 instead of refusing it.
   const [year, month, day] = value.slice(0, 10).split('-').map(Number) as [number, number, number];
@@ -46,7 +62,8 @@ builder.scalarType('DateTime', {
   serialize: (value) => (value as Date).toISOString(),
   parseValue: parseDateTime,
   parseLiteral: (ast) => {
-    if (ast.kind !== Kind.STRING) throw userError('BAD_USER_INPUT', 'DateTime must be a string');
+    if (ast.kind === Kind.INT || ast.kind === Kind.FLOAT) throw notDateTime(Number(ast.value));
+    if (ast.kind !== Kind.STRING) throw userError('BAD_USER_INPUT', 'DateTime must be an ISO 8601 string with a time zone offset, e.g. "2024-05-01T12:00:00Z"');
     return parseDateTime(ast.value);
   },
 });

@@ -57,14 +57,21 @@ export interface Context {
   requestId: string;
   /** Where the request came from, for the audit log. */
   client?: ClientInfo;
+  /** The scheme and host an HTTP request came to (`http://localhost:4000`), for absolute links when PUBLIC_URL is unset. */
+  origin?: string;
+  /** 'ws' for an operation over the WebSocket, where credentials travel differently (connectionParams), so errors say so. */
+  transport?: 'ws';
 }
+
+/** What a WebSocket operation without credentials is told: where that transport takes them. */
+export const WS_CREDENTIALS_HINT = 'Send connectionParams: { "authorization": "Bearer <API key or JWT>" } in connection_init, or an Authorization header in the subscribe message\'s extensions.headers (as GraphiQL does)';
 
 export type TenantPrincipal = Extract<Principal, { kind: 'tenant' }>;
 
 /** The caller's tenant principal; UNAUTHENTICATED without one, FORBIDDEN if its role is not in `roles`. */
 export function requireTenant(ctx: Context, roles?: readonly Role[]): TenantPrincipal {
   const principal = ctx.principal;
-  if (!principal) throw userError('UNAUTHENTICATED', 'Send "Authorization: Bearer <API key or JWT>"');
+  if (!principal) throw userError('UNAUTHENTICATED', ctx.transport === 'ws' ? WS_CREDENTIALS_HINT : 'Send "Authorization: Bearer <API key or JWT>"');
   if (principal.kind !== 'tenant') throw userError('FORBIDDEN', 'The operator token can only manage tenants');
   if (roles && !roles.includes(principal.role)) {
     throw userError('FORBIDDEN', `This needs one of the roles ${roles.join(', ')}; your key is ${principal.role}`);

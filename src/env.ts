@@ -60,6 +60,8 @@ export const envSchema = z.object({
   WEBHOOK_TIMEOUT_MS: positiveInt(100, 60_000).default(5_000),
   /** Signs exportUrl links; set the same value on every instance. Unset: a random key per process (links work on the instance that made them). */
   EXPORT_URL_SECRET: z.string().min(32, 'EXPORT_URL_SECRET must be at least 32 characters').optional(),
+  /** The service's address as its users reach it (behind a proxy: https://metrics.example.com); links it returns start with it. Unset: the address the request came to. */
+  PUBLIC_URL: z.string().url('PUBLIC_URL must be an absolute URL, e.g. https://metrics.example.com').optional(),
   /** How long an exportUrl link works. */
   EXPORT_URL_TTL_SECONDS: positiveInt(10, 86_400).default(300),
   /** statement_timeout of each aggregate query. */

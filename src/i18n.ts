@@ -38,6 +38,10 @@ const PL: Array<[RegExp, string | ((...groups: string[]) => string)]> = [
   [/^Invalid API key or token$/, 'Nieprawidłowy klucz API lub token'],
   [/^Invalid API key$/, 'Nieprawidłowy klucz API'],
   [/^Send "Authorization: Bearer <API key or JWT>"$/, 'Wyślij nagłówek "Authorization: Bearer <klucz API lub JWT>"'],
+  [
+    /^Send connectionParams: \{ "authorization": "Bearer <API key or JWT>" \} in connection_init, or an Authorization header in the subscribe message's extensions\.headers \(as GraphiQL does\)$/,
+    'Wyślij connectionParams: { "authorization": "Bearer <klucz API lub JWT>" } w connection_init albo nagłówek Authorization w extensions.headers komunikatu subscribe (jak robi to GraphiQL)',
+  ],
   [/^Authorization must be "Bearer <token>"$/, 'Nagłówek Authorization musi mieć postać "Bearer <token>"'],
   [/^Token has expired$/, 'Token wygasł'],
   [/^Malformed token$/, 'Token ma nieprawidłową postać'],

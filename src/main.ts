@@ -6,6 +6,7 @@ import { sql } from 'kysely';
 import { parseEnv, type Env } from './env.js';
 import { createLogger, type Logger } from './log.js';
 import { createServer, openDeps } from './server.js';
+import { isPortInUse, portInUseMessage, portTaken, startupProgress } from './startup.js';
 import { createTenant } from './db/tenants.js';
 import type { Db } from './db/connect.js';
 
@@ -17,10 +18,29 @@ try {
   process.exit(1);
 }
 const log = createLogger(env.LOG_LEVEL);
-const deps = await openDeps(env, log);
+// Told before the slow start, not after it.
+if (await portTaken(env.PORT, env.HOST)) {
+  console.error(portInUseMessage(env.PORT, env.HOST));
+  process.exit(1);
+}
+const say = (line: string) => process.stdout.write(`${line}\n`);
+say(`Metrograph is starting${env.DATABASE_URL ? '' : ' (the embedded database takes about 20 s to open; the first start also creates it)'}`);
+const progress = startupProgress(say);
+const deps = await openDeps(env, log, { progress: progress.step });
 const devKey = deps.db.kind === 'embedded' && env.BOOTSTRAP_DEV_TENANT ? await bootstrapDevTenant(deps.db, log) : null;
 const server = createServer(deps);
-const url = await server.start(env.PORT, env.HOST);
+progress.step(`listening on ${env.HOST}:${env.PORT}`);
+let url: string;
+try {
+  url = await server.start(env.PORT, env.HOST);
+} catch (error) {
+  if (!isPortInUse(error)) throw error;
+  // Taken while the database opened.
+  console.error(portInUseMessage(env.PORT, env.HOST));
+  await deps.close();
+  process.exit(1);
+}
+say(`  ready in ${(progress.done() / 1000).toFixed(1)} s`);
 
 log.info({ url: `${url}/graphql` }, 'metrograph is listening');
 process.stdout.write(`\nMetrograph is running: GraphiQL at ${url}/graphql, dashboard at ${url}/, health at ${url}/health\n`);

@@ -7,7 +7,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Redis } from 'ioredis';
 import { clientOf, useQueryAudit } from './audit.js';
-import { bearerToken, createAuthenticator, type Principal } from './auth.js';
+import { bearerToken, createAuthenticator, principalFromSubscribe, type Principal } from './auth.js';
 import { metricLoader, type Context, type Deps } from './context.js';
 import { connect, type Db } from './db/connect.js';
 import { migrate } from './db/migrate.js';
@@ -21,6 +21,7 @@ import { serveRemoteWrite } from './http/remote-write.js';
 import { operationLimits } from './limits.js';
 import { localeFrom, localizeErrors, useLocalizedErrors } from './i18n.js';
 import { createRateLimiter, useRateLimits } from './rate-limit.js';
+import { useMetricSuggestions } from './plugins/metric-suggestions.js';
 import { renderLocalGraphiQL, serveGraphiQLAsset } from './graphiql.js';
 import { createRecorder } from './ingest/record-points.js';
 import { createQueryCache, NO_CACHE } from './query/cache.js';
@@ -55,6 +56,8 @@ type WsExtra = {
   tenantId?: string;
   /** The periodic re-check of its credentials. */
   recheck?: NodeJS.Timeout;
+  /** Re-checks of the credentials that single subscriptions brought in their own headers, by operation id. */
+  operationRechecks?: Map<string, NodeJS.Timeout>;
 };
 
 export function createServer(deps: Deps): Server {
@@ -67,15 +70,16 @@ export function createServer(deps: Deps): Server {
     graphiql: { title: 'Metrograph', subscriptionsProtocol: 'WS' },
     renderGraphiQL: renderLocalGraphiQL,
     logging: false,
-    plugins: [...operationLimits(deps.env), useRateLimits(deps.limiter), useLocalizedErrors(), useServiceMetrics(deps.metrics, log), useQueryAudit(deps.db.kysely, log), useDirectDelivery({ field: 'metricRecorded', log })],
+    plugins: [...operationLimits(deps.env), useRateLimits(deps.limiter), useLocalizedErrors(), useServiceMetrics(deps.metrics, log), useQueryAudit(deps.db.kysely, log), useDirectDelivery({ field: 'metricRecorded', log }), useMetricSuggestions(deps.db.kysely)],
     context: async (initial): Promise<Context> => {
       const requestId = initial.requestId ?? randomUUID();
       // The Node request: the HTTP request itself, or a WebSocket's upgrade request.
       const client = clientOf((initial as { req?: IncomingMessage }).req);
-      if (initial.principal !== undefined) return { deps, principal: initial.principal, requestId, client };
+      // Only the WebSocket path passes a principal in (from connectionParams or the subscribe message).
+      if (initial.principal !== undefined) return { deps, principal: initial.principal, requestId, client, transport: 'ws' };
       const request = (initial as unknown as YogaInitialContext).request;
       const principal = await deps.auth.authenticate(bearerToken(request.headers.get('authorization')));
-      return { deps, principal, requestId, client };
+      return { deps, principal, requestId, client, origin: new URL(request.url).origin };
     },
     maskedErrors: {
       maskError(error, message) {
@@ -121,7 +125,25 @@ export function createServer(deps: Deps): Server {
   });
 
   const wss = new WebSocketServer({ server: http, path: '/graphql' });
+  // The WebSocket server re-emits the HTTP server's errors (a port in use); start() reports those.
+  wss.on('error', () => {});
   const connectionsByTenant = new Map<string, number>();
+  /**
+   * Counts a connection against its tenant (LIVE_MAX_CONNECTIONS_PER_TENANT), once: at connect
+   * from connectionParams, or at its first subscribe whose own header names a tenant (GraphiQL).
+   * Over the limit the socket is closed with 4429 and false is returned.
+   */
+  const admitConnection = (extra: WsExtra & { socket: import('ws').WebSocket }, tenantId: string): boolean => {
+    if (extra.tenantId) return true;
+    const open = connectionsByTenant.get(tenantId) ?? 0;
+    if (open >= deps.env.LIVE_MAX_CONNECTIONS_PER_TENANT) {
+      extra.socket.close(4429, `Too many connections: a tenant may hold ${deps.env.LIVE_MAX_CONNECTIONS_PER_TENANT}`);
+      return false;
+    }
+    connectionsByTenant.set(tenantId, open + 1);
+    extra.tenantId = tenantId;
+    return true;
+  };
   const wsDisposable = useServer<Record<string, unknown> | undefined, WsExtra>(
     {
       connectionInitWaitTimeout: 3_000,
@@ -138,15 +160,7 @@ export function createServer(deps: Deps): Server {
           return false; // graphql-ws closes with 4403 Forbidden
         }
         const principal = ctx.extra.principal;
-        if (principal?.kind === 'tenant') {
-          const open = connectionsByTenant.get(principal.tenantId) ?? 0;
-          if (open >= deps.env.LIVE_MAX_CONNECTIONS_PER_TENANT) {
-            ctx.extra.socket.close(4429, `Too many connections: a tenant may hold ${deps.env.LIVE_MAX_CONNECTIONS_PER_TENANT}`);
-            return false;
-          }
-          connectionsByTenant.set(principal.tenantId, open + 1);
-          ctx.extra.tenantId = principal.tenantId;
-        }
+        if (principal?.kind === 'tenant' && !admitConnection(ctx.extra, principal.tenantId)) return false;
         if (token) {
           // A revoked key or an expired JWT loses its connection, and so its subscriptions, within the interval.
           ctx.extra.recheck = setInterval(() => {
@@ -166,8 +180,14 @@ export function createServer(deps: Deps): Server {
         const locale = localeFrom(String(ctx.connectionParams?.locale ?? ''));
         return locale === 'en' ? undefined : localizeErrors(errors as GraphQLError[], locale);
       },
+      onComplete: (ctx, id) => {
+        const recheck = ctx.extra.operationRechecks?.get(id);
+        if (recheck) clearInterval(recheck);
+        ctx.extra.operationRechecks?.delete(id);
+      },
       onClose: (ctx) => {
         if (ctx.extra.recheck) clearInterval(ctx.extra.recheck);
+        for (const recheck of ctx.extra.operationRechecks?.values() ?? []) clearInterval(recheck);
         const tenantId = ctx.extra.tenantId;
         if (tenantId) {
           const open = (connectionsByTenant.get(tenantId) ?? 1) - 1;
@@ -182,12 +202,23 @@ export function createServer(deps: Deps): Server {
         if (Object.keys(ctx.subscriptions).length > limit) {
           return [userError('LIMIT_EXCEEDED', `A connection may hold at most ${limit} subscriptions; complete one or open another connection.`, { limit })];
         }
+        // GraphiQL sends its headers with each subscribe message, not in connection_init.
+        let operation: Awaited<ReturnType<typeof principalFromSubscribe>>;
+        try {
+          operation = await principalFromSubscribe(deps.auth, payload, ctx.extra.principal ?? null);
+        } catch (error) {
+          if (error instanceof GraphQLError) return [error];
+          throw error;
+        }
+        if (operation.principal?.kind === 'tenant' && !admitConnection(ctx.extra, operation.principal.tenantId)) {
+          return [userError('LIMIT_EXCEEDED', `Too many connections: a tenant may hold ${deps.env.LIVE_MAX_CONNECTIONS_PER_TENANT}`, { limit: deps.env.LIVE_MAX_CONNECTIONS_PER_TENANT })];
+        }
         const { schema: s, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,
           params: payload,
-          principal: ctx.extra.principal ?? null,
+          principal: operation.principal,
           // One id per WebSocket operation, as per HTTP request: it is in each of its log lines.
           requestId: randomUUID(),
           // metricRecorded writes its messages itself (src/realtime/direct-delivery.ts): it needs the id.
@@ -208,6 +239,15 @@ export function createServer(deps: Deps): Server {
           throw error;
         }
         if (errors.length > 0) return errors;
+        if (operation.token) {
+          // The same re-check as a connection's: revoked or expired credentials end the socket.
+          const token = operation.token;
+          const recheck = setInterval(() => {
+            deps.auth.authenticate(token).catch(() => ctx.extra.socket.close(4403, 'Forbidden: the credentials were revoked or have expired'));
+          }, deps.env.LIVE_AUTH_RECHECK_MS);
+          recheck.unref();
+          (ctx.extra.operationRechecks ??= new Map()).set(id, recheck);
+        }
         return {
           schema: s,
           operationName: payload.operationName,
@@ -273,12 +313,30 @@ function refreshSchedule(env: Env, db: Db): string | null {
  * Opens everything a server needs from the environment: database (migrated), Redis if
  * configured, authenticator and recorder. `close` releases them in reverse order.
  */
-export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir?: string | null } = {}): Promise<Deps & { close(): Promise<void> }> {
+export interface OpenOptions {
+  /** Embedded engine only: where its files live; null keeps everything in memory; undefined reads DATA_DIR. */
+  embeddedDataDir?: string | null;
+  /**
+   * An engine already open and migrated, used instead of opening one; `close` leaves it open.
+   * The tests share one embedded engine per worker this way (its start is most of a suite's cost).
+   */
+  db?: Db;
+  /** Told each slow step before it starts (main prints them: the embedded engine is silent for seconds). */
+  progress?: (step: string) => void;
+}
+
+export async function openDeps(env: Env, log: Logger, options: OpenOptions = {}): Promise<Deps & { close(): Promise<void> }> {
   const dataDir = options.embeddedDataDir === null ? undefined : (options.embeddedDataDir ?? env.DATA_DIR);
-  const db: Db = await connect({ databaseUrl: env.DATABASE_URL, dataDir, poolSize: env.DATABASE_POOL_SIZE, log });
+  const progress = options.progress ?? (() => {});
+  if (!options.db) progress(env.DATABASE_URL ? 'connecting to PostgreSQL' : `opening the embedded database (${dataDir ?? 'in memory'})`);
+  const db: Db = options.db ?? (await connect({ databaseUrl: env.DATABASE_URL, dataDir, poolSize: env.DATABASE_POOL_SIZE, log }));
+  const closeDb = options.db ? async () => {} : () => db.close();
   let redis: Redis | undefined;
   try {
-    await migrate(db, log);
+    if (!options.db) {
+      progress('applying migrations');
+      await migrate(db, log);
+    }
     if (env.REDIS_URL) {
       const { Redis: RedisClient } = await import('ioredis');
       redis = new RedisClient(env.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
@@ -286,7 +344,7 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
       await redis.connect().catch((error) => log.warn({ err: (error as Error).message }, 'redis: not reachable at start; will retry'));
     }
   } catch (error) {
-    await db.close();
+    await closeDb();
     throw error;
   }
   const reads = await openReplicas(db, { urls: env.DATABASE_READ_URLS, poolSize: env.DATABASE_POOL_SIZE, maxLagMs: env.DATABASE_READ_MAX_LAG_MS, waitMs: env.DATABASE_READ_WAIT_MS, checkMs: env.DATABASE_READ_CHECK_MS }, log, redis);
@@ -357,7 +415,7 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
       alertBus.close();
       redis?.disconnect();
       await reads.close?.();
-      await db.close();
+      await closeDb();
     },
   };
   self = opened;

@@ -13,7 +13,8 @@ import { createServer, openDeps } from '../src/server.js';
 import { print } from 'graphql';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { graphql } from './gql/index.js';
-import { OPERATOR_TOKEN } from './harness.js';
+import { OPERATOR_TOKEN, startApp } from './harness.js';
+import { EXAMPLE_QUERY, HEADERS_TEMPLATE } from '../src/graphiql.js';
 import { CreateTenant } from './operations.js';
 
 const log = createLogger('silent');
@@ -85,10 +86,11 @@ describe('embedded engine on disk', () => {
     } finally {
       await second.close();
     }
-  });
+    // Two engine opens: fixed work that a busy machine stretches past the default 30 s.
+  }, 10 * 60_000);
 
-  test('GraphiQL and its assets are served locally, with no CDN', async () => {
-    const app = await serve(join(dir, 'graphiql'));
+  test('GraphiQL and its assets are served locally, with no CDN; it opens on a Metrograph example and a headers template', async () => {
+    const app = await startApp('embedded');
     try {
       const page = await fetch(`${app.url}/graphql`, { headers: { accept: 'text/html' } });
       expect(page.status).toBe(200);
@@ -101,6 +103,12 @@ describe('embedded engine on disk', () => {
         expect((await response.arrayBuffer()).byteLength).toBeGreaterThan(1000);
       }
       expect((await fetch(`${app.url}/graphiql/../package.json`)).status).toBe(404);
+      expect(html).toContain(JSON.stringify(EXAMPLE_QUERY));
+      expect(html).toContain(JSON.stringify(HEADERS_TEMPLATE));
+      expect(html).toContain('<link rel=icon href=/favicon.svg type=image/svg+xml>');
+      const icon = await fetch(`${app.url}/favicon.svg`);
+      expect([icon.status, icon.headers.get('content-type')]).toEqual([200, 'image/svg+xml']);
+      expect(await icon.text()).toMatch(/^<svg /);
     } finally {
       await app.close();
     }

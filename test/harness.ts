@@ -4,13 +4,22 @@
  *
  * Engines: `embedded` (PGlite + TimescaleDB, in memory) always; `postgres` when
  * TEST_DATABASE_URL is set (a fresh database per server, dropped afterwards).
+ *
+ * Embedded apps share one engine per worker (vitest.config.ts runs files with `isolate: false`,
+ * so this module and its engine outlive a file): opening PGlite with TimescaleDB costs several
+ * CPU-seconds, most of a small suite's work. Suites stay apart by tenant, as a real deployment's
+ * tenants do. A suite that needs a database of its own (it counts rows across tenants, or
+ * stops the engine) passes `{ ownEngine: true }`.
  */
 import { randomBytes } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
 import pg from 'pg';
 import { print, type DocumentNode } from 'graphql';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { parseEnv } from '../src/env.js';
 import { createLogger } from '../src/log.js';
+import { connect, type Db } from '../src/db/connect.js';
+import { migrate } from '../src/db/migrate.js';
 import { createServer, openDeps, type Server } from '../src/server.js';
 import { CreateApiKey, CreateTenant } from './operations.js';
 
@@ -77,7 +86,39 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function startApp(engine: EngineName, env: Record<string, string> = {}): Promise<TestApp> {
+/** Counts an embedded engine start; with TEST_ENGINE_STARTS_FILE set, also appends a line there (to count a whole run's). */
+function countEmbeddedStart(kind: 'shared' | 'own') {
+  if (process.env.TEST_ENGINE_STARTS_FILE) appendFileSync(process.env.TEST_ENGINE_STARTS_FILE, `${process.pid} ${kind}\n`);
+}
+
+// On globalThis so that a re-evaluated harness module (a runner that isolates after all) still finds it.
+const SHARED = Symbol.for('metrograph.test.sharedEmbedded');
+type SharedHolder = { [SHARED]?: Promise<Db> };
+
+async function openEmbeddedEngine(): Promise<Db> {
+  countEmbeddedStart('shared');
+  const log = createLogger('silent');
+  const db = await connect({ log });
+  await migrate(db, log);
+  return db;
+}
+
+/** This worker's shared embedded engine, opened and migrated on first use; never closed (the worker's exit ends it). */
+export function sharedEmbedded(): Promise<Db> {
+  const holder = globalThis as SharedHolder;
+  // A failed open is not cached: the next suite tries again instead of failing the same way.
+  return (holder[SHARED] ??= openEmbeddedEngine().catch((error) => {
+    holder[SHARED] = undefined;
+    throw error;
+  }));
+}
+
+export interface StartOptions {
+  /** Embedded only: open an engine for this app alone instead of the worker's shared one. */
+  ownEngine?: boolean;
+}
+
+export async function startApp(engine: EngineName, env: Record<string, string> = {}, options: StartOptions = {}): Promise<TestApp> {
   // A DATABASE_URL in `env` shares another app's database (a second instance); it is not dropped here.
   const database = engine === 'postgres' && !env.DATABASE_URL ? await createTestDatabase() : undefined;
   const parsed = parseEnv({
@@ -88,11 +129,15 @@ export async function startApp(engine: EngineName, env: Record<string, string> =
     // Test data is stamped months back: retention would delete it between two assertions.
     // Retention tests turn it back on or run the job themselves.
     RETENTION_CRON: 'off',
+    // Suites share an engine: a rollup tick of one suite's app would show in another's jobRuns.
+    REPORT_ROLLUP_CRON: 'off',
     ...(database ? { DATABASE_URL: database.url } : {}),
     ...env,
   });
   const log = createLogger(process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : parsed.LOG_LEVEL);
-  const deps = await openDeps(parsed, log, { embeddedDataDir: null });
+  const shared = engine === 'embedded' && !options.ownEngine ? await sharedEmbedded() : undefined;
+  if (engine === 'embedded' && !shared) countEmbeddedStart('own');
+  const deps = await openDeps(parsed, log, { embeddedDataDir: null, db: shared });
   const server = createServer(deps);
   const url = await server.start(0, '127.0.0.1');
   // A test may stop the server itself (graceful shutdown); close() then must not stop it twice.

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseEnv } from '../src/env.js';
 import { createLogger } from '../src/log.js';
 import { createServer, openDeps, type Server } from '../src/server.js';
-import { createTestDatabase, ENGINES, JWT_SECRET, OPERATOR_TOKEN, startApp, type TestApp } from './harness.js';
+import { createTestDatabase, ENGINES, JWT_SECRET, OPERATOR_TOKEN, sharedEmbedded, startApp, type TestApp } from './harness.js';
 import { CreateTenant, RecordMetric, RecordMetrics, Tenant } from './operations.js';
 import { print } from 'graphql';
 
@@ -117,7 +117,7 @@ describe.each(ENGINES)('logs on %s', (engine) => {
     const database = engine === 'postgres' ? await createTestDatabase() : undefined;
     const env = parseEnv({ NODE_ENV: 'test', OPERATOR_TOKEN, JWT_SECRET, RETENTION_CRON: 'off', ...(database ? { DATABASE_URL: database.url } : {}) });
     const log = createLogger('debug', (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
-    const deps = await openDeps(env, log, { embeddedDataDir: null });
+    const deps = await openDeps(env, log, { embeddedDataDir: null, db: engine === 'embedded' ? await sharedEmbedded() : undefined });
     server = createServer(deps);
     url = await server.start(0, '127.0.0.1');
     close = async () => {

@@ -50,6 +50,8 @@ function setConnection(state, text) {
   const el = $('connection');
   el.dataset.state = state;
   el.textContent = text;
+  // The charts are marked stale (style.css) while updates cannot arrive.
+  document.body.dataset.live = state;
 }
 
 class Live {
@@ -134,7 +136,7 @@ function documentOf(config) {
   return `subscription Panel($input: AggregateQueryInput!) {
   liveAggregates(input: $input) {
     initial granularity
-    series { metric tags buckets { start ${fieldsOf(config).join(' ')} } }
+    series { metric unit tags buckets { start ${fieldsOf(config).join(' ')} } }
     metadata { source }
   }
 }`;
@@ -154,7 +156,9 @@ function graphiqlLink(config) {
     metadata { source executionTimeMs fromCache }
   }
 }`;
-  return `/graphql?query=${encodeURIComponent(query)}`;
+  // The key rides in the fragment (never sent to the server); GraphiQL puts it in its Headers tab.
+  const headers = JSON.stringify({ Authorization: `Bearer ${key}` });
+  return `/graphql?query=${encodeURIComponent(query)}#headers=${encodeURIComponent(headers)}`;
 }
 
 function saveToUrl() {
@@ -179,12 +183,12 @@ function addPanel(config) {
   el.className = 'panel';
   el.dataset.panel = String(panels.length);
   const title = `${config.metric}${config.groupBy ? ` by ${config.groupBy}` : ''}${config.filterKey && config.filterValue ? ` where ${config.filterKey}=${config.filterValue}` : ''} — ${config.aggs.join(', ')} — ${config.range === 'custom' ? 'custom range' : `last ${config.range}`}`;
-  el.innerHTML = `<h3></h3><div class="actions"><a class="graphiql">Open in GraphiQL</a><button type="button" class="csv">Export CSV</button><button type="button" class="remove">Remove</button></div><p class="state" role="status">Loading…</p><div class="chart"></div>`;
+  el.innerHTML = `<h3></h3><div class="actions"><a class="graphiql">Open in GraphiQL</a><button type="button" class="csv">Export CSV</button><button type="button" class="remove">Remove</button></div><p class="state" role="status">Loading…</p><div class="chart"></div><p class="filling" hidden></p>`;
   el.querySelector('h3').textContent = title;
   el.querySelector('.graphiql').href = graphiqlLink(config);
   $('panels').append(el);
 
-  const panel = { config, el, series: new Map(), plot: null, plotShape: '', updates: 0, unsubscribe: null };
+  const panel = { config, title, el, series: new Map(), plot: null, plotShape: '', updates: 0, unsubscribe: null };
   const state = el.querySelector('.state');
   const showState = (text, kind = 'info') => {
     state.textContent = text;
@@ -206,10 +210,11 @@ function addPanel(config) {
       }
       const update = payload.data.liveAggregates;
       if (update.initial) panel.series.clear();
+      if (update.granularity) panel.granularity = update.granularity;
       for (const s of update.series) {
         const id = `${s.metric} ${JSON.stringify(s.tags)}`;
         let target = panel.series.get(id);
-        if (!target) panel.series.set(id, (target = { metric: s.metric, tags: s.tags, buckets: new Map() }));
+        if (!target) panel.series.set(id, (target = { metric: s.metric, unit: s.unit ?? null, tags: s.tags, buckets: new Map() }));
         for (const bucket of s.buckets) target.buckets.set(bucket.start, bucket);
       }
       panel.updates++;
@@ -236,6 +241,18 @@ function addPanel(config) {
   saveToUrl();
 }
 
+/**
+ * The unit a field of a series is in: count is a number of points; rate is the unit per second;
+ * the others are in the metric's own unit. Null when the metric has none.
+ */
+function unitOf(field, unit) {
+  if (field === 'count') return null;
+  if (field === 'rate') return unit ? `${unit}/s` : '/s';
+  return unit;
+}
+
+const withUnit = (text, unit) => (unit ? `${text} (${unit})` : text);
+
 function render(panel, showState) {
   const fields = panel.config.aggs;
   const seriesList = [...panel.series.values()].sort((a, b) => JSON.stringify(a.tags).localeCompare(JSON.stringify(b.tags)));
@@ -255,7 +272,14 @@ function render(panel, showState) {
     return;
   }
   showState('');
-  const lines = seriesList.flatMap((s) => fields.map((f) => ({ label: `${Object.values(s.tags).join(',') || s.metric} ${f}`, s, f })));
+  const lines = seriesList.flatMap((s) => fields.map((f) => ({ label: withUnit(`${Object.values(s.tags).join(',') || s.metric} ${f}`, unitOf(f, s.unit)), unit: unitOf(f, s.unit), s, f })));
+  // The y axis names its unit when every line shares one (count beside p95 in ms does not).
+  const units = [...new Set(lines.map((l) => l.unit))];
+  const axisUnit = units.length === 1 ? units[0] : null;
+  el.dataset.unit = axisUnit ?? '';
+  markFilling(panel, starts.at(-1));
+  const heading = el.querySelector('h3');
+  heading.textContent = withUnit(panel.title, axisUnit);
   // The expected band and anomalies (anomaly-band.js), when the panel asked for them.
   const layer = bandLayer(panel.band?.current, seriesList, starts, 1 + lines.length);
   if (panel.band) {
@@ -269,6 +293,7 @@ function render(panel, showState) {
   const chart = el.querySelector('.chart');
   if (panel.plot && panel.plotShape === shape) {
     panel.plot.setData(data);
+    showLatest(panel.plot);
     return;
   }
   // The x axis spans the panel's range, not just the buckets that have points.
@@ -283,14 +308,37 @@ function render(panel, showState) {
     {
       width: Math.max(320, chart.clientWidth || 900),
       height: 280,
-      series: [{}, ...lines.map((line, i) => ({ label: line.label, stroke: PALETTE[i % PALETTE.length], width: 2, dash: i >= PALETTE.length ? [6, 4] : undefined, spanGaps: true })), ...(layer?.series ?? [])],
+      // spanGaps false: a bucket with no points is a gap, not a line drawn across it.
+      series: [{}, ...lines.map((line, i) => ({ label: line.label, stroke: PALETTE[i % PALETTE.length], width: 2, dash: i >= PALETTE.length ? [6, 4] : undefined, spanGaps: false, points: { show: true, size: 4 } })), ...(layer?.series ?? [])],
       bands: layer?.bands,
       scales: { x: { time: true, range: () => windowOf() } },
-      axes: [{}, { size: 60 }],
+      axes: [{}, { size: 70, label: axisUnit ?? undefined, values: (_, ticks) => ticks.map((v) => (axisUnit ? `${v} ${axisUnit}` : String(v))) }],
+      hooks: { setCursor: [(u) => u.cursor.idx == null && showLatest(u)] },
     },
     data,
     chart,
   );
+  showLatest(panel.plot);
+}
+
+/**
+ * The newest bucket of an open-ended panel is still filling: its count and sum read low until
+ * it closes. Said under the chart (and in data-filling), so a dip at the end is not taken as a fall.
+ */
+function markFilling(panel, lastStart) {
+  const note = panel.el.querySelector('.filling');
+  const step = STEPS[panel.granularity ?? panel.config.granularity] ?? 60e3;
+  const end = lastStart ? Date.parse(lastStart) + step : 0;
+  const filling = !inputOf(panel.config).to && end > Date.now();
+  panel.el.dataset.filling = filling ? lastStart : '';
+  note.hidden = !filling;
+  if (filling) note.textContent = `The last bucket (from ${new Date(Date.parse(lastStart)).toLocaleTimeString()}) is still filling until ${new Date(end).toLocaleTimeString()}: it reads low until then.`;
+}
+
+/** Without a hover, the legend shows each line's newest value (uPlot shows values only under the cursor). */
+function showLatest(plot) {
+  const last = plot.data[0].length - 1;
+  if (last >= 0 && plot.cursor.idx == null) plot.setLegend({ idx: last }, false);
 }
 
 // ---------------------------------------------------------------------------------------------

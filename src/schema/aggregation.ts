@@ -13,6 +13,7 @@ import { definitionTagKeys, definitionTagValues, latestDefinitionValue, runAggre
 import { definitionStamp, findDefinitions, readerOf, type LoadedDefinition } from '../definitions/store-definitions.js';
 import type { TenantTx } from '../db/tenant.js';
 import { autoGranularity, GRANULARITIES, type Granularity } from '../query/plan.js';
+import { checkGroupBy } from '../query/check-names.js';
 import { MetricTypeEnum } from './ingestion.js';
 
 export const GranularityEnum = builder.enumType('Granularity', {
@@ -264,7 +265,7 @@ export interface QueryMetadata {
 
 export const MetadataRef = builder.objectRef<QueryMetadata>('QueryMetadata').implement({
   fields: (t) => ({
-    executionTimeMs: t.exposeFloat('executionTimeMs'),
+    executionTimeMs: t.float({ description: 'Server time spent, in ms, to 0.01 ms.', resolve: (m) => Math.round(m.executionTimeMs * 100) / 100 }),
     fromCache: t.exposeBoolean('fromCache'),
     source: t.string({
       description: 'What answered, e.g. `stats_1h+stats_5m+raw`: continuous aggregates by level (stats_* and sketch_* for percentiles) and raw points for the edges they cannot answer exactly.',
@@ -337,6 +338,8 @@ builder.queryFields((t) => ({
       const queryTag = createHash('sha256').update(JSON.stringify([query, percentiles])).digest('base64url').slice(0, 12);
       const cursor = after ? decodeCursor(after, queryTag) : null;
       const { result, fromCache } = await aggregate(ctx, query, percentiles);
+      // A groupBy key no answered series carries may be a typo: ask the catalog (only then).
+      if (query.groupBy.some((key) => !result.series.some((s) => key in s.tags))) await readTx(ctx, (trx) => checkGroupBy(trx, query.metrics, query.groupBy));
       const page = paginate(result.series, limit, cursor, queryTag);
       return { granularity: result.granularity, ...page, metadata: { executionTimeMs: performance.now() - started, fromCache, sources: result.sources, downsampled: result.downsampled ?? false } };
     },

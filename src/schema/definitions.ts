@@ -224,7 +224,7 @@ const PreviewRef = builder.objectRef<Preview>('MetricDefinitionPreview').impleme
     series: t.field({ type: [AggregateSeriesRef], description: 'One series per group; each bucket’s `value` is the formula’s.', resolve: (p) => p.series }),
     cost: t.field({ type: CostRef, resolve: (p) => p.cost }),
     sources: t.stringList({ description: 'What answered, as in QueryMetadata.', resolve: (p) => p.sources }),
-    executionTimeMs: t.exposeFloat('executionTimeMs'),
+    executionTimeMs: t.float({ description: 'Server time spent, in ms, to 0.01 ms.', resolve: (m) => Math.round(m.executionTimeMs * 100) / 100 }),
   }),
 });
 

@@ -17,7 +17,7 @@ const ExportLocaleEnum = builder.enumType('ExportLocale', {
 
 const ExportLinkRef = builder.objectRef<{ url: string; expiresAt: Date }>('ExportLink').implement({
   fields: (t) => ({
-    url: t.exposeString('url', { description: 'Path and query of the link, relative to this service’s URL; works without Authorization until expiresAt, for the same tenant and role.' }),
+    url: t.exposeString('url', { description: 'The link: PUBLIC_URL (or the address the request came to) with the signed path; works without Authorization until expiresAt, for the same tenant and role.' }),
     expiresAt: t.field({ type: 'DateTime', resolve: (l) => l.expiresAt }),
   }),
 });
@@ -35,7 +35,9 @@ builder.queryFields((t) => ({
       const principal = requireTenant(ctx);
       const options = parseInput(exportOptions, { format: args.format ?? undefined, locale: args.locale ?? undefined });
       const now = Date.now();
-      const url = signedExportPath(ctx.deps, principal, args.input, options, now);
+      const path = signedExportPath(ctx.deps, principal, args.input, options, now);
+      // Absolute, so it can be pasted anywhere; PUBLIC_URL may carry a path prefix (a proxy's).
+      const url = `${(ctx.deps.env.PUBLIC_URL ?? ctx.origin ?? '').replace(/\/$/, '')}${path}`;
       await tenantTx(ctx, (trx) => audit(trx, auditRow(principal.tenantId, contextActor(ctx), { action: 'EXPORT_URL_CREATED', details: { metrics: (args.input as { metrics: string[] }).metrics, ...options } })));
       return { url, expiresAt: new Date(Math.floor(now / 1000) * 1000 + ctx.deps.env.EXPORT_URL_TTL_SECONDS * 1000) };
     },

@@ -5,7 +5,9 @@
  */
 import { z } from 'zod';
 import { builder } from '../builder.js';
-import { requireTenant, type Context } from '../context.js';
+import { requireTenant, tenantTx, type Context } from '../context.js';
+import { readerOf } from '../definitions/store-definitions.js';
+import { checkGroupBy, refuseMisspeltMetrics, requireKnownMetrics } from '../query/check-names.js';
 import type { Tags } from '../db/tables.js';
 import { parseInput, userError } from '../errors.js';
 import { metricName, tagsSchema } from '../ingest/metric-input.js';
@@ -65,9 +67,10 @@ builder.subscriptionFields((t) => ({
     type: MetricRecordedEventRef,
     description: 'Every point of these metrics committed from now on, in this tenant, on any instance. A client that reads too slowly loses the oldest waiting points, counted in `dropped`.',
     args: { filter: t.arg({ type: MetricRecordedFilter, required: true }) },
-    subscribe: (_root, args, ctx) => {
+    subscribe: async (_root, args, ctx) => {
       const tenantId = tenantOf(ctx);
       const filter = parseInput(metricRecordedFilterSchema, args.filter);
+      await tenantTx(ctx, (trx) => refuseMisspeltMetrics(trx, filter.metrics, readerOf(requireTenant(ctx))));
       const tags: Tags = filter.tags ?? {};
       return recordedFeeds(ctx.deps.bus).subscribe(tenantId, filter.metrics, tags, ctx.deps.env.LIVE_BUFFER_POINTS);
     },
@@ -83,6 +86,11 @@ builder.subscriptionFields((t) => ({
       if (input.after) throw userError('BAD_USER_INPUT', 'liveAggregates does not page: leave out `after`');
       const { query, limit } = parseInput(aggregateInputSchema, input);
       const percentiles = selects(info, PERCENTILE_FIELDS);
+      // Told now, not by silence: a misspelt metric or groupBy key.
+      await tenantTx(ctx, async (trx) => {
+        await requireKnownMetrics(trx, query.metrics, readerOf(requireTenant(ctx)));
+        await checkGroupBy(trx, query.metrics, query.groupBy);
+      });
       return ctx.deps.live.subscribe(ctx, { query, openEnded: input.to == null, percentiles, limit });
     },
     resolve: (update) => update,

@@ -98,7 +98,7 @@ const ReportRef = builder.objectRef<Report & { executionTimeMs: number }>('Metri
     timeZone: t.exposeString('timeZone'),
     groups: t.field({ type: [GroupRef], resolve: (r) => r.groups }),
     sources: t.stringList({ description: 'What answered: `rollup_week`, `rollup_month`, `stats_1d`, `sketch_1h`, `raw`, …', resolve: (r) => r.sources }),
-    executionTimeMs: t.exposeFloat('executionTimeMs'),
+    executionTimeMs: t.float({ description: 'Server time spent, in ms, to 0.01 ms.', resolve: (m) => Math.round(m.executionTimeMs * 100) / 100 }),
   }),
 });
 
