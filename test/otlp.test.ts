@@ -211,8 +211,8 @@ describe.each(ENGINES)('OTLP/HTTP metrics (%s)', (engine) => {
     const t0 = Date.now() - 60_000;
     const summary = (t: number, count: number, sum: number, quantiles: Array<[number, number]>) =>
       request([{ name: 'rpc.duration', unit: 'ms', summary: { dataPoints: [{ startTimeUnixNano: ns(t0 - 1_000), timeUnixNano: ns(t), count, sum, quantileValues: quantiles.map(([quantile, value]) => ({ quantile, value })) }] } }]);
-    expect((await post(app, summary(t0, 10, 300, [[0, 5], [0.5, 20], [0.9, 60], [1, 90]]), tenant.adminKey, { format: 'protobuf' })).status).toBe(200);
-    expect((await post(app, summary(t0 + 10_000, 14, 420, [[0.5, 25], [1, 40]]), tenant.adminKey, { format: 'protobuf' })).status).toBe(200);
+    expect(await post(app, summary(t0, 10, 300, [[0, 5], [0.5, 20], [0.9, 60], [1, 90]]), tenant.adminKey, { format: 'protobuf' })).toMatchObject({ status: 200, body: {} });
+    expect(await post(app, summary(t0 + 10_000, 14, 420, [[0.5, 25], [1, 40]]), tenant.adminKey, { format: 'protobuf' })).toMatchObject({ status: 200, body: {} });
     const rows = await storedRows(app, tenant.tenantId, 'rpc.duration');
     const first = rows.filter((r) => r.time.getTime() === t0);
     expect(first.map((r) => [r.type, r.value, r.weight])).toEqual([['SUMMARY', 20, 5], ['SUMMARY', 60, 4], ['SUMMARY', 90, 1]]);
