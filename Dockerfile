@@ -17,6 +17,8 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # Applied at start-up, so they ship with the code (src/db/migrate.ts finds them beside dist/).
 COPY migrations ./migrations
+# The OTLP and remote-write decoders load these .proto files at start-up.
+COPY proto ./proto
 
 ENV PORT=4000 HOST=0.0.0.0
 EXPOSE 4000

@@ -105,6 +105,7 @@ describe('Dockerfile', () => {
     expect(runtime).toContain('RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force');
     expect(runtime).toContain('COPY --from=build /app/dist ./dist');
     expect(runtime).toContain('COPY migrations ./migrations');
+    expect(runtime).toContain('COPY proto ./proto');
     expect(runtime.at(-1)).toBe('CMD ["node", "dist/main.js"]');
   });
 
