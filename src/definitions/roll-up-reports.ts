@@ -30,6 +30,9 @@ export function rolledPeriods(timescale: boolean): RollupPeriod[] {
   return timescale ? ['WEEK', 'MONTH'] : ['DAY', 'WEEK', 'MONTH'];
 }
 
+/** A raw row's observations, as the aggregates count them (migrations/0050, 0052). */
+const WEIGHT = sql`least(coalesce(weight, 1), 9007199254740992)::float8`;
+
 const TRUNC: Record<RollupPeriod, string> = { DAY: 'day', WEEK: 'week', MONTH: 'month' };
 
 /** Rows (series_id, t, n, s, mn, mx, lt, lv) or (series_id, t, k, n) covering [from, to) to roll up into `period`. */
@@ -38,7 +41,7 @@ async function sourceRows(trx: TenantTx, period: RollupPeriod, kind: 'stats' | '
   if (timescale) {
     return kind === 'stats'
       ? sql`select series_id, bucket as t, n, s, mn, mx, lt, lv from tenant_stats_1d where ${range(sql`bucket`)}`
-      : sql`select series_id, bucket as t, k, n from tenant_sketch_1d where ${range(sql`bucket`)}`;
+      : sql`select series_id, bucket as t, u.k, coalesce(u.w, 1) as n from tenant_sketch_1d cross join lateral unnest(ks, ws) as u (k, w) where ${range(sql`bucket`)}`;
   }
   if (period !== 'DAY') {
     // Weeks and months from the daily rollups, when every day of the range has one.
@@ -57,8 +60,11 @@ async function sourceRows(trx: TenantTx, period: RollupPeriod, kind: 'stats' | '
     }
   }
   return kind === 'stats'
-    ? sql`select series_id, time as t, 1 as n, value as s, value as mn, value as mx, time as lt, value as lv from tenant_points where ${range(sql`time`)}`
-    : sql`select series_id, time as t, sketch_key(value) as k, 1 as n from tenant_points where ${range(sql`time`)}`;
+    ? sql`select series_id, time as t, ${WEIGHT} as n,
+            least(greatest(value, -1e200), 1e200) * ${WEIGHT} + least(greatest(coalesce(sum_adjust, 0), -1e200), 1e200) as s,
+            coalesce(min_value, value) as mn, coalesce(max_value, value) as mx, time as lt, value as lv
+          from tenant_points where ${range(sql`time`)}`
+    : sql`select series_id, time as t, sketch_key(value) as k, ${WEIGHT} as n from tenant_points where ${range(sql`time`)}`;
 }
 
 /** The completed UTC periods of `period` that lie inside [from, to) and ended by `now`. */
