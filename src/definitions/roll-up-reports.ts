@@ -18,6 +18,7 @@ import { withTenant, type TenantTx } from '../db/tenant.js';
 import type { Env } from '../env.js';
 import type { JobRun, Scheduler } from '../jobs/scheduler.js';
 import { DAY } from '../query/plan.js';
+import { RAW_SUM, RAW_WEIGHT } from '../query/read-buckets.js';
 import { utcPeriod } from './calendar.js';
 import { definitionTables, type RollupPeriod } from './tables.js';
 
@@ -29,9 +30,6 @@ import { definitionTables, type RollupPeriod } from './tables.js';
 export function rolledPeriods(timescale: boolean): RollupPeriod[] {
   return timescale ? ['WEEK', 'MONTH'] : ['DAY', 'WEEK', 'MONTH'];
 }
-
-/** A raw row's observations, as the aggregates count them (migrations/0050, 0052). */
-const WEIGHT = sql`least(coalesce(weight, 1), 9007199254740992)::float8`;
 
 const TRUNC: Record<RollupPeriod, string> = { DAY: 'day', WEEK: 'week', MONTH: 'month' };
 
@@ -60,11 +58,10 @@ async function sourceRows(trx: TenantTx, period: RollupPeriod, kind: 'stats' | '
     }
   }
   return kind === 'stats'
-    ? sql`select series_id, time as t, ${WEIGHT} as n,
-            least(greatest(value, -1e200), 1e200) * ${WEIGHT} + least(greatest(coalesce(sum_adjust, 0), -1e200), 1e200) as s,
+    ? sql`select series_id, time as t, ${RAW_WEIGHT} as n, ${RAW_SUM} as s,
             coalesce(min_value, value) as mn, coalesce(max_value, value) as mx, time as lt, value as lv
           from tenant_points where ${range(sql`time`)}`
-    : sql`select series_id, time as t, sketch_key(value) as k, ${WEIGHT} as n from tenant_points where ${range(sql`time`)}`;
+    : sql`select series_id, time as t, sketch_key(value) as k, ${RAW_WEIGHT} as n from tenant_points where ${range(sql`time`)}`;
 }
 
 /** The completed UTC periods of `period` that lie inside [from, to) and ended by `now`. */

@@ -124,9 +124,10 @@ const range = (column: RawBuilder<unknown>, from: Date, to: Date) =>
  * Raw points' columns as the aggregates count them (migrations/0050, 0052): a row stands for
  * `weight` observations; sums clamp values to ±1e200 and weights to 2^53 so they stay finite.
  */
-const WEIGHT = sql`least(coalesce(weight, 1), 9007199254740992)::float8`;
-const RAW_STATS = sql`sum(${WEIGHT}) as n,
-  sum(least(greatest(value, -1e200), 1e200) * ${WEIGHT} + least(greatest(coalesce(sum_adjust, 0), -1e200), 1e200)) as s,
+export const RAW_WEIGHT = sql`least(coalesce(weight, 1), 9007199254740992)::float8`;
+/** A raw row's part of a sum. */
+export const RAW_SUM = sql`least(greatest(value, -1e200), 1e200) * ${RAW_WEIGHT} + least(greatest(coalesce(sum_adjust, 0), -1e200), 1e200)`;
+const RAW_STATS = sql`sum(${RAW_WEIGHT}) as n, sum(${RAW_SUM}) as s,
   min(coalesce(min_value, value)) as mn, max(coalesce(max_value, value)) as mx,
   max(time) as lt, (array_agg(value order by time desc))[1] as lv`;
 
@@ -143,7 +144,7 @@ export function sourceSql(source: Source, kind: 'stats' | 'sketch', bucketing: B
     return kind === 'stats'
       ? sql`select series_id, ${bucketing.of(sql`time`)} as b, ${RAW_STATS} from tenant_points where ${where} group by 1, 2`
       : sql`select series_id, b, array_agg(k) as ks, array_agg(n) as ws
-            from (select series_id, ${bucketing.of(sql`time`)} as b, sketch_key(value) as k, sum(${WEIGHT}) as n
+            from (select series_id, ${bucketing.of(sql`time`)} as b, sketch_key(value) as k, sum(${RAW_WEIGHT}) as n
                   from tenant_points where ${where} group by 1, 2, 3) c
             group by 1, 2`;
   }
