@@ -1,16 +1,18 @@
 /**
- * `npm run bench:storage`: what compression saves, as `storageStats` reports it to a tenant.
- * Not a test. Embedded TimescaleDB: SERIES series (default 50) with a point a minute for
- * DAYS days (default 7) ending 3 days ago, recorded through the API; then the retention job's
- * compression step (chunks older than COMPRESS_AFTER_HOURS, default 48); storageStats before
- * and after, and the time an hourly query over the data takes before and after.
+ * `npm run bench:storage`: what the aggregates cost next to the raw points, and what
+ * compression saves, as `storageStats` reports it to a tenant. Not a test. Embedded
+ * TimescaleDB: SERIES series (default 20) with a point a minute (60 points per series-hour) for
+ * DAYS days (default 3) ending 3 days ago, recorded through the API; all aggregate levels'
+ * bytes against the raw points' bytes (goal ≤ 0.5×); then the retention job's compression step
+ * (chunks older than COMPRESS_AFTER_HOURS, default 48); storageStats before and after, and the
+ * time an hourly query over the data takes before and after.
  */
 import { parseEnv } from '../src/env.js';
 import { createLogger } from '../src/log.js';
 import { createServer, openDeps } from '../src/server.js';
 
-const SERIES = Number(process.env.SERIES ?? 50);
-const DAYS = Number(process.env.DAYS ?? 7);
+const SERIES = Number(process.env.SERIES ?? 20);
+const DAYS = Number(process.env.DAYS ?? 3);
 const OPERATOR_TOKEN = 'bench-storage-operator-token';
 const env = parseEnv({ LOG_LEVEL: 'silent', OPERATOR_TOKEN, RETENTION_CRON: 'off', AGGREGATE_REFRESH: 'off', ALERT_EVALUATION_CRON: 'off', REPORT_ROLLUP_CRON: 'off', BOOTSTRAP_DEV_TENANT: 'false', QUERY_TIMEOUT_MS: '120000', QUERY_CACHE_SIZE: '0' });
 const deps = await openDeps(env, createLogger('silent'), { embeddedDataDir: null });
@@ -24,9 +26,13 @@ async function gql<T>(query: string, variables: unknown, token: string): Promise
   return body.data;
 }
 
-const STATS = 'query { storageStats { totalBytes raw { rows bytes compressedRows compressedBytes uncompressedBytes compressionRatio } } }';
+const STATS = 'query { storageStats { totalBytes raw { rows bytes compressedRows compressedBytes uncompressedBytes compressionRatio } aggregates { level rows bytes } } }';
 interface Stats {
-  storageStats: { totalBytes: number; raw: { rows: number; bytes: number; compressedRows: number; compressedBytes: number; uncompressedBytes: number; compressionRatio: number | null } };
+  storageStats: {
+    totalBytes: number;
+    raw: { rows: number; bytes: number; compressedRows: number; compressedBytes: number; uncompressedBytes: number; compressionRatio: number | null };
+    aggregates: Array<{ level: string; rows: number; bytes: number }>;
+  };
 }
 
 try {
@@ -62,6 +68,10 @@ try {
   const after = (await gql<Stats>(STATS, {}, key)).storageStats;
   const queryAfter = await time();
   const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  const aggregateBytes = before.aggregates.reduce((n, a) => n + a.bytes, 0);
+  console.log(`aggregates per level (stats + sketch): ${before.aggregates.map((a) => `${a.level} ${a.rows.toLocaleString('en')} rows ${mb(a.bytes)}`).join(', ')}`);
+  const ratio = aggregateBytes / before.raw.bytes;
+  console.log(`all aggregate levels ${mb(aggregateBytes)} vs raw points ${mb(before.raw.bytes)} (uncompressed, 60 points per series-hour): ${ratio.toFixed(2)}× (goal ≤ 0.5×) ${ratio <= 0.5 ? 'PASS' : 'FAIL'}`);
   console.log(`compressed: ${JSON.stringify(compressed)}`);
   console.log(`raw points before: ${before.raw.rows.toLocaleString('en')} rows, ${mb(before.raw.bytes)}`);
   console.log(`raw points after:  ${after.raw.rows.toLocaleString('en')} rows (${after.raw.compressedRows.toLocaleString('en')} compressed), ${mb(after.raw.bytes)}; compressed chunks ${mb(after.raw.compressedBytes)} for ${mb(after.raw.uncompressedBytes)} before: ratio ${after.raw.compressionRatio?.toFixed(1)}×`);

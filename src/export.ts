@@ -23,7 +23,8 @@ import { tenantTx } from './context.js';
 import { GRANULARITIES } from './query/plan.js';
 import type { AggregateQuery, Bucket } from './query/aggregate.js';
 import { NO_CACHE } from './query/cache.js';
-import { aggregate, aggregateInputSchema } from './schema/aggregation.js';
+import { aggregateInputSchema } from './query/aggregate-input.js';
+import { answerQuery } from './query/answer-query.js';
 import { describeZodError } from './errors.js';
 
 const WINDOW_BUCKETS = 1_000;
@@ -200,7 +201,7 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
   }
   const read = async ([from, to]: [Date, Date]) => {
     try {
-      return (await aggregate(ctx, { ...query, from, to } satisfies AggregateQuery, true)).result.series;
+      return (await answerQuery(ctx.deps, principal, { ...query, from, to } satisfies AggregateQuery, true)).result.series;
     } catch (error) {
       const code = (error as { extensions?: { code?: string } }).extensions?.code;
       if (code) throw new ExportError(({ NOT_FOUND: 404, FORBIDDEN: 403, UNAUTHENTICATED: 401, SERVICE_UNAVAILABLE: 503 } as Record<string, number>)[code] ?? 400, code, (error as Error).message);

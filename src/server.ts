@@ -8,7 +8,7 @@ import { WebSocketServer } from 'ws';
 import type { Redis } from 'ioredis';
 import { clientOf, useQueryAudit } from './audit.js';
 import { bearerToken, createAuthenticator, principalFromSubscribe, type Principal } from './auth.js';
-import { metricLoader, type Context, type Deps } from './context.js';
+import { metricLoader, requireTenant, type Context, type Deps } from './context.js';
 import { connect, type Db } from './db/connect.js';
 import { migrate } from './db/migrate.js';
 import { onPrimary, openReplicas } from './db/replicas.js';
@@ -34,7 +34,7 @@ import { live, observeRequest, pathOf, ready, serveMetrics } from './observabili
 import { createServiceMetrics, instrumentScheduler } from './observability/metrics.js';
 import { createRefreshFloors, createRetention } from './ops/retention.js';
 import { schema } from './schema/index.js';
-import { aggregate } from './schema/aggregation.js';
+import { answerQuery } from './query/answer-query.js';
 import { createLocalBus, createRedisBus } from './realtime/bus.js';
 import { createLiveAggregates } from './realtime/live-aggregates.js';
 import { useDirectDelivery } from './realtime/direct-delivery.js';
@@ -368,7 +368,7 @@ export async function openDeps(env: Env, log: Logger, options: OpenOptions = {})
     bus,
     log,
     intervalMs: env.LIVE_AGGREGATES_INTERVAL_MS,
-    evaluate: async (ctx, query, percentiles) => (await aggregate(ctx, query, percentiles)).result,
+    evaluate: async (ctx, query, percentiles) => (await answerQuery(ctx.deps, requireTenant(ctx), query, percentiles)).result,
     isRecordedMetric: async (ctx, name) => (await metricLoader(ctx).load(name)) !== null,
   });
   const queryCache = createQueryCache({ redis, size: env.QUERY_CACHE_SIZE, log });
@@ -386,7 +386,8 @@ export async function openDeps(env: Env, log: Logger, options: OpenOptions = {})
     env,
     log,
     bus: alertBus,
-    readAs: async (principal, requestId, query, percentiles) => (await aggregate({ deps: { ...self, db: onPrimary(db), queryCache: NO_CACHE }, principal, requestId }, query, percentiles)).result,
+    // Alert evaluation is a job: it reads the primary (replicas may lag behind what fired).
+    readAs: async (principal, _requestId, query, percentiles) => (await answerQuery({ ...self, db: onPrimary(db), queryCache: NO_CACHE }, principal, query, percentiles)).result,
   });
   scheduleAlerts(alerts, scheduler, env.ALERT_EVALUATION_CRON);
   const opened: Deps & { close(): Promise<void> } = {

@@ -9,7 +9,7 @@ import type { CheckedFormula, Expr, Reference } from '../src/definitions/check-f
 import { compileFormula } from '../src/definitions/compile-formula.js';
 import { seriesSql } from '../src/definitions/evaluate-formula.js';
 import { didYouMean, editDistance, FormulaError, LIMITS, parseFormula, printFormula, type Node } from '../src/definitions/parse-formula.js';
-import { fixedBuckets } from '../src/definitions/read-buckets.js';
+import { fixedBuckets } from '../src/query/read-buckets.js';
 import { HOUR, planSegments } from '../src/query/plan.js';
 
 /** Compiles SQL without a database (Kysely's DummyDriver), to look at the text and parameters. */

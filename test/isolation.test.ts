@@ -249,6 +249,26 @@ describe.each(ENGINES)('tenant isolation on %s', (engine) => {
       if (relations[0]) expect((await sql`select * from ${sql.raw(relations[0])}`.execute(db)).rows.length).toBeGreaterThan(0);
     });
 
+    test("reads none of A's stats or sketches through any tenant_stats_* or tenant_sketch_* view, while A reads its own (TimescaleDB)", async () => {
+      if (!app.server.deps.db.timescale) return;
+      await app.server.deps.aggregates.refreshAll();
+      const aSeries = new Set((await db.selectFrom('series').select('id').where('tenant_id', '=', a.tenantId).execute()).map((r) => Number(r.id)));
+      for (const level of ['1m', '5m', '1h', '1d']) {
+        for (const kind of ['stats', 'sketch']) {
+          // Materialised rows of A exist (the owner reads the aggregate itself) …
+          const owned = await sql<{ n: number }>`select count(*)::int as n from ${sql.table(`${kind}_${level}`)} where tenant_id = ${a.tenantId}`.execute(db);
+          expect(owned.rows[0]!.n, `${kind}_${level}`).toBeGreaterThan(0);
+          // … A reads them through its view; B reads exactly its own rows there (B wrote a point too), none of A's series.
+          const asA = await withTenant(db, a.tenantId, (trx) => sql`select * from ${sql.table(`tenant_${kind}_${level}`)}`.execute(trx));
+          expect(asA.rows.length, `tenant_${kind}_${level} as A`).toBe(owned.rows[0]!.n);
+          const ofB = await sql<{ n: number }>`select count(*)::int as n from ${sql.table(`${kind}_${level}`)} where tenant_id = ${b.tenantId}`.execute(db);
+          const seen = await asB((trx) => sql<{ series_id: string }>`select * from ${sql.table(`tenant_${kind}_${level}`)}`.execute(trx));
+          expect(seen.rows.length, `tenant_${kind}_${level} as B`).toBe(ofB.rows[0]!.n);
+          expect(seen.rows.filter((row) => aSeries.has(Number(row.series_id))), `tenant_${kind}_${level} as B`).toEqual([]);
+        }
+      }
+    });
+
     test('with no tenant set, the application role sees no row at all', async () => {
       const seen = await db.transaction().execute(async (trx) => {
         await sql`select set_config('role', ${APP_ROLE}, true)`.execute(trx);

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { autoGranularity, bucketStarts, planSegments } from '../src/query/plan.js';
-import { interpolate, keyValue, quantileOf, sketchKey } from '../src/query/sketch.js';
+import { autoGranularity, bucketStarts, planSegments, readRawWithin } from '../src/query/plan.js';
+import { ALPHA, GAMMA, keyValue, quantileOf, quantiles, sketchKey } from '../src/query/sketch.js';
 
 const at = (iso: string) => new Date(iso);
 const T = '2026-11-20T';
@@ -56,23 +56,67 @@ describe('planSegments: which source answers which part of the range', () => {
 
 describe('sketch keys and quantiles', () => {
   test.each([
-    [1, 40000],
-    [100, 40233],
-    [-100, -40233],
+    [1, 42496],
+    [2, 42560],
+    [100, 42922],
+    [-100, -42922],
     [0, 0],
-    [5e-324, 2408],
-    [1.7976931348623157e308, 75843],
+    [1e-9, 40583],
+    [1e12, 45048],
+    [1.1e-200, 0],
+    [5e-324, 0],
+    [1.7976931348623157e308, 108032],
   ])('sketchKey(%d) = %d, matching SQL sketch_key', (value, key) => {
     expect(sketchKey(value)).toBe(key);
   });
 
-  test.each([0.001, 0.5, 1, 3.3, 1234.5, 9.9e12, -7, -0.02])('keyValue(sketchKey(%d)) is within 1 percent of it', (value) => {
-    expect(Math.abs(keyValue(sketchKey(value)) - value) / Math.abs(value)).toBeLessThanOrEqual(0.01);
+  test('cells are OpenTelemetry scale-6 buckets: cell i = (γ^i, γ^(i+1)], γ = 2^(1/64)', () => {
+    expect(GAMMA).toBe(2 ** (1 / 64));
+    // 2 = γ^64 is the top of cell 63; just above it starts cell 64.
+    expect(sketchKey(2) - sketchKey(1)).toBe(64);
+    expect(sketchKey(2 * 1.0001) - sketchKey(2)).toBe(1);
   });
 
-  test('interpolation follows percentile_cont between the ranks around q·(n-1)', () => {
-    // n = 5, q = 0.9: rank 3.6 → 60 % of the way from the 4th value to the 5th.
-    expect(interpolate(0.9, 5, sketchKey(10), sketchKey(20))).toBeCloseTo(keyValue(sketchKey(10)) + 0.6 * (keyValue(sketchKey(20)) - keyValue(sketchKey(10))), 9);
+  test.each([1e-9, 0.001, 0.5, 1, 3.3, 1234.5, 9.9e12, 1e12, -7, -0.02, 1.5e308])('keyValue(sketchKey(%d)) is within α ≈ 0.54 % of it', (value) => {
+    expect(Math.abs(keyValue(sketchKey(value)) - value) / Math.abs(value)).toBeLessThanOrEqual(ALPHA * (1 + 1e-12));
+  });
+
+  const cellsOf = (values: number[]) => {
+    const cells = new Map<number, number>();
+    for (const v of values) cells.set(sketchKey(v), (cells.get(sketchKey(v)) ?? 0) + 1);
+    return { cells, min: Math.min(...values), max: Math.max(...values) };
+  };
+
+  test('interpolation follows percentile_cont between the ranks around q·(n-1), with the exact extremes at the ends', () => {
+    // n = 5, q = 0.9: rank 3.6 → 60 % of the way from the 4th value to the 5th (the max, exact).
+    const [p90] = quantiles(cellsOf([1, 2, 3, 10, 20]), [0.9]);
+    expect(p90).toBeCloseTo(keyValue(sketchKey(10)) + 0.6 * (20 - keyValue(sketchKey(10))), 12);
+  });
+
+  // Opposite signs: |estimate − exact| ≤ α·max(|x_lo|, |x_hi|) (src/query/sketch.ts); exact
+  // where the neighbours are the min and max.
+  test.each([
+    [[-1, 2], 0.5, 0.5],
+    [[-2, 1], 0.5, -0.5],
+    [[-1, 0, 1], 0.5, 0],
+    [[-1, 2], 0.25, -0.25],
+    [[-3, 1], 0.75, 0],
+  ])('p of %j at q = %d is exactly %d', (values, q, exact) => {
+    expect(quantiles(cellsOf(values), [q])[0]).toBe(exact);
+  });
+
+  test.each([
+    [[-3, -1, 2, 5], 0.5, 0.5],
+    [[-5, -1, 1.01, 5], 0.5, 0.005],
+    [[-1000, -1, 2, 1000], 0.5, 0.5],
+  ])('p of %j at q = %d is within α of the larger neighbour of the exact %d', (values, q, exact) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const r = q * (sorted.length - 1);
+    const bound = ALPHA * Math.max(Math.abs(sorted[Math.floor(r)]!), Math.abs(sorted[Math.ceil(r)]!));
+    const estimate = quantiles(cellsOf(values), [q])[0]!;
+    expect(Math.abs(estimate - exact)).toBeLessThanOrEqual(bound);
+    // The neighbours' representatives, interpolated: e.g. −1 and 2 → (−0.99458 + 1.98917) / 2.
+    expect(estimate).toBeCloseTo(keyValue(sketchKey(sorted[Math.floor(r)]!)) + (r - Math.floor(r)) * (keyValue(sketchKey(sorted[Math.ceil(r)]!)) - keyValue(sketchKey(sorted[Math.floor(r)]!))), 12);
   });
 
   test('a bimodal distribution keeps its p99 within 1 % (the merged t-digest trap)', () => {
@@ -87,5 +131,18 @@ describe('sketch keys and quantiles', () => {
     for (const q of [0.5, 0.9, 0.95, 0.99]) {
       expect(Math.abs(quantileOf(histogram, q)! - exact(q)) / exact(q)).toBeLessThanOrEqual(0.01);
     }
+  });
+});
+
+describe('readRawWithin: ranges the aggregates do not hold yet are read from raw points', () => {
+  const seg = (source: string, from: string, to: string) => ({ source, from: at(`${T}${from}:00Z`), to: at(`${T}${to}:00Z`) });
+  test.each([
+    ['no ranges', [seg('1h', '00:00', '06:00')], [], [seg('1h', '00:00', '06:00')]],
+    ['a range inside one hour widens to the hour', [seg('1h', '00:00', '06:00')], [['02:10', '02:20']], [seg('1h', '00:00', '02:00'), seg('raw', '02:00', '03:00'), seg('1h', '03:00', '06:00')]],
+    ['a range over the edge joins the raw edge', [seg('1m', '00:00', '00:05'), seg('5m', '00:05', '01:00')], [['00:03', '00:07']], [seg('1m', '00:00', '00:03'), seg('raw', '00:03', '00:10'), seg('5m', '00:10', '01:00')]],
+    ['ranges outside leave it alone', [seg('5m', '01:00', '02:00')], [['03:00', '04:00']], [seg('5m', '01:00', '02:00')]],
+  ])('%s', (_name, segments, ranges, expected) => {
+    const result = readRawWithin(segments as never, ranges.map(([a, b]) => ({ from: at(`${T}${a}:00Z`), to: at(`${T}${b}:00Z`) })));
+    expect(result).toEqual(expected);
   });
 });

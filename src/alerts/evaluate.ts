@@ -67,8 +67,9 @@ export function createAlerts(deps: Pick<Deps, 'db' | 'env' | 'log'> & { bus: Ale
       metrics: [rule.metric],
       from: new Date(now.getTime() - window * 1000),
       to: now,
-      // The window in one or two buckets, each over exactly its part of [from, to).
+      // The window as one bucket over exactly [from, to): its percentiles merge every sketch in it.
       granularity: 'DAY',
+      window: true,
       tags: rule.tags,
       filters: rule.filters as TagFilter[],
       groupBy: [],

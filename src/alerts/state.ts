@@ -64,10 +64,11 @@ export function nextState(current: RuleState, holds: boolean, now: Date, timing:
 }
 
 /**
- * One value from the buckets an evaluation read: the window at DAY granularity is one bucket,
- * or two when it crosses midnight UTC. Counts, sums, extremes and the last value combine
- * exactly; a percentile of two buckets is their count-weighted mean (the sketch cannot be
- * merged after the fact); a metric definition's value is its newest bucket's.
+ * One value from the buckets an evaluation read. The window is read as one bucket over exactly
+ * its range (AggregateQuery.window), so a percentile is that bucket's, merged from every sketch
+ * in the window even when it crosses midnight UTC: never an average of percentiles. Counts,
+ * sums, extremes and the last value combine exactly over any buckets; a metric definition's
+ * value is its newest bucket's.
  */
 export function combine(buckets: Bucket[], aggregation: Aggregation, windowSeconds: number): number | null {
   const filled = buckets.filter((b) => b.count > 0 || (b.value !== undefined && b.value !== null));
@@ -92,10 +93,9 @@ export function combine(buckets: Bucket[], aggregation: Aggregation, windowSecon
     case 'LAST':
       return newest.last; // null for a COUNTER: it has no level, only increments
     default: {
-      const field = aggregation.toLowerCase() as 'p50' | 'p90' | 'p95' | 'p99';
-      const weighted = filled.filter((b) => b[field] !== null);
-      const n = weighted.reduce((total, b) => total + b.count, 0);
-      return n > 0 ? weighted.reduce((total, b) => total + b[field]! * b.count, 0) / n : null;
+      // Percentiles cannot be combined after the fact; the window is one bucket.
+      if (filled.length > 1) throw new Error('a percentile needs the window as one bucket (AggregateQuery.window)');
+      return newest[aggregation.toLowerCase() as 'p50' | 'p90' | 'p95' | 'p99'];
     }
   }
 }

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import type { Db } from './connect.js';
 import type { Logger } from '../log.js';
+import { backfillAggregates } from '../query/backfill.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
 
@@ -39,5 +40,7 @@ export async function migrate(db: Db, log: Logger, dir = MIGRATIONS_DIR): Promis
       log.info({ migration: name, skipped: skip }, skip ? 'migration skipped: needs TimescaleDB' : 'migration applied');
     }
   }
+  // Aggregates recreated by a migration are filled outside its transaction (migrations/0052).
+  await backfillAggregates(db, log);
   return applied;
 }

@@ -16,7 +16,7 @@ import { periodBounds, subBounds, type CalendarPeriod } from './calendar.js';
 import type { CheckedFormula } from './check-formula.js';
 import { checkStored } from './evaluate-definition.js';
 import { evaluateFormula, type FormulaGroup } from './evaluate-formula.js';
-import { boundedBuckets, describe, mergeSegments, quantileSql, statsSql, type Selection, type Source } from './read-buckets.js';
+import { boundedBuckets, describe, mergeSegments, quantileSql, statsSql, type Selection, type Source } from '../query/read-buckets.js';
 import { rolledPeriods } from './roll-up-reports.js';
 import type { LoadedDefinition } from './store-definitions.js';
 import { definitionTables } from './tables.js';

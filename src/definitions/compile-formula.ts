@@ -10,7 +10,7 @@
  */
 import { sql, type RawBuilder } from 'kysely';
 import { ADDITIVE, type CheckedFormula, type Expr, type Reference } from './check-formula.js';
-import { quantileSql, selectionSql, statsSql, unionSql, type Bucketing, type Selection, type Source } from './read-buckets.js';
+import { quantileSql, selectionSql, statsSql, unionSql, type Bucketing, type Selection, type Source } from '../query/read-buckets.js';
 
 /** One row of a formula's answer: group, bucket (as `Bucketing.of` gives it), value, points read. */
 export interface FormulaRow {

@@ -13,12 +13,12 @@ import { sql } from 'kysely';
 import type { Tags } from '../db/tables.js';
 import type { TenantTx } from '../db/tenant.js';
 import { userError } from '../errors.js';
-import { fillBuckets, runAggregate, type AggregateQuery, type AggregateResult, type Bucket, type QueryLimits, type ResultSeries } from '../query/aggregate.js';
+import { bucketingOf, fillBuckets, runAggregate, type AggregateQuery, type AggregateResult, type Bucket, type QueryLimits, type ResultSeries } from '../query/aggregate.js';
 import { GRANULARITIES, MINUTE } from '../query/plan.js';
 import { checkFormula, type CheckedFormula } from './check-formula.js';
 import { evaluateFormula, type FormulaCost, type FormulaGroup } from './evaluate-formula.js';
 import { FormulaError } from './parse-formula.js';
-import { fixedBuckets, type Bucketing } from './read-buckets.js';
+import { fixedBuckets, type Bucketing } from '../query/read-buckets.js';
 import type { LoadedDefinition } from './store-definitions.js';
 
 export interface DefinitionQueryOptions {
@@ -78,8 +78,8 @@ export async function evaluateDefinition(
   options: Pick<DefinitionQueryOptions, 'timescale' | 'maxCost'>,
 ): Promise<{ series: DefinitionSeries[]; sources: string[]; cost: FormulaCost }> {
   const formula = await checkStored(trx, definition);
-  const width = GRANULARITIES[query.granularity];
-  const bucketing = fixedBuckets(query.from, query.to, width);
+  const bucketing = bucketingOf(query);
+  const width = bucketing.ends[0]! - bucketing.starts[0]!;
   const groupBy = query.groupBy.length > 0 ? query.groupBy : definition.groupBy;
   const result = await evaluateFormula(trx, formula, { bucketing, tags: query.tags, filters: [...definition.filters, ...query.filters], groupBy }, options);
   const series = result.groups.map((group) => ({

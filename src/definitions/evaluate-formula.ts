@@ -11,7 +11,7 @@ import { filterSql, type TagFilter } from '../query/aggregate.js';
 import { anchoredRegex, type CheckedFormula, type Reference } from './check-formula.js';
 import { compileFormula, type FormulaRow } from './compile-formula.js';
 import type { Matcher } from './parse-formula.js';
-import { describe, type Bucketing, type Selection, type Source } from './read-buckets.js';
+import { describe, type Bucketing, type Selection, type Source } from '../query/read-buckets.js';
 
 export interface FormulaQuery {
   bucketing: Bucketing;

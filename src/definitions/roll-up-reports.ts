@@ -18,6 +18,7 @@ import { withTenant, type TenantTx } from '../db/tenant.js';
 import type { Env } from '../env.js';
 import type { JobRun, Scheduler } from '../jobs/scheduler.js';
 import { DAY } from '../query/plan.js';
+import { RAW_SUM, RAW_WEIGHT } from '../query/read-buckets.js';
 import { utcPeriod } from './calendar.js';
 import { definitionTables, type RollupPeriod } from './tables.js';
 
@@ -38,7 +39,7 @@ async function sourceRows(trx: TenantTx, period: RollupPeriod, kind: 'stats' | '
   if (timescale) {
     return kind === 'stats'
       ? sql`select series_id, bucket as t, n, s, mn, mx, lt, lv from tenant_stats_1d where ${range(sql`bucket`)}`
-      : sql`select series_id, bucket as t, k, n from tenant_sketch_1d where ${range(sql`bucket`)}`;
+      : sql`select series_id, bucket as t, u.k, coalesce(u.w, 1) as n from tenant_sketch_1d cross join lateral unnest(ks, ws) as u (k, w) where ${range(sql`bucket`)}`;
   }
   if (period !== 'DAY') {
     // Weeks and months from the daily rollups, when every day of the range has one.
@@ -57,8 +58,10 @@ async function sourceRows(trx: TenantTx, period: RollupPeriod, kind: 'stats' | '
     }
   }
   return kind === 'stats'
-    ? sql`select series_id, time as t, 1 as n, value as s, value as mn, value as mx, time as lt, value as lv from tenant_points where ${range(sql`time`)}`
-    : sql`select series_id, time as t, sketch_key(value) as k, 1 as n from tenant_points where ${range(sql`time`)}`;
+    ? sql`select series_id, time as t, ${RAW_WEIGHT} as n, ${RAW_SUM} as s,
+            coalesce(min_value, value) as mn, coalesce(max_value, value) as mx, time as lt, value as lv
+          from tenant_points where ${range(sql`time`)}`
+    : sql`select series_id, time as t, sketch_key(value) as k, ${RAW_WEIGHT} as n from tenant_points where ${range(sql`time`)}`;
 }
 
 /** The completed UTC periods of `period` that lie inside [from, to) and ended by `now`. */

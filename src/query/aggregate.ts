@@ -2,8 +2,9 @@ import { sql, type RawBuilder } from 'kysely';
 import type { MetricType, Tags } from '../db/tables.js';
 import type { TenantTx } from '../db/tenant.js';
 import { userError } from '../errors.js';
-import { bucketCount, bucketStarts, describeSources, GRANULARITIES, planSegments, type Granularity, type Segment } from './plan.js';
-import { interpolate, QUANTILES, type QuantileField } from './sketch.js';
+import { GRANULARITIES, readRawWithin, type Granularity } from './plan.js';
+import { boundedBuckets, describe, fixedBuckets, readBuckets, type Bucketing, type MergedBucket } from './read-buckets.js';
+import { QUANTILES, type QuantileField } from './sketch.js';
 import { horizons as retentionHorizons, tenantRetention } from '../ops/retention.js';
 
 export type TagFilter =
@@ -25,6 +26,12 @@ export interface AggregateQuery {
   filters: TagFilter[];
   groupBy: string[];
   fill: Fill;
+  /**
+   * One bucket over exactly [from, to) instead of buckets at `granularity` (alert windows:
+   * percentiles merge every sketch inside the window, whether or not it crosses midnight UTC).
+   * Not offered through GraphQL.
+   */
+  window?: boolean;
 }
 
 export interface Bucket {
@@ -68,8 +75,6 @@ export interface QueryLimits {
   maxCells: number;
 }
 
-const ORIGIN = sql`timestamptz '2000-01-01 00:00:00+00'`;
-
 /** The SQL condition for one tag filter; every user value is a parameter. */
 export function filterSql(filter: TagFilter): RawBuilder<boolean> {
   const key = filter.key;
@@ -108,53 +113,25 @@ export async function resolveSeries(trx: TenantTx, query: Pick<AggregateQuery, '
   return { metrics, series };
 }
 
-/** The SQL bucket of a row stamped `time`: date_bin for fixed widths; report periods bring their own. */
-export type BucketExpr = (time: RawBuilder<unknown>) => RawBuilder<unknown>;
-
-const dateBin =
-  (seconds: number): BucketExpr =>
-  (time) =>
-    sql`date_bin(make_interval(secs => ${seconds}::float8), ${time}, ${ORIGIN})`;
-
-/** Rows (series_id, b, …) of one segment, bucketed by `bucket`: shared with formulas and reports (src/definitions). */
-export function segmentSql(segment: Segment, kind: 'stats' | 'sketch', bucket: BucketExpr, ids: number[]): RawBuilder<unknown> {
-  if (segment.source === 'raw') {
-    const where = sql`series_id = any(${ids}::bigint[]) and time >= ${segment.from.toISOString()}::timestamptz and time < ${segment.to.toISOString()}::timestamptz`;
-    return kind === 'stats'
-      ? sql`select series_id, ${bucket(sql`time`)} as b, count(*)::float8 as n, sum(value) as s, min(value) as mn, max(value) as mx,
-              max(time) as lt, (array_agg(value order by time desc))[1] as lv
-            from tenant_points where ${where} group by 1, 2`
-      : sql`select series_id, ${bucket(sql`time`)} as b, sketch_key(value) as k, count(*)::float8 as n
-            from tenant_points where ${where} group by 1, 2, 3`;
-  }
-  const where = sql`series_id = any(${ids}::bigint[]) and bucket >= ${segment.from.toISOString()}::timestamptz and bucket < ${segment.to.toISOString()}::timestamptz`;
-  // The view names come from a fixed list (LEVELS), never from the request.
-  const view = sql.table(`tenant_${kind}_${segment.source}`);
-  return kind === 'stats'
-    ? sql`select series_id, ${bucket(sql`bucket`)} as b, sum(n)::float8 as n, sum(s) as s, min(mn) as mn, max(mx) as mx,
-            max(lt) as lt, (array_agg(lv order by lt desc))[1] as lv
-          from ${view} where ${where} group by 1, 2`
-    : sql`select series_id, ${bucket(sql`bucket`)} as b, k, sum(n)::float8 as n
-          from ${view} where ${where} group by 1, 2, 3`;
+/**
+ * The buckets of an answer: fixed widths at the query's granularity, or, for a `window` query,
+ * one bucket over exactly [from, to) whose percentiles merge every sketch inside it.
+ */
+export function bucketingOf(query: Pick<AggregateQuery, 'from' | 'to' | 'granularity' | 'window'>): Bucketing {
+  return query.window ? boundedBuckets([query.from.getTime(), query.to.getTime()]) : fixedBuckets(query.from, query.to, GRANULARITIES[query.granularity]);
 }
 
-interface StatsRow {
-  grp: number;
-  b: Date;
-  n: number;
-  s: number;
-  mn: number;
-  mx: number;
-  lv: number;
-}
-
-type QuantileRow = { grp: number; b: Date; total: number } & Record<`${QuantileField}_lo` | `${QuantileField}_hi`, number>;
+const FIELDS = Object.keys(QUANTILES) as QuantileField[];
 
 /** Runs one aggregate query in the caller's tenant transaction. */
-export async function runAggregate(trx: TenantTx, query: AggregateQuery, options: { timescale: boolean; percentiles: boolean; limits: QueryLimits }): Promise<AggregateResult> {
-  const granularityMs = GRANULARITIES[query.granularity];
+export async function runAggregate(
+  trx: TenantTx,
+  query: AggregateQuery,
+  options: { timescale: boolean; percentiles: boolean; limits: QueryLimits; rawRanges?: Array<{ from: Date; to: Date }> },
+): Promise<AggregateResult> {
+  const bucketing = bucketingOf(query);
   const { metrics, series } = await resolveSeries(trx, query);
-  const buckets = bucketCount(query.from, query.to, granularityMs);
+  const buckets = bucketing.starts.length;
   if (series.length * buckets > options.limits.maxCells) {
     throw userError(
       'LIMIT_EXCEEDED',
@@ -181,52 +158,23 @@ export async function runAggregate(trx: TenantTx, query: AggregateQuery, options
       groupIndex.set(key, index);
       groups.push({ metricIndex: query.metrics.indexOf(metric.name), key, tags });
     }
-    ids.push(row.id);
+    ids.push(Number(row.id));
     grps.push(index);
   }
 
   // Retention (src/ops/retention.ts): where raw points are gone, the planner reads the levels left.
   const horizons = options.timescale ? retentionHorizons(await tenantRetention(trx), Date.now()) : undefined;
-  const segments = planSegments(query.from, query.to, granularityMs, options.timescale, horizons);
-  const seconds = granularityMs / 1000;
-  const sources = describeSources(segments, 'stats');
-  const stats = new Map<string, StatsRow>();
-  const quantiles = new Map<string, QuantileRow>();
-
-  if (ids.length > 0 && segments.length > 0) {
-    const selection = sql`unnest(${ids}::bigint[], ${grps}::int[]) as sel (series_id, grp)`;
-    const statsUnion = sql.join(segments.map((s) => segmentSql(s, 'stats', dateBin(seconds), ids)), sql` union all `);
-    const { rows } = await sql<StatsRow>`
-      select sel.grp, seg.b, sum(seg.n) as n, sum(seg.s) as s, min(seg.mn) as mn, max(seg.mx) as mx,
-             (array_agg(seg.lv order by seg.lt desc))[1] as lv
-      from (${statsUnion}) seg join ${selection} on sel.series_id = seg.series_id
-      group by sel.grp, seg.b`.execute(trx);
-    for (const row of rows) stats.set(`${row.grp}:${new Date(row.b).getTime()}`, row);
-
-    if (options.percentiles) {
-      for (const source of describeSources(segments, 'sketch')) if (!sources.includes(source)) sources.push(source);
-      const sketchUnion = sql.join(segments.map((s) => segmentSql(s, 'sketch', dateBin(seconds), ids)), sql` union all `);
-      const picks = Object.entries(QUANTILES).map(
-        ([field, q]) => sql`min(k) filter (where cum > floor(${q}::float8 * (total - 1))) as ${sql.ref(`${field}_lo`)},
-                            min(k) filter (where cum > ceil(${q}::float8 * (total - 1))) as ${sql.ref(`${field}_hi`)}`,
-      );
-      // A running count over the merged histogram of each (group, bucket) finds the keys that
-      // hold the ranks around q·(n-1); interpolate() turns them into values.
-      const { rows: qrows } = await sql<QuantileRow>`
-        with h as (
-          select sel.grp, seg.b, seg.k, sum(seg.n) as n
-          from (${sketchUnion}) seg join ${selection} on sel.series_id = seg.series_id
-          group by sel.grp, seg.b, seg.k
-        ), c as (
-          select grp, b, k, sum(n) over (partition by grp, b order by k) as cum, sum(n) over (partition by grp, b) as total from h
-        )
-        select grp, b, max(total) as total, ${sql.join(picks)}
-        from c group by grp, b`.execute(trx);
-      for (const row of qrows) quantiles.set(`${row.grp}:${new Date(row.b).getTime()}`, row);
-    }
+  const segments = readRawWithin(bucketing.plan(options.timescale, horizons), options.rawRanges ?? []);
+  const sources = describe(segments, options.percentiles ? ['stats', 'sketch'] : ['stats']);
+  const merged = await readBuckets(trx, { sources: segments, bucketing, selection: { ids, grps }, qs: options.percentiles ? FIELDS.map((f) => QUANTILES[f]) : [] });
+  const byGroup = new Map<number, MergedBucket[]>();
+  for (const bucket of merged) {
+    const list = byGroup.get(bucket.grp);
+    if (list) list.push(bucket);
+    else byGroup.set(bucket.grp, [bucket]);
   }
 
-  const starts = bucketStarts(query.from, query.to, granularityMs);
+  const width = bucketing.ends[0]! - bucketing.starts[0]!;
   const result: ResultSeries[] = groups
     .map((group, index) => {
       const metric = metrics.find((m) => m.name === query.metrics[group.metricIndex])!;
@@ -239,12 +187,9 @@ export async function runAggregate(trx: TenantTx, query: AggregateQuery, options
       unit: metric.unit,
       tags: group.tags,
       buckets: fillBuckets(
-        starts.flatMap((start) => {
-          const row = stats.get(`${index}:${start}`);
-          return row ? [toBucket(start, granularityMs, query, metric.type, row, quantiles.get(`${index}:${start}`))] : [];
-        }),
-        starts,
-        granularityMs,
+        (byGroup.get(index) ?? []).sort((a, b) => a.index - b.index).map((row) => toBucket(bucketing, query, metric.type, row)),
+        bucketing.starts,
+        width,
         query.fill,
         metric.type,
       ),
@@ -252,27 +197,25 @@ export async function runAggregate(trx: TenantTx, query: AggregateQuery, options
   return { granularity: query.granularity, series: result, sources };
 }
 
-function toBucket(start: number, width: number, query: AggregateQuery, type: MetricType, row: StatsRow, q: QuantileRow | undefined): Bucket {
-  const n = Number(row.n);
-  const covered = (Math.min(start + width, query.to.getTime()) - Math.max(start, query.from.getTime())) / 1000;
-  // A quantile lies between the bucket's min and max; clamping keeps the sketch's rounding
-  // (≤ 1 %) from ever reporting a value no point had, e.g. p99 of a single 1 as 0.99.
-  const percentile = (field: QuantileField) =>
-    q ? Math.min(row.mx, Math.max(row.mn, interpolate(QUANTILES[field], Number(q.total), q[`${field}_lo`], q[`${field}_hi`]))) : null;
+function toBucket(bucketing: Bucketing, query: AggregateQuery, type: MetricType, row: MergedBucket): Bucket {
+  const start = bucketing.starts[row.index]!;
+  const end = bucketing.ends[row.index]!;
+  const covered = (Math.min(end, query.to.getTime()) - Math.max(start, query.from.getTime())) / 1000;
+  const q = (field: QuantileField) => row.quantiles?.[FIELDS.indexOf(field)] ?? null;
   return {
     start: new Date(start),
-    end: new Date(start + width),
-    count: n,
+    end: new Date(end),
+    count: row.n,
     sum: row.s,
     min: row.mn,
     max: row.mx,
-    avg: n > 0 ? row.s / n : null,
+    avg: row.n > 0 ? row.s / row.n : null,
     last: type === 'COUNTER' ? null : row.lv,
     rate: type === 'COUNTER' && covered > 0 ? row.s / covered : null,
-    p50: percentile('p50'),
-    p90: percentile('p90'),
-    p95: percentile('p95'),
-    p99: percentile('p99'),
+    p50: q('p50'),
+    p90: q('p90'),
+    p95: q('p95'),
+    p99: q('p99'),
   };
 }
 

@@ -137,3 +137,43 @@ export function describeSources(segments: Segment[], prefix: 'stats' | 'sketch')
   const names = new Set(segments.map((s) => (s.source === 'raw' ? 'raw' : `${prefix}_${s.source}`)));
   return [...names];
 }
+
+/**
+ * Reads `ranges` from raw points instead of the aggregates: the hook for answering, per tenant,
+ * ranges the aggregates do not hold correctly yet (points written behind a watermark, until a
+ * job has refreshed them). Each aggregate segment that overlaps a range gives the overlap,
+ * widened to its level's buckets, to raw points; the rest of it stays with its level. Buckets of
+ * the answer are unchanged: raw points are bucketed as the query asks.
+ *
+ *   1h [00:00, 06:00) with a range [02:10, 02:20) → 1h [00:00, 02:00), raw [02:00, 03:00), 1h [03:00, 06:00)
+ */
+export function readRawWithin(segments: Segment[], ranges: Array<{ from: Date; to: Date }>): Segment[] {
+  if (ranges.length === 0) return segments;
+  const sorted = [...ranges].sort((a, b) => a.from.getTime() - b.from.getTime());
+  const out: Segment[] = [];
+  for (const segment of segments) {
+    if (segment.source === 'raw') {
+      out.push(segment);
+      continue;
+    }
+    const width = widthOf(segment.source);
+    let cursor = segment.from.getTime();
+    const end = segment.to.getTime();
+    for (const r of sorted) {
+      const a = Math.max(cursor, floorTo(r.from.getTime(), width));
+      const b = Math.min(end, ceilTo(r.to.getTime(), width));
+      if (a >= b) continue;
+      if (a > cursor) out.push({ source: segment.source, from: new Date(cursor), to: new Date(a) });
+      out.push({ source: 'raw', from: new Date(a), to: new Date(b) });
+      cursor = b;
+    }
+    if (cursor < end) out.push({ source: segment.source, from: new Date(cursor), to: new Date(end) });
+  }
+  // Neighbouring raw parts read as one.
+  return out.reduce<Segment[]>((acc, s) => {
+    const last = acc.at(-1);
+    if (last && last.source === 'raw' && s.source === 'raw' && last.to.getTime() === s.from.getTime()) acc[acc.length - 1] = { ...last, to: s.to };
+    else acc.push(s);
+    return acc;
+  }, []);
+}

@@ -1,24 +1,47 @@
 /**
- * The log-bucketed histogram behind every percentile (migrations/0004_sketch.sql): the
- * database counts values per key; this turns keys back into values and counts into quantiles.
+ * The mergeable sketch behind every percentile (migrations/0051_sketch_cells.sql): cells of
+ * an OpenTelemetry exponential histogram at scale 6, γ = 2^(1/64). The database stores each
+ * series' sketch per bucket as two arrays (cell keys, counts); this merges them across
+ * buckets, series and groups and turns the merged counts into quantiles. Percentiles are
+ * never averaged.
+ *
+ * Error bound, as percentile_cont defines the quantile (interpolated between the values at
+ * ranks ⌊q·(n−1)⌋ and ⌈q·(n−1)⌉, the neighbours x_lo ≤ x_hi):
+ *   - each neighbour is replaced by its cell's representative, within α = (γ−1)/(γ+1) ≈ 0.54 %
+ *     of it; the neighbour at rank 0 is the exact min, at rank n−1 the exact max;
+ *   - so |estimate − exact| ≤ α·max(|x_lo|, |x_hi|): relative to the exact value ≤ α when the
+ *     neighbours have the same sign (the exact value lies between them); across zero the
+ *     bound holds relative to the larger-magnitude neighbour (e.g. −1 and 1.01: 0.005 exact,
+ *     the estimate within ±0.0055);
+ *   - the result is clamped to [min, max], so it never names a value outside the data.
+ * Accepted range: every finite value has a cell; |v| ≤ 2^-664 ≈ 1.31e-200 is counted as 0
+ * (absolute error ≤ 1.31e-200), so 1e-9 … 1e12 (and far beyond) are within α.
  */
 
-export const GAMMA = 1.02;
-const KEY_OFFSET = 40_000;
-const LN_GAMMA = Math.log(GAMMA);
+/** log2 of γ: cells are 1/64 of a power of two wide. */
+const SCALE = 64;
+export const GAMMA = 2 ** (1 / SCALE);
+/** The relative error of a cell's representative: (γ−1)/(γ+1). */
+export const ALPHA = (GAMMA - 1) / (GAMMA + 1);
+/** Cell index i of the smallest positive magnitude kept apart from zero is −42496, key 1. */
+const KEY_OFFSET = 42_497;
+const MAX_INDEX = 65_536;
+/** log2(2γ/(γ+1)): the representative 2γ^(i+1)/(γ+1) is 2^(i/64 + C), which never overflows. */
+const C = 1 + 1 / SCALE - Math.log(1 + 2 ** (1 / SCALE)) / Math.LN2;
 
 /** The same key as SQL's sketch_key(v), for tests and for sketches built in memory. */
 export function sketchKey(value: number): number {
   if (value === 0) return 0;
-  const index = Math.ceil(Math.log(Math.abs(value)) / LN_GAMMA) + KEY_OFFSET;
-  return value > 0 ? index : -index;
+  // The same arithmetic as the SQL (ln(v)/ln(2)), so both put a value in the same cell.
+  const index = Math.max(Math.min(Math.ceil((Math.log(Math.abs(value)) / Math.LN2) * SCALE) - 1, MAX_INDEX), -KEY_OFFSET);
+  const key = index + KEY_OFFSET;
+  return value > 0 ? key : key === 0 ? 0 : -key;
 }
 
-/** The representative value of a key: within (γ-1)/(γ+1) ≈ 0.99 % of every value it holds. */
+/** The representative value of a key: within α ≈ 0.54 % of every value its cell holds. */
 export function keyValue(key: number): number {
   if (key === 0) return 0;
-  const index = Math.abs(key) - KEY_OFFSET;
-  const value = (2 * Math.pow(GAMMA, index)) / (GAMMA + 1);
+  const value = 2 ** ((Math.abs(key) - KEY_OFFSET) / SCALE + C);
   return key > 0 ? value : -value;
 }
 
@@ -26,31 +49,64 @@ export function keyValue(key: number): number {
 export const QUANTILES = { p50: 0.5, p90: 0.9, p95: 0.95, p99: 0.99 } as const;
 export type QuantileField = keyof typeof QUANTILES;
 
+/** A sketch held in memory: cell key → count. */
+export type Cells = Map<number, number>;
+
 /**
- * The quantile q, interpolated between the two ranks around q·(n-1) as percentile_cont does,
- * from the keys holding those ranks (the SQL finds them with a running count).
+ * Adds one stored sketch (keys and their counts; counts null: 1 each) into `cells`.
+ * Keys may repeat (the 1 and 5 minute levels keep one key per point).
  */
-export function interpolate(q: number, total: number, lowKey: number, highKey: number): number {
-  const rank = q * (total - 1);
-  const low = keyValue(lowKey);
-  const high = keyValue(highKey);
-  return low + (rank - Math.floor(rank)) * (high - low);
+export function addCells(cells: Cells, keys: readonly number[], counts: readonly number[] | null): void {
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    cells.set(key, (cells.get(key) ?? 0) + (counts ? Number(counts[i]) : 1));
+  }
 }
 
-/** Quantile of a histogram held in memory (key → count): used by live updates and tests. */
-export function quantileOf(histogram: Map<number, number>, q: number): number | null {
+/** A merged sketch with the exact extremes of the same observations. */
+export interface Distribution {
+  cells: Cells;
+  min: number;
+  max: number;
+}
+
+/**
+ * The quantiles `qs` of a merged sketch, as percentile_cont over its observations would give
+ * them, within the bound above. Null when it holds no observations.
+ */
+export function quantiles(distribution: Distribution, qs: readonly number[]): Array<number | null> {
+  const keys = [...distribution.cells.keys()].sort((a, b) => a - b);
   let total = 0;
-  for (const count of histogram.values()) total += count;
-  if (total === 0) return null;
-  const keys = [...histogram.keys()].sort((a, b) => a - b);
-  const rank = q * (total - 1);
-  const find = (r: number) => {
-    let seen = 0;
-    for (const key of keys) {
-      seen += histogram.get(key)!;
-      if (seen > r) return key;
+  for (const key of keys) total += distribution.cells.get(key)!;
+  if (total <= 0) return qs.map(() => null);
+  const cumulative: number[] = [];
+  let seen = 0;
+  for (const key of keys) cumulative.push((seen += distribution.cells.get(key)!));
+  /** The value at 0-based rank r: the exact extremes at both ends, else its cell's representative. */
+  const at = (rank: number) => {
+    if (rank <= 0) return distribution.min;
+    if (rank >= total - 1) return distribution.max;
+    let lo = 0;
+    let hi = keys.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cumulative[mid]! > rank) hi = mid;
+      else lo = mid + 1;
     }
-    return keys.at(-1)!;
+    return keyValue(keys[lo]!);
   };
-  return interpolate(q, total, find(Math.floor(rank)), find(Math.ceil(rank)));
+  return qs.map((q) => {
+    const rank = q * (total - 1);
+    const low = at(Math.floor(rank));
+    const high = at(Math.ceil(rank));
+    const value = low + (rank - Math.floor(rank)) * (high - low);
+    return Math.min(distribution.max, Math.max(distribution.min, value));
+  });
+}
+
+/** Quantile of a sketch held in memory, its extremes taken from its cells: used by tests. */
+export function quantileOf(cells: Cells, q: number): number | null {
+  const keys = [...cells.keys()].filter((k) => cells.get(k)! > 0);
+  if (keys.length === 0) return null;
+  return quantiles({ cells, min: keyValue(Math.min(...keys)), max: keyValue(Math.max(...keys)) }, [q])[0]!;
 }

@@ -18,7 +18,7 @@ import { readerOf } from '../definitions/store-definitions.js';
 import { GRANULARITIES } from '../query/plan.js';
 import type { AggregateQuery, Bucket, ResultSeries, TagFilter } from '../query/aggregate.js';
 import { NO_CACHE } from '../query/cache.js';
-import type { QueryMetadata } from '../schema/aggregation.js';
+import type { QueryMetadata } from '../query/answer-query.js';
 import type { LivePoint, PointBus } from './bus.js';
 import { createFeed, latestOnly, type Feed } from './feed.js';
 

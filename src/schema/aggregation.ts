@@ -9,6 +9,7 @@ import { parseInput, userError } from '../errors.js';
 import { metricName, tagsSchema } from '../ingest/metric-input.js';
 import { olderThanRaw } from '../ops/retention.js';
 import { type AggregateQuery, type AggregateResult, type Bucket, type ResultSeries } from '../query/aggregate.js';
+import { answerQuery, type QueryMetadata } from '../query/answer-query.js';
 import { definitionTagKeys, definitionTagValues, latestDefinitionValue, runAggregateWithDefinitions } from '../definitions/evaluate-definition.js';
 import { definitionStamp, findDefinitions, readerOf, type LoadedDefinition } from '../definitions/store-definitions.js';
 import type { TenantTx } from '../db/tenant.js';
@@ -62,60 +63,10 @@ export const AggregateQueryInput = builder.inputType('AggregateQueryInput', {
   }),
 });
 
-export const tagKey = z.string().min(1).max(50);
-const tagValue = z.string().max(100);
-export const filterSchema = z
-  .object({
-    key: tagKey,
-    equals: tagValue.nullish(),
-    notEquals: tagValue.nullish(),
-    in: z.array(tagValue).min(1).max(100).nullish(),
-    notIn: z.array(tagValue).min(1).max(100).nullish(),
-    exists: z.boolean().nullish(),
-  })
-  .transform((f, ctx) => {
-    const set = (['equals', 'notEquals', 'in', 'notIn', 'exists'] as const).filter((op) => f[op] !== undefined && f[op] !== null);
-    if (set.length !== 1) {
-      ctx.addIssue({ code: 'custom', message: `filter on '${f.key}' must set exactly one of equals, notEquals, in, notIn, exists` });
-      return z.NEVER;
-    }
-    const op = set[0]!;
-    return { key: f.key, [op]: f[op] } as AggregateQuery['filters'][number];
-  });
+import { aggregateInputSchema, aggregateInputShape, tagKey } from '../query/aggregate-input.js';
+export { aggregateInputSchema, aggregateInputShape, filterSchema, MAX_LIMIT, tagKey } from '../query/aggregate-input.js';
+export type { QueryMetadata } from '../query/answer-query.js';
 
-export const MAX_LIMIT = 10_000;
-
-export const aggregateInputShape = z.object({
-    metrics: z.array(metricName).min(1, 'metrics needs at least one name').max(10, 'metrics takes at most 10 names'),
-    from: z.date(),
-    to: z.date().nullish(),
-    granularity: z.enum(Object.keys(GRANULARITIES) as [Granularity, ...Granularity[]]).nullish(),
-    tags: tagsSchema.nullish(),
-    filters: z.array(filterSchema).max(20, 'at most 20 filters').nullish(),
-    groupBy: z.array(tagKey).max(5, 'groupBy takes at most 5 tag keys').nullish(),
-    fill: z.enum(['NONE', 'NULL', 'ZERO', 'PREVIOUS']).nullish(),
-    limit: z.number().int().min(1, `limit must be 1-${MAX_LIMIT}`).max(MAX_LIMIT, `limit must be 1-${MAX_LIMIT}`).nullish(),
-    after: z.string().max(500).nullish(),
-  });
-
-export const aggregateInputSchema = aggregateInputShape.transform((input, ctx) => {
-    const to = input.to ?? new Date();
-    if (input.from >= to) {
-      ctx.addIssue({ code: 'custom', path: ['from'], message: 'from must be before to' });
-      return z.NEVER;
-    }
-    const query: AggregateQuery = {
-      metrics: [...new Set(input.metrics)],
-      from: input.from,
-      to,
-      granularity: input.granularity ?? autoGranularity(input.from, to),
-      tags: input.tags ?? {},
-      filters: input.filters ?? [],
-      groupBy: [...new Set(input.groupBy ?? [])],
-      fill: input.fill ?? 'NONE',
-    };
-    return { query, limit: input.limit ?? MAX_LIMIT, after: input.after ?? null };
-  });
 
 /** Whether the selection under this field asks for any of `names` (fragments included). */
 export function selects(info: GraphQLResolveInfo, names: ReadonlySet<string>): boolean {
@@ -129,54 +80,6 @@ export function selects(info: GraphQLResolveInfo, names: ReadonlySet<string>): b
 }
 
 export const PERCENTILE_FIELDS = new Set(['p50', 'p90', 'p95', 'p99']);
-
-/** Recent enough that new points may still change the answer. */
-const LIVE_WINDOW_MS = 15 * 60_000;
-
-/** The cache key of an answer; it names the version of each definition used, so changing a definition retires its cached answers. */
-function queryKey(tenantId: string, query: AggregateQuery, percentiles: boolean, definitions: readonly LoadedDefinition[]): string {
-  const canonical = JSON.stringify([query.metrics, query.from.getTime(), query.to.getTime(), query.granularity, Object.entries(query.tags).sort(), query.filters, query.groupBy, query.fill, percentiles, definitionStamp(definitions)]);
-  return `${tenantId}:${createHash('sha256').update(canonical).digest('base64url')}`;
-}
-
-const reviveDates = (key: string, value: unknown) => (key === 'start' || key === 'end' ? new Date(value as string) : value);
-
-/**
- * Answers an aggregate query for the caller's tenant, from the cache when it holds a fresh
- * enough answer. An answer whose range touches the last 15 minutes is never older than
- * QUERY_CACHE_TTL_MS (default 5 s).
- */
-export async function aggregate(ctx: Context, query: AggregateQuery, percentiles: boolean): Promise<{ result: AggregateResult; fromCache: boolean }> {
-  const principal = requireTenant(ctx);
-  const { env, queryCache, db } = ctx.deps;
-  // Which names are definitions (and at which version) decides the key, so it is read before the cache.
-  const definitions = await readTx(ctx, (trx) => findDefinitions(trx, query.metrics, readerOf(principal)));
-  const key = queryKey(principal.tenantId, query, percentiles, definitions);
-  const cached = await queryCache.get(key);
-  if (cached) return { result: JSON.parse(cached, reviveDates) as AggregateResult, fromCache: true };
-  let result: AggregateResult;
-  try {
-    const options = { timescale: db.timescale, percentiles, limits: { maxCells: env.QUERY_MAX_CELLS }, maxCost: env.FORMULA_MAX_COST };
-    result = await readTx(
-      ctx,
-      async (trx) => {
-        const answer = await runAggregateWithDefinitions(trx, query, definitions, options);
-        return { ...answer, downsampled: db.timescale && (await olderThanRaw(trx, query.from)) };
-      },
-      { timeoutMs: env.QUERY_TIMEOUT_MS },
-    );
-  } catch (error) {
-    if ((error as { code?: string }).code === '57014') {
-      throw userError('LIMIT_EXCEEDED', `The query ran longer than ${env.QUERY_TIMEOUT_MS} ms. Narrow the range, coarsen the granularity or filter by tags.`, {
-        limit: env.QUERY_TIMEOUT_MS,
-      });
-    }
-    throw error;
-  }
-  const live = query.to.getTime() > Date.now() - LIVE_WINDOW_MS;
-  await queryCache.set(key, JSON.stringify(result), live ? env.QUERY_CACHE_TTL_MS : env.QUERY_CACHE_HISTORICAL_TTL_MS);
-  return { result, fromCache: false };
-}
 
 interface Cursor {
   q: string;
@@ -256,12 +159,6 @@ export const AggregateSeriesRef = builder.objectRef<ResultSeries>('AggregateSeri
   }),
 });
 
-export interface QueryMetadata {
-  executionTimeMs: number;
-  fromCache: boolean;
-  sources: string[];
-  downsampled: boolean;
-}
 
 export const MetadataRef = builder.objectRef<QueryMetadata>('QueryMetadata').implement({
   fields: (t) => ({
@@ -337,7 +234,7 @@ builder.queryFields((t) => ({
       const percentiles = selects(info, PERCENTILE_FIELDS);
       const queryTag = createHash('sha256').update(JSON.stringify([query, percentiles])).digest('base64url').slice(0, 12);
       const cursor = after ? decodeCursor(after, queryTag) : null;
-      const { result, fromCache } = await aggregate(ctx, query, percentiles);
+      const { result, fromCache } = await answerQuery(ctx.deps, requireTenant(ctx), query, percentiles);
       // A groupBy key no answered series carries may be a typo: ask the catalog (only then).
       if (query.groupBy.some((key) => !result.series.some((s) => key in s.tags))) await readTx(ctx, (trx) => checkGroupBy(trx, query.metrics, query.groupBy));
       const page = paginate(result.series, limit, cursor, queryTag);

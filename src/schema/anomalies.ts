@@ -3,6 +3,7 @@
  */
 import { z } from 'zod';
 import { builder } from '../builder.js';
+import { answerQuery } from '../query/answer-query.js';
 import { readTx, requireTenant, type Context } from '../context.js';
 import { findDefinitions, readerOf } from '../definitions/store-definitions.js';
 import { parseInput, userError } from '../errors.js';
@@ -10,17 +11,14 @@ import { metricName, tagsSchema } from '../ingest/metric-input.js';
 import { AGGREGATIONS } from '../alerts/state.js';
 import { DAY_MS, SENSITIVITIES, type AnomalyPoint } from '../anomaly/baseline.js';
 import { ANOMALY_GRANULARITIES, checkBudget, findAnomalies, judgedRange, seriesToRead, type AnomalySeries, type ReadBuckets } from '../anomaly/find-anomalies.js';
-import { aggregate, filterSchema, GranularityEnum, tagKey, TagFilterInput } from './aggregation.js';
+import { filterSchema, GranularityEnum, tagKey, TagFilterInput } from './aggregation.js';
 import { AggregationEnum, SensitivityEnum } from './alerts.js';
 
-/**
- * The bucket reader metricAnomalies reads through: metricAggregates' aggregate() (cache,
- * definitions, statement timeout). The one line to re-point when aggregate() moves to src/query/.
- */
+/** metricAnomalies reads through the query service, as metricAggregates does (cache, definitions, statement timeout). */
 const readerFor =
   (ctx: Context): ReadBuckets =>
   async (query, percentiles) =>
-    (await aggregate(ctx, query, percentiles)).result;
+    (await answerQuery(ctx.deps, requireTenant(ctx), query, percentiles)).result;
 
 const AnomalyQueryInput = builder.inputType('AnomalyQueryInput', {
   fields: (t) => ({

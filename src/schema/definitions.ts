@@ -11,7 +11,7 @@ import type { TenantTx } from '../db/tenant.js';
 import { definitionBuckets, type DefinitionSeries } from '../definitions/evaluate-definition.js';
 import { evaluateFormula, type FormulaCost } from '../definitions/evaluate-formula.js';
 import { LIMITS } from '../definitions/parse-formula.js';
-import { fixedBuckets } from '../definitions/read-buckets.js';
+import { fixedBuckets } from '../query/read-buckets.js';
 import {
   checkFormulaInput,
   createDefinition,

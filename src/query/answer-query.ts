@@ -1,0 +1,99 @@
+/**
+ * The query service: answers an aggregate query for one tenant principal, from the cache when
+ * it holds a fresh enough answer, else through the bucket reader (runAggregate for recorded
+ * metrics, formulas for definitions) in one tenant transaction. metricAggregates,
+ * liveAggregates, alerts and exports all call it; src/schema/aggregation.ts only declares.
+ */
+import { createHash } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Principal } from '../auth.js';
+import type { Database } from '../db/tables.js';
+import { withTenantRead, type Reads } from '../db/tenant.js';
+import { runAggregateWithDefinitions } from '../definitions/evaluate-definition.js';
+import { definitionStamp, findDefinitions, readerOf, type LoadedDefinition } from '../definitions/store-definitions.js';
+import type { Env } from '../env.js';
+import { userError } from '../errors.js';
+import { olderThanRaw } from '../ops/retention.js';
+import type { AggregateQuery, AggregateResult } from './aggregate.js';
+import type { QueryCache } from './cache.js';
+
+/** What a client is told about how an answer was made. */
+export interface QueryMetadata {
+  executionTimeMs: number;
+  fromCache: boolean;
+  sources: string[];
+  downsampled: boolean;
+}
+
+/** The narrow dependencies of the query service. */
+export interface QueryDeps {
+  /** `reads` picks the engine: a replica that has the tenant's writes, else the primary (db/replicas.ts). */
+  db: { reads: Reads; timescale: boolean };
+  env: Pick<Env, 'QUERY_TIMEOUT_MS' | 'QUERY_MAX_CELLS' | 'FORMULA_MAX_COST' | 'QUERY_CACHE_TTL_MS' | 'QUERY_CACHE_HISTORICAL_TTL_MS'>;
+  queryCache: QueryCache;
+}
+
+/** Recent enough that new points may still change the answer. */
+const LIVE_WINDOW_MS = 15 * 60_000;
+
+/** The cache key of an answer; it names the version of each definition used, so changing a definition retires its cached answers. */
+export function queryKey(tenantId: string, query: AggregateQuery, percentiles: boolean, definitions: readonly Pick<LoadedDefinition, 'name' | 'version'>[]): string {
+  const canonical = JSON.stringify([
+    query.metrics,
+    query.from.getTime(),
+    query.to.getTime(),
+    query.granularity,
+    Object.entries(query.tags).sort(),
+    query.filters,
+    query.groupBy,
+    query.fill,
+    percentiles,
+    definitionStamp(definitions as readonly LoadedDefinition[]),
+    query.window ?? false,
+  ]);
+  return `${tenantId}:${createHash('sha256').update(canonical).digest('base64url')}`;
+}
+
+const reviveDates = (key: string, value: unknown) => (key === 'start' || key === 'end' ? new Date(value as string) : value);
+
+/**
+ * Answers an aggregate query for `principal`'s tenant, from the cache when it holds a fresh
+ * enough answer. An answer whose range touches the last 15 minutes is never older than
+ * QUERY_CACHE_TTL_MS (default 5 s).
+ */
+export async function answerQuery(
+  deps: QueryDeps,
+  principal: Extract<Principal, { kind: 'tenant' }>,
+  query: AggregateQuery,
+  percentiles: boolean,
+): Promise<{ result: AggregateResult; fromCache: boolean }> {
+  const { env, queryCache, db } = deps;
+  // Which names are definitions (and at which version) decides the key, so it is read before the cache.
+  const definitions = await withTenantRead(db.reads, principal.tenantId, (trx) => findDefinitions(trx, query.metrics, readerOf(principal)));
+  const key = queryKey(principal.tenantId, query, percentiles, definitions);
+  const cached = await queryCache.get(key);
+  if (cached) return { result: JSON.parse(cached, reviveDates) as AggregateResult, fromCache: true };
+  let result: AggregateResult;
+  try {
+    const options = { timescale: db.timescale, percentiles, limits: { maxCells: env.QUERY_MAX_CELLS }, maxCost: env.FORMULA_MAX_COST };
+    result = await withTenantRead(
+      db.reads,
+      principal.tenantId,
+      async (trx) => {
+        const answer = await runAggregateWithDefinitions(trx, query, definitions, options);
+        return { ...answer, downsampled: db.timescale && (await olderThanRaw(trx, query.from)) };
+      },
+      { timeoutMs: env.QUERY_TIMEOUT_MS },
+    );
+  } catch (error) {
+    if ((error as { code?: string }).code === '57014') {
+      throw userError('LIMIT_EXCEEDED', `The query ran longer than ${env.QUERY_TIMEOUT_MS} ms. Narrow the range, coarsen the granularity or filter by tags.`, {
+        limit: env.QUERY_TIMEOUT_MS,
+      });
+    }
+    throw error;
+  }
+  const live = query.to.getTime() > Date.now() - LIVE_WINDOW_MS;
+  await queryCache.set(key, JSON.stringify(result), live ? env.QUERY_CACHE_TTL_MS : env.QUERY_CACHE_HISTORICAL_TTL_MS);
+  return { result, fromCache: false };
+}

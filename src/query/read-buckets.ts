@@ -1,0 +1,298 @@
+/**
+ * The one bucket reader: every path that answers per-bucket statistics and percentiles
+ * (metricAggregates, metric definitions, reports, alerts, liveAggregates, exports) reads
+ * through this module. It knows which sources answer (raw points, continuous aggregate levels,
+ * report rollups), how rows fall into buckets (fixed widths, calendar periods, one window),
+ * and how stats and sketches merge per (group, bucket):
+ *   - readBuckets() merges in memory, for answers served as JSON (the sketches' arrays are
+ *     merged cell by cell in JavaScript: the cost follows series × buckets, not points);
+ *   - statsSql() and quantileSql() merge in SQL, for formulas compiled to one statement.
+ * Both give the same percentiles: the exact min and max at the extreme ranks, cell
+ * representatives in between (src/query/sketch.ts states the bound).
+ *
+ * Every user value reaches SQL as a parameter; the only identifiers built here come from fixed
+ * lists (aggregate levels, rollup periods).
+ */
+import { sql, type RawBuilder } from 'kysely';
+import type { TenantTx } from '../db/tenant.js';
+import type { RollupPeriod } from '../definitions/tables.js';
+import { bucketStarts, DAY, planSegments, type Horizons, type Segment } from './plan.js';
+import { addCells, quantiles, type Cells } from './sketch.js';
+
+/** A part of the range read from the report rollups of one period kind (src/definitions/roll-up-reports.ts). */
+export interface RollupSegment {
+  source: 'rollup';
+  period: RollupPeriod;
+  from: Date;
+  to: Date;
+}
+
+export type Source = Segment | RollupSegment;
+
+/** The SQL bucket of a row stamped `time`. */
+export type BucketExpr = (time: RawBuilder<unknown>) => RawBuilder<unknown>;
+
+/** How rows fall into the buckets of an answer. */
+export interface Bucketing {
+  from: Date;
+  to: Date;
+  /** Start (ms) of each bucket, oldest first; bucket i ends at ends[i]. */
+  starts: number[];
+  ends: number[];
+  /** The SQL bucket of a row stamped `time`. */
+  of: BucketExpr;
+  /** Fixed-width buckets: their width (ms); a level of that width is read without regrouping. */
+  widthMs?: number;
+  /** Seconds of bucket `b` (a value of `of`) inside [from, to): what `rate` divides by. */
+  covered(b: RawBuilder<unknown>): RawBuilder<number>;
+  /** The index in `starts` of a bucket value as the database returns it. */
+  index(b: unknown): number;
+  /** The sources that answer [from, to) exactly with these buckets (`horizons`: retention, src/query/plan.ts). */
+  plan(timescale: boolean, horizons?: Horizons): Segment[];
+}
+
+const ORIGIN = sql`timestamptz '2000-01-01 00:00:00+00'`;
+
+/** Fixed-width buckets aligned to the epoch, as metricAggregates has them. */
+export function fixedBuckets(from: Date, to: Date, widthMs: number): Bucketing {
+  const starts = bucketStarts(from, to, widthMs);
+  const first = starts[0] ?? from.getTime();
+  const seconds = widthMs / 1000;
+  return {
+    from,
+    to,
+    starts,
+    ends: starts.map((s) => s + widthMs),
+    widthMs,
+    of: (time) => sql`date_bin(make_interval(secs => ${seconds}::float8), ${time}, ${ORIGIN})`,
+    covered: (b) =>
+      sql<number>`extract(epoch from least(${b} + make_interval(secs => ${seconds}::float8), ${to.toISOString()}::timestamptz)
+                                    - greatest(${b}, ${from.toISOString()}::timestamptz))::float8`,
+    index: (b) => Math.round((new Date(b as string | Date).getTime() - first) / widthMs),
+    plan: (timescale, horizons) => planSegments(from, to, widthMs, timescale, horizons),
+  };
+}
+
+/**
+ * Buckets between consecutive `bounds` (ms, ascending): calendar days, weeks or months in a
+ * time zone, or one window [from, to) (an alert's). The SQL bucket is the 0-based index of the
+ * interval (width_bucket over the bounds).
+ */
+export function boundedBuckets(bounds: number[]): Bucketing {
+  if (bounds.length < 2) throw new Error('boundedBuckets needs at least two bounds');
+  const iso = bounds.map((b) => new Date(b).toISOString());
+  return {
+    from: new Date(bounds[0]!),
+    to: new Date(bounds.at(-1)!),
+    starts: bounds.slice(0, -1),
+    ends: bounds.slice(1),
+    of: (time) => sql`(width_bucket(${time}, ${iso}::timestamptz[]) - 1)`,
+    // Arrays are 1-based: interval i runs from bounds[i + 1] to bounds[i + 2].
+    covered: (b) => sql<number>`extract(epoch from (${iso}::timestamptz[])[${b} + 2] - (${iso}::timestamptz[])[${b} + 1])::float8`,
+    index: (b) => Number(b),
+    plan: (timescale, horizons) =>
+      mergeSegments(bounds.slice(1).flatMap((end, i) => planSegments(new Date(bounds[i]!), new Date(end), DAY, timescale, horizons))),
+  };
+}
+
+/** Joins neighbouring segments of the same source, so a year of days reads the 1d level once. */
+export function mergeSegments<S extends Source>(segments: S[]): S[] {
+  const merged: S[] = [];
+  for (const segment of segments) {
+    const last = merged.at(-1);
+    const samePeriod = last && (last.source !== 'rollup' || (segment.source === 'rollup' && last.period === segment.period));
+    if (last && last.source === segment.source && samePeriod && last.to.getTime() === segment.from.getTime()) {
+      merged[merged.length - 1] = { ...last, to: segment.to };
+    } else merged.push(segment);
+  }
+  return merged;
+}
+
+/** Short names of what answered, e.g. `rollup_month`, `stats_1d`, `sketch_1d`, `raw`. */
+export function describe(sources: Source[], kinds: Array<'stats' | 'sketch'>): string[] {
+  const names = new Set<string>();
+  for (const kind of kinds) {
+    for (const s of sources) names.add(s.source === 'raw' ? 'raw' : s.source === 'rollup' ? `rollup_${s.period.toLowerCase()}` : `${kind}_${s.source}`);
+  }
+  return [...names];
+}
+
+const range = (column: RawBuilder<unknown>, from: Date, to: Date) =>
+  sql`${column} >= ${from.toISOString()}::timestamptz and ${column} < ${to.toISOString()}::timestamptz`;
+
+/**
+ * Raw points' columns as the aggregates count them (migrations/0050, 0052): a row stands for
+ * `weight` observations; sums clamp values to ±1e200 and weights to 2^53 so they stay finite.
+ */
+export const RAW_WEIGHT = sql`least(coalesce(weight, 1), 9007199254740992)::float8`;
+/** A raw row's part of a sum. */
+export const RAW_SUM = sql`least(greatest(value, -1e200), 1e200) * ${RAW_WEIGHT} + least(greatest(coalesce(sum_adjust, 0), -1e200), 1e200)`;
+const RAW_STATS = sql`sum(${RAW_WEIGHT}) as n, sum(${RAW_SUM}) as s,
+  min(coalesce(min_value, value)) as mn, max(coalesce(max_value, value)) as mx,
+  max(time) as lt, (array_agg(value order by time desc))[1] as lv`;
+
+/**
+ * Rows of one source, bucketed by `bucketing`:
+ *   stats   (series_id, b, n, s, mn, mx, lt, lv)
+ *   sketch  (series_id, b, ks, ws): cell keys and counts (ws null: 1 each); a series may have
+ *           several rows per bucket, and keys may repeat: readers add them up.
+ */
+export function sourceSql(source: Source, kind: 'stats' | 'sketch', bucketing: Bucketing, ids: number[]): RawBuilder<unknown> {
+  const series = sql`series_id = any(${ids}::bigint[])`;
+  if (source.source === 'raw') {
+    const where = sql`${series} and ${range(sql`time`, source.from, source.to)}`;
+    return kind === 'stats'
+      ? sql`select series_id, ${bucketing.of(sql`time`)} as b, ${RAW_STATS} from tenant_points where ${where} group by 1, 2`
+      : sql`select series_id, b, array_agg(k) as ks, array_agg(n) as ws
+            from (select series_id, ${bucketing.of(sql`time`)} as b, sketch_key(value) as k, sum(${RAW_WEIGHT}) as n
+                  from tenant_points where ${where} group by 1, 2, 3) c
+            group by 1, 2`;
+  }
+  if (source.source === 'rollup') {
+    const where = sql`period = ${source.period} and ${range(sql`start`, source.from, source.to)} and ${series}`;
+    return kind === 'stats'
+      ? sql`select series_id, ${bucketing.of(sql`start`)} as b, n::float8 as n, s, mn, mx, lt, lv from report_rollup_stats where ${where}`
+      : sql`select series_id, ${bucketing.of(sql`start`)} as b, array_agg(k) as ks, array_agg(n::float8) as ws from report_rollup_sketch where ${where} group by 1, 2`;
+  }
+  const where = sql`${series} and ${range(sql`bucket`, source.from, source.to)}`;
+  // The view names come from a fixed list (LEVELS), never from the request.
+  const view = sql.table(`tenant_${kind}_${source.source}`);
+  // A level as wide as the answer's buckets is read row for row: its buckets are the answer's.
+  const sameWidth = bucketing.widthMs !== undefined && LEVEL_MS[source.source] === bucketing.widthMs;
+  if (kind === 'sketch') return sql`select series_id, ${sameWidth ? sql`bucket` : bucketing.of(sql`bucket`)} as b, ks, ws from ${view} where ${where}`;
+  return sameWidth
+    ? sql`select series_id, bucket as b, n, s, mn, mx, lt, lv from ${view} where ${where}`
+    : sql`select series_id, ${bucketing.of(sql`bucket`)} as b, sum(n) as n, sum(s) as s, min(mn) as mn, max(mx) as mx,
+            max(lt) as lt, (array_agg(lv order by lt desc))[1] as lv
+          from ${view} where ${where} group by 1, 2`;
+}
+
+const LEVEL_MS: Record<Segment['source'], number> = { raw: 0, '1m': 60_000, '5m': 300_000, '1h': 3_600_000, '1d': DAY };
+
+export function unionSql(sources: Source[], kind: 'stats' | 'sketch', bucketing: Bucketing, ids: number[]): RawBuilder<unknown> {
+  return sql.join(
+    sources.map((s) => sourceSql(s, kind, bucketing, ids)),
+    sql` union all `,
+  );
+}
+
+/** The series a reference reads and the group each one belongs to (and, for count_distinct, its tag value). */
+export interface Selection {
+  ids: number[];
+  grps: number[];
+  values?: Array<string | null>;
+}
+
+export function selectionSql(selection: Selection): RawBuilder<unknown> {
+  return selection.values
+    ? sql`unnest(${selection.ids}::bigint[], ${selection.grps}::int[], ${selection.values}::text[]) as sel (series_id, grp, val)`
+    : sql`unnest(${selection.ids}::bigint[], ${selection.grps}::int[]) as sel (series_id, grp)`;
+}
+
+/**
+ * Per (grp, b): n, s, mn, mx and lv (the newest value). `last` of a group is the value of its
+ * newest point across series.
+ *
+ *   grp | b                      | n   | s     | mn | mx | lv
+ *   0   | 2026-11-20 00:00:00+00 | 240 | 1071  | 0  | 9  | 4
+ */
+export function statsSql(sources: Source[], bucketing: Bucketing, selection: Selection): RawBuilder<unknown> {
+  return sql`select sel.grp, seg.b, sum(seg.n)::float8 as n, sum(seg.s)::float8 as s, min(seg.mn) as mn, max(seg.mx) as mx,
+                    (array_agg(seg.lv order by seg.lt desc))[1] as lv
+             from (${unionSql(sources, 'stats', bucketing, selection.ids)}) seg join ${selectionSql(selection)} on sel.series_id = seg.series_id
+             group by sel.grp, seg.b`;
+}
+
+/**
+ * Per (grp, b): the quantile q of the merged sketch, as quantiles() in src/query/sketch.ts
+ * computes it: interpolated between the values at the ranks around q·(n−1), the exact min and
+ * max at the extreme ranks and cell representatives in between, clamped to [min, max]. `stats`
+ * names a CTE of statsSql rows for the same selection.
+ */
+export function quantileSql(sources: Source[], bucketing: Bucketing, selection: Selection, q: number, stats: RawBuilder<unknown>): RawBuilder<unknown> {
+  const valueAt = (rank: RawBuilder<unknown>, key: RawBuilder<unknown>) =>
+    sql`case when ${rank} <= 0 then st.mn when ${rank} >= x.total - 1 then st.mx else sketch_value(${key}) end`;
+  const lo = valueAt(sql`floor(x.rank)`, sql`x.lo`);
+  const hi = valueAt(sql`ceil(x.rank)`, sql`x.hi`);
+  return sql`
+    select x.grp, x.b, st.n, least(st.mx, greatest(st.mn, ${lo} + (x.rank - floor(x.rank)) * (${hi} - ${lo}))) as v
+    from (
+      select grp, b, max(total) as total, ${q}::float8 * (max(total) - 1) as rank,
+             min(k) filter (where cum > floor(${q}::float8 * (total - 1))) as lo,
+             min(k) filter (where cum > ceil(${q}::float8 * (total - 1))) as hi
+      from (
+        select grp, b, k, sum(n) over (partition by grp, b order by k) as cum, sum(n) over (partition by grp, b) as total
+        from (
+          select sel.grp, seg.b, u.k, sum(coalesce(u.w, 1)) as n
+          from (${unionSql(sources, 'sketch', bucketing, selection.ids)}) seg
+            join ${selectionSql(selection)} on sel.series_id = seg.series_id
+            cross join lateral unnest(seg.ks, seg.ws) as u (k, w)
+          group by sel.grp, seg.b, u.k
+        ) h
+      ) c
+      group by grp, b
+    ) x join ${stats} st on st.grp = x.grp and st.b = x.b`;
+}
+
+/** One (group, bucket) merged from every source and series that falls in it. */
+export interface MergedBucket {
+  grp: number;
+  /** Index of the bucket in `bucketing.starts`. */
+  index: number;
+  n: number;
+  s: number;
+  mn: number;
+  mx: number;
+  lv: number;
+  /** The requested quantiles, in the order asked; absent when none were. */
+  quantiles?: Array<number | null>;
+}
+
+interface StatsRow {
+  grp: number;
+  b: unknown;
+  n: number;
+  s: number;
+  mn: number;
+  mx: number;
+  lv: number;
+}
+
+interface SketchRow {
+  series_id: string | number;
+  b: unknown;
+  ks: number[];
+  ws: number[] | null;
+}
+
+/**
+ * Reads and merges the buckets of `selection` from `sources`: stats merged in SQL per group,
+ * sketches fetched compact (one row per series and source bucket) and merged here cell by cell,
+ * then turned into the quantiles `qs` (none: no sketch is read).
+ */
+export async function readBuckets(trx: TenantTx, request: { sources: Source[]; bucketing: Bucketing; selection: Selection; qs: readonly number[] }): Promise<MergedBucket[]> {
+  const { sources, bucketing, selection, qs } = request;
+  if (selection.ids.length === 0 || sources.length === 0) return [];
+  const { rows } = await sql<StatsRow>`${statsSql(sources, bucketing, selection)}`.execute(trx);
+  const merged = new Map<string, MergedBucket>();
+  for (const row of rows) {
+    const index = bucketing.index(row.b);
+    merged.set(`${row.grp}:${index}`, { grp: row.grp, index, n: Number(row.n), s: row.s, mn: row.mn, mx: row.mx, lv: row.lv });
+  }
+  if (qs.length > 0) {
+    const grpOf = new Map(selection.ids.map((id, i) => [id, selection.grps[i]!]));
+    const { rows: sketches } = await sql<SketchRow>`${unionSql(sources, 'sketch', bucketing, selection.ids)}`.execute(trx);
+    const cells = new Map<string, Cells>();
+    for (const row of sketches) {
+      const key = `${grpOf.get(Number(row.series_id))}:${bucketing.index(row.b)}`;
+      let target = cells.get(key);
+      if (!target) cells.set(key, (target = new Map()));
+      addCells(target, row.ks, row.ws);
+    }
+    for (const [key, bucket] of merged) {
+      const found = cells.get(key);
+      bucket.quantiles = found ? quantiles({ cells: found, min: bucket.mn, max: bucket.mx }, qs) : qs.map(() => null);
+    }
+  }
+  return [...merged.values()];
+}
