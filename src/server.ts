@@ -22,6 +22,7 @@ import { renderLocalGraphiQL, serveGraphiQLAsset } from './graphiql.js';
 import { createRecorder } from './ingest/record-points.js';
 import { createQueryCache, NO_CACHE } from './query/cache.js';
 import { createAggregateRefresher } from './query/refresh.js';
+import { createLatePoints, scheduleLatePoints } from './jobs/late-points.js';
 import { createScheduler } from './jobs/scheduler.js';
 import { scheduleReportRollups } from './definitions/roll-up-reports.js';
 import type { Logger } from './log.js';
@@ -299,10 +300,13 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
   const floors = createRefreshFloors(db.kysely);
   const aggregates = createAggregateRefresher(db, log, refreshSchedule(env, db), { floor: floors.floor });
   const bus = redis ? createRedisBus(redis, log) : createLocalBus(log);
+  const queryCache = createQueryCache({ redis, size: env.QUERY_CACHE_SIZE, log });
   const recorder = createRecorder({
     kysely: db.kysely,
     log,
-    afterCommit: (_tenantId, points) => aggregates.afterWrite(points.map((p) => p.time)),
+    // [late points, #12b] No refresh waits here: late points' ranges are recorded with them
+    // (src/query/invalidations.ts). What the write changes is retired from the query cache.
+    afterCommit: (tenantId, points) => queryCache.touch(tenantId, [...new Set(points.map((p) => p.metric))]),
     budgets: { maxSeries: env.MAX_SERIES, maxSeriesPerMetric: env.MAX_SERIES_PER_METRIC, maxTagValues: env.MAX_TAG_VALUES },
     // After afterCommit: the aggregates a live query reads already hold these points.
     onCommitted: (tenantId, points) => bus.publish(tenantId, points),
@@ -316,7 +320,6 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
     evaluate: async (ctx, query, percentiles) => (await aggregate(ctx, query, percentiles)).result,
     isRecordedMetric: async (ctx, name) => (await metricLoader(ctx).load(name)) !== null,
   });
-  const queryCache = createQueryCache({ redis, size: env.QUERY_CACHE_SIZE, log });
   const metrics = createServiceMetrics({ db, queryCache });
   const scheduler = instrumentScheduler(createScheduler(db.kysely, log), metrics);
   const retention = createRetention({ db, env, log, metrics, aggregates, floors });
@@ -324,6 +327,8 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
   retention.schedule(scheduler);
   aggregates.start();
   scheduleReportRollups({ db, scheduler, env });
+  const latePoints = createLatePoints({ db, log });
+  scheduleLatePoints(latePoints, scheduler, env.LATE_POINTS_CRON);
   // Rules are read with the service's own deps (assigned below), uncached, as their creator.
   let self!: Deps;
   const alerts = createAlerts({
@@ -343,6 +348,7 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
     redis,
     queryCache,
     aggregates,
+    latePoints,
     scheduler,
     metrics,
     retention,

@@ -5,6 +5,7 @@ import { userError } from '../errors.js';
 import { bucketCount, bucketStarts, describeSources, GRANULARITIES, planSegments, type Granularity, type Segment } from './plan.js';
 import { interpolate, QUANTILES, type QuantileField } from './sketch.js';
 import { horizons as retentionHorizons, tenantRetention } from '../ops/retention.js';
+import { avoidLatePoints } from './invalidations.js';
 
 export type TagFilter =
   | { key: string; equals: string }
@@ -187,7 +188,9 @@ export async function runAggregate(trx: TenantTx, query: AggregateQuery, options
 
   // Retention (src/ops/retention.ts): where raw points are gone, the planner reads the levels left.
   const horizons = options.timescale ? retentionHorizons(await tenantRetention(trx), Date.now()) : undefined;
-  const segments = planSegments(query.from, query.to, granularityMs, options.timescale, horizons);
+  let segments = planSegments(query.from, query.to, granularityMs, options.timescale, horizons);
+  // [late points, #12b] Ranges with late points not yet in the aggregates are read from raw points.
+  if (options.timescale && ids.length > 0) segments = await avoidLatePoints(trx, segments, metrics.map((m) => m.id), query, granularityMs, horizons);
   const seconds = granularityMs / 1000;
   const sources = describeSources(segments, 'stats');
   const stats = new Map<string, StatsRow>();

@@ -13,6 +13,7 @@ import { definitionTagKeys, definitionTagValues, latestDefinitionValue, runAggre
 import { definitionStamp, findDefinitions, readerOf, type LoadedDefinition } from '../definitions/store-definitions.js';
 import type { TenantTx } from '../db/tenant.js';
 import { autoGranularity, GRANULARITIES, type Granularity } from '../query/plan.js';
+import { ANY_METRIC } from '../query/cache.js';
 import { MetricTypeEnum } from './ingestion.js';
 
 export const GranularityEnum = builder.enumType('Granularity', {
@@ -133,8 +134,8 @@ export const PERCENTILE_FIELDS = new Set(['p50', 'p90', 'p95', 'p99']);
 const LIVE_WINDOW_MS = 15 * 60_000;
 
 /** The cache key of an answer; it names the version of each definition used, so changing a definition retires its cached answers. */
-function queryKey(tenantId: string, query: AggregateQuery, percentiles: boolean, definitions: readonly LoadedDefinition[]): string {
-  const canonical = JSON.stringify([query.metrics, query.from.getTime(), query.to.getTime(), query.granularity, Object.entries(query.tags).sort(), query.filters, query.groupBy, query.fill, percentiles, definitionStamp(definitions)]);
+function queryKey(tenantId: string, query: AggregateQuery, percentiles: boolean, definitions: readonly LoadedDefinition[], written: string): string {
+  const canonical = JSON.stringify([query.metrics, query.from.getTime(), query.to.getTime(), query.granularity, Object.entries(query.tags).sort(), query.filters, query.groupBy, query.fill, percentiles, definitionStamp(definitions), written]);
   return `${tenantId}:${createHash('sha256').update(canonical).digest('base64url')}`;
 }
 
@@ -150,7 +151,9 @@ export async function aggregate(ctx: Context, query: AggregateQuery, percentiles
   const { env, queryCache, db } = ctx.deps;
   // Which names are definitions (and at which version) decides the key, so it is read before the cache.
   const definitions = await tenantTx(ctx, (trx) => findDefinitions(trx, query.metrics, readerOf(principal)));
-  const key = queryKey(principal.tenantId, query, percentiles, definitions);
+  // [cache on write, #12b] The write generations of what the query reads: a definition reads other metrics, so any write retires it (ANY_METRIC).
+  const written = await queryCache.generations(principal.tenantId, definitions.length > 0 ? [ANY_METRIC] : query.metrics);
+  const key = queryKey(principal.tenantId, query, percentiles, definitions, written);
   const cached = await queryCache.get(key);
   if (cached) return { result: JSON.parse(cached, reviveDates) as AggregateResult, fromCache: true };
   let result: AggregateResult;
