@@ -54,6 +54,8 @@ interface Row {
 interface Aggregate {
   /** schema-qualified, quoted materialisation hypertable */
   table: string;
+  /** its hypertable id, for its watermark */
+  id: number;
   /** its columns, quoted, in order */
   columns: string;
   /** the aggregate's SELECT */
@@ -79,14 +81,16 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
 
   /** Each continuous aggregate's materialisation table and definition, read once. */
   function aggregates(): Promise<Map<string, Aggregate>> {
-    catalog ??= sql<{ view_name: string; schema: string; name: string; definition: string; columns: string }>`
+    catalog ??= sql<{ view_name: string; schema: string; name: string; id: number; definition: string; columns: string }>`
       select a.view_name, a.materialization_hypertable_schema as schema, a.materialization_hypertable_name as name, a.view_definition as definition,
+             (select h.id from _timescaledb_catalog.hypertable h
+              where h.schema_name = a.materialization_hypertable_schema and h.table_name = a.materialization_hypertable_name) as id,
              (select string_agg(quote_ident(attname), ', ' order by attnum) from pg_attribute
               where attrelid = format('%I.%I', a.materialization_hypertable_schema, a.materialization_hypertable_name)::regclass and attnum > 0 and not attisdropped) as columns
       from timescaledb_information.continuous_aggregates a
       where a.view_schema = 'public'`
       .execute(kysely)
-      .then(({ rows }) => new Map(rows.map((r) => [r.view_name, { table: `${quote(r.schema)}.${quote(r.name)}`, columns: r.columns, definition: r.definition.trim().replace(/;$/, '') }])))
+      .then(({ rows }) => new Map(rows.map((r) => [r.view_name, { table: `${quote(r.schema)}.${quote(r.name)}`, id: r.id, columns: r.columns, definition: r.definition.trim().replace(/;$/, '') }])))
       .catch((error) => {
         catalog = undefined;
         throw error;
@@ -113,7 +117,15 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
           const table = sql.raw(view.table); // from TimescaleDB's catalog, quoted above
           const columns = sql.raw(view.columns);
           await sql`lock table ${table} in share row exclusive mode`.execute(trx);
-          for (const span of spans) {
+          // Buckets at or past the aggregate's watermark are not read from its materialisation
+          // (real-time aggregation computes them from the level below, which holds the point by
+          // now) and a refresh materialises them when the watermark passes: recomputing them
+          // here would only redo work — for today's 1 d bucket, a day of every series.
+          const { rows: marks } = await sql<{ us: string }>`select _timescaledb_functions.cagg_watermark(${view.id}::int)::text as us`.execute(trx);
+          const watermark = Number(BigInt(marks[0]!.us) / 1000n);
+          for (const { from, to: end } of spans) {
+            const span = { from, to: Math.min(end, watermark) };
+            if (span.from >= span.to) continue;
             const mine = sql`tenant_id = ${tenantId}::uuid and series_id = any(${series}::bigint[])
                              and bucket >= ${new Date(span.from).toISOString()}::timestamptz and bucket < ${new Date(span.to).toISOString()}::timestamptz`;
             await sql`delete from ${table} where ${mine}`.execute(trx);
