@@ -38,6 +38,12 @@ const TIMEOUT_MS = 300_000;
 
 const SPAN_GAP_MS = 86_400_000;
 
+/**
+ * How far back each level's refreshes reach, at least: the policies' start offsets (migrations/0005);
+ * the service's own refresh (src/query/refresh.ts) reaches back to the retention floor, further.
+ */
+const REFRESH_WINDOW: Record<LevelName, number> = { '1m': 3 * 3_600_000, '5m': 6 * 3_600_000, '1h': 3 * 86_400_000, '1d': 35 * 86_400_000 };
+
 /** Levels in the order they are recomputed: each reads the one below it. */
 const ORDER: LevelName[] = ['1m', '5m', '1h', '1d'];
 const widthOf = (level: LevelName) => LEVELS.find((l) => l.name === level)!.ms;
@@ -99,7 +105,7 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
   }
 
   /** Recomputes one tenant's buckets of `seriesIds` over `ranges` at every level, in one transaction. */
-  async function recompute(tenantId: string, metricIds: number[], ranges: Interval[]): Promise<void> {
+  async function recompute(tenantId: string, metricIds: number[], ranges: Interval[], now: Date): Promise<void> {
     const views = await aggregates();
     await kysely.transaction().execute(async (trx) => {
       // As the owner (the application role has no privilege on the materialisation tables), with the tenant set so row-level security shows its series.
@@ -117,14 +123,16 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
           const table = sql.raw(view.table); // from TimescaleDB's catalog, quoted above
           const columns = sql.raw(view.columns);
           await sql`lock table ${table} in share row exclusive mode`.execute(trx);
-          // Buckets at or past the aggregate's watermark are not read from its materialisation
+          // Buckets past the aggregate's watermark are not read from its materialisation
           // (real-time aggregation computes them from the level below, which holds the point by
-          // now) and a refresh materialises them when the watermark passes: recomputing them
-          // here would only redo work — for today's 1 d bucket, a day of every series.
+          // now), and those within the refresh window are materialised by the refresh when the
+          // watermark passes: recomputing them here would only redo work (for today's 1 d bucket,
+          // a day of every series). Older ones past the watermark no refresh would reach (below
+          // the retention floor, or outside a policy's window): those are recomputed here.
           const { rows: marks } = await sql<{ us: string }>`select _timescaledb_functions.cagg_watermark(${view.id}::int)::text as us`.execute(trx);
-          const watermark = Number(BigInt(marks[0]!.us) / 1000n);
+          const skipFrom = Math.max(Number(BigInt(marks[0]!.us) / 1000n), now.getTime() - REFRESH_WINDOW[level]);
           for (const { from, to: end } of spans) {
-            const span = { from, to: Math.min(end, watermark) };
+            const span = { from, to: Math.min(end, skipFrom) };
             if (span.from >= span.to) continue;
             const mine = sql`tenant_id = ${tenantId}::uuid and series_id = any(${series}::bigint[])
                              and bucket >= ${new Date(span.from).toISOString()}::timestamptz and bucket < ${new Date(span.to).toISOString()}::timestamptz`;
@@ -169,7 +177,7 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
       // A point at exactly hi belongs to the minute starting there: ranges end after it.
       const ranges = mergeIntervals(mine.map((r) => ({ from: new Date(r.lo).getTime(), to: new Date(r.hi).getTime() + 1 })));
       try {
-        if (db.timescale) await recompute(tenantId, [...new Set(mine.map((r) => r.metric_id))], ranges);
+        if (db.timescale) await recompute(tenantId, [...new Set(mine.map((r) => r.metric_id))], ranges, new Date());
         await reroll(tenantId, ranges, now);
         await deps.beforeDelete?.(tenantId);
       } catch (error) {
