@@ -89,7 +89,7 @@ describe('embedded engine on disk', () => {
     } finally {
       await second.close();
     }
-  });
+  }, 120_000); // two starts of the engine from disk and a late-points job run
 
   test('GraphiQL and its assets are served locally, with no CDN', async () => {
     const app = await serve(join(dir, 'graphiql'));
