@@ -24,13 +24,21 @@
  *   BENCH_SINGLE_CLIENTS clients in the singles part (default 8)
  *   BENCH_CLIENT_IDS     `1`: every item carries a client id (the idempotent path)
  *   BENCH_SERVER_ENV     extra server environment, `K=V,K=V` (e.g. DATABASE_POOL_SIZE=20)
- *   BENCH_ONLY           `batch` or `single`: run one part
+ *   BENCH_ONLY           `batch`, `single` or `late`: run one part
  *   BENCH_PROTOCOLS      `0`: leave out the OTLP and remote-write arms of the batch part (bench/ingest-protocols.ts)
+ *   BENCH_LATE_POINTS    points per arm and round in the late-points part (default 5 000)
+ *
+ *   3. Late points (embedded engine, its own server over a temporary DATA_DIR): recordMetrics
+ *      batches of points stamped now, 2 hours ago and 3 days ago, in rotating order, same
+ *      clients; then a check that every late point is in the very next query (exact counts).
  *   BENCH_SERVER_NODE_ARGS  extra node flags for the server (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`)
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import pg from 'pg';
@@ -130,7 +138,7 @@ const RECORD_METRIC = 'mutation RecordMetric($i: MetricInput!) { recordMetric(in
 
 let baseUrl = '';
 let apiKey = '';
-const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+let agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
 function post(body: string | Buffer, token = apiKey): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -296,6 +304,7 @@ const fmt = (x: number | undefined, digits = 0) => (x === undefined || !Number.i
 const pad = (s: string, n: number) => s.padStart(n);
 
 async function main() {
+  if (ONLY === 'late') return latePoints();
   const database = await freshDatabase(ADMIN_URL);
   const { url: databaseUrl, name: dbName } = database;
   let server: ChildProcess | undefined;
@@ -446,6 +455,93 @@ async function main() {
     }
   } finally {
     await cleanup();
+  }
+  if (!ONLY) await latePoints();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Late points (#12b): no write waits for a refresh, so a batch 2 hours or 3 days old should
+// ingest about as fast as a current one (goal ≥ 0.7×), and be in the next query.
+
+const LATE_POINTS = Number(process.env.BENCH_LATE_POINTS ?? 5_000);
+const LATE_AGES = { current: 0, '2 hours': 2 * 3_600_000, '3 days': 3 * 86_400_000 } as const;
+type LateArm = keyof typeof LATE_AGES;
+
+/** `count` rows over every series, 1 ms apart, ending `age` (plus a minute) before now, shifted by `round` seconds so rounds do not overlap. */
+function lateRows(count: number, age: number, round: number): Row[] {
+  return makeRows(count).map((row) => ({ ...row, time: new Date(Date.parse(row.time) - age - round * (count + 1_000)).toISOString() }));
+}
+
+async function latePoints() {
+  const dataDir = await mkdtemp(join(tmpdir(), 'bench-late-'));
+  let server: ChildProcess | undefined;
+  try {
+    console.log(`\n3. late points: embedded engine, ${ROUNDS} rounds × ${LATE_POINTS} points per arm, ${BATCH_CLIENTS} clients × ${BATCH}-item recordMetrics`);
+    const started = await startServer({ DATA_DIR: dataDir, OPERATOR_TOKEN, ...serverEnvFromBench() });
+    server = started.child;
+    baseUrl = started.url;
+    // A connection per request: the embedded engine runs on the server's event loop, and a busy
+    // loop can close a kept-alive socket just as the client reuses it (a reset, not an answer).
+    agent.destroy();
+    agent = new Agent({ keepAlive: false, maxSockets: 64 });
+    const created = await gql<{ createTenant: { adminKey: { key: string } } }>(
+      'mutation($input: CreateTenantInput!) { createTenant(input: $input) { adminKey { key } } }',
+      { input: { name: 'bench-late' } },
+      OPERATOR_TOKEN,
+    );
+    apiKey = created.createTenant.adminKey.key;
+    // Warm-up: every series created, each arm's path run once.
+    const arms = Object.keys(LATE_AGES) as LateArm[];
+    const sent = Object.fromEntries(arms.map((arm) => [arm, { n: 0, from: Infinity, to: -Infinity }])) as Record<LateArm, { n: number; from: number; to: number }>;
+    const send = (arm: LateArm, rows: Row[]) => {
+      const s = sent[arm];
+      s.n += rows.length;
+      for (const row of [rows[0]!, rows.at(-1)!]) {
+        s.from = Math.min(s.from, Date.parse(row.time));
+        s.to = Math.max(s.to, Date.parse(row.time));
+      }
+      return apiBatches(rows, server!.pid);
+    };
+    for (const arm of arms) await send(arm, lateRows(SERIES.length * 5, LATE_AGES[arm], -1));
+
+    const results: Record<LateArm, RoundResult[]> = { current: [], '2 hours': [], '3 days': [] };
+    for (let round = 0; round < ROUNDS; round++) {
+      // Rotating order: no arm always runs first or last.
+      for (let k = 0; k < arms.length; k++) {
+        const arm = arms[(round + k) % arms.length]!;
+        const r = await send(arm, lateRows(LATE_POINTS, LATE_AGES[arm], round));
+        results[arm].push(r);
+        console.log(`  round ${round + 1} ${arm.padEnd(8)} ${fmt(r.rate).padStart(8)}/s  server cpu ${fmt(r.cpuUsPerPoint, 1)} µs/point`);
+      }
+    }
+
+    // The next query: every point of each arm, counted exactly (the warm-up's too).
+    const checks: string[] = [];
+    for (const arm of arms) {
+      const from = new Date(sent[arm].from);
+      const to = new Date(sent[arm].to + 1);
+      const answer = await gql<{ metricAggregates: { series: Array<{ buckets: Array<{ count: number }> }>; metadata: { sources: string[] } } }>(
+        `query($input: AggregateQueryInput!) { metricAggregates(input: $input) { series { buckets { count } } metadata { sources } } }`,
+        // MINUTE buckets from the first point's second: as exact as the question can be asked.
+        { input: { metrics: METRICS.map((m) => m.name), from: from.toISOString(), to: to.toISOString(), granularity: 'MINUTE', limit: 10_000 } },
+      );
+      const counted = answer.metricAggregates.series.reduce((n, s) => n + s.buckets.reduce((m, b) => m + b.count, 0), 0);
+      checks.push(`  ${arm.padEnd(8)} sent ${sent[arm].n}, the next query counts ${counted} (${answer.metricAggregates.metadata.sources.join('+')}): ${counted === sent[arm].n ? 'PASS' : 'FAIL'}`);
+    }
+
+    const rate = (arm: LateArm) => median(results[arm].map((r) => r.rate));
+    const cpu = (arm: LateArm) => median(results[arm].map((r) => r.cpuUsPerPoint!));
+    console.log('\nLate points (embedded engine, medians of rounds; baseline: current points in the same run)');
+    console.log('  arm       points/s   × current   goal     server cpu µs/point');
+    for (const arm of arms) {
+      const ratio = rate(arm) / rate('current');
+      console.log(`  ${arm.padEnd(8)} ${fmt(rate(arm)).padStart(9)}   ${fmt(ratio, 2).padStart(9)}   ${arm === 'current' ? '        ' : `≥ 0.70 ${ratio >= 0.7 ? 'PASS' : 'FAIL'}`}   ${fmt(cpu(arm), 1)}`);
+    }
+    console.log(checks.join('\n'));
+  } finally {
+    if (server) await Promise.race([stopServer(server), new Promise((r) => setTimeout(r, 15_000))]);
+    agent.destroy();
+    await rm(dataDir, { recursive: true, force: true });
   }
 }
 

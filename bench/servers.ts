@@ -65,7 +65,8 @@ export function startServer(env: Record<string, string>, extraNodeArgs: string[]
   });
   return new Promise((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 60_000);
+    // The embedded engine (WASM) may take a minute or more to start on a busy machine.
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 180_000);
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       const match = /GraphiQL at (http:\/\/[^/\s]+)\/graphql/.exec(out);

@@ -20,6 +20,7 @@ import type { Retainer } from './ops/retention.js';
 import type { QueryCache } from './query/cache.js';
 import type { AggregateRefresher } from './query/refresh.js';
 import type { Scheduler } from './jobs/scheduler.js';
+import type { LatePoints } from './jobs/late-points.js';
 
 /** Long-lived things the resolvers use, built once in main.ts (or by a test). */
 export interface Deps {
@@ -32,6 +33,8 @@ export interface Deps {
   redis?: Redis;
   queryCache: QueryCache;
   aggregates: AggregateRefresher;
+  /** Takes late points into the aggregates and report rollups (a scheduled job; callable directly). */
+  latePoints: LatePoints;
   /** node-cron jobs that run once per tick across instances (job_runs). */
   scheduler: Scheduler;
   /** The service's own Prometheus metrics (/metrics). */

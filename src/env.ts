@@ -83,6 +83,8 @@ export const envSchema = z.object({
   AGGREGATE_REFRESH: z.enum(['auto', 'on', 'off']).default('auto'),
   /** node-cron schedule of that refresh. */
   AGGREGATE_REFRESH_CRON: z.string().min(9).default('*/30 * * * * *'),
+  /** node-cron schedule of the late-points job (src/jobs/late-points.ts), or `off`. */
+  LATE_POINTS_CRON: cronOrOff('LATE_POINTS_CRON').default('*/15 * * * * *'),
   /** buckets × series one formula (metric definition) may read. */
   FORMULA_MAX_COST: positiveInt(1_000, 100_000_000).default(2_000_000),
   /** node-cron schedule of the report rollup job (weekly and monthly rollups; daily too without TimescaleDB), or `off`. */

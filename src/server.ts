@@ -26,6 +26,7 @@ import { renderLocalGraphiQL, serveGraphiQLAsset } from './graphiql.js';
 import { createRecorder } from './ingest/record-points.js';
 import { createQueryCache, NO_CACHE } from './query/cache.js';
 import { createAggregateRefresher } from './query/refresh.js';
+import { createLatePoints, scheduleLatePoints } from './jobs/late-points.js';
 import { createScheduler } from './jobs/scheduler.js';
 import { scheduleReportRollups } from './definitions/roll-up-reports.js';
 import type { Logger } from './log.js';
@@ -353,11 +354,14 @@ export async function openDeps(env: Env, log: Logger, options: OpenOptions = {})
   const floors = createRefreshFloors(db.kysely);
   const aggregates = createAggregateRefresher(db, log, refreshSchedule(env, db), { floor: floors.floor });
   const bus = redis ? createRedisBus(redis, log) : createLocalBus(log);
+  const queryCache = createQueryCache({ redis, size: env.QUERY_CACHE_SIZE, log });
   const recorder = createRecorder({
     kysely: db.kysely,
     log,
-    // The write position after the refresh too: a replica read must have replayed both.
-    afterCommit: (tenantId, points) => aggregates.afterWrite(points.map((p) => p.time)).finally(() => reads.wrote(tenantId)),
+    // No refresh waits here: late points' ranges are recorded with them (src/query/invalidations.ts).
+    // What the write changes is retired from the query cache, and the tenant's write position
+    // noted so its next read waits for a replica that has it.
+    afterCommit: (tenantId, points) => queryCache.touch(tenantId, [...new Set(points.map((p) => p.metric))]).finally(() => reads.wrote(tenantId)),
     budgets: { maxSeries: env.MAX_SERIES, maxSeriesPerMetric: env.MAX_SERIES_PER_METRIC, maxTagValues: env.MAX_TAG_VALUES },
     // After afterCommit: the aggregates a live query reads already hold these points.
     onCommitted: (tenantId, points) => bus.publish(tenantId, points),
@@ -371,7 +375,6 @@ export async function openDeps(env: Env, log: Logger, options: OpenOptions = {})
     evaluate: async (ctx, query, percentiles) => (await answerQuery(ctx.deps, requireTenant(ctx), query, percentiles)).result,
     isRecordedMetric: async (ctx, name) => (await metricLoader(ctx).load(name)) !== null,
   });
-  const queryCache = createQueryCache({ redis, size: env.QUERY_CACHE_SIZE, log });
   const metrics = createServiceMetrics({ db, queryCache });
   const scheduler = instrumentScheduler(createScheduler(db.kysely, log), metrics);
   const retention = createRetention({ db, env, log, metrics, aggregates, floors });
@@ -379,6 +382,8 @@ export async function openDeps(env: Env, log: Logger, options: OpenOptions = {})
   retention.schedule(scheduler);
   aggregates.start();
   scheduleReportRollups({ db, scheduler, env });
+  const latePoints = createLatePoints({ db, log });
+  scheduleLatePoints(latePoints, scheduler, env.LATE_POINTS_CRON);
   // Rules are read with the service's own deps (assigned below), uncached, as their creator.
   let self!: Deps;
   const alerts = createAlerts({
@@ -399,6 +404,7 @@ export async function openDeps(env: Env, log: Logger, options: OpenOptions = {})
     redis,
     queryCache,
     aggregates,
+    latePoints,
     scheduler,
     metrics,
     retention,

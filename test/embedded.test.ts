@@ -32,6 +32,7 @@ async function serve(dataDir: string) {
   return {
     url,
     gql,
+    latePoints: deps.latePoints,
     async close() {
       await server.stop();
       await deps.close();
@@ -71,6 +72,9 @@ describe('embedded engine on disk', () => {
     try {
       // A hypertable with continuous aggregates takes writes after the restart (TimescaleDB is loaded again).
       expect((await second.gql(RECORD, { t: '2026-11-20T01:10:00Z', v: 20 }, key)).errors).toBeUndefined();
+      // Both points are late: the late-points job takes them into the aggregates (until then, raw points answer).
+      await second.latePoints.refreshPending();
+      await new Promise((resolve) => setTimeout(resolve, 50)); // let the server close sockets idle during the job
       const result = await second.gql(HOURLY, {}, key);
       expect(result.data?.metricAggregates).toEqual({
         series: [
@@ -86,7 +90,7 @@ describe('embedded engine on disk', () => {
     } finally {
       await second.close();
     }
-    // Two engine opens: fixed work that a busy machine stretches past the default 30 s.
+    // Two engine opens and a late-points job run: fixed work that a busy machine stretches past the default 30 s.
   }, 10 * 60_000);
 
   test('GraphiQL and its assets are served locally, with no CDN; it opens on a Metrograph example and a headers template', async () => {

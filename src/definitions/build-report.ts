@@ -12,6 +12,7 @@ import type { MetricType, Tags } from '../db/tables.js';
 import type { TenantTx } from '../db/tenant.js';
 import { userError } from '../errors.js';
 import { DAY, planSegments } from '../query/plan.js';
+import { avoidLatePointsInBuckets } from '../query/invalidations.js';
 import { periodBounds, subBounds, type CalendarPeriod } from './calendar.js';
 import type { CheckedFormula } from './check-formula.js';
 import { checkStored } from './evaluate-definition.js';
@@ -167,7 +168,8 @@ export async function metricReport(trx: TenantTx, input: ReportInput, options: R
     selection.grps.push(index);
   }
 
-  const sources = await reportSources(trx, input.period, periodBoundsMs, input.timeZone, options.timescale);
+  // [late points, #12b] Ranges with late points not yet in the aggregates or rollups are read from raw points.
+  const sources: Source[] = await avoidLatePointsInBuckets(trx, await reportSources(trx, input.period, periodBoundsMs, input.timeZone, options.timescale), selection.ids, bucketing, options.timescale);
   const found = new Map<string, ReportStatsRow>();
   if (selection.ids.length > 0 && sources.length > 0) {
     // The CTE names are fixed; quantileSql joins its percentile to the same stats rows.

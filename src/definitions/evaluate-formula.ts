@@ -8,6 +8,7 @@ import type { Tags } from '../db/tables.js';
 import type { TenantTx } from '../db/tenant.js';
 import { userError } from '../errors.js';
 import { filterSql, type TagFilter } from '../query/aggregate.js';
+import { avoidLatePointsInBuckets } from '../query/invalidations.js';
 import { anchoredRegex, type CheckedFormula, type Reference } from './check-formula.js';
 import { compileFormula, type FormulaRow } from './compile-formula.js';
 import type { Matcher } from './parse-formula.js';
@@ -162,7 +163,8 @@ export async function planFormula(trx: TenantTx, formula: CheckedFormula, query:
 export async function evaluateFormula(trx: TenantTx, formula: CheckedFormula, query: FormulaQuery, options: FormulaOptions): Promise<FormulaResult> {
   const { groups, selections, cost } = await planFormula(trx, formula, query, options);
   const planned = query.bucketing.plan(options.timescale);
-  const sources = options.sources ? options.sources(planned) : planned;
+  // [late points, #12b] Ranges with late points not yet in the aggregates or rollups are read from raw points.
+  const sources: Source[] = await avoidLatePointsInBuckets(trx, options.sources ? options.sources(planned) : planned, selections.flatMap((s) => s.ids), query.bucketing, options.timescale);
   const kinds: Array<'stats' | 'sketch'> = formula.references.some((r) => r.quantile !== undefined) ? ['stats', 'sketch'] : ['stats'];
   const ordered = groups.map((g, index) => ({ ...g, index })).sort(groupOrder);
   const values = new Map<number, FormulaGroup['values']>(groups.map((_, i) => [i, []]));

@@ -9,6 +9,7 @@ import { admitSeries, type Budgets } from './cardinality.js';
 import type { Logger } from '../log.js';
 import type { NewAuditRow } from '../ops/tables.js';
 import type { MetricInput } from './metric-input.js';
+import { invalidationSql, recordInvalidations } from '../query/invalidations.js';
 
 /**
  * An item to store: a validated MetricInput, optionally one row of a distribution (an OTLP
@@ -376,6 +377,9 @@ function writeScript(tenantId: string, points: StoredPoint[], audit: NewAuditRow
 select current_tenant_id(), series_id, time, value, id
 from unnest('${arrayLiteral(seriesIds)}'::bigint[], '${arrayLiteral(times)}'::timestamptz[], '${arrayLiteral(values)}'::float8[], '${arrayLiteral(ids)}'::uuid[]) as input (series_id, time, value, id)`);
   }
+  // [late points, #12b] The ranges of late points, recorded in the same transaction as the points.
+  const late = invalidationSql(points);
+  if (late) statements.push(late);
   if (audit.length > 0) {
     const json = JSON.stringify(
       audit.map((row) => {
@@ -400,7 +404,7 @@ export interface RecorderOptions {
   log: Logger;
   /** Called after each commit with the points it stored (not duplicates). */
   onCommitted?: (tenantId: string, points: StoredPoint[]) => void;
-  /** Awaited after each commit, before the writers are answered (e.g. refreshing aggregates behind a watermark). */
+  /** Awaited after each commit, before the writers are answered (e.g. retiring cached answers the points change). */
   afterCommit?: (tenantId: string, points: StoredPoint[]) => Promise<void>;
   /** Writes of one tenant waiting together are stored in one transaction up to this many items. */
   maxItemsPerWrite?: number;
@@ -501,6 +505,8 @@ export function createRecorder(options: RecorderOptions): Recorder {
           all = batch.length === 1 ? batch[0]!.items : batch.flatMap((p) => p.items);
         }
         const stored = await storePoints(trx, all, known, options.budgets);
+        // Late points' ranges are recorded in the same transaction as the points (src/query/invalidations.ts).
+        await recordInvalidations(trx, stored.outcomes.flatMap((o) => (o.ok && !o.duplicate ? [o.point] : [])));
         // Audit rows of the grouped requests, one INSERT for all of them, in this same transaction.
         await audit(trx, auditRows(batch, stored.outcomes));
         return stored;

@@ -64,5 +64,7 @@ export async function purgeMetrics(ctx: Context, input: { metrics: string[]; old
       await retention.deleteBuckets(principal.tenantId, level.name, { series: purged.series, to });
     }
   }
+  // [cache on write, #12b] Answers cached before the purge would still show the purged points.
+  await ctx.deps.queryCache.touch(principal.tenantId, names);
   return { deleted: Number(purged.deleted), metrics: names, olderThan: input.olderThan };
 }

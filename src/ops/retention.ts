@@ -17,8 +17,9 @@
  * (plus a day, for the time until its next run), and every refresh starts at or after the
  * floor (src/query/refresh.ts). Continuous aggregate policies of a TimescaleDB server refresh
  * at most 35 days back (migrations/0005); the minimum retentions keep deletes out of that reach.
- * The price: a point written older than the shortest raw retention of any tenant (minus a
- * day) is stored but not added to the aggregates.
+ * Late points are not refreshed this way: the late-points job (src/jobs/late-points.ts)
+ * recomputes only the writing tenant's buckets, from its own rows, below the floor too, so a
+ * tenant's late points reach its aggregates whatever the other tenants' retention.
  */
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Db } from '../db/connect.js';

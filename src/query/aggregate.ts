@@ -6,6 +6,7 @@ import { GRANULARITIES, readRawWithin, type Granularity } from './plan.js';
 import { boundedBuckets, describe, fixedBuckets, readBuckets, type Bucketing, type MergedBucket } from './read-buckets.js';
 import { QUANTILES, type QuantileField } from './sketch.js';
 import { horizons as retentionHorizons, tenantRetention } from '../ops/retention.js';
+import { lateRanges } from './invalidations.js';
 
 export type TagFilter =
   | { key: string; equals: string }
@@ -164,7 +165,10 @@ export async function runAggregate(
 
   // Retention (src/ops/retention.ts): where raw points are gone, the planner reads the levels left.
   const horizons = options.timescale ? retentionHorizons(await tenantRetention(trx), Date.now()) : undefined;
-  const segments = readRawWithin(bucketing.plan(options.timescale, horizons), options.rawRanges ?? []);
+  // Ranges with late points the aggregates do not hold yet are read from raw points until the
+  // late-points job has recomputed them (src/query/invalidations.ts).
+  const late = options.timescale && ids.length > 0 ? await lateRanges(trx, metrics.map((m) => m.id), query, horizons) : [];
+  const segments = readRawWithin(bucketing.plan(options.timescale, horizons), [...(options.rawRanges ?? []), ...late]);
   const sources = describe(segments, options.percentiles ? ['stats', 'sketch'] : ['stats']);
   const merged = await readBuckets(trx, { sources: segments, bucketing, selection: { ids, grps }, qs: options.percentiles ? FIELDS.map((f) => QUANTILES[f]) : [] });
   const byGroup = new Map<number, MergedBucket[]>();

@@ -15,7 +15,7 @@ import type { Env } from '../env.js';
 import { userError } from '../errors.js';
 import { olderThanRaw } from '../ops/retention.js';
 import type { AggregateQuery, AggregateResult } from './aggregate.js';
-import type { QueryCache } from './cache.js';
+import { ANY_METRIC, type QueryCache } from './cache.js';
 
 /** What a client is told about how an answer was made. */
 export interface QueryMetadata {
@@ -37,7 +37,7 @@ export interface QueryDeps {
 const LIVE_WINDOW_MS = 15 * 60_000;
 
 /** The cache key of an answer; it names the version of each definition used, so changing a definition retires its cached answers. */
-export function queryKey(tenantId: string, query: AggregateQuery, percentiles: boolean, definitions: readonly Pick<LoadedDefinition, 'name' | 'version'>[]): string {
+export function queryKey(tenantId: string, query: AggregateQuery, percentiles: boolean, definitions: readonly Pick<LoadedDefinition, 'name' | 'version'>[], written = ''): string {
   const canonical = JSON.stringify([
     query.metrics,
     query.from.getTime(),
@@ -50,6 +50,7 @@ export function queryKey(tenantId: string, query: AggregateQuery, percentiles: b
     percentiles,
     definitionStamp(definitions as readonly LoadedDefinition[]),
     query.window ?? false,
+    written,
   ]);
   return `${tenantId}:${createHash('sha256').update(canonical).digest('base64url')}`;
 }
@@ -70,7 +71,11 @@ export async function answerQuery(
   const { env, queryCache, db } = deps;
   // Which names are definitions (and at which version) decides the key, so it is read before the cache.
   const definitions = await withTenantRead(db.reads, principal.tenantId, (trx) => findDefinitions(trx, query.metrics, readerOf(principal)));
-  const key = queryKey(principal.tenantId, query, percentiles, definitions);
+  // The write generations of what the query reads (bumped by every commit, across instances
+  // through Redis): a write retires the answers that may include it. A definition reads other
+  // metrics, so any write of the tenant retires it (ANY_METRIC).
+  const written = await queryCache.generations(principal.tenantId, definitions.length > 0 ? [ANY_METRIC] : query.metrics);
+  const key = queryKey(principal.tenantId, query, percentiles, definitions, written);
   const cached = await queryCache.get(key);
   if (cached) return { result: JSON.parse(cached, reviveDates) as AggregateResult, fromCache: true };
   let result: AggregateResult;

@@ -11,10 +11,31 @@ export interface QueryCache {
   set(key: string, value: string, ttlMs: number): Promise<void>;
   /** Hits and misses since start, for the cache hit ratio. */
   readonly stats: { hits: number; misses: number };
+  /**
+   * Marks the tenant's answers about `metrics` stale: bumps a per-tenant, per-metric write
+   * generation (and the tenant's `*`, which answers about metric definitions follow). Awaited
+   * after a write commits and before its mutation returns.
+   */
+  touch(tenantId: string, metrics: readonly string[]): Promise<void>;
+  /**
+   * The write generations of `names` for the tenant, as text for a cache key: an answer cached
+   * before a write of one of them is never found again after it.
+   */
+  generations(tenantId: string, names: readonly string[]): Promise<string>;
 }
 
+/** The field of the tenant's tenant-wide generation: bumped by every write. */
+export const ANY_METRIC = '*';
+
+/**
+ * Write generations live as long as this after the tenant's last write (Redis). A cached answer
+ * lives at most QUERY_CACHE_HISTORICAL_TTL_MS, so a generation forgotten after a quiet day can
+ * never meet an answer cached under an older one.
+ */
+const GENERATION_TTL_MS = 86_400_000;
+
 /** A cache that never holds anything: for readers that must see the database as it is now (live queries, alerts, exports). */
-export const NO_CACHE: QueryCache = { stats: { hits: 0, misses: 0 }, get: async () => undefined, set: async () => {} };
+export const NO_CACHE: QueryCache = { stats: { hits: 0, misses: 0 }, get: async () => undefined, set: async () => {}, touch: async () => {}, generations: async () => '' };
 
 export function createQueryCache(options: { redis?: Redis; size: number; log: Logger }): QueryCache {
   const stats = { hits: 0, misses: 0 };
@@ -45,12 +66,44 @@ export function createQueryCache(options: { redis?: Redis; size: number; log: Lo
         if (ttlMs <= 0) return;
         await redis.set(`mg:q:${key}`, value, 'PX', ttlMs).catch(warn);
       },
+      // Shared by every instance through one hash per tenant, so a write on one instance retires
+      // the answers all of them cached.
+      async touch(tenantId, metrics) {
+        const key = `mg:gen:${tenantId}`;
+        const pipeline = redis.multi();
+        for (const name of new Set([...metrics, ANY_METRIC])) pipeline.hincrby(key, name, 1);
+        pipeline.pexpire(key, GENERATION_TTL_MS);
+        await pipeline.exec().catch(warn);
+      },
+      async generations(tenantId, names) {
+        try {
+          return (await redis.hmget(`mg:gen:${tenantId}`, ...names)).map((g) => g ?? '0').join('.');
+        } catch (error) {
+          warn(error);
+          // Unknown generations: a key no answer was cached under, so nothing stale is served.
+          return `unknown-${Math.random()}`;
+        }
+      },
     };
   }
 
   const entries = new Map<string, { value: string; until: number }>();
+  // In-process: this instance's writes only (without Redis, instances do not share answers either).
+  const written = new Map<string, number>();
+  const field = (tenantId: string, name: string) => `${tenantId}\u0000${name}`;
   return {
     stats,
+    async touch(tenantId, metrics) {
+      if (written.size >= 100_000) {
+        // Bounded: counters start again from 0, so answers cached under the old ones go too.
+        written.clear();
+        entries.clear();
+      }
+      for (const name of new Set([...metrics, ANY_METRIC])) written.set(field(tenantId, name), (written.get(field(tenantId, name)) ?? 0) + 1);
+    },
+    async generations(tenantId, names) {
+      return names.map((name) => written.get(field(tenantId, name)) ?? 0).join('.');
+    },
     async get(key) {
       const entry = entries.get(key);
       if (!entry || entry.until <= Date.now()) {

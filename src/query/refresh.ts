@@ -25,9 +25,10 @@ export interface AggregateRefresher {
   /** Refreshes every level up to its lag behind now (what policies do on a real TimescaleDB). */
   refreshAll(): Promise<void>;
   /**
-   * After points were committed: materialises the buckets of any that landed behind a level's
-   * watermark, so they are visible when the mutation returns (timescale/timescaledb#3877:
-   * real-time aggregation does not look behind the watermark).
+   * Recomputes, for every tenant, the buckets of each level that `times` span behind its
+   * watermark (timescale/timescaledb#3877: real-time aggregation does not look behind it). Used
+   * by purges; writes never wait for it: their late points are recorded and taken in by the
+   * late-points job, per tenant (src/query/invalidations.ts, src/jobs/late-points.ts).
    */
   afterWrite(times: Date[]): Promise<void>;
   start(): void;
