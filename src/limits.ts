@@ -7,6 +7,7 @@
  * `FORBIDDEN` for introspection) and is a 400, as a validation error is.
  */
 import { EnvelopArmor } from '@escape.tech/graphql-armor';
+import { createComplexityRule } from '@pothos/plugin-complexity';
 import { GraphQLError, NoSchemaIntrospectionCustomRule, type ValidationRule } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Env } from './env.js';
@@ -35,15 +36,28 @@ export function operationLimits(env: Env): Plugin[] {
   const plugins: Plugin[] = [...(armor.protect().plugins as Plugin[])];
   const rules: ValidationRule[] = env.GRAPHQL_INTROSPECTION ? [] : [NoSchemaIntrospectionCustomRule];
   plugins.push({
-    onValidate({ addValidationRule }) {
+    onValidate({ addValidationRule, context }) {
       for (const rule of rules) addValidationRule(rule);
+      // List-size cost (Pothos' complexity plugin): armor's cost limit counts a list field once,
+      // so `metricDefinitions { versions { … } }` cost what one definition costs; this rule
+      // multiplies what a list selects by its size bound (builder.ts), with the request's own
+      // variables. Yoga's context carries them over HTTP; server.ts passes the WebSocket payload.
+      const params = (context as { params?: { variables?: Record<string, unknown> | null; operationName?: string | null } }).params;
+      addValidationRule(
+        createComplexityRule({
+          context: context as object,
+          variableValues: params?.variables ?? {},
+          operationName: params?.operationName ?? undefined,
+          maxComplexity: env.GRAPHQL_MAX_COMPLEXITY,
+        }),
+      );
       return ({ result, setResult }) => {
         if (result.length === 0) return;
         setResult(
           result.map((error) => {
             if (error.extensions?.code) return error;
             if (/introspection/i.test(error.message) && !env.GRAPHQL_INTROSPECTION) return coded(error, 'FORBIDDEN');
-            if (/limit|exceeded|too many|maximum/i.test(error.message)) return coded(error, 'LIMIT_EXCEEDED');
+            if (/limit|exceeded|too many|maximum/i.test(error.message) || error.originalError?.name === 'PothosValidationError') return coded(error, 'LIMIT_EXCEEDED');
             return error;
           }),
         );

@@ -21,6 +21,8 @@ import { createRateLimiter, useRateLimits } from './rate-limit.js';
 import { renderLocalGraphiQL, serveGraphiQLAsset } from './graphiql.js';
 import { createRecorder } from './ingest/record-points.js';
 import { createQueryCache, NO_CACHE } from './query/cache.js';
+import { fillAll } from './query/fill.js';
+import { GRANULARITIES } from './query/plan.js';
 import { createAggregateRefresher } from './query/refresh.js';
 import { createScheduler } from './jobs/scheduler.js';
 import { scheduleReportRollups } from './definitions/roll-up-reports.js';
@@ -313,7 +315,11 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
     bus,
     log,
     intervalMs: env.LIVE_AGGREGATES_INTERVAL_MS,
-    evaluate: async (ctx, query, percentiles) => (await aggregate(ctx, query, percentiles)).result,
+    // aggregate() answers with the buckets that hold points; a live query shows its fill mode (bounded by schema/live.ts first).
+    evaluate: async (ctx, query, percentiles) => {
+      const { result } = await aggregate(ctx, query, percentiles);
+      return { ...result, series: fillAll(result.series, { from: query.from, to: query.to, granularityMs: GRANULARITIES[query.granularity], fill: query.fill }) };
+    },
     isRecordedMetric: async (ctx, name) => (await metricLoader(ctx).load(name)) !== null,
   });
   const queryCache = createQueryCache({ redis, size: env.QUERY_CACHE_SIZE, log });

@@ -226,7 +226,18 @@ export async function runAggregate(trx: TenantTx, query: AggregateQuery, options
     }
   }
 
-  const starts = bucketStarts(query.from, query.to, granularityMs);
+  // #16: buckets come from the rows read, not from every start of the range (which may be far
+  // more than the rows); the starts are listed only when this call itself fills (the entry
+  // points budget the range first, src/query/budget.ts, and fill per page, src/query/fill.ts).
+  const rowStarts = new Map<number, number[]>();
+  for (const key of stats.keys()) {
+    const [grp, start] = key.split(':').map(Number) as [number, number];
+    let list = rowStarts.get(grp);
+    if (!list) rowStarts.set(grp, (list = []));
+    list.push(start);
+  }
+  for (const list of rowStarts.values()) list.sort((a, b) => a - b);
+  const starts = query.fill === 'NONE' ? [] : bucketStarts(query.from, query.to, granularityMs);
   const result: ResultSeries[] = groups
     .map((group, index) => {
       const metric = metrics.find((m) => m.name === query.metrics[group.metricIndex])!;
@@ -239,7 +250,7 @@ export async function runAggregate(trx: TenantTx, query: AggregateQuery, options
       unit: metric.unit,
       tags: group.tags,
       buckets: fillBuckets(
-        starts.flatMap((start) => {
+        (query.fill === 'NONE' ? (rowStarts.get(index) ?? []) : starts).flatMap((start) => {
           const row = stats.get(`${index}:${start}`);
           return row ? [toBucket(start, granularityMs, query, metric.type, row, quantiles.get(`${index}:${start}`))] : [];
         }),

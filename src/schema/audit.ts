@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { builder } from '../builder.js';
+import { builder, listOf } from '../builder.js';
 import { ADMINS, tenantTx } from '../context.js';
 import { AUDIT_ACTIONS, type AuditAction } from '../audit.js';
 import { parseInput, userError } from '../errors.js';
@@ -85,6 +85,7 @@ builder.queryFields((t) => ({
   auditLog: t.field({
     type: AuditLogPage,
     description: 'The tenant’s audit log, newest first. ADMIN only.',
+    complexity: listOf(100),
     args: {
       filter: t.arg({ type: AuditLogFilter }),
       cursor: t.arg.string({ description: 'The `nextCursor` of the previous page.' }),

@@ -4,7 +4,7 @@
  */
 import DataLoader from 'dataloader';
 import { z } from 'zod';
-import { builder } from '../builder.js';
+import { builder, listOf } from '../builder.js';
 import { requireTenant, tenantTx, WRITERS, type Context } from '../context.js';
 import type { Tags } from '../db/tables.js';
 import type { TenantTx } from '../db/tenant.js';
@@ -26,6 +26,7 @@ import {
 import type { Visibility } from '../definitions/tables.js';
 import { parseInput, userError } from '../errors.js';
 import { metricName, tagsSchema } from '../ingest/metric-input.js';
+import { bucketBudget } from '../query/budget.js';
 import { fillBuckets, type ResultSeries, type TagFilter } from '../query/aggregate.js';
 import { autoGranularity, GRANULARITIES, type Granularity } from '../query/plan.js';
 import { AggregateSeriesRef, filterSchema, GranularityEnum, tagKey, TagFilterInput } from './aggregation.js';
@@ -72,6 +73,26 @@ function versionsLoader(ctx: Context): DataLoader<string, LoadedDefinition[]> {
   return loader;
 }
 
+/**
+ * One version of a definition. It has no `versions` of its own: a type that lists itself let
+ * `versions { versions { … } }` return every version at every level (n^depth objects), so the
+ * history is one level deep by construction.
+ */
+const MetricDefinitionVersionRef = builder.objectRef<LoadedDefinition>('MetricDefinitionVersion').implement({
+  description: 'One version of a metric definition, as it was saved.',
+  fields: (t) => ({
+    version: t.exposeInt('version'),
+    formula: t.exposeString('formula'),
+    description: t.exposeString('description', { nullable: true }),
+    unit: t.exposeString('unit', { nullable: true }),
+    filters: t.field({ type: [TagFilterRef], resolve: (d) => d.filters }),
+    groupBy: t.stringList({ resolve: (d) => d.groupBy }),
+    metrics: t.stringList({ description: 'The recorded metrics the formula reads.', resolve: (d) => d.metrics }),
+    versionCreatedBy: t.exposeString('versionCreatedBy', { nullable: true }),
+    versionCreatedAt: t.field({ type: 'DateTime', resolve: (d) => d.versionCreatedAt }),
+  }),
+});
+
 const MetricDefinitionRef = builder.objectRef<LoadedDefinition>('MetricDefinition');
 MetricDefinitionRef.implement({
   description:
@@ -94,7 +115,7 @@ MetricDefinitionRef.implement({
     versionCreatedBy: t.exposeString('versionCreatedBy', { nullable: true }),
     versionCreatedAt: t.field({ type: 'DateTime', resolve: (d) => d.versionCreatedAt }),
     versions: t.field({
-      type: [MetricDefinitionRef],
+      type: [MetricDefinitionVersionRef],
       description: 'Every version, newest first.',
       resolve: (d, _args, ctx) => versionsLoader(ctx).load(d.id),
     }),
@@ -255,6 +276,7 @@ builder.queryFields((t) => ({
   metricDefinitions: t.field({
     type: [MetricDefinitionRef],
     description: 'The metric definitions you can see, by name, at their latest version.',
+    complexity: listOf(1000),
     args: {
       prefix: t.arg.string({ validate: { schema: nameArg } }),
       limit: t.arg.int({ description: '1-1000, default 1000.', validate: { schema: z.number().int().min(1).max(1000) } }),
@@ -279,9 +301,11 @@ builder.queryFields((t) => ({
       requireTenant(ctx);
       const input = parseInput(previewSchema, raw);
       const { db, env } = ctx.deps;
+      const width = GRANULARITIES[input.granularity];
+      // #16: the range is budgeted before fixedBuckets lists its starts (the cost check below comes after).
+      bucketBudget(input.from, input.to, width, { maxBuckets: env.QUERY_MAX_BUCKETS }, input.granularity);
       return queryTx(ctx, async (trx) => {
         const checked = await checkFormulaInput(trx, input.formula);
-        const width = GRANULARITIES[input.granularity];
         const bucketing = fixedBuckets(input.from, input.to, width);
         const result = await evaluateFormula(
           trx,

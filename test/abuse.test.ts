@@ -1,0 +1,221 @@
+/**
+ * The fault classes of the red-team review (issue 16), each over HTTP and over WebSocket with
+ * its exact error code: request budgets checked before anything grows with the range, list
+ * fields costed by their size, fills made per page, forged cursors and odd inputs refused as
+ * the caller's fault, and no request that ends the process.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import { startApp, type GraphQLResponse, type TestApp } from './harness.js';
+
+let app: TestApp;
+let admin: string;
+let viewer: string;
+const MINUTE = 60_000;
+/** Two hours ago, on a whole hour: inside raw retention, outside the live window. */
+const base = Math.floor(Date.now() / (60 * MINUTE)) * 60 * MINUTE - 2 * 60 * MINUTE;
+const at = (minutes: number) => new Date(base + minutes * MINUTE).toISOString();
+
+beforeAll(async () => {
+  app = await startApp('embedded', { QUERY_MAX_BUCKETS: '20000', QUERY_CACHE_SIZE: '0' });
+  admin = (await app.createTenant()).adminKey;
+  viewer = (await app.createKey(admin, 'VIEWER')).key;
+  const recorded = await gql(
+    `mutation($m: [MetricInput!]!) { recordMetrics(input: { metrics: $m }) { accepted failed { code } } }`,
+    {
+      m: [
+        { name: 'abuse.g', type: 'GAUGE', value: 5, timestamp: at(1.5), tags: { host: 'a' } },
+        { name: 'abuse.g', type: 'GAUGE', value: 7, timestamp: at(4.2), tags: { host: 'a' } },
+      ],
+    },
+    admin,
+  );
+  expect(recorded.errors).toBeUndefined();
+  const defined = await gql(`mutation { createMetricDefinition(input: { name: "abuse.def", formula: "avg(abuse.g) * 2" }) { definition { id } } }`, {}, admin);
+  expect(defined.errors).toBeUndefined();
+}, 600_000);
+afterAll(() => app?.close());
+
+/** A GraphQL request over HTTP with an untyped answer (these documents are not in codegen). */
+const gql = (query: string, variables: Record<string, unknown>, token: string) => app.gql<any, any>(query, variables, token);
+const codeOf = (response: GraphQLResponse<unknown>) => response.errors?.[0]?.extensions?.code;
+
+function ws(token: string): Client {
+  return createClient({ url: `${app.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, retryAttempts: 0, lazy: true });
+}
+
+/** The first message of an operation over WebSocket (a query, mutation or subscription), or its error list. */
+async function overWs(token: string, query: string, variables: Record<string, unknown> = {}): Promise<GraphQLResponse<any>> {
+  const client = ws(token);
+  try {
+    return await new Promise((resolve) => {
+      const dispose = client.subscribe(
+        { query, variables },
+        {
+          next: (message) => {
+            dispose();
+            resolve(message as GraphQLResponse<unknown>);
+          },
+          error: (error) => resolve({ errors: Array.isArray(error) ? error : [{ message: String((error as Error)?.message ?? error), extensions: { code: `close ${(error as { code?: number }).code}` } }] }),
+          complete: () => resolve({}),
+        },
+      );
+    });
+  } finally {
+    await client.dispose();
+  }
+}
+
+const AGG = `query($i: AggregateQueryInput!) { metricAggregates(input: $i) { nextCursor series { metric tags buckets { start count avg value } } } }`;
+const LIVE = `subscription($i: AggregateQueryInput!) { liveAggregates(input: $i) { initial series { buckets { start count } } } }`;
+const WHOLE_ERA = { from: '0001-01-01T00:00:00Z', to: '9999-12-31T00:00:00Z' };
+
+describe('request budgets: the range is counted before anything grows with it', () => {
+  const cases: Array<[string, Record<string, unknown>]> = [
+    ['year 1 to 9999 at MINUTE, a tag filter that matches nothing', { metrics: ['abuse.g'], ...WHOLE_ERA, granularity: 'MINUTE', tags: { host: 'nobody' } }],
+    ['the same naming a metric definition', { metrics: ['abuse.def'], ...WHOLE_ERA, granularity: 'MINUTE' }],
+    ['year 1 to 9999 at the automatic granularity (DAY)', { metrics: ['abuse.g'], ...WHOLE_ERA }],
+    ['one bucket over QUERY_MAX_BUCKETS, fill ZERO', { metrics: ['abuse.g'], from: at(0), to: at(20_001), granularity: 'MINUTE', fill: 'ZERO' }],
+  ];
+  test.each(cases)('metricAggregates, %s: LIMIT_EXCEEDED over HTTP and WebSocket, naming the limit', async (_name, input) => {
+    const http = await gql(AGG, { i: input }, viewer);
+    expect(codeOf(http)).toBe('LIMIT_EXCEEDED');
+    expect(http.errors![0]!.extensions!.limit).toBe(20_000);
+    expect(codeOf(await overWs(viewer, AGG, { i: input }))).toBe('LIMIT_EXCEEDED');
+    expect(codeOf(await overWs(viewer, LIVE, { i: input }))).toBe('LIMIT_EXCEEDED');
+  });
+
+  test('previewMetricDefinition over year 1 to 9999 is refused before its buckets are listed (HTTP and WebSocket)', async () => {
+    const query = `query($i: PreviewMetricDefinitionInput!) { previewMetricDefinition(input: $i) { cost { buckets } } }`;
+    const input = { formula: 'avg(abuse.g)', ...WHOLE_ERA, granularity: 'MINUTE' };
+    expect(codeOf(await gql(query, { i: input }, viewer))).toBe('LIMIT_EXCEEDED');
+    expect(codeOf(await overWs(viewer, query, { i: input }))).toBe('LIMIT_EXCEEDED');
+  });
+
+  test('liveAggregates with a fill over more buckets than its limit is refused before it is evaluated', async () => {
+    const input = { metrics: ['abuse.g'], from: at(0), to: at(200), granularity: 'MINUTE', fill: 'ZERO', limit: 100 };
+    expect(codeOf(await overWs(viewer, LIVE, { i: input }))).toBe('LIMIT_EXCEEDED');
+  });
+
+  test('an export over QUERY_MAX_BUCKETS is a 400 LIMIT_EXCEEDED before any window is read', async () => {
+    const response = await fetch(`${app.url}/export?query=${encodeURIComponent(JSON.stringify({ metrics: ['abuse.g'], ...WHOLE_ERA, granularity: 'MINUTE' }))}`, { headers: { authorization: `Bearer ${viewer}` } });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as GraphQLResponse<unknown>).errors![0]!.extensions!.code).toBe('LIMIT_EXCEEDED');
+  });
+
+  test('the process is alive after all of them', async () => {
+    expect((await fetch(`${app.url}/health/live`)).status).toBe(200);
+  });
+});
+
+describe('fill modes are made per page: exact buckets at the largest range allowed', () => {
+  // 20 000 MINUTE buckets (QUERY_MAX_BUCKETS) with points in two of them.
+  const input = (fill: string, extra: Record<string, unknown> = {}) => ({ metrics: ['abuse.g'], from: at(0), to: at(20_000), granularity: 'MINUTE', fill, limit: 4, ...extra });
+  const starts = (r: GraphQLResponse<any>) => r.data.metricAggregates.series[0].buckets.map((b: { start: string; count: number; avg: number | null }) => [b.start, b.count, b.avg]);
+
+  test('ZERO: the first page, then the next one from its cursor', async () => {
+    const first = await gql(AGG, { i: input('ZERO') }, viewer);
+    expect(first.errors).toBeUndefined();
+    expect(starts(first)).toEqual([
+      [at(0), 0, 0],
+      [at(1), 1, 5],
+      [at(2), 0, 0],
+      [at(3), 0, 0],
+    ]);
+    const second = await gql(AGG, { i: input('ZERO', { after: first.data!.metricAggregates.nextCursor }) }, viewer);
+    expect(starts(second)).toEqual([
+      [at(4), 1, 7],
+      [at(5), 0, 0],
+      [at(6), 0, 0],
+      [at(7), 0, 0],
+    ]);
+  });
+
+  test('PREVIOUS repeats the newest earlier bucket with points, also across a page boundary', async () => {
+    const first = await gql(AGG, { i: input('PREVIOUS', { limit: 3 }) }, viewer);
+    expect(starts(first)).toEqual([
+      [at(0), 0, null],
+      [at(1), 1, 5],
+      [at(2), 0, 5],
+    ]);
+    const second = await gql(AGG, { i: input('PREVIOUS', { limit: 3, after: first.data!.metricAggregates.nextCursor }) }, viewer);
+    expect(starts(second)).toEqual([
+      [at(3), 0, 5],
+      [at(4), 1, 7],
+      [at(5), 0, 7],
+    ]);
+  });
+
+  test('a definition with fill ZERO has value 0 in its empty buckets', async () => {
+    const page = await gql(AGG, { i: { ...input('ZERO'), metrics: ['abuse.def'] } }, viewer);
+    expect(page.data!.metricAggregates.series[0].buckets.map((b: { value: number | null }) => b.value)).toEqual([0, 10, 0, 0]);
+  });
+
+  test('the last page of 10 000 buckets ends with a null cursor', async () => {
+    const page = await gql(`query($i: AggregateQueryInput!) { metricAggregates(input: $i) { nextCursor series { buckets { start } } } }`, { i: input('NULL', { limit: 10_000, from: at(10_000) }) }, viewer);
+    expect(page.data!.metricAggregates.series[0].buckets).toHaveLength(10_000);
+    expect(page.data!.metricAggregates.nextCursor).toBeNull();
+  });
+});
+
+describe('operation cost multiplies list fields by their size bounds (Pothos complexity), over HTTP and WebSocket', () => {
+  const wide = 'version formula description unit groupBy metrics versionCreatedBy versionCreatedAt filters { key }';
+  test('versions no longer list themselves: versions { versions } is a validation error', async () => {
+    const response = await app.post({ query: `{ metricDefinitions { versions { versions { version } } } }` }, viewer);
+    expect(response.status).toBe(400);
+    expect(response.body.errors![0]!.message).toMatch(/Cannot query field "versions" on type "MetricDefinitionVersion"/);
+  });
+
+  test('every version of up to 1 000 definitions with every field is over the limit; with limit 10 it passes', async () => {
+    const costly = `{ metricDefinitions { name versions { ${wide} } } }`;
+    const http = await app.post({ query: costly }, viewer);
+    expect([http.status, codeOf(http.body)]).toEqual([400, 'LIMIT_EXCEEDED']);
+    expect(http.body.errors![0]!.message).toMatch(/complexity/);
+    expect(codeOf(await overWs(viewer, costly))).toBe('LIMIT_EXCEEDED');
+    const bounded = await app.post({ query: `{ metricDefinitions(limit: 10) { name versions { ${wide} } } }` }, viewer);
+    expect(bounded.body.errors).toBeUndefined();
+    expect(bounded.body.data).toEqual({ metricDefinitions: [{ name: 'abuse.def', versions: [expect.objectContaining({ version: 1, formula: 'avg(abuse.g) * 2' })] }] });
+  });
+
+  test('the bound comes from the variables of the request', async () => {
+    const query = `query($n: Int) { metricDefinitions(limit: $n) { name versions { ${wide} } } }`;
+    expect(codeOf((await app.post({ query, variables: { n: 1000 } }, viewer)).body)).toBe('LIMIT_EXCEEDED');
+    expect((await app.post({ query, variables: { n: 10 } }, viewer)).body.errors).toBeUndefined();
+    expect(codeOf(await overWs(viewer, query, { n: 1000 }))).toBe('LIMIT_EXCEEDED');
+  });
+});
+
+describe('odd input is the caller’s fault: BAD_USER_INPUT, never INTERNAL', () => {
+  const forged = (cursor: unknown) => Buffer.from(JSON.stringify(cursor)).toString('base64url');
+  test.each([
+    ['a negative series index', { q: 'x', s: -1, t: 0 }],
+    ['a series past the answer', { q: 'x', s: 99, t: 0 }],
+    ['a fractional instant', { q: 'x', s: 0, t: 0.5 }],
+    ['null', null],
+    ['a number', 42],
+  ])('a forged cursor (%s)', async (_name, cursor) => {
+    // The query tag is computable by anyone; the cursor is checked against the answer too.
+    const input = { metrics: ['abuse.g'], from: at(0), to: at(10), granularity: 'MINUTE', after: forged(cursor) };
+    expect(codeOf(await gql(AGG, { i: input }, viewer))).toBe('BAD_USER_INPUT');
+    expect(codeOf(await overWs(viewer, AGG, { i: input }))).toBe('BAD_USER_INPUT');
+  });
+
+  test('year 0000', async () => {
+    const input = { metrics: ['abuse.g'], from: '0000-06-01T00:00:00Z', to: at(10) };
+    expect(codeOf(await gql(AGG, { i: input }, viewer))).toBe('BAD_USER_INPUT');
+    expect(codeOf(await overWs(viewer, AGG, { i: input }))).toBe('BAD_USER_INPUT');
+  });
+
+  test('Tags nested 10 000 levels deep, as a literal and as a variable', async () => {
+    const deep = `${'{ a: '.repeat(10_000)}"x"${' }'.repeat(10_000)}`;
+    const literal = `{ latestValue(metric: "abuse.g", tags: ${deep}) { value } }`;
+    const big = await app.post({ query: literal }, viewer);
+    expect(['BAD_USER_INPUT', 'LIMIT_EXCEEDED']).toContain(codeOf(big.body));
+    let nested: unknown = 'x';
+    for (let i = 0; i < 10_000; i++) nested = { a: nested };
+    const variable = await gql(`query($t: Tags) { latestValue(metric: "abuse.g", tags: $t) { value } }`, { t: nested }, viewer);
+    expect(codeOf(variable)).toBe('BAD_USER_INPUT');
+    expect(codeOf(await overWs(viewer, `query($t: Tags) { latestValue(metric: "abuse.g", tags: $t) { value } }`, { t: nested }))).toBe('BAD_USER_INPUT');
+  });
+});
