@@ -164,7 +164,7 @@ describe('operation cost multiplies list fields by their size bounds (Pothos com
   test('versions no longer list themselves: versions { versions } is a validation error', async () => {
     const response = await app.post({ query: `{ metricDefinitions { versions { versions { version } } } }` }, viewer);
     expect(response.status).toBe(400);
-    expect(response.body.errors![0]!.message).toMatch(/Cannot query field "versions" on type "MetricDefinitionVersion"/);
+    expect(response.body.errors![0]!.message).toMatch(/MetricDefinitionVersion.*versions|versions.*MetricDefinitionVersion/);
   });
 
   test('every version of up to 1 000 definitions with every field is over the limit; with limit 10 it passes', async () => {
@@ -207,15 +207,15 @@ describe('odd input is the caller’s fault: BAD_USER_INPUT, never INTERNAL', ()
     expect(codeOf(await overWs(viewer, AGG, { i: input }))).toBe('BAD_USER_INPUT');
   });
 
-  test('Tags nested 10 000 levels deep, as a literal and as a variable', async () => {
-    const deep = `${'{ a: '.repeat(10_000)}"x"${' }'.repeat(10_000)}`;
-    const literal = `{ latestValue(metric: "abuse.g", tags: ${deep}) { value } }`;
+  test('Tags nested 10 000 levels deep, as a literal (LIMIT_EXCEEDED before the parser) and as a variable', async () => {
+    const literal = `{ latestValue(metric: "abuse.g", tags: ${'{ a: '.repeat(10_000)}"x"${' }'.repeat(10_000)}) { value } }`;
     const big = await app.post({ query: literal }, viewer);
-    expect(['BAD_USER_INPUT', 'LIMIT_EXCEEDED']).toContain(codeOf(big.body));
-    let nested: unknown = 'x';
-    for (let i = 0; i < 10_000; i++) nested = { a: nested };
-    const variable = await gql(`query($t: Tags) { latestValue(metric: "abuse.g", tags: $t) { value } }`, { t: nested }, viewer);
-    expect(codeOf(variable)).toBe('BAD_USER_INPUT');
-    expect(codeOf(await overWs(viewer, `query($t: Tags) { latestValue(metric: "abuse.g", tags: $t) { value } }`, { t: nested }))).toBe('BAD_USER_INPUT');
+    expect([big.status, codeOf(big.body)]).toEqual([400, 'LIMIT_EXCEEDED']);
+    expect(codeOf(await overWs(viewer, literal))).toBe('LIMIT_EXCEEDED');
+    // Built as text: JSON.stringify itself would overflow on it.
+    const nested = `${'{"a":'.repeat(10_000)}"x"${'}'.repeat(10_000)}`;
+    const query = 'query($t: Tags) { latestValue(metric: \\"abuse.g\\", tags: $t) { value } }';
+    const response = await fetch(`${app.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${viewer}` }, body: `{"query":"${query}","variables":{"t":${nested}}}` });
+    expect(codeOf((await response.json()) as GraphQLResponse<unknown>)).toBe('BAD_USER_INPUT');
   });
 });
