@@ -113,6 +113,10 @@ export const envSchema = z.object({
   LIVE_MAX_SUBSCRIPTIONS_PER_CONNECTION: positiveInt(1, 10_000).default(20),
   /** Live subscriptions: WebSocket connections one tenant may hold, over all its keys, per instance. */
   LIVE_MAX_CONNECTIONS_PER_TENANT: positiveInt(1, 1_000_000).default(500),
+  /** WebSockets that have not yet sent connection_init, per instance (each waits at most 3 s); closed with 1013 past it. */
+  LIVE_MAX_PENDING_CONNECTIONS: positiveInt(1, 1_000_000).default(1_000),
+  /** Acknowledged WebSockets without credentials, per instance (they can run nothing but public operations); closed with 4429 past it. */
+  LIVE_MAX_ANONYMOUS_CONNECTIONS: positiveInt(1, 1_000_000).default(100),
   /** Points a `metricRecorded` subscriber may have waiting to be sent; beyond it the oldest are dropped (and counted). */
   LIVE_BUFFER_POINTS: positiveInt(1, 1_000_000).default(1_000),
   /** How often a WebSocket's credentials are checked again: a revoked key or an expired JWT is cut off within this. */

@@ -15,6 +15,7 @@ import type { Env } from './env.js';
 import { userError } from './errors.js';
 import { serveDashboard } from './dashboard.js';
 import { serveExport } from './export.js';
+import { createWsGuard, shareRevocations } from './ws-guard.js';
 import { operationLimits } from './limits.js';
 import { localeFrom, localizeErrors, useLocalizedErrors } from './i18n.js';
 import { createRateLimiter, useRateLimits } from './rate-limit.js';
@@ -131,6 +132,9 @@ export function createServer(deps: Deps): Server {
   });
 
   const wss = new WebSocketServer({ server: http, path: '/graphql' });
+  // Registered before graphql-ws' own listener: limits on sockets and per-operation principal checks (src/ws-guard.ts).
+  const guard = createWsGuard(deps.auth, log, { maxPending: deps.env.LIVE_MAX_PENDING_CONNECTIONS, maxAnonymous: deps.env.LIVE_MAX_ANONYMOUS_CONNECTIONS });
+  wss.on('connection', (socket) => guard.opened(socket));
   const connectionsByTenant = new Map<string, number>();
   const wsDisposable = useServer<Record<string, unknown> | undefined, WsExtra>(
     {
@@ -138,6 +142,7 @@ export function createServer(deps: Deps): Server {
       execute: (args) => (args.rootValue as { execute: typeof import('graphql').execute }).execute(args),
       subscribe: (args) => (args.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(args),
       onConnect: async (ctx) => {
+        guard.initialising(ctx.extra.socket);
         const raw = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
         let token: string | undefined;
         try {
@@ -147,7 +152,10 @@ export function createServer(deps: Deps): Server {
         } catch {
           return false; // graphql-ws closes with 4403 Forbidden
         }
+        // Closed while it was being authenticated: onClose has run already, so nothing may be counted now.
+        if (!guard.stillOpen(ctx.extra.socket)) return false;
         const principal = ctx.extra.principal;
+        if (!principal && !guard.admitAnonymous(ctx.extra.socket)) return false;
         if (principal?.kind === 'tenant') {
           const open = connectionsByTenant.get(principal.tenantId) ?? 0;
           if (open >= deps.env.LIVE_MAX_CONNECTIONS_PER_TENANT) {
@@ -157,11 +165,10 @@ export function createServer(deps: Deps): Server {
           connectionsByTenant.set(principal.tenantId, open + 1);
           ctx.extra.tenantId = principal.tenantId;
         }
-        if (token) {
-          // A revoked key or an expired JWT loses its connection, and so its subscriptions, within the interval.
-          ctx.extra.recheck = setInterval(() => {
-            deps.auth.authenticate(token).catch(() => ctx.extra.socket.close(4403, 'Forbidden: the credentials were revoked or have expired'));
-          }, deps.env.LIVE_AUTH_RECHECK_MS);
+        if (token && principal) {
+          // A revoked key or an expired JWT loses its connection, and so its subscriptions, within the interval
+          // (each operation is checked too); a database that cannot answer keeps it.
+          ctx.extra.recheck = setInterval(() => void guard.recheck(ctx.extra.socket, principal, token), deps.env.LIVE_AUTH_RECHECK_MS);
           ctx.extra.recheck.unref();
         }
         return true;
@@ -187,6 +194,8 @@ export function createServer(deps: Deps): Server {
         }
       },
       onSubscribe: async (ctx, _id, payload) => {
+        const refused = await guard.beforeOperation(ctx.extra.socket, ctx.extra.principal, ctx.extra.token);
+        if (refused) return refused;
         // graphql-ws has already counted this one in.
         const limit = deps.env.LIVE_MAX_SUBSCRIPTIONS_PER_CONNECTION;
         if (Object.keys(ctx.subscriptions).length > limit) {
@@ -297,7 +306,9 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
     await db.close();
     throw error;
   }
-  const auth = createAuthenticator(db.kysely, { operatorToken: env.OPERATOR_TOKEN, jwtSecret: env.JWT_SECRET });
+  const revocations = redis ? shareRevocations(redis, log) : undefined;
+  const auth = createAuthenticator(db.kysely, { operatorToken: env.OPERATOR_TOKEN, jwtSecret: env.JWT_SECRET, onRevoke: revocations?.publish });
+  revocations?.listen(auth);
   const floors = createRefreshFloors(db.kysely);
   const aggregates = createAggregateRefresher(db, log, refreshSchedule(env, db), { floor: floors.floor });
   const bus = redis ? createRedisBus(redis, log) : createLocalBus(log);
@@ -364,6 +375,7 @@ export async function openDeps(env: Env, log: Logger, options: { embeddedDataDir
       live.close();
       await bus.close();
       alertBus.close();
+      revocations?.close();
       redis?.disconnect();
       await db.close();
     },
