@@ -65,7 +65,7 @@ export function startServer(env: Record<string, string>, extraNodeArgs: string[]
   });
   return new Promise((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), Number(process.env.BENCH_START_TIMEOUT_MS ?? 60_000));
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       const match = /GraphiQL at (http:\/\/[^/\s]+)\/graphql/.exec(out);

@@ -56,6 +56,23 @@ type WsExtra = {
   recheck?: NodeJS.Timeout;
 };
 
+/** Counts a streamed body's bytes; past `limit`, answers 413 LIMIT_EXCEEDED and drops the rest. */
+function bodyLimit(req: IncomingMessage, res: import('node:http').ServerResponse, limit: number): void {
+  let size = 0;
+  const count = (chunk: Buffer) => {
+    size += chunk.length;
+    if (size <= limit) return;
+    req.off('data', count);
+    if (!res.headersSent) {
+      res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
+      res.end(JSON.stringify({ errors: [{ message: `The request body is over ${limit} bytes.`, extensions: { code: 'LIMIT_EXCEEDED', limit } }] }));
+    }
+    res.once('finish', () => req.destroy());
+    req.unpipe();
+  };
+  req.on('data', count);
+}
+
 /** Errors from a database that is down or restarting: the client may retry. */
 function isUnavailable(error: unknown): boolean {
   const code = (error as { code?: string })?.code;
@@ -128,6 +145,9 @@ export function createServer(deps: Deps): Server {
       req.resume();
       return;
     }
+    // A chunked body has no Content-Length to refuse up front: its bytes are counted as they
+    // arrive, and past MAX_BODY_BYTES the request gets the same 413 and its connection is closed.
+    if (req.headers['content-length'] === undefined) bodyLimit(req, res, deps.env.MAX_BODY_BYTES);
     return void yoga(req, res, { requestId });
   });
 

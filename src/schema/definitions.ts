@@ -27,6 +27,7 @@ import type { Visibility } from '../definitions/tables.js';
 import { parseInput, userError } from '../errors.js';
 import { metricName, tagsSchema } from '../ingest/metric-input.js';
 import { bucketBudget } from '../query/budget.js';
+import { audit, auditRow, contextActor } from '../audit.js';
 import { fillBuckets, type ResultSeries, type TagFilter } from '../query/aggregate.js';
 import { autoGranularity, GRANULARITIES, type Granularity } from '../query/plan.js';
 import { AggregateSeriesRef, filterSchema, GranularityEnum, tagKey, TagFilterInput } from './aggregation.js';
@@ -270,6 +271,15 @@ export async function queryTx<T>(ctx: Context, work: (trx: TenantTx) => Promise<
   }
 }
 
+/** The audit row of a definition's creation or new version, in the transaction that made it. */
+async function auditDefinition(trx: TenantTx, ctx: Context, action: 'METRIC_DEFINITION_CREATED' | 'METRIC_DEFINITION_UPDATED', definition: LoadedDefinition) {
+  const principal = requireTenant(ctx);
+  await audit(
+    trx,
+    auditRow(principal.tenantId, contextActor(ctx), { action, target: definition.id, details: { name: definition.name, version: definition.version, formula: definition.formula, visibility: definition.visibility } }),
+  );
+}
+
 const nameArg = z.string().max(255);
 
 builder.queryFields((t) => ({
@@ -334,8 +344,8 @@ builder.mutationFields((t) => ({
     resolve: async (_root, { input: raw }, ctx) => {
       const principal = requireTenant(ctx, WRITERS);
       const input = parseInput(createSchema, raw);
-      const definition = await tenantTx(ctx, (trx) =>
-        createDefinition(trx, readerOf(principal), {
+      const definition = await tenantTx(ctx, async (trx) => {
+        const created = await createDefinition(trx, readerOf(principal), {
           name: input.name,
           formula: input.formula,
           description: input.description ?? null,
@@ -343,8 +353,10 @@ builder.mutationFields((t) => ({
           filters: input.filters ?? [],
           groupBy: [...new Set(input.groupBy ?? [])],
           visibility: (input.visibility ?? 'TENANT') as Visibility,
-        }),
-      );
+        });
+        await auditDefinition(trx, ctx, 'METRIC_DEFINITION_CREATED', created);
+        return created;
+      });
       return { definition };
     },
   }),
@@ -356,8 +368,8 @@ builder.mutationFields((t) => ({
       const principal = requireTenant(ctx, WRITERS);
       const input = parseInput(updateSchema, raw);
       const given = raw as Record<string, unknown>;
-      const definition = await tenantTx(ctx, (trx) =>
-        updateDefinition(trx, readerOf(principal), input.id, {
+      const definition = await tenantTx(ctx, async (trx) => {
+        const updated = await updateDefinition(trx, readerOf(principal), input.id, {
           ...(input.formula != null ? { formula: input.formula } : {}),
           // null clears description and unit; leaving them out keeps them.
           ...('description' in given ? { description: input.description ?? null } : {}),
@@ -365,8 +377,10 @@ builder.mutationFields((t) => ({
           ...(input.filters != null ? { filters: input.filters } : {}),
           ...(input.groupBy != null ? { groupBy: [...new Set(input.groupBy)] } : {}),
           ...(input.visibility != null ? { visibility: input.visibility as Visibility } : {}),
-        }),
-      );
+        });
+        await auditDefinition(trx, ctx, 'METRIC_DEFINITION_UPDATED', updated);
+        return updated;
+      });
       return { definition };
     },
   }),
@@ -377,7 +391,11 @@ builder.mutationFields((t) => ({
     resolve: async (_root, { input: raw }, ctx) => {
       const principal = requireTenant(ctx, WRITERS);
       const { id } = parseInput(z.object({ id: z.string().uuid('id must be a UUID') }), raw);
-      const deleted = await tenantTx(ctx, (trx) => deleteDefinition(trx, readerOf(principal), id));
+      const deleted = await tenantTx(ctx, async (trx) => {
+        const gone = await deleteDefinition(trx, readerOf(principal), id);
+        await audit(trx, auditRow(principal.tenantId, contextActor(ctx), { action: 'METRIC_DEFINITION_DELETED', target: gone.id, details: { name: gone.name } }));
+        return gone;
+      });
       return { id: deleted.id, name: deleted.name };
     },
   }),
