@@ -56,6 +56,22 @@ type WsExtra = {
   recheck?: NodeJS.Timeout;
 };
 
+/**
+ * Content-Security-Policy and X-Frame-Options for the pages a browser opens: no framing by
+ * other sites (clickjacking), and scripts, styles and connections from this origin only. The
+ * dashboard has no inline script; GraphiQL's page (Yoga's renderer) boots from an inline script
+ * and Monaco's workers, so /graphql allows inline scripts and blob workers of this origin.
+ */
+function pageHeaders(res: import('node:http').ServerResponse, path: string): void {
+  const script = path === '/graphql' ? "'self' 'unsafe-inline' 'unsafe-eval'" : "'self'";
+  res.setHeader(
+    'content-security-policy',
+    `default-src 'self'; script-src ${script}; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'`,
+  );
+  res.setHeader('x-frame-options', 'DENY');
+  res.setHeader('x-content-type-options', 'nosniff');
+}
+
 /** Counts a streamed body's bytes; past `limit`, answers 413 LIMIT_EXCEEDED and drops the rest. */
 function bodyLimit(req: IncomingMessage, res: import('node:http').ServerResponse, limit: number): void {
   let size = 0;
@@ -133,6 +149,7 @@ export function createServer(deps: Deps): Server {
     const requestId = observeRequest(deps, req, res);
     const path = pathOf(req);
     if (path === '/health/live') return live(res);
+    if (path === '/' || path === '/dashboard' || path === '/graphql') pageHeaders(res, path);
     if (path === '/health' || path === '/health/ready') return void ready(deps, res, draining);
     if (path === '/metrics') return void serveMetrics(deps, req, res);
     if (req.url && serveGraphiQLAsset(req.url.split('?')[0]!, res)) return;

@@ -193,6 +193,8 @@ builder.queryFields((t) => ({
             select id, job, tick, tenant_id, range_from, range_to, status, rows, started_at, finished_at, duration_ms, error
             from job_runs
             where (${args.job ?? null}::text is null or job = ${args.job ?? null}::text)
+              -- Only this tenant's own runs: service-wide runs (tenant_id null) tell of every tenant's activity.
+              and tenant_id is not null
             order by started_at desc, id desc
             limit ${args.limit ?? 100}`.execute(trx);
           return rows;
