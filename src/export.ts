@@ -261,18 +261,23 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
     for (let i = 0; i < windows.length; i++) {
       const series = next;
       let chunk = '';
+      let chunkRows = 0;
       for (const s of series) {
         const tags = JSON.stringify(s.tags);
         for (const bucket of s.buckets) {
           if (format === 'csv') {
             chunk += [csvField(s.metric, separator), csvField(tags, separator), bucket.start.toISOString(), bucket.end.toISOString(), ...FIELDS.map((f) => csvField(formatNumber(bucket[f as keyof Bucket] as number | null, locale), separator))].join(separator) + '\n';
           } else {
-            chunk += `${rows === 0 ? '' : ','}\n${JSON.stringify({ metric: s.metric, tags: s.tags, start: bucket.start, end: bucket.end, ...Object.fromEntries(FIELDS.map((f) => [f, bucket[f as keyof Bucket] ?? null])) })}`;
+            chunk += `${rows + chunkRows === 0 ? '' : ','}\n${JSON.stringify({ metric: s.metric, tags: s.tags, start: bucket.start, end: bucket.end, ...Object.fromEntries(FIELDS.map((f) => [f, bucket[f as keyof Bucket] ?? null])) })}`;
           }
-          rows++;
+          chunkRows++;
         }
       }
       await write(res, chunk);
+      // Counted once written: an aborted export's audit row says how many rows left the server.
+      rows += chunkRows;
+      // A client that has gone costs no further window.
+      if (res.destroyed || res.closed) throw new ClientGone();
       if (i + 1 < windows.length) next = await read(windows[i + 1]!);
     }
     if (format === 'json') await write(res, '\n]\n');

@@ -219,3 +219,103 @@ describe('odd input is the caller’s fault: BAD_USER_INPUT, never INTERNAL', ()
     expect(codeOf((await response.json()) as GraphQLResponse<unknown>)).toBe('BAD_USER_INPUT');
   });
 });
+
+describe('export links, export charges and aborted exports', () => {
+  const input = { metrics: ['abuse.g'], from: at(0), to: at(10), granularity: 'MINUTE' };
+  test('a signed link runs only its own query, by GET: a POST with another body to it is refused (405)', async () => {
+    const link = (await gql(`query($i: AggregateQueryInput!) { exportUrl(input: $i, format: CSV, locale: EN) { url } }`, { i: input }, viewer)).data.exportUrl.url as string;
+    expect((await fetch(`${app.url}${link}`)).status).toBe(200);
+    const other = { input: { metrics: ['abuse.g'], ...WHOLE_ERA, granularity: 'DAY' }, format: 'json' };
+    const post = await fetch(`${app.url}${link}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(other) });
+    expect([post.status, post.headers.get('allow')]).toEqual([405, 'GET']);
+    expect(((await post.json()) as GraphQLResponse<unknown>).errors![0]!.extensions!.code).toBe('BAD_USER_INPUT');
+  });
+
+  test('an export the client aborts writes its audit row (aborted, with the rows sent) and frees its writer', async () => {
+    const controller = new AbortController();
+    const big = { metrics: ['abuse.g'], from: at(0), to: at(19_999), granularity: 'MINUTE', fill: 'ZERO' };
+    // JSON rows (about 5 MB in all), never read: the server's writes fill the socket and wait for a drain that the abort replaces with a close.
+    await fetch(`${app.url}/export?format=json&query=${encodeURIComponent(JSON.stringify(big))}`, { headers: { authorization: `Bearer ${admin}` }, signal: controller.signal });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    controller.abort();
+    let row: any;
+    for (let i = 0; i < 600 && !row; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const log = await gql(`{ auditLog(filter: { actions: [METRICS_EXPORTED] }) { entries { details } } }`, {}, admin);
+      row = log.data.auditLog.entries.map((e: { details: string }) => JSON.parse(e.details)).find((d: { aborted?: boolean }) => d.aborted);
+    }
+    expect(row).toMatchObject({ aborted: true, metrics: ['abuse.g'] });
+    expect(row.rows).toBeLessThanOrEqual(19_999);
+  });
+});
+
+describe('audit gaps', () => {
+  const actions = async (action: string) =>
+    (await gql(`query($a: [AuditAction!]) { auditLog(filter: { actions: $a }, limit: 1000) { entries { target details } } }`, { a: [action] }, admin)).data.auditLog.entries as Array<{ target: string; details: string }>;
+  test('metricAggregates behind a named fragment and an inline fragment writes METRICS_QUERIED (HTTP and WebSocket)', async () => {
+    const before = (await actions('METRICS_QUERIED')).length;
+    const i = { metrics: ['abuse.g'], from: at(0), to: at(10), granularity: 'MINUTE' };
+    expect((await gql(`query($i: AggregateQueryInput!) { ...F } fragment F on Query { metricAggregates(input: $i) { nextCursor } }`, { i }, viewer)).errors).toBeUndefined();
+    expect((await gql(`query($i: AggregateQueryInput!) { ... on Query { metricAggregates(input: $i) { nextCursor } } }`, { i }, viewer)).errors).toBeUndefined();
+    expect((await overWs(viewer, `query($i: AggregateQueryInput!) { ... on Query { ...F } } fragment F on Query { metricAggregates(input: $i) { nextCursor } }`, { i })).errors).toBeUndefined();
+    const after = await actions('METRICS_QUERIED');
+    expect(after.length - before).toBe(3);
+    expect(after.slice(0, 3).map((e) => e.target)).toEqual(['metricAggregates', 'metricAggregates', 'metricAggregates']);
+  });
+
+  test('definition create, update and delete each write their row', async () => {
+    const created = await gql(`mutation { createMetricDefinition(input: { name: "abuse.audited", formula: "sum(abuse.g)" }) { definition { id } } }`, {}, admin);
+    const id = created.data.createMetricDefinition.definition.id;
+    await gql(`mutation($id: ID!) { updateMetricDefinition(input: { id: $id, formula: "max(abuse.g)" }) { definition { version } } }`, { id }, admin);
+    await gql(`mutation($id: ID!) { deleteMetricDefinition(input: { id: $id }) { id } }`, { id }, admin);
+    const rows = [...(await actions('METRIC_DEFINITION_CREATED')), ...(await actions('METRIC_DEFINITION_UPDATED')), ...(await actions('METRIC_DEFINITION_DELETED'))].filter((e) => e.target === id);
+    expect(rows.map((e) => JSON.parse(e.details))).toEqual([
+      { name: 'abuse.audited', version: 1, formula: 'sum(abuse.g)', visibility: 'TENANT' },
+      { name: 'abuse.audited', version: 2, formula: 'max(abuse.g)', visibility: 'TENANT' },
+      { name: 'abuse.audited' },
+    ]);
+  });
+
+  test('the schema owner cannot TRUNCATE audit_log', async () => {
+    const { sql } = await import('kysely');
+    await expect(sql`truncate audit_log`.execute(app.server.deps.db.kysely)).rejects.toThrow(/append-only/);
+  });
+});
+
+describe('low: roles, regex anchoring, pages, chunked bodies', () => {
+  test('retention is ADMIN only (FORBIDDEN for a VIEWER over HTTP and WebSocket)', async () => {
+    expect(codeOf(await gql('{ retention { rawDays } }', {}, viewer))).toBe('FORBIDDEN');
+    expect(codeOf(await overWs(viewer, '{ retention { rawDays } }'))).toBe('FORBIDDEN');
+    expect((await gql('{ retention { rawDays } }', {}, admin)).errors).toBeUndefined();
+  });
+
+  test('a regex matcher that would close the anchoring group is refused, not run unanchored', async () => {
+    const response = await gql(`mutation { createMetricDefinition(input: { name: "abuse.escape", formula: "sum(abuse.g{host=~\\"zzz)|(.*\\"})" }) { definition { id } } }`, {}, admin);
+    expect(codeOf(response)).toBe('BAD_USER_INPUT');
+    expect(response.errors![0]!.message).toMatch(/does not compile/);
+  });
+
+  test('/, /dashboard and /graphql carry a Content-Security-Policy and X-Frame-Options', async () => {
+    for (const path of ['/', '/dashboard', '/graphql']) {
+      const response = await fetch(`${app.url}${path}`, { headers: { accept: 'text/html' } });
+      expect(response.headers.get('x-frame-options')).toBe('DENY');
+      expect(response.headers.get('content-security-policy')).toMatch(/frame-ancestors 'none'/);
+    }
+  });
+
+  test('a chunked body over MAX_BODY_BYTES is refused with 413', async () => {
+    const limit = app.server.deps.env.MAX_BODY_BYTES;
+    const chunk = new TextEncoder().encode(' '.repeat(64 * 1024));
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent > limit * 2) return controller.close();
+        sent += chunk.length;
+        controller.enqueue(chunk);
+      },
+    });
+    const response = await fetch(`${app.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${viewer}` }, body, duplex: 'half' } as RequestInit);
+    expect(response.status).toBe(413);
+    expect(((await response.json()) as GraphQLResponse<unknown>).errors![0]!.extensions!.code).toBe('LIMIT_EXCEEDED');
+  });
+});
