@@ -21,7 +21,7 @@ beforeAll(async () => {
   app = await startApp('embedded', { QUERY_MAX_BUCKETS: '20000', QUERY_CACHE_SIZE: '0' });
   admin = (await app.createTenant()).adminKey;
   viewer = (await app.createKey(admin, 'VIEWER')).key;
-  const recorded = await gql(
+  const recorded = await ask(
     `mutation($m: [MetricInput!]!) { recordMetrics(input: { metrics: $m }) { accepted failed { code } } }`,
     {
       m: [
@@ -32,13 +32,13 @@ beforeAll(async () => {
     admin,
   );
   expect(recorded.errors).toBeUndefined();
-  const defined = await gql(`mutation { createMetricDefinition(input: { name: "abuse.def", formula: "avg(abuse.g) * 2" }) { definition { id } } }`, {}, admin);
+  const defined = await ask(`mutation { createMetricDefinition(input: { name: "abuse.def", formula: "avg(abuse.g) * 2" }) { definition { id } } }`, {}, admin);
   expect(defined.errors).toBeUndefined();
 }, 600_000);
 afterAll(() => app?.close());
 
 /** A GraphQL request over HTTP with an untyped answer (these documents are not in codegen). */
-const gql = (query: string, variables: Record<string, unknown>, token: string) => app.gql<any, any>(query, variables, token);
+const ask = (query: string, variables: Record<string, unknown>, token: string) => app.gql<any, any>(query, variables, token);
 const codeOf = (response: GraphQLResponse<unknown>) => response.errors?.[0]?.extensions?.code;
 
 function ws(token: string): Client {
@@ -79,7 +79,7 @@ describe('request budgets: the range is counted before anything grows with it', 
     ['one bucket over QUERY_MAX_BUCKETS, fill ZERO', { metrics: ['abuse.g'], from: at(0), to: at(20_001), granularity: 'MINUTE', fill: 'ZERO' }],
   ];
   test.each(cases)('metricAggregates, %s: LIMIT_EXCEEDED over HTTP and WebSocket, naming the limit', async (_name, input) => {
-    const http = await gql(AGG, { i: input }, viewer);
+    const http = await ask(AGG, { i: input }, viewer);
     expect(codeOf(http)).toBe('LIMIT_EXCEEDED');
     expect(http.errors![0]!.extensions!.limit).toBe(20_000);
     expect(codeOf(await overWs(viewer, AGG, { i: input }))).toBe('LIMIT_EXCEEDED');
@@ -89,7 +89,7 @@ describe('request budgets: the range is counted before anything grows with it', 
   test('previewMetricDefinition over year 1 to 9999 is refused before its buckets are listed (HTTP and WebSocket)', async () => {
     const query = `query($i: PreviewMetricDefinitionInput!) { previewMetricDefinition(input: $i) { cost { buckets } } }`;
     const input = { formula: 'avg(abuse.g)', ...WHOLE_ERA, granularity: 'MINUTE' };
-    expect(codeOf(await gql(query, { i: input }, viewer))).toBe('LIMIT_EXCEEDED');
+    expect(codeOf(await ask(query, { i: input }, viewer))).toBe('LIMIT_EXCEEDED');
     expect(codeOf(await overWs(viewer, query, { i: input }))).toBe('LIMIT_EXCEEDED');
   });
 
@@ -115,7 +115,7 @@ describe('fill modes are made per page: exact buckets at the largest range allow
   const starts = (r: GraphQLResponse<any>) => r.data.metricAggregates.series[0].buckets.map((b: { start: string; count: number; avg: number | null }) => [b.start, b.count, b.avg]);
 
   test('ZERO: the first page, then the next one from its cursor', async () => {
-    const first = await gql(AGG, { i: input('ZERO') }, viewer);
+    const first = await ask(AGG, { i: input('ZERO') }, viewer);
     expect(first.errors).toBeUndefined();
     expect(starts(first)).toEqual([
       [at(0), 0, 0],
@@ -123,7 +123,7 @@ describe('fill modes are made per page: exact buckets at the largest range allow
       [at(2), 0, 0],
       [at(3), 0, 0],
     ]);
-    const second = await gql(AGG, { i: input('ZERO', { after: first.data!.metricAggregates.nextCursor }) }, viewer);
+    const second = await ask(AGG, { i: input('ZERO', { after: first.data!.metricAggregates.nextCursor }) }, viewer);
     expect(starts(second)).toEqual([
       [at(4), 1, 7],
       [at(5), 0, 0],
@@ -133,13 +133,13 @@ describe('fill modes are made per page: exact buckets at the largest range allow
   });
 
   test('PREVIOUS repeats the newest earlier bucket with points, also across a page boundary', async () => {
-    const first = await gql(AGG, { i: input('PREVIOUS', { limit: 3 }) }, viewer);
+    const first = await ask(AGG, { i: input('PREVIOUS', { limit: 3 }) }, viewer);
     expect(starts(first)).toEqual([
       [at(0), 0, null],
       [at(1), 1, 5],
       [at(2), 0, 5],
     ]);
-    const second = await gql(AGG, { i: input('PREVIOUS', { limit: 3, after: first.data!.metricAggregates.nextCursor }) }, viewer);
+    const second = await ask(AGG, { i: input('PREVIOUS', { limit: 3, after: first.data!.metricAggregates.nextCursor }) }, viewer);
     expect(starts(second)).toEqual([
       [at(3), 0, 5],
       [at(4), 1, 7],
@@ -148,12 +148,12 @@ describe('fill modes are made per page: exact buckets at the largest range allow
   });
 
   test('a definition with fill ZERO has value 0 in its empty buckets', async () => {
-    const page = await gql(AGG, { i: { ...input('ZERO'), metrics: ['abuse.def'] } }, viewer);
+    const page = await ask(AGG, { i: { ...input('ZERO'), metrics: ['abuse.def'] } }, viewer);
     expect(page.data!.metricAggregates.series[0].buckets.map((b: { value: number | null }) => b.value)).toEqual([0, 10, 0, 0]);
   });
 
   test('the last page of 10 000 buckets ends with a null cursor', async () => {
-    const page = await gql(`query($i: AggregateQueryInput!) { metricAggregates(input: $i) { nextCursor series { buckets { start } } } }`, { i: input('NULL', { limit: 10_000, from: at(10_000) }) }, viewer);
+    const page = await ask(`query($i: AggregateQueryInput!) { metricAggregates(input: $i) { nextCursor series { buckets { start } } } }`, { i: input('NULL', { limit: 10_000, from: at(10_000) }) }, viewer);
     expect(page.data!.metricAggregates.series[0].buckets).toHaveLength(10_000);
     expect(page.data!.metricAggregates.nextCursor).toBeNull();
   });
@@ -197,13 +197,13 @@ describe('odd input is the caller’s fault: BAD_USER_INPUT, never INTERNAL', ()
   ])('a forged cursor (%s)', async (_name, cursor) => {
     // The query tag is computable by anyone; the cursor is checked against the answer too.
     const input = { metrics: ['abuse.g'], from: at(0), to: at(10), granularity: 'MINUTE', after: forged(cursor) };
-    expect(codeOf(await gql(AGG, { i: input }, viewer))).toBe('BAD_USER_INPUT');
+    expect(codeOf(await ask(AGG, { i: input }, viewer))).toBe('BAD_USER_INPUT');
     expect(codeOf(await overWs(viewer, AGG, { i: input }))).toBe('BAD_USER_INPUT');
   });
 
   test('year 0000', async () => {
     const input = { metrics: ['abuse.g'], from: '0000-06-01T00:00:00Z', to: at(10) };
-    expect(codeOf(await gql(AGG, { i: input }, viewer))).toBe('BAD_USER_INPUT');
+    expect(codeOf(await ask(AGG, { i: input }, viewer))).toBe('BAD_USER_INPUT');
     expect(codeOf(await overWs(viewer, AGG, { i: input }))).toBe('BAD_USER_INPUT');
   });
 
@@ -223,7 +223,7 @@ describe('odd input is the caller’s fault: BAD_USER_INPUT, never INTERNAL', ()
 describe('export links, export charges and aborted exports', () => {
   const input = { metrics: ['abuse.g'], from: at(0), to: at(10), granularity: 'MINUTE' };
   test('a signed link runs only its own query, by GET: a POST with another body to it is refused (405)', async () => {
-    const link = (await gql(`query($i: AggregateQueryInput!) { exportUrl(input: $i, format: CSV, locale: EN) { url } }`, { i: input }, viewer)).data.exportUrl.url as string;
+    const link = (await ask(`query($i: AggregateQueryInput!) { exportUrl(input: $i, format: CSV, locale: EN) { url } }`, { i: input }, viewer)).data.exportUrl.url as string;
     expect((await fetch(`${app.url}${link}`)).status).toBe(200);
     const other = { input: { metrics: ['abuse.g'], ...WHOLE_ERA, granularity: 'DAY' }, format: 'json' };
     const post = await fetch(`${app.url}${link}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(other) });
@@ -241,7 +241,7 @@ describe('export links, export charges and aborted exports', () => {
     let row: any;
     for (let i = 0; i < 600 && !row; i++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
-      const log = await gql(`{ auditLog(filter: { actions: [METRICS_EXPORTED] }) { entries { details } } }`, {}, admin);
+      const log = await ask(`{ auditLog(filter: { actions: [METRICS_EXPORTED] }) { entries { details } } }`, {}, admin);
       row = log.data.auditLog.entries.map((e: { details: string }) => JSON.parse(e.details)).find((d: { aborted?: boolean }) => d.aborted);
     }
     expect(row).toMatchObject({ aborted: true, metrics: ['abuse.g'] });
@@ -251,12 +251,12 @@ describe('export links, export charges and aborted exports', () => {
 
 describe('audit gaps', () => {
   const actions = async (action: string) =>
-    (await gql(`query($a: [AuditAction!]) { auditLog(filter: { actions: $a }, limit: 1000) { entries { target details } } }`, { a: [action] }, admin)).data.auditLog.entries as Array<{ target: string; details: string }>;
+    (await ask(`query($a: [AuditAction!]) { auditLog(filter: { actions: $a }, limit: 1000) { entries { target details } } }`, { a: [action] }, admin)).data.auditLog.entries as Array<{ target: string; details: string }>;
   test('metricAggregates behind a named fragment and an inline fragment writes METRICS_QUERIED (HTTP and WebSocket)', async () => {
     const before = (await actions('METRICS_QUERIED')).length;
     const i = { metrics: ['abuse.g'], from: at(0), to: at(10), granularity: 'MINUTE' };
-    expect((await gql(`query($i: AggregateQueryInput!) { ...F } fragment F on Query { metricAggregates(input: $i) { nextCursor } }`, { i }, viewer)).errors).toBeUndefined();
-    expect((await gql(`query($i: AggregateQueryInput!) { ... on Query { metricAggregates(input: $i) { nextCursor } } }`, { i }, viewer)).errors).toBeUndefined();
+    expect((await ask(`query($i: AggregateQueryInput!) { ...F } fragment F on Query { metricAggregates(input: $i) { nextCursor } }`, { i }, viewer)).errors).toBeUndefined();
+    expect((await ask(`query($i: AggregateQueryInput!) { ... on Query { metricAggregates(input: $i) { nextCursor } } }`, { i }, viewer)).errors).toBeUndefined();
     expect((await overWs(viewer, `query($i: AggregateQueryInput!) { ... on Query { ...F } } fragment F on Query { metricAggregates(input: $i) { nextCursor } }`, { i })).errors).toBeUndefined();
     const after = await actions('METRICS_QUERIED');
     expect(after.length - before).toBe(3);
@@ -264,10 +264,10 @@ describe('audit gaps', () => {
   });
 
   test('definition create, update and delete each write their row', async () => {
-    const created = await gql(`mutation { createMetricDefinition(input: { name: "abuse.audited", formula: "sum(abuse.g)" }) { definition { id } } }`, {}, admin);
+    const created = await ask(`mutation { createMetricDefinition(input: { name: "abuse.audited", formula: "sum(abuse.g)" }) { definition { id } } }`, {}, admin);
     const id = created.data.createMetricDefinition.definition.id;
-    await gql(`mutation($id: ID!) { updateMetricDefinition(input: { id: $id, formula: "max(abuse.g)" }) { definition { version } } }`, { id }, admin);
-    await gql(`mutation($id: ID!) { deleteMetricDefinition(input: { id: $id }) { id } }`, { id }, admin);
+    await ask(`mutation($id: ID!) { updateMetricDefinition(input: { id: $id, formula: "max(abuse.g)" }) { definition { version } } }`, { id }, admin);
+    await ask(`mutation($id: ID!) { deleteMetricDefinition(input: { id: $id }) { id } }`, { id }, admin);
     const rows = [...(await actions('METRIC_DEFINITION_CREATED')), ...(await actions('METRIC_DEFINITION_UPDATED')), ...(await actions('METRIC_DEFINITION_DELETED'))].filter((e) => e.target === id);
     expect(rows.map((e) => JSON.parse(e.details))).toEqual([
       { name: 'abuse.audited', version: 1, formula: 'sum(abuse.g)', visibility: 'TENANT' },
@@ -284,13 +284,13 @@ describe('audit gaps', () => {
 
 describe('low: roles, regex anchoring, pages, chunked bodies', () => {
   test('retention is ADMIN only (FORBIDDEN for a VIEWER over HTTP and WebSocket)', async () => {
-    expect(codeOf(await gql('{ retention { rawDays } }', {}, viewer))).toBe('FORBIDDEN');
+    expect(codeOf(await ask('{ retention { rawDays } }', {}, viewer))).toBe('FORBIDDEN');
     expect(codeOf(await overWs(viewer, '{ retention { rawDays } }'))).toBe('FORBIDDEN');
-    expect((await gql('{ retention { rawDays } }', {}, admin)).errors).toBeUndefined();
+    expect((await ask('{ retention { rawDays } }', {}, admin)).errors).toBeUndefined();
   });
 
   test('a regex matcher that would close the anchoring group is refused, not run unanchored', async () => {
-    const response = await gql(`mutation { createMetricDefinition(input: { name: "abuse.escape", formula: "sum(abuse.g{host=~\\"zzz)|(.*\\"})" }) { definition { id } } }`, {}, admin);
+    const response = await ask(`mutation { createMetricDefinition(input: { name: "abuse.escape", formula: "sum(abuse.g{host=~\\"zzz)|(.*\\"})" }) { definition { id } } }`, {}, admin);
     expect(codeOf(response)).toBe('BAD_USER_INPUT');
     expect(response.errors![0]!.message).toMatch(/does not compile/);
   });
