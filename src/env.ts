@@ -46,6 +46,8 @@ export const envSchema = z.object({
   WEBHOOK_MAX_ATTEMPTS: positiveInt(1, 20).default(6),
   WEBHOOK_RETRY_BASE_MS: positiveInt(10, 3_600_000).default(2_000),
   WEBHOOK_TIMEOUT_MS: positiveInt(100, 60_000).default(5_000),
+  /** `true` lets webhooks reach private, loopback and link-local addresses: for local development only (refused by default, checked after DNS). */
+  WEBHOOK_ALLOW_PRIVATE: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   /** Signs exportUrl links; set the same value on every instance. Unset: a random key per process (links work on the instance that made them). */
   EXPORT_URL_SECRET: z.string().min(32, 'EXPORT_URL_SECRET must be at least 32 characters').optional(),
   /** How long an exportUrl link works. */
