@@ -70,7 +70,8 @@ const filterSchema = z
 
 const AuditLogPage = builder.objectRef<{ entries: AuditRow[]; nextCursor: string | null }>('AuditLogPage').implement({
   fields: (t) => ({
-    entries: t.field({ type: [AuditEntryRef], resolve: (page) => page.entries }),
+    // The page's size is counted once, on auditLog (its limit): not again here.
+    entries: t.field({ type: [AuditEntryRef], complexity: { field: 1, multiplier: 1 }, resolve: (page) => page.entries }),
     nextCursor: t.exposeString('nextCursor', { nullable: true, description: 'Pass as `cursor` for the next (older) page; null on the last page.' }),
   }),
 });

@@ -4,7 +4,7 @@
  */
 import { sql } from 'kysely';
 import { z } from 'zod';
-import { builder, listOf } from '../builder.js';
+import { builder } from '../builder.js';
 import { requireOperator, requireTenant, tenantTx, type Context } from '../context.js';
 import { withTenant } from '../db/tenant.js';
 import { parseInput, userError } from '../errors.js';
@@ -51,7 +51,6 @@ const UsageRef = builder.objectRef<Usage>('Usage').implement({
 builder.queryFields((t) => ({
   usage: t.field({
     type: UsageRef,
-    complexity: listOf(20),
     args: { limit: t.arg.int({ description: 'Rows of metrics and of tag keys, 1-100, default 20.' }) },
     resolve: async (_root, args, ctx) => {
       requireTenant(ctx);
