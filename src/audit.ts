@@ -6,7 +6,7 @@
  * written right after the answer, by a Yoga plugin that sees every operation.
  */
 import type { IncomingMessage } from 'node:http';
-import { getArgumentValues, getVariableValues, Kind, type DocumentNode, type ExecutionResult, type FieldNode, type OperationDefinitionNode } from 'graphql';
+import { getArgumentValues, getVariableValues, Kind, type DocumentNode, type ExecutionResult, type FieldNode, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Kysely } from 'kysely';
 import type { Principal } from './auth.js';
@@ -31,6 +31,9 @@ export const AUDIT_ACTIONS = [
   'ALERT_RULE_DELETED',
   'ALERT_RULE_PAUSED',
   'ALERT_RULE_RESUMED',
+  'METRIC_DEFINITION_CREATED',
+  'METRIC_DEFINITION_UPDATED',
+  'METRIC_DEFINITION_DELETED',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
@@ -128,6 +131,25 @@ const AUDITED_QUERIES: Record<string, (data: unknown) => Record<string, number>>
 };
 
 /**
+ * The root fields an operation selects, also those behind fragments (named or inline, nested):
+ * `{ ...F }` with `fragment F on Query { metricAggregates(…) }` queries metrics as surely as the
+ * field written out does. Each fragment is followed once (a cycle is a validation error anyway).
+ */
+export function rootFields(document: DocumentNode, selectionSet: SelectionSetNode, seen = new Set<string>()): FieldNode[] {
+  const fields: FieldNode[] = [];
+  for (const selection of selectionSet.selections) {
+    if (selection.kind === Kind.FIELD) fields.push(selection);
+    else if (selection.kind === Kind.INLINE_FRAGMENT) fields.push(...rootFields(document, selection.selectionSet, seen));
+    else if (!seen.has(selection.name.value)) {
+      seen.add(selection.name.value);
+      const fragment = document.definitions.find((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION && d.name.value === selection.name.value);
+      if (fragment) fields.push(...rootFields(document, fragment.selectionSet, seen));
+    }
+  }
+  return fields;
+}
+
+/**
  * Writes a METRICS_QUERIED row for each audited root field of a query: its arguments as
  * coerced (the query), the size of the answer and whether it failed. A failure to write the
  * row is logged and never fails the query that was already answered.
@@ -140,7 +162,7 @@ export function useQueryAudit(kysely: Kysely<Database>, log: Logger): Plugin<Con
         (d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION && (!args.operationName || d.name?.value === args.operationName),
       );
       if (operation?.operation !== 'query') return;
-      const fields = operation.selectionSet.selections.filter((s): s is FieldNode => s.kind === Kind.FIELD && s.name.value in AUDITED_QUERIES);
+      const fields = rootFields(document, operation.selectionSet).filter((s) => s.name.value in AUDITED_QUERIES);
       if (fields.length === 0) return;
       const ctx = args.contextValue;
       const principal = ctx.principal;

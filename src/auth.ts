@@ -1,5 +1,6 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import { ROLES, type Database, type Role } from './db/tables.js';
 import { withKeyHash, withTenant } from './db/tenant.js';
@@ -66,7 +67,12 @@ export interface AuthOptions {
   jwtSecret?: string;
   /** How long a verified API key is trusted without asking the database again. */
   cacheTtlMs?: number;
+  /** Told of each key this instance revokes (server.ts carries it to the other instances over Redis). */
+  onRevoke?: (keyId: string) => void;
 }
+
+/** What a per-operation check found: still valid, refused (revoked, expired), or not known because the database is unavailable. */
+export type PrincipalCheck = 'valid' | 'refused' | 'unavailable';
 
 export interface Authenticator {
   /** Resolves a bearer token to a principal; null for no token; throws UNAUTHENTICATED for a bad one. */
@@ -75,12 +81,24 @@ export interface Authenticator {
   forget(keyId: string): void;
   /** Whether a principal is still valid now: key not revoked, JWT not expired. */
   stillValid(principal: Principal, token: string): Promise<boolean>;
+  /** A key revoked on another instance (from Redis): refused here at once too. */
+  revoked(keyId: string): void;
+  /**
+   * The check made before each WebSocket operation, cheap enough for that: a JWT's expiry and
+   * signature from the token itself; a key against the revocations this instance has heard of
+   * and its cache (the database only when the cache entry is older than its TTL). A database
+   * that cannot answer is `unavailable`, never `refused`.
+   */
+  check(principal: Principal, token: string): Promise<PrincipalCheck>;
 }
 
 export function createAuthenticator(kysely: Kysely<Database>, options: AuthOptions): Authenticator {
   const ttl = options.cacheTtlMs ?? 5_000;
   const cache = new Map<string, { principal: Principal & { kind: 'tenant' }; until: number }>();
+  // Key ids revoked while this process runs (here or, via Redis, on another instance); bounded.
+  const revokedKeys = new LRUCache<string, true>({ max: 100_000 });
   const lastUsedWritten = new Map<string, number>();
+  const operatorDigest = options.operatorToken ? createHash('sha256').update(options.operatorToken).digest() : null;
 
   // Lookups of one key in flight: a thousand dashboards reconnecting with the same key (or
   // re-checked in the same second) cost one query, not a thousand waiting for the pool.
@@ -133,7 +151,9 @@ export function createAuthenticator(kysely: Kysely<Database>, options: AuthOptio
   return {
     async authenticate(token) {
       if (!token) return null;
-      if (options.operatorToken && token.length === options.operatorToken.length && timingSafeEqual(Buffer.from(token), Buffer.from(options.operatorToken))) {
+      // Compared as SHA-256 digests: equal lengths always, so neither the time nor an early
+      // length check tells anything about the operator token's length or content.
+      if (operatorDigest && timingSafeEqual(createHash('sha256').update(token).digest(), operatorDigest)) {
         return { kind: 'operator' };
       }
       if (token.startsWith(KEY_PREFIX)) return lookupKey(token);
@@ -145,7 +165,27 @@ export function createAuthenticator(kysely: Kysely<Database>, options: AuthOptio
       throw userError('UNAUTHENTICATED', 'Invalid API key or token');
     },
     forget(keyId) {
+      this.revoked(keyId);
+      options.onRevoke?.(keyId);
+    },
+    revoked(keyId) {
+      revokedKeys.set(keyId, true);
       for (const [hash, entry] of cache) if (entry.principal.keyId === keyId) cache.delete(hash);
+    },
+    async check(principal, token) {
+      if (principal.kind === 'operator') return 'valid';
+      if (principal.keyId && revokedKeys.has(principal.keyId)) return 'refused';
+      try {
+        if (principal.via === 'jwt') {
+          if (!options.jwtSecret) return 'refused';
+          verifyJwt(token, options.jwtSecret);
+          return 'valid';
+        }
+        const found = await lookupKey(token);
+        return found.keyId === principal.keyId && found.tenantId === principal.tenantId && found.role === principal.role ? 'valid' : 'refused';
+      } catch (error) {
+        return (error as { extensions?: { code?: string } }).extensions?.code === 'UNAUTHENTICATED' ? 'refused' : 'unavailable';
+      }
     },
     async stillValid(principal, token) {
       if (principal.kind === 'operator') return true;

@@ -1,4 +1,5 @@
 import SchemaBuilder from '@pothos/core';
+import ComplexityPlugin from '@pothos/plugin-complexity';
 import ZodPlugin from '@pothos/plugin-zod';
 import { GraphQLError, Kind } from 'graphql';
 import type { Context } from './context.js';
@@ -16,12 +17,24 @@ export const builder = new SchemaBuilder<{
     Tags: { Input: unknown; Output: Tags };
   };
 }>({
-  plugins: [ZodPlugin],
+  plugins: [ComplexityPlugin, ZodPlugin],
   defaultFieldNullability: false,
+  // Each field's cost is declared here (a list multiplies what it selects by its size bound:
+  // `listOf(limit)` below, 10 by default); the operation's total is checked at validation, over
+  // HTTP and WebSocket alike, by src/limits.ts — not in resolvers, so nothing has run when it is refused.
+  complexity: { defaultComplexity: 1, defaultListMultiplier: 10, disabled: true },
   zod: {
     validationError: (error) => userError('BAD_USER_INPUT', describeZodError(error)),
   },
 });
+
+/**
+ * The cost of a list field whose size is bounded by its `limit` argument: what it selects counts
+ * once per item it may return (`fallback` when no limit is given).
+ */
+export const listOf =
+  (fallback: number) =>
+  (args: { limit?: number | null }) => ({ field: 1, multiplier: typeof args.limit === 'number' && args.limit > 0 ? args.limit : fallback });
 
 builder.queryType({});
 builder.mutationType({});
@@ -54,6 +67,9 @@ function parseDateTime(value: unknown): Date {
   const [year, month, day] = value.slice(0, 10).split('-').map(Number) as [number, number, number];
   const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
   if (Number.isNaN(date.getTime()) || day > daysInMonth) throw userError('BAD_USER_INPUT', `DateTime ${value} is not a real date`);
+  // Year 0000 is 1 BC in ISO 8601, which PostgreSQL has no name for: refused here, not as a database error later.
+  // (An offset can move year 0001 into year 0000 too.)
+  if (year < 1 || date.getUTCFullYear() < 1) throw userError('BAD_USER_INPUT', `DateTime ${value} is before year 0001`);
   return date;
 }
 
@@ -68,12 +84,17 @@ builder.scalarType('DateTime', {
   },
 });
 
-function literalToJson(ast: import('graphql').ValueNode): unknown {
+/**
+ * A Tags literal as JSON. Tags are flat, so nesting past `depth` is refused here as the caller's
+ * fault: following it would recurse once per level (10 000 levels overflow the stack).
+ */
+function literalToJson(ast: import('graphql').ValueNode, depth = 0): unknown {
+  if (depth > 2) throw userError('BAD_USER_INPUT', 'Tags must be a flat object of string values');
   switch (ast.kind) {
     case Kind.OBJECT:
-      return Object.fromEntries(ast.fields.map((f) => [f.name.value, literalToJson(f.value)]));
+      return Object.fromEntries(ast.fields.map((f) => [f.name.value, literalToJson(f.value, depth + 1)]));
     case Kind.LIST:
-      return ast.values.map(literalToJson);
+      return ast.values.map((v) => literalToJson(v, depth + 1));
     case Kind.STRING:
     case Kind.ENUM:
       return ast.value;

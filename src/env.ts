@@ -58,6 +58,8 @@ export const envSchema = z.object({
   WEBHOOK_MAX_ATTEMPTS: positiveInt(1, 20).default(6),
   WEBHOOK_RETRY_BASE_MS: positiveInt(10, 3_600_000).default(2_000),
   WEBHOOK_TIMEOUT_MS: positiveInt(100, 60_000).default(5_000),
+  /** `true` lets webhooks reach private, loopback and link-local addresses: for local development only (refused by default, checked after DNS). */
+  WEBHOOK_ALLOW_PRIVATE: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   /** Signs exportUrl links; set the same value on every instance. Unset: a random key per process (links work on the instance that made them). */
   EXPORT_URL_SECRET: z.string().min(32, 'EXPORT_URL_SECRET must be at least 32 characters').optional(),
   /** The service's address as its users reach it (behind a proxy: https://metrics.example.com); links it returns start with it. Unset: the address the request came to. */
@@ -66,8 +68,19 @@ export const envSchema = z.object({
   EXPORT_URL_TTL_SECONDS: positiveInt(10, 86_400).default(300),
   /** statement_timeout of each aggregate query. */
   QUERY_TIMEOUT_MS: positiveInt(100, 300_000).default(5_000),
-  /** series × buckets one aggregate query may touch. */
-  QUERY_MAX_CELLS: positiveInt(1_000, 100_000_000).default(2_000_000),
+  /**
+   * series × buckets one aggregate query may touch. 200 000: an answer keeps one object per
+   * bucket with points (about 250 bytes, and as much again while it is cached as JSON), so the
+   * worst answer costs about 100 MB — a few at once stay under 512 MB, where 2 000 000 took 3.9 GB.
+   */
+  QUERY_MAX_CELLS: positiveInt(1_000, 100_000_000).default(200_000),
+  /**
+   * Buckets one request's range may span, whatever the series (checked arithmetically before
+   * anything is allocated). 100 000 = 69 days of MINUTE, 347 days of FIVE_MINUTES, 11 years of
+   * HOUR, 273 years of DAY: more than a chart or an export page needs, and the bucket starts
+   * of a range then take under 1 MB.
+   */
+  QUERY_MAX_BUCKETS: positiveInt(100, 10_000_000).default(100_000),
   /** series × buckets (history and range) one metricAnomalies request may read. */
   ANOMALY_MAX_CELLS: positiveInt(1_000, 100_000_000).default(200_000),
   /** Oldest a cached answer may be when its range touches the last 15 minutes. */
@@ -85,8 +98,8 @@ export const envSchema = z.object({
   AGGREGATE_REFRESH_CRON: z.string().min(9).default('*/30 * * * * *'),
   /** node-cron schedule of the late-points job (src/jobs/late-points.ts), or `off`. */
   LATE_POINTS_CRON: cronOrOff('LATE_POINTS_CRON').default('*/15 * * * * *'),
-  /** buckets × series one formula (metric definition) may read. */
-  FORMULA_MAX_COST: positiveInt(1_000, 100_000_000).default(2_000_000),
+  /** buckets × series one formula (metric definition) may read; 200 000 for the reasons of QUERY_MAX_CELLS. */
+  FORMULA_MAX_COST: positiveInt(1_000, 100_000_000).default(200_000),
   /** node-cron schedule of the report rollup job (weekly and monthly rollups; daily too without TimescaleDB), or `off`. */
   REPORT_ROLLUP_CRON: z.string().min(3).default('0 */15 * * * *'),
   /** Completed periods that ended within this many days are rolled up again on every run, to take in late points. */
@@ -106,6 +119,12 @@ export const envSchema = z.object({
   GRAPHQL_MAX_TOKENS: positiveInt(100, 1_000_000).default(5_000),
   GRAPHQL_MAX_DIRECTIVES: positiveInt(0, 1_000).default(50),
   GRAPHQL_MAX_COST: positiveInt(100, 10_000_000).default(5_000),
+  /**
+   * Operation cost with list fields multiplied by their size bounds (src/builder.ts). 50 000:
+   * every definition with every field (1 000 × 15) and its versions' formulas (× 10 × 2) fit;
+   * selecting all of every version of 1 000 definitions does not without a smaller `limit`.
+   */
+  GRAPHQL_MAX_COMPLEXITY: positiveInt(100, 100_000_000).default(50_000),
   /** Schema introspection (GraphiQL needs it): `false` turns it off. */
   GRAPHQL_INTROSPECTION: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   /** Largest request body accepted (413 past it). */
@@ -114,6 +133,10 @@ export const envSchema = z.object({
   LIVE_MAX_SUBSCRIPTIONS_PER_CONNECTION: positiveInt(1, 10_000).default(20),
   /** Live subscriptions: WebSocket connections one tenant may hold, over all its keys, per instance. */
   LIVE_MAX_CONNECTIONS_PER_TENANT: positiveInt(1, 1_000_000).default(500),
+  /** WebSockets that have not yet sent connection_init, per instance (each waits at most 3 s); closed with 1013 past it. */
+  LIVE_MAX_PENDING_CONNECTIONS: positiveInt(1, 1_000_000).default(1_000),
+  /** Acknowledged WebSockets without credentials, per instance (they can run nothing but public operations); closed with 4429 past it. */
+  LIVE_MAX_ANONYMOUS_CONNECTIONS: positiveInt(1, 1_000_000).default(100),
   /** Points a `metricRecorded` subscriber may have waiting to be sent; beyond it the oldest are dropped (and counted). */
   LIVE_BUFFER_POINTS: positiveInt(1, 1_000_000).default(1_000),
   /** How often a WebSocket's credentials are checked again: a revoked key or an expired JWT is cut off within this. */

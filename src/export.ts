@@ -25,6 +25,8 @@ import type { AggregateQuery, Bucket } from './query/aggregate.js';
 import { NO_CACHE } from './query/cache.js';
 import { aggregateInputSchema } from './query/aggregate-input.js';
 import { answerQuery } from './query/answer-query.js';
+import { bucketBudget } from './query/budget.js';
+import { fillAll } from './query/fill.js';
 import { describeZodError } from './errors.js';
 
 const WINDOW_BUCKETS = 1_000;
@@ -58,14 +60,19 @@ class ExportError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    readonly extensions: Record<string, unknown> = {},
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
 }
 
+/** The client hung up mid-export: nothing more is written, and the audit row says so. */
+class ClientGone extends Error {}
+
 function fail(res: ServerResponse, error: ExportError) {
-  res.writeHead(error.status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify({ errors: [{ message: error.message, extensions: { code: error.code } }] }));
+  res.writeHead(error.status, { 'content-type': 'application/json', ...error.headers });
+  res.end(JSON.stringify({ errors: [{ message: error.message, extensions: { code: error.code, ...error.extensions } }] }));
 }
 
 /** The key of exportUrl's signatures: EXPORT_URL_SECRET, or one random key per process. */
@@ -115,11 +122,27 @@ async function readBody(req: IncomingMessage, limit: number): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** Writes `text`, waiting for the socket to drain when its buffer is full. */
+/**
+ * Writes `text`, waiting for the socket to drain when its buffer is full. A response already
+ * closed (the client hung up before or while waiting) rejects with ClientGone at once: its
+ * 'close' has been emitted already and no 'drain' will ever come, so waiting for them would
+ * hold the export (and its reader) forever.
+ */
 async function write(res: ServerResponse, text: string): Promise<void> {
-  if (!res.write(text)) await new Promise<void>((resolve, reject) => {
-    res.once('drain', resolve);
-    res.once('close', () => reject(new Error('client went away')));
+  if (res.destroyed || res.closed) throw new ClientGone();
+  if (res.write(text)) return;
+  await new Promise<void>((resolve, reject) => {
+    const settle = (gone: boolean) => {
+      res.off('drain', onDrain);
+      res.off('close', onClose);
+      if (gone) reject(new ClientGone());
+      else resolve();
+    };
+    const onDrain = () => settle(false);
+    const onClose = () => settle(true);
+    res.on('drain', onDrain);
+    res.on('close', onClose);
+    if (res.destroyed || res.closed) settle(true);
   });
 }
 
@@ -127,6 +150,7 @@ async function write(res: ServerResponse, text: string): Promise<void> {
 export function serveExport(deps: Deps, req: IncomingMessage, res: ServerResponse, path: string, requestId: string): boolean {
   if (path !== '/export') return false;
   void handle(deps, req, res, requestId).catch((error: unknown) => {
+    if (error instanceof ClientGone) return void res.destroy();
     if (error instanceof ExportError) {
       if (!res.headersSent) fail(res, error);
       else res.destroy();
@@ -143,6 +167,9 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
   if (req.method !== 'GET' && req.method !== 'POST') throw new ExportError(405, 'BAD_USER_INPUT', 'Use GET or POST.');
   const params = new URL(req.url ?? '/', 'http://local').searchParams;
   let principal: Principal | null = await signedPrincipal(deps, params);
+  // A signed link runs exactly what it was signed for: its own query, by GET. A body (POST)
+  // would be an input the signature never covered, so the link refuses it.
+  if (principal && req.method !== 'GET') throw new ExportError(405, 'BAD_USER_INPUT', 'A signed export link is used with GET only; POST needs an Authorization header.', {}, { allow: 'GET' });
   if (!principal) {
     try {
       principal = await deps.auth.authenticate(bearerToken(req.headers.authorization));
@@ -151,6 +178,9 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
     }
   }
   if (principal?.kind !== 'tenant') throw new ExportError(401, 'UNAUTHENTICATED', 'An export needs an API key or JWT of a tenant (Authorization: Bearer …).');
+  // Charged like a query (src/rate-limit.ts), before the body is read or anything is planned.
+  const wait = await deps.limiter.take(principal.tenantId, 'queries', 1);
+  if (wait !== null) throw new ExportError(429, 'RATE_LIMITED', `Too many queries for this tenant; retry in ${wait} s.`, { retryAfter: wait }, { 'retry-after': String(wait) });
 
   let raw: unknown;
   let optionsRaw: Record<string, unknown>;
@@ -190,6 +220,13 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
 
   const ctx: Context = { deps: { ...deps, queryCache: NO_CACHE }, principal, requestId, client: clientOf(req) };
   const width = GRANULARITIES[query.granularity];
+  // #16: the whole range is budgeted before its windows are listed: at most QUERY_MAX_BUCKETS
+  // buckets, so at most QUERY_MAX_BUCKETS / WINDOW_BUCKETS window transactions.
+  try {
+    bucketBudget(query.from, query.to, width, { maxBuckets: deps.env.QUERY_MAX_BUCKETS }, query.granularity);
+  } catch (error) {
+    throw new ExportError(400, 'LIMIT_EXCEEDED', (error as Error).message, { limit: deps.env.QUERY_MAX_BUCKETS });
+  }
   const windowMs = width * WINDOW_BUCKETS;
   const separator = locale === 'pl' ? ';' : ',';
   // The first window is read before the headers go out: a bad query is still a clean 400.
@@ -201,7 +238,9 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
   }
   const read = async ([from, to]: [Date, Date]) => {
     try {
-      return (await answerQuery(ctx.deps, principal, { ...query, from, to } satisfies AggregateQuery, true)).result.series;
+      const { series } = (await answerQuery(ctx.deps, principal, { ...query, from, to } satisfies AggregateQuery, true)).result;
+      // One window's fill: series × WINDOW_BUCKETS, within the cell budget aggregate() checked.
+      return fillAll(series, { from, to, granularityMs: width, fill: query.fill });
     } catch (error) {
       const code = (error as { extensions?: { code?: string } }).extensions?.code;
       if (code) throw new ExportError(({ NOT_FOUND: 404, FORBIDDEN: 403, UNAUTHENTICATED: 401, SERVICE_UNAVAILABLE: 503 } as Record<string, number>)[code] ?? 400, code, (error as Error).message);
@@ -218,26 +257,43 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
   if (format === 'csv') await write(res, ['metric', 'tags', 'start', 'end', ...FIELDS].join(separator) + '\n');
   else await write(res, '[');
   let rows = 0;
-  for (let i = 0; i < windows.length; i++) {
-    const series = next;
-    let chunk = '';
-    for (const s of series) {
-      const tags = JSON.stringify(s.tags);
-      for (const bucket of s.buckets) {
-        if (format === 'csv') {
-          chunk += [csvField(s.metric, separator), csvField(tags, separator), bucket.start.toISOString(), bucket.end.toISOString(), ...FIELDS.map((f) => csvField(formatNumber(bucket[f as keyof Bucket] as number | null, locale), separator))].join(separator) + '\n';
-        } else {
-          chunk += `${rows === 0 ? '' : ','}\n${JSON.stringify({ metric: s.metric, tags: s.tags, start: bucket.start, end: bucket.end, ...Object.fromEntries(FIELDS.map((f) => [f, bucket[f as keyof Bucket] ?? null])) })}`;
+  let completed = false;
+  try {
+    for (let i = 0; i < windows.length; i++) {
+      const series = next;
+      let chunk = '';
+      let chunkRows = 0;
+      for (const s of series) {
+        const tags = JSON.stringify(s.tags);
+        for (const bucket of s.buckets) {
+          if (format === 'csv') {
+            chunk += [csvField(s.metric, separator), csvField(tags, separator), bucket.start.toISOString(), bucket.end.toISOString(), ...FIELDS.map((f) => csvField(formatNumber(bucket[f as keyof Bucket] as number | null, locale), separator))].join(separator) + '\n';
+          } else {
+            chunk += `${rows + chunkRows === 0 ? '' : ','}\n${JSON.stringify({ metric: s.metric, tags: s.tags, start: bucket.start, end: bucket.end, ...Object.fromEntries(FIELDS.map((f) => [f, bucket[f as keyof Bucket] ?? null])) })}`;
+          }
+          chunkRows++;
         }
-        rows++;
       }
+      await write(res, chunk);
+      // Counted once written: an aborted export's audit row says how many rows left the server.
+      rows += chunkRows;
+      // A client that has gone costs no further window.
+      if (res.destroyed || res.closed) throw new ClientGone();
+      if (i + 1 < windows.length) next = await read(windows[i + 1]!);
     }
-    await write(res, chunk);
-    if (i + 1 < windows.length) next = await read(windows[i + 1]!);
+    if (format === 'json') await write(res, '\n]\n');
+    res.end();
+    completed = true;
+  } finally {
+    // Written whether the export completed or not: an export the client aborted is recorded too, with the rows it was sent.
+    await tenantTx(ctx, (trx) =>
+      audit(
+        trx,
+        auditRow(principal.tenantId, contextActor(ctx), {
+          action: 'METRICS_EXPORTED',
+          details: { metrics: query.metrics, from: query.from, to: query.to, granularity: query.granularity, format, locale, rows, ...(completed ? {} : { aborted: true }) },
+        }),
+      ),
+    ).catch((error: unknown) => deps.log.warn({ requestId, err: (error as Error).message }, 'export: audit row not written'));
   }
-  if (format === 'json') await write(res, '\n]\n');
-  res.end();
-  await tenantTx(ctx, (trx) =>
-    audit(trx, auditRow(principal.tenantId, contextActor(ctx), { action: 'METRICS_EXPORTED', details: { metrics: query.metrics, from: query.from, to: query.to, granularity: query.granularity, format, locale, rows } })),
-  ).catch((error: unknown) => deps.log.warn({ requestId, err: (error as Error).message }, 'export: audit row not written'));
 }

@@ -7,13 +7,44 @@
  * `FORBIDDEN` for introspection) and is a 400, as a validation error is.
  */
 import { EnvelopArmor } from '@escape.tech/graphql-armor';
-import { GraphQLError, NoSchemaIntrospectionCustomRule, type ValidationRule } from 'graphql';
+import { createComplexityRule } from '@pothos/plugin-complexity';
+import { GraphQLError, NoSchemaIntrospectionCustomRule, validate, type DocumentNode, type GraphQLSchema, type ValidationRule } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Env } from './env.js';
 
 /** Armor's refusals with our code on them (its messages say which limit). */
 function coded(error: GraphQLError, code: string): GraphQLError {
   return new GraphQLError(error.message, { nodes: error.nodes, source: error.source, positions: error.positions, extensions: { ...error.extensions, code } });
+}
+
+/** Brackets a document may nest, selections, arguments and literals together (selection depth is GRAPHQL_MAX_DEPTH on top). */
+export const MAX_NESTING = 100;
+
+/**
+ * How deep `{`, `[` and `(` nest in a GraphQL document, outside strings and comments: one pass,
+ * no recursion. graphql-js parses nested literals recursively, so a 10 000-level object literal
+ * overflows the stack inside the parser, before any token or depth limit can answer; this
+ * measure runs first.
+ */
+export function nestingDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '#') {
+      while (i < text.length && text[i] !== '\n' && text[i] !== '\r') i++;
+    } else if (c === '"') {
+      if (text.startsWith('"""', i)) {
+        const end = text.indexOf('"""', i + 3);
+        i = end < 0 ? text.length : end + 2;
+      } else {
+        for (i++; i < text.length && text[i] !== '"' && text[i] !== '\n'; i++) if (text[i] === '\\') i++;
+      }
+    } else if (c === '{' || c === '[' || c === '(') {
+      if (++depth > max) max = depth;
+    } else if (c === '}' || c === ']' || c === ')') depth--;
+  }
+  return max;
 }
 
 export function operationLimits(env: Env): Plugin[] {
@@ -32,7 +63,36 @@ export function operationLimits(env: Env): Plugin[] {
     costLimit: { maxCost: env.GRAPHQL_MAX_COST, ignoreIntrospection: true, onReject: reject, propagateOnRejection: true },
     blockFieldSuggestion: { enabled: production },
   });
-  const plugins: Plugin[] = [...(armor.protect().plugins as Plugin[])];
+  const plugins: Plugin[] = [
+    {
+      onParse({ params }) {
+        const text = typeof params.source === 'string' ? params.source : params.source.body;
+        const depth = nestingDepth(text);
+        if (depth > MAX_NESTING) {
+          throw new GraphQLError(`The document nests ${depth} levels of brackets; at most ${MAX_NESTING} are accepted.`, { extensions: { code: 'LIMIT_EXCEEDED', limit: MAX_NESTING, http: { status: 400 } } });
+        }
+      },
+    },
+    ...(armor.protect().plugins as Plugin[]),
+  ];
+  // List-size cost (Pothos' complexity plugin): armor's cost limit counts a list field once, so
+  // `metricDefinitions { versions { … } }` cost what one definition costs; this rule multiplies
+  // what a list selects by its size bound (builder.ts), with the request's own variables. It
+  // runs when the operation is about to execute or subscribe (HTTP and WebSocket alike), not in
+  // validation: Yoga caches validation by document text, and the cost depends on the variables.
+  const complexity = ({ args, setResultAndStopExecution }: { args: { schema: GraphQLSchema; document: DocumentNode; contextValue: unknown; variableValues?: unknown; operationName?: string | null }; setResultAndStopExecution: (result: { errors: GraphQLError[] }) => void }) => {
+    const rule = createComplexityRule({
+      context: (args.contextValue ?? {}) as object,
+      variableValues: (args.variableValues ?? {}) as Record<string, unknown>,
+      operationName: args.operationName ?? undefined,
+      maxComplexity: env.GRAPHQL_MAX_COMPLEXITY,
+    });
+    const refused = validate(args.schema, args.document, [rule]).find((error) => error.extensions?.code === 'QUERY_COMPLEXITY');
+    if (refused) {
+      setResultAndStopExecution({ errors: [new GraphQLError(refused.message, { extensions: { code: 'LIMIT_EXCEEDED', limit: env.GRAPHQL_MAX_COMPLEXITY, http: { status: 400 } } })] });
+    }
+  };
+  plugins.push({ onExecute: complexity, onSubscribe: complexity } as Plugin);
   const rules: ValidationRule[] = env.GRAPHQL_INTROSPECTION ? [] : [NoSchemaIntrospectionCustomRule];
   plugins.push({
     onValidate({ addValidationRule }) {

@@ -18,6 +18,7 @@ import { serveDashboard } from './dashboard.js';
 import { serveExport } from './export.js';
 import { serveOtlp } from './http/otlp.js';
 import { serveRemoteWrite } from './http/remote-write.js';
+import { createWsGuard, shareRevocations } from './ws-guard.js';
 import { operationLimits } from './limits.js';
 import { localeFrom, localizeErrors, useLocalizedErrors } from './i18n.js';
 import { createRateLimiter, useRateLimits } from './rate-limit.js';
@@ -25,6 +26,8 @@ import { useMetricSuggestions } from './plugins/metric-suggestions.js';
 import { renderLocalGraphiQL, serveGraphiQLAsset } from './graphiql.js';
 import { createRecorder } from './ingest/record-points.js';
 import { createQueryCache, NO_CACHE } from './query/cache.js';
+import { fillAll } from './query/fill.js';
+import { GRANULARITIES } from './query/plan.js';
 import { createAggregateRefresher } from './query/refresh.js';
 import { createLatePoints, scheduleLatePoints } from './jobs/late-points.js';
 import { createScheduler } from './jobs/scheduler.js';
@@ -60,6 +63,39 @@ type WsExtra = {
   /** Re-checks of the credentials that single subscriptions brought in their own headers, by operation id. */
   operationRechecks?: Map<string, NodeJS.Timeout>;
 };
+
+/**
+ * Content-Security-Policy and X-Frame-Options for the pages a browser opens: no framing by
+ * other sites (clickjacking), and scripts, styles and connections from this origin only. The
+ * dashboard has no inline script; GraphiQL's page (Yoga's renderer) boots from an inline script
+ * and Monaco's workers, so /graphql allows inline scripts and blob workers of this origin.
+ */
+function pageHeaders(res: import('node:http').ServerResponse, path: string): void {
+  const script = path === '/graphql' ? "'self' 'unsafe-inline' 'unsafe-eval'" : "'self'";
+  res.setHeader(
+    'content-security-policy',
+    `default-src 'self'; script-src ${script}; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'`,
+  );
+  res.setHeader('x-frame-options', 'DENY');
+  res.setHeader('x-content-type-options', 'nosniff');
+}
+
+/** Counts a streamed body's bytes; past `limit`, answers 413 LIMIT_EXCEEDED and drops the rest. */
+function bodyLimit(req: IncomingMessage, res: import('node:http').ServerResponse, limit: number): void {
+  let size = 0;
+  const count = (chunk: Buffer) => {
+    size += chunk.length;
+    if (size <= limit) return;
+    req.off('data', count);
+    if (!res.headersSent) {
+      res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
+      res.end(JSON.stringify({ errors: [{ message: `The request body is over ${limit} bytes.`, extensions: { code: 'LIMIT_EXCEEDED', limit } }] }));
+    }
+    res.once('finish', () => req.destroy());
+    req.unpipe();
+  };
+  req.on('data', count);
+}
 
 export function createServer(deps: Deps): Server {
   const { log } = deps;
@@ -109,6 +145,7 @@ export function createServer(deps: Deps): Server {
     const requestId = observeRequest(deps, req, res);
     const path = pathOf(req);
     if (path === '/health/live') return live(res);
+    if (path === '/' || path === '/dashboard' || path === '/graphql') pageHeaders(res, path);
     if (path === '/health' || path === '/health/ready') return void ready(deps, res, draining);
     if (path === '/metrics') return void serveMetrics(deps, req, res);
     if (req.url && serveGraphiQLAsset(req.url.split('?')[0]!, res)) return;
@@ -122,12 +159,18 @@ export function createServer(deps: Deps): Server {
       req.resume();
       return;
     }
+    // A chunked body has no Content-Length to refuse up front: its bytes are counted as they
+    // arrive, and past MAX_BODY_BYTES the request gets the same 413 and its connection is closed.
+    if (req.headers['content-length'] === undefined) bodyLimit(req, res, deps.env.MAX_BODY_BYTES);
     return void yoga(req, res, { requestId });
   });
 
   const wss = new WebSocketServer({ server: http, path: '/graphql' });
   // The WebSocket server re-emits the HTTP server's errors (a port in use); start() reports those.
   wss.on('error', () => {});
+  // Registered before graphql-ws' own listener: limits on sockets and per-operation principal checks (src/ws-guard.ts).
+  const guard = createWsGuard(deps.auth, log, { maxPending: deps.env.LIVE_MAX_PENDING_CONNECTIONS, maxAnonymous: deps.env.LIVE_MAX_ANONYMOUS_CONNECTIONS });
+  wss.on('connection', (socket) => guard.opened(socket));
   const connectionsByTenant = new Map<string, number>();
   /**
    * Counts a connection against its tenant (LIVE_MAX_CONNECTIONS_PER_TENANT), once: at connect
@@ -151,6 +194,7 @@ export function createServer(deps: Deps): Server {
       execute: (args) => (args.rootValue as { execute: typeof import('graphql').execute }).execute(args),
       subscribe: (args) => (args.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(args),
       onConnect: async (ctx) => {
+        guard.initialising(ctx.extra.socket);
         const raw = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
         let token: string | undefined;
         try {
@@ -160,13 +204,15 @@ export function createServer(deps: Deps): Server {
         } catch {
           return false; // graphql-ws closes with 4403 Forbidden
         }
+        // Closed while it was being authenticated: onClose has run already, so nothing may be counted now.
+        if (!guard.stillOpen(ctx.extra.socket)) return false;
         const principal = ctx.extra.principal;
+        if (!principal && !guard.admitAnonymous(ctx.extra.socket)) return false;
         if (principal?.kind === 'tenant' && !admitConnection(ctx.extra, principal.tenantId)) return false;
-        if (token) {
-          // A revoked key or an expired JWT loses its connection, and so its subscriptions, within the interval.
-          ctx.extra.recheck = setInterval(() => {
-            deps.auth.authenticate(token).catch(() => ctx.extra.socket.close(4403, 'Forbidden: the credentials were revoked or have expired'));
-          }, deps.env.LIVE_AUTH_RECHECK_MS);
+        if (token && principal) {
+          // A revoked key or an expired JWT loses its connection, and so its subscriptions, within the interval
+          // (each operation is checked too); a database that cannot answer keeps it.
+          ctx.extra.recheck = setInterval(() => void guard.recheck(ctx.extra.socket, principal, token), deps.env.LIVE_AUTH_RECHECK_MS);
           ctx.extra.recheck.unref();
         }
         return true;
@@ -198,6 +244,9 @@ export function createServer(deps: Deps): Server {
         }
       },
       onSubscribe: async (ctx, id, payload) => {
+        // Every operation checks the connection's principal (JWT expiry, revocations): src/ws-guard.ts.
+        const refused = await guard.beforeOperation(ctx.extra.socket, ctx.extra.principal, ctx.extra.token);
+        if (refused) return refused;
         // graphql-ws has already counted this one in.
         const limit = deps.env.LIVE_MAX_SUBSCRIPTIONS_PER_CONNECTION;
         if (Object.keys(ctx.subscriptions).length > limit) {
@@ -210,6 +259,10 @@ export function createServer(deps: Deps): Server {
         } catch (error) {
           if (error instanceof GraphQLError) return [error];
           throw error;
+        }
+        if (operation.token && operation.principal && operation.principal !== ctx.extra.principal) {
+          const refusedOperation = await guard.beforeOperation(ctx.extra.socket, operation.principal, operation.token);
+          if (refusedOperation) return refusedOperation;
         }
         if (operation.principal?.kind === 'tenant' && !admitConnection(ctx.extra, operation.principal.tenantId)) {
           return [userError('LIMIT_EXCEEDED', `Too many connections: a tenant may hold ${deps.env.LIVE_MAX_CONNECTIONS_PER_TENANT}`, { limit: deps.env.LIVE_MAX_CONNECTIONS_PER_TENANT })];
@@ -243,9 +296,8 @@ export function createServer(deps: Deps): Server {
         if (operation.token) {
           // The same re-check as a connection's: revoked or expired credentials end the socket.
           const token = operation.token;
-          const recheck = setInterval(() => {
-            deps.auth.authenticate(token).catch(() => ctx.extra.socket.close(4403, 'Forbidden: the credentials were revoked or have expired'));
-          }, deps.env.LIVE_AUTH_RECHECK_MS);
+          const principal = operation.principal!;
+          const recheck = setInterval(() => void guard.recheck(ctx.extra.socket, principal, token), deps.env.LIVE_AUTH_RECHECK_MS);
           recheck.unref();
           (ctx.extra.operationRechecks ??= new Map()).set(id, recheck);
         }
@@ -350,7 +402,9 @@ export async function openDeps(env: Env, log: Logger, options: OpenOptions = {})
   }
   const reads = await openReplicas(db, { urls: env.DATABASE_READ_URLS, poolSize: env.DATABASE_POOL_SIZE, maxLagMs: env.DATABASE_READ_MAX_LAG_MS, waitMs: env.DATABASE_READ_WAIT_MS, checkMs: env.DATABASE_READ_CHECK_MS }, log, redis);
   db.reads = reads;
-  const auth = createAuthenticator(db.kysely, { operatorToken: env.OPERATOR_TOKEN, jwtSecret: env.JWT_SECRET });
+  const revocations = redis ? shareRevocations(redis, log) : undefined;
+  const auth = createAuthenticator(db.kysely, { operatorToken: env.OPERATOR_TOKEN, jwtSecret: env.JWT_SECRET, onRevoke: revocations?.publish });
+  revocations?.listen(auth);
   const floors = createRefreshFloors(db.kysely);
   const aggregates = createAggregateRefresher(db, log, refreshSchedule(env, db), { floor: floors.floor });
   const bus = redis ? createRedisBus(redis, log) : createLocalBus(log);
@@ -372,7 +426,11 @@ export async function openDeps(env: Env, log: Logger, options: OpenOptions = {})
     bus,
     log,
     intervalMs: env.LIVE_AGGREGATES_INTERVAL_MS,
-    evaluate: async (ctx, query, percentiles) => (await answerQuery(ctx.deps, requireTenant(ctx), query, percentiles)).result,
+    // answerQuery() answers with the buckets that hold points; a live query shows its fill mode (bounded by schema/live.ts first).
+    evaluate: async (ctx, query, percentiles) => {
+      const { result } = await answerQuery(ctx.deps, requireTenant(ctx), query, percentiles);
+      return { ...result, series: fillAll(result.series, { from: query.from, to: query.to, granularityMs: GRANULARITIES[query.granularity], fill: query.fill }) };
+    },
     isRecordedMetric: async (ctx, name) => (await metricLoader(ctx).load(name)) !== null,
   });
   const metrics = createServiceMetrics({ db, queryCache });
@@ -420,6 +478,7 @@ export async function openDeps(env: Env, log: Logger, options: OpenOptions = {})
       live.close();
       await bus.close();
       alertBus.close();
+      revocations?.close();
       redis?.disconnect();
       await reads.close?.();
       await closeDb();

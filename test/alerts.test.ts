@@ -58,7 +58,8 @@ describe.each(ENGINES)('alert rules on %s', (engine) => {
   const stateOf = async (id: string) => (await app.gql(AlertRules, {}, tenant.adminKey)).data!.alertRules.find((r) => r.id === id)!;
 
   beforeAll(async () => {
-    app = await startApp(engine, { ALERT_EVALUATION_CRON: 'off', WEBHOOK_RETRY_BASE_MS: '1000' });
+    // The webhook receiver below listens on 127.0.0.1: private targets are allowed for it explicitly.
+    app = await startApp(engine, { ALERT_EVALUATION_CRON: 'off', WEBHOOK_RETRY_BASE_MS: '1000', WEBHOOK_ALLOW_PRIVATE: 'true' });
     tenant = await app.createTenant();
     await record([{ name: 'cpu', value: 1, tags: { host: 'a' }, at: -7000 }]);
   });

@@ -68,8 +68,12 @@ test('an unexpected error is masked: INTERNAL with a request id, and none of its
 });
 
 describe('operation limits (graphql-armor), over HTTP and WebSocket', () => {
-  /** A selection of `levels` nested `versions` (MetricDefinition.versions is recursive). */
-  const nested = (levels: number, inner = 'name') => `${'versions { '.repeat(levels)}${inner}${' }'.repeat(levels)}`;
+  /**
+   * A selection of `levels` nested `ofType` under `__type(name: "Query")`: __Type is the one
+   * type that lists itself (MetricDefinition.versions no longer does), and armor counts it.
+   */
+  const nested = (levels: number, inner = 'name') => `${'ofType { '.repeat(levels)}${inner}${' }'.repeat(levels)}`;
+  const root = '__type(name: "Query")';
   const expectLimited = async (query: string, code = 'LIMIT_EXCEEDED', url = app.url, token = key) => {
     const response = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', accept: RESPONSE_JSON, authorization: `Bearer ${token}` }, body: JSON.stringify({ query }) });
     const body = (await response.json()) as { errors?: Array<{ message: string; extensions?: { code?: string } }> };
@@ -78,17 +82,17 @@ describe('operation limits (graphql-armor), over HTTP and WebSocket', () => {
   };
 
   test('depth: a deep selection is refused, and a legitimate one passes', async () => {
-    expect((await post({ query: `{ metricDefinitions { ${nested(3)} } }` }, { authorization: `Bearer ${key}` })).body.errors).toBeUndefined();
-    await expectLimited(`{ metricDefinitions { ${nested(20)} } }`);
+    expect((await post({ query: `{ ${root} { ${nested(3)} } }` }, { authorization: `Bearer ${key}` })).body.errors).toBeUndefined();
+    await expectLimited(`{ ${root} { ${nested(20)} } }`);
   });
 
   test('GHSA-hmfr-rx46-4jx2: a fragment first met shallow, then reused deep, does not escape the depth limit', async () => {
-    await expectLimited(`query { a: metricDefinition(name: "x") { ...V } metricDefinitions { ${nested(8, '...V')} } } fragment V on MetricDefinition { ${nested(8)} }`);
+    await expectLimited(`query { a: ${root} { ...V } b: ${root} { ${nested(8, '...V')} } } fragment V on __Type { ${nested(8)} }`);
   });
 
   test('GHSA-224p-v68g-5g8f and GHSA-733v-p3h5-qpq7: naming an operation or fragment __schema does not skip the limits', async () => {
-    await expectLimited(`query __schema { metricDefinitions { ${nested(20)} } }`);
-    await expectLimited(`query { ...__schema } fragment __schema on Query { metricDefinitions { ${nested(20)} } }`);
+    await expectLimited(`query __schema { ${root} { ${nested(20)} } }`);
+    await expectLimited(`query { ...__schema } fragment __schema on Query { ${root} { ${nested(20)} } }`);
   });
 
   test('aliases, directives and tokens', async () => {
@@ -135,7 +139,7 @@ describe('operation limits (graphql-armor), over HTTP and WebSocket', () => {
     });
 
     test('cost: over the limit is refused, also when dressed as introspection (GHSA-733v-p3h5-qpq7)', async () => {
-      const costly = `metricDefinitions { ${nested(10, 'name formula unit description')} }`;
+      const costly = `${root} { ${nested(10, 'name kind description')} }`;
       await expectLimited(`{ ${costly} }`, 'LIMIT_EXCEEDED', prod.url, prodKey);
       await expectLimited(`query __schema { ${costly} }`, 'LIMIT_EXCEEDED', prod.url, prodKey);
       await expectLimited(`query { ...__schema } fragment __schema on Query { ${costly} }`, 'LIMIT_EXCEEDED', prod.url, prodKey);

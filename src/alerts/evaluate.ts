@@ -17,6 +17,7 @@ import { opsDb, type AlertRuleRow } from '../ops/tables.js';
 import type { AggregateQuery, AggregateResult, TagFilter } from '../query/aggregate.js';
 import { createSettledJudge, type RuleVerdict } from '../anomaly/judge-rule.js';
 import type { AlertBus } from './bus.js';
+import { postWebhook, RefusedTarget } from './webhook-target.js';
 import { combine, compare, nextState, type Aggregation, type AlertState, type Comparison } from './state.js';
 
 /** Answers `query` as `principal` would see it, bypassing the cache (server.ts gives aggregate() with the full deps). */
@@ -171,19 +172,21 @@ export function createAlerts(deps: Pick<Deps, 'db' | 'env' | 'log'> & { bus: Ale
           const started = performance.now();
           let status: number | null = null;
           let error: string | null = null;
+          const headers = { 'content-type': 'application/json', 'x-metrograph-timestamp': timestamp, 'x-metrograph-signature': signWebhook(d.webhook_secret ?? '', timestamp, text), 'x-metrograph-delivery': String(d.id) };
           try {
-            const response = await send(d.url, {
-              method: 'POST',
-              headers: { 'content-type': 'application/json', 'x-metrograph-timestamp': timestamp, 'x-metrograph-signature': signWebhook(d.webhook_secret ?? '', timestamp, text), 'x-metrograph-delivery': String(d.id) },
-              body: text,
-              redirect: 'manual',
-              signal: AbortSignal.timeout(env.WEBHOOK_TIMEOUT_MS),
-            });
-            status = response.status;
-            await response.body?.cancel();
-            if (status < 200 || status >= 300) error = `HTTP ${status}`;
+            if (deps.fetch) {
+              const response = await send(d.url, { method: 'POST', headers, body: text, redirect: 'manual', signal: AbortSignal.timeout(env.WEBHOOK_TIMEOUT_MS) });
+              status = response.status;
+              await response.body?.cancel();
+            } else {
+              // The address is checked after DNS and pinned for the connection (src/alerts/webhook-target.ts).
+              status = await postWebhook(d.url, { headers, body: text, timeoutMs: env.WEBHOOK_TIMEOUT_MS, allowPrivate: env.WEBHOOK_ALLOW_PRIVATE });
+            }
+            if (status === null || status < 200 || status >= 300) error = `HTTP ${status}`;
           } catch (caught) {
-            error = (caught as Error).message.slice(0, 500);
+            // Coarse on purpose: the delivery log is readable by every role of the tenant.
+            error = caught instanceof RefusedTarget || (caught as Error).message === 'timed out' ? (caught as Error).message : 'transport error';
+            log.debug({ deliveryId: d.id, err: ((caught as Error).cause as Error | undefined)?.message ?? (caught as Error).message }, 'alerts: webhook transport error');
           }
           const delivered = error === null;
           const last = !delivered && attempt >= env.WEBHOOK_MAX_ATTEMPTS;

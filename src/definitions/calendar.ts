@@ -4,17 +4,26 @@
  * is 23 or 25 hours long when the clocks change, and a zone whose midnight is skipped starts
  * its day at the first instant that exists.
  */
+import { LRUCache } from 'lru-cache';
 import { DAY } from '../query/plan.js';
 
 export type CalendarPeriod = 'DAY' | 'WEEK' | 'MONTH';
 
-const formatters = new Map<string, Intl.DateTimeFormat>();
+/**
+ * Formatters by canonical zone name (Intl accepts thousands of spellings of one zone, each
+ * a formatter of its own if the spelling were the key), and spellings to canonical names;
+ * both bounded, the least recently used going first.
+ */
+const formatters = new LRUCache<string, Intl.DateTimeFormat>({ max: 600 });
+const canonical = new LRUCache<string, string>({ max: 2_000 });
 
 function formatter(timeZone: string): Intl.DateTimeFormat {
-  let f = formatters.get(timeZone);
+  const name = canonical.get(timeZone) ?? new Intl.DateTimeFormat('en-US', { timeZone }).resolvedOptions().timeZone;
+  canonical.set(timeZone, name);
+  let f = formatters.get(name);
   if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone, year: 'numeric', month: 'numeric', day: 'numeric', hourCycle: 'h23' });
-    formatters.set(timeZone, f);
+    f = new Intl.DateTimeFormat('en-US', { timeZone: name, year: 'numeric', month: 'numeric', day: 'numeric', hourCycle: 'h23' });
+    formatters.set(name, f);
   }
   return f;
 }

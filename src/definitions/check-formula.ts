@@ -53,7 +53,11 @@ export function typeMismatch(fn: FunctionName, metric: string, type: MetricType)
   return null;
 }
 
-/** The regex PostgreSQL runs for `=~`/`!~`: anchored at both ends, as PromQL's are. */
+/**
+ * The regex PostgreSQL runs for `=~`/`!~`: anchored at both ends, as PromQL's are. The pattern
+ * is checked to compile on its own first (checkFormula), so it is one balanced expression and
+ * `zzz)|(.*` cannot close the group early and leave `.*` unanchored.
+ */
 export function anchoredRegex(pattern: string): string {
   return `^(?:${pattern})$`;
 }
@@ -94,8 +98,8 @@ export async function checkFormula(trx: TenantTx, text: string): Promise<Checked
   const regexes = calls.flatMap((c) => c.selector.matchers.filter((m) => m.op === '=~' || m.op === '!~'));
   if (regexes.length > 0) {
     const { rows } = await sql<{ i: number; error: string | null }>`
-      select (t.i - 1)::int as i, regex_error(t.p) as error
-      from unnest(${regexes.map((m) => anchoredRegex(m.value))}::text[]) with ordinality as t (p, i)`.execute(trx);
+      select (t.i - 1)::int as i, coalesce(regex_error(t.p), regex_error('^(?:' || t.p || ')$')) as error
+      from unnest(${regexes.map((m) => m.value)}::text[]) with ordinality as t (p, i)`.execute(trx);
     const bad = rows.filter((r) => r.error !== null).sort((a, b) => a.i - b.i)[0];
     if (bad) throw new FormulaError(`the regular expression ${JSON.stringify(regexes[bad.i]!.value)} does not compile`, regexes[bad.i]!.pos, `PostgreSQL says: ${bad.error}`);
   }

@@ -16,6 +16,8 @@ import { userError } from '../errors.js';
 import { olderThanRaw } from '../ops/retention.js';
 import type { AggregateQuery, AggregateResult } from './aggregate.js';
 import { ANY_METRIC, type QueryCache } from './cache.js';
+import { bucketBudget } from './budget.js';
+import { GRANULARITIES } from './plan.js';
 
 /** What a client is told about how an answer was made. */
 export interface QueryMetadata {
@@ -29,7 +31,7 @@ export interface QueryMetadata {
 export interface QueryDeps {
   /** `reads` picks the engine: a replica that has the tenant's writes, else the primary (db/replicas.ts). */
   db: { reads: Reads; timescale: boolean };
-  env: Pick<Env, 'QUERY_TIMEOUT_MS' | 'QUERY_MAX_CELLS' | 'FORMULA_MAX_COST' | 'QUERY_CACHE_TTL_MS' | 'QUERY_CACHE_HISTORICAL_TTL_MS'>;
+  env: Pick<Env, 'QUERY_TIMEOUT_MS' | 'QUERY_MAX_CELLS' | 'QUERY_MAX_BUCKETS' | 'FORMULA_MAX_COST' | 'QUERY_CACHE_TTL_MS' | 'QUERY_CACHE_HISTORICAL_TTL_MS'>;
   queryCache: QueryCache;
 }
 
@@ -65,10 +67,15 @@ const reviveDates = (key: string, value: unknown) => (key === 'start' || key ===
 export async function answerQuery(
   deps: QueryDeps,
   principal: Extract<Principal, { kind: 'tenant' }>,
-  query: AggregateQuery,
+  request: AggregateQuery,
   percentiles: boolean,
 ): Promise<{ result: AggregateResult; fromCache: boolean }> {
   const { env, queryCache, db } = deps;
+  // The range is budgeted before anything grows with it; the answer holds only buckets with
+  // points (a fill mode is applied per page, src/query/fill.ts), so it is as big as the data
+  // read, in memory and in the cache, whatever the fill mode.
+  bucketBudget(request.from, request.to, GRANULARITIES[request.granularity], { maxBuckets: env.QUERY_MAX_BUCKETS }, request.granularity);
+  const query: AggregateQuery = { ...request, fill: 'NONE' };
   // Which names are definitions (and at which version) decides the key, so it is read before the cache.
   const definitions = await withTenantRead(db.reads, principal.tenantId, (trx) => findDefinitions(trx, query.metrics, readerOf(principal)));
   // The write generations of what the query reads (bumped by every commit, across instances

@@ -15,6 +15,7 @@ import { definitionStamp, findDefinitions, readerOf, type LoadedDefinition } fro
 import type { TenantTx } from '../db/tenant.js';
 import { autoGranularity, GRANULARITIES, type Granularity } from '../query/plan.js';
 import { checkGroupBy } from '../query/check-names.js';
+import { fillPage, type PagePosition } from '../query/fill.js';
 import { MetricTypeEnum } from './ingestion.js';
 
 export const GranularityEnum = builder.enumType('Granularity', {
@@ -81,42 +82,34 @@ export function selects(info: GraphQLResolveInfo, names: ReadonlySet<string>): b
 
 export const PERCENTILE_FIELDS = new Set(['p50', 'p90', 'p95', 'p99']);
 
-interface Cursor {
+interface Cursor extends PagePosition {
   q: string;
-  s: number;
-  t: number;
 }
 
-/** One page of buckets across series, in series order then time; the cursor names the last one. */
-export function paginate(series: ResultSeries[], limit: number, after: Cursor | null, queryTag: string): { series: ResultSeries[]; nextCursor: string | null } {
-  const page: ResultSeries[] = [];
-  let taken = 0;
-  let last: Cursor | null = null;
-  let more = false;
-  for (let s = after ? after.s : 0; s < series.length; s++) {
-    const item = series[s]!;
-    const buckets = after && s === after.s ? item.buckets.filter((b) => b.start.getTime() > after.t) : item.buckets;
-    if (buckets.length === 0) continue;
-    if (taken >= limit) {
-      more = true;
-      break;
-    }
-    const slice = buckets.slice(0, limit - taken);
-    taken += slice.length;
-    page.push({ ...item, buckets: slice });
-    last = { q: queryTag, s, t: slice.at(-1)!.start.getTime() };
-    if (slice.length < buckets.length) {
-      more = true;
-      break;
-    }
-  }
-  return { series: page, nextCursor: more && last ? Buffer.from(JSON.stringify(last)).toString('base64url') : null };
+/** The cursor of a page's last bucket, as `nextCursor`. */
+function encodeCursor(position: PagePosition, queryTag: string): string {
+  return Buffer.from(JSON.stringify({ q: queryTag, s: position.s, t: position.t } satisfies Cursor)).toString('base64url');
 }
 
-function decodeCursor(cursor: string, queryTag: string): Cursor {
+/**
+ * A cursor this same query returned, or BAD_USER_INPUT: anything else (forged, of another
+ * query, naming a series or instant the answer does not have) never reaches the pager.
+ */
+function decodeCursor(cursor: string, queryTag: string, seriesCount: number, granularityMs: number): Cursor {
   try {
-    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Cursor;
-    if (parsed.q === queryTag && Number.isInteger(parsed.s) && Number.isFinite(parsed.t)) return parsed;
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Cursor | null;
+    if (
+      parsed &&
+      typeof parsed === 'object' &&
+      parsed.q === queryTag &&
+      Number.isSafeInteger(parsed.s) &&
+      parsed.s >= 0 &&
+      parsed.s < seriesCount &&
+      Number.isSafeInteger(parsed.t) &&
+      parsed.t % granularityMs === 0
+    ) {
+      return parsed;
+    }
   } catch {
     // fall through
   }
@@ -233,12 +226,14 @@ builder.queryFields((t) => ({
       const { query, limit, after } = parseInput(aggregateInputSchema, input);
       const percentiles = selects(info, PERCENTILE_FIELDS);
       const queryTag = createHash('sha256').update(JSON.stringify([query, percentiles])).digest('base64url').slice(0, 12);
-      const cursor = after ? decodeCursor(after, queryTag) : null;
       const { result, fromCache } = await answerQuery(ctx.deps, requireTenant(ctx), query, percentiles);
       // A groupBy key no answered series carries may be a typo: ask the catalog (only then).
       if (query.groupBy.some((key) => !result.series.some((s) => key in s.tags))) await readTx(ctx, (trx) => checkGroupBy(trx, query.metrics, query.groupBy));
-      const page = paginate(result.series, limit, cursor, queryTag);
-      return { granularity: result.granularity, ...page, metadata: { executionTimeMs: performance.now() - started, fromCache, sources: result.sources, downsampled: result.downsampled ?? false } };
+      const width = GRANULARITIES[query.granularity];
+      const cursor = after ? decodeCursor(after, queryTag, result.series.length, width) : null;
+      const page = fillPage(result.series, { from: query.from, to: query.to, granularityMs: width, fill: query.fill }, limit, cursor);
+      const nextCursor = page.more && page.last ? encodeCursor(page.last, queryTag) : null;
+      return { granularity: result.granularity, series: page.series, nextCursor, metadata: { executionTimeMs: performance.now() - started, fromCache, sources: result.sources, downsampled: result.downsampled ?? false } };
     },
   }),
   latestValue: t.field({

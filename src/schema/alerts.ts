@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { audit, auditRow, contextActor, type AuditAction } from '../audit.js';
-import { builder } from '../builder.js';
+import { builder, listOf } from '../builder.js';
 import { metricLoader, requireTenant, tenantTx, WRITERS, type Context } from '../context.js';
 import { findDefinitions, readerOf } from '../definitions/store-definitions.js';
 import { parseInput, userError } from '../errors.js';
@@ -407,6 +407,7 @@ builder.queryFields((t) => ({
   alertEvents: t.field({
     type: [AlertEventRef],
     description: 'State changes, newest first; `before` (an event id) pages back.',
+    complexity: listOf(100),
     args: { ruleId: t.arg.id(), before: t.arg.id(), limit: t.arg.int({ description: '1-500, default 100.' }) },
     resolve: async (_root, args, ctx) => {
       requireTenant(ctx);
@@ -425,6 +426,7 @@ builder.queryFields((t) => ({
   webhookDeliveries: t.field({
     type: [WebhookDeliveryRef],
     description: 'The delivery log of a rule’s webhook, newest first, with every attempt.',
+    complexity: listOf(50),
     args: { ruleId: t.arg.id({ required: true }), limit: t.arg.int({ description: '1-200, default 50.' }) },
     resolve: async (_root, args, ctx) => {
       requireTenant(ctx);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { builder } from '../builder.js';
+import { builder, listOf } from '../builder.js';
 import { ADMINS, tenantTx } from '../context.js';
 import { AUDIT_ACTIONS, type AuditAction } from '../audit.js';
 import { parseInput, userError } from '../errors.js';
@@ -70,7 +70,8 @@ const filterSchema = z
 
 const AuditLogPage = builder.objectRef<{ entries: AuditRow[]; nextCursor: string | null }>('AuditLogPage').implement({
   fields: (t) => ({
-    entries: t.field({ type: [AuditEntryRef], resolve: (page) => page.entries }),
+    // The page's size is counted once, on auditLog (its limit): not again here.
+    entries: t.field({ type: [AuditEntryRef], complexity: { field: 1, multiplier: 1 }, resolve: (page) => page.entries }),
     nextCursor: t.exposeString('nextCursor', { nullable: true, description: 'Pass as `cursor` for the next (older) page; null on the last page.' }),
   }),
 });
@@ -85,6 +86,7 @@ builder.queryFields((t) => ({
   auditLog: t.field({
     type: AuditLogPage,
     description: 'The tenant’s audit log, newest first. ADMIN only.',
+    complexity: listOf(100),
     args: {
       filter: t.arg({ type: AuditLogFilter }),
       cursor: t.arg.string({ description: 'The `nextCursor` of the previous page.' }),

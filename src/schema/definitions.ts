@@ -4,7 +4,7 @@
  */
 import DataLoader from 'dataloader';
 import { z } from 'zod';
-import { builder } from '../builder.js';
+import { builder, listOf } from '../builder.js';
 import { readTx, requireTenant, tenantTx, WRITERS, type Context } from '../context.js';
 import type { Tags } from '../db/tables.js';
 import type { TenantTx } from '../db/tenant.js';
@@ -26,6 +26,8 @@ import {
 import type { Visibility } from '../definitions/tables.js';
 import { parseInput, userError } from '../errors.js';
 import { metricName, tagsSchema } from '../ingest/metric-input.js';
+import { bucketBudget } from '../query/budget.js';
+import { audit, auditRow, contextActor } from '../audit.js';
 import { fillBuckets, type ResultSeries, type TagFilter } from '../query/aggregate.js';
 import { autoGranularity, GRANULARITIES, type Granularity } from '../query/plan.js';
 import { AggregateSeriesRef, filterSchema, GranularityEnum, tagKey, TagFilterInput } from './aggregation.js';
@@ -72,6 +74,26 @@ function versionsLoader(ctx: Context): DataLoader<string, LoadedDefinition[]> {
   return loader;
 }
 
+/**
+ * One version of a definition. It has no `versions` of its own: a type that lists itself let
+ * `versions { versions { … } }` return every version at every level (n^depth objects), so the
+ * history is one level deep by construction.
+ */
+const MetricDefinitionVersionRef = builder.objectRef<LoadedDefinition>('MetricDefinitionVersion').implement({
+  description: 'One version of a metric definition, as it was saved.',
+  fields: (t) => ({
+    version: t.exposeInt('version'),
+    formula: t.exposeString('formula'),
+    description: t.exposeString('description', { nullable: true }),
+    unit: t.exposeString('unit', { nullable: true }),
+    filters: t.field({ type: [TagFilterRef], resolve: (d) => d.filters }),
+    groupBy: t.stringList({ resolve: (d) => d.groupBy }),
+    metrics: t.stringList({ description: 'The recorded metrics the formula reads.', resolve: (d) => d.metrics }),
+    versionCreatedBy: t.exposeString('versionCreatedBy', { nullable: true }),
+    versionCreatedAt: t.field({ type: 'DateTime', resolve: (d) => d.versionCreatedAt }),
+  }),
+});
+
 const MetricDefinitionRef = builder.objectRef<LoadedDefinition>('MetricDefinition');
 MetricDefinitionRef.implement({
   description:
@@ -94,7 +116,7 @@ MetricDefinitionRef.implement({
     versionCreatedBy: t.exposeString('versionCreatedBy', { nullable: true }),
     versionCreatedAt: t.field({ type: 'DateTime', resolve: (d) => d.versionCreatedAt }),
     versions: t.field({
-      type: [MetricDefinitionRef],
+      type: [MetricDefinitionVersionRef],
       description: 'Every version, newest first.',
       resolve: (d, _args, ctx) => versionsLoader(ctx).load(d.id),
     }),
@@ -249,12 +271,22 @@ export async function queryTx<T>(ctx: Context, work: (trx: TenantTx) => Promise<
   }
 }
 
+/** The audit row of a definition's creation or new version, in the transaction that made it. */
+async function auditDefinition(trx: TenantTx, ctx: Context, action: 'METRIC_DEFINITION_CREATED' | 'METRIC_DEFINITION_UPDATED', definition: LoadedDefinition) {
+  const principal = requireTenant(ctx);
+  await audit(
+    trx,
+    auditRow(principal.tenantId, contextActor(ctx), { action, target: definition.id, details: { name: definition.name, version: definition.version, formula: definition.formula, visibility: definition.visibility } }),
+  );
+}
+
 const nameArg = z.string().max(255);
 
 builder.queryFields((t) => ({
   metricDefinitions: t.field({
     type: [MetricDefinitionRef],
     description: 'The metric definitions you can see, by name, at their latest version.',
+    complexity: listOf(1000),
     args: {
       prefix: t.arg.string({ validate: { schema: nameArg } }),
       limit: t.arg.int({ description: '1-1000, default 1000.', validate: { schema: z.number().int().min(1).max(1000) } }),
@@ -279,9 +311,11 @@ builder.queryFields((t) => ({
       requireTenant(ctx);
       const input = parseInput(previewSchema, raw);
       const { db, env } = ctx.deps;
+      const width = GRANULARITIES[input.granularity];
+      // #16: the range is budgeted before fixedBuckets lists its starts (the cost check below comes after).
+      bucketBudget(input.from, input.to, width, { maxBuckets: env.QUERY_MAX_BUCKETS }, input.granularity);
       return queryTx(ctx, async (trx) => {
         const checked = await checkFormulaInput(trx, input.formula);
-        const width = GRANULARITIES[input.granularity];
         const bucketing = fixedBuckets(input.from, input.to, width);
         const result = await evaluateFormula(
           trx,
@@ -310,8 +344,8 @@ builder.mutationFields((t) => ({
     resolve: async (_root, { input: raw }, ctx) => {
       const principal = requireTenant(ctx, WRITERS);
       const input = parseInput(createSchema, raw);
-      const definition = await tenantTx(ctx, (trx) =>
-        createDefinition(trx, readerOf(principal), {
+      const definition = await tenantTx(ctx, async (trx) => {
+        const created = await createDefinition(trx, readerOf(principal), {
           name: input.name,
           formula: input.formula,
           description: input.description ?? null,
@@ -319,8 +353,10 @@ builder.mutationFields((t) => ({
           filters: input.filters ?? [],
           groupBy: [...new Set(input.groupBy ?? [])],
           visibility: (input.visibility ?? 'TENANT') as Visibility,
-        }),
-      );
+        });
+        await auditDefinition(trx, ctx, 'METRIC_DEFINITION_CREATED', created);
+        return created;
+      });
       return { definition };
     },
   }),
@@ -332,8 +368,8 @@ builder.mutationFields((t) => ({
       const principal = requireTenant(ctx, WRITERS);
       const input = parseInput(updateSchema, raw);
       const given = raw as Record<string, unknown>;
-      const definition = await tenantTx(ctx, (trx) =>
-        updateDefinition(trx, readerOf(principal), input.id, {
+      const definition = await tenantTx(ctx, async (trx) => {
+        const updated = await updateDefinition(trx, readerOf(principal), input.id, {
           ...(input.formula != null ? { formula: input.formula } : {}),
           // null clears description and unit; leaving them out keeps them.
           ...('description' in given ? { description: input.description ?? null } : {}),
@@ -341,8 +377,10 @@ builder.mutationFields((t) => ({
           ...(input.filters != null ? { filters: input.filters } : {}),
           ...(input.groupBy != null ? { groupBy: [...new Set(input.groupBy)] } : {}),
           ...(input.visibility != null ? { visibility: input.visibility as Visibility } : {}),
-        }),
-      );
+        });
+        await auditDefinition(trx, ctx, 'METRIC_DEFINITION_UPDATED', updated);
+        return updated;
+      });
       return { definition };
     },
   }),
@@ -353,7 +391,11 @@ builder.mutationFields((t) => ({
     resolve: async (_root, { input: raw }, ctx) => {
       const principal = requireTenant(ctx, WRITERS);
       const { id } = parseInput(z.object({ id: z.string().uuid('id must be a UUID') }), raw);
-      const deleted = await tenantTx(ctx, (trx) => deleteDefinition(trx, readerOf(principal), id));
+      const deleted = await tenantTx(ctx, async (trx) => {
+        const gone = await deleteDefinition(trx, readerOf(principal), id);
+        await audit(trx, auditRow(principal.tenantId, contextActor(ctx), { action: 'METRIC_DEFINITION_DELETED', target: gone.id, details: { name: gone.name } }));
+        return gone;
+      });
       return { id: deleted.id, name: deleted.name };
     },
   }),

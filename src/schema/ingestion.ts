@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { z } from 'zod';
-import { builder } from '../builder.js';
+import { builder, listOf } from '../builder.js';
 import { readTx, requireTenant, tenantTx, WRITERS, type Context } from '../context.js';
 import { METRIC_TYPES, type MetricType, type Tags } from '../db/tables.js';
 import { describeZodError, userError } from '../errors.js';
@@ -290,6 +290,7 @@ builder.queryFields((t) => ({
   metrics: t.field({
     type: [MetricRef],
     description: 'The tenant’s metric names, alphabetically, optionally those starting with `prefix`.',
+    complexity: listOf(1000),
     args: {
       prefix: t.arg.string({ validate: { schema: z.string().max(255) } }),
       limit: t.arg.int({ description: '1-1000, default 1000.', validate: { schema: z.number().int().min(1).max(1000) } }),

@@ -16,6 +16,9 @@ import type { LiveUpdate } from '../realtime/live-aggregates.js';
 import { recordedFeeds } from '../realtime/recorded.js';
 import { AggregateQueryInput, AggregateSeriesRef, aggregateInputSchema, GranularityEnum, MetadataRef, PERCENTILE_FIELDS, selects } from './aggregation.js';
 import { MetricPointRef } from './ingestion.js';
+import type { AggregateQuery } from '../query/aggregate.js';
+import { bucketBudget, fillsEveryBucket } from '../query/budget.js';
+import { GRANULARITIES } from '../query/plan.js';
 
 const MetricRecordedFilter = builder.inputType('MetricRecordedFilter', {
   fields: (t) => ({
@@ -86,6 +89,7 @@ builder.subscriptionFields((t) => ({
       if (input.after) throw userError('BAD_USER_INPUT', 'liveAggregates does not page: leave out `after`');
       const { query, limit } = parseInput(aggregateInputSchema, input);
       const percentiles = selects(info, PERCENTILE_FIELDS);
+      liveBudget(query, limit, ctx.deps.env.QUERY_MAX_BUCKETS);
       // Told now, not by silence: a misspelt metric or groupBy key.
       await tenantTx(ctx, async (trx) => {
         await requireKnownMetrics(trx, query.metrics, readerOf(requireTenant(ctx)));
@@ -96,3 +100,15 @@ builder.subscriptionFields((t) => ({
     resolve: (update) => update,
   }),
 }));
+
+/**
+ * #16: a live query is budgeted before its first evaluation: the range at its granularity, and
+ * with a fill mode (every series then carries every bucket, and the first message is the whole
+ * answer) at most `limit` buckets, so no empty bucket is made that would be refused afterwards.
+ */
+function liveBudget(query: AggregateQuery, limit: number, maxBuckets: number): void {
+  const buckets = bucketBudget(query.from, query.to, GRANULARITIES[query.granularity], { maxBuckets }, query.granularity);
+  if (fillsEveryBucket(query.fill) && buckets > limit) {
+    throw userError('LIMIT_EXCEEDED', `With fill ${query.fill} every series holds all ${buckets} buckets of the range, over this live query's limit of ${limit}. Narrow the range, coarsen the granularity or use fill NONE.`, { limit });
+  }
+}

@@ -138,8 +138,8 @@ const STATS_TIMEOUT_MS = 60_000;
 builder.queryFields((t) => ({
   retention: t.field({
     type: RetentionRef,
-    description: 'How long this tenant’s raw points and aggregates are kept.',
-    resolve: (_root, _args, ctx) => tenantTx(ctx, (trx) => tenantRetention(trx)),
+    description: 'How long this tenant’s raw points and aggregates are kept. ADMIN only.',
+    resolve: (_root, _args, ctx) => tenantTx(ctx, (trx) => tenantRetention(trx), { roles: ADMINS }),
   }),
   storageStats: t.field({
     type: StorageStatsRef,

@@ -4,7 +4,7 @@
  */
 import { sql } from 'kysely';
 import { z } from 'zod';
-import { builder } from '../builder.js';
+import { builder, listOf } from '../builder.js';
 import { ADMINS, metricLoader, requireTenant, tenantTx } from '../context.js';
 import { isTimeZone } from '../definitions/calendar.js';
 import { definitionReport, metricReport, type Report, type ReportRow } from '../definitions/build-report.js';
@@ -179,6 +179,7 @@ builder.queryFields((t) => ({
   jobRuns: t.field({
     type: [JobRunRef],
     description: 'Recent runs of scheduled jobs and of jobs your tenant requested, newest first. ADMIN only.',
+    complexity: listOf(100),
     args: {
       job: t.arg.string({ validate: { schema: z.string().max(100) } }),
       limit: t.arg.int({ description: '1-500, default 100.', validate: { schema: z.number().int().min(1).max(500) } }),
@@ -192,6 +193,8 @@ builder.queryFields((t) => ({
             select id, job, tick, tenant_id, range_from, range_to, status, rows, started_at, finished_at, duration_ms, error
             from job_runs
             where (${args.job ?? null}::text is null or job = ${args.job ?? null}::text)
+              -- Only this tenant's own runs: service-wide runs (tenant_id null) tell of every tenant's activity.
+              and tenant_id is not null
             order by started_at desc, id desc
             limit ${args.limit ?? 100}`.execute(trx);
           return rows;

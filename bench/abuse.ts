@@ -1,0 +1,124 @@
+/**
+ * Issue 16's goal as a benchmark: while a client sends the most expensive requests each limit
+ * still allows, /health/live answers within 250 ms at p99, the service's RSS stays under
+ * 512 MB, and no request ends the process.
+ *
+ * The service runs as a child process (embedded engine, or BENCH_DATABASE_URL's server) with
+ * its default limits. Rounds alternate: an idle round (the baseline: /health/live alone) and an
+ * attack round (ABUSE_CLIENTS clients each sending the costliest requests in turn), both
+ * probing /health/live every 50 ms. Reported: p50/p99 of the probe in each, the service's
+ * peak RSS, and whether it survived.
+ *
+ *   npx tsx bench/abuse.ts                       # 3 rounds of 20 s each
+ *   ABUSE_ROUNDS=1 ABUSE_ROUND_MS=10000 npx tsx bench/abuse.ts
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freshDatabase, rssBytes, startServer, stopServer } from './servers.js';
+
+const ROUNDS = Number(process.env.ABUSE_ROUNDS ?? 3);
+const ROUND_MS = Number(process.env.ABUSE_ROUND_MS ?? 20_000);
+const CLIENTS = Number(process.env.ABUSE_CLIENTS ?? 2);
+const OPERATOR = 'bench-operator-token-0123456789';
+const MINUTE = 60_000;
+
+const dataDir = process.env.BENCH_DATABASE_URL ? null : mkdtempSync(join(tmpdir(), 'mg-abuse-'));
+const database = process.env.BENCH_DATABASE_URL ? await freshDatabase(process.env.BENCH_DATABASE_URL) : null;
+const { child, url } = await startServer({ OPERATOR_TOKEN: OPERATOR, ...(database ? { DATABASE_URL: database.url } : { DATA_DIR: dataDir! }) });
+let exitCode: number | null = null;
+child.once('exit', (code, signal) => (exitCode = code ?? (signal ? 128 : -1)));
+
+async function gql(query: string, variables: Record<string, unknown>, token: string): Promise<any> {
+  const response = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) });
+  return response.json();
+}
+
+const tenant = await gql('mutation { createTenant(input: { name: "abuse" }) { adminKey { key } } }', {}, OPERATOR);
+const key: string = tenant.data.createTenant.adminKey.key;
+// A few series with points over the last hours, and a definition over them: the attacks read real data.
+const now = Math.floor(Date.now() / MINUTE) * MINUTE;
+await gql(
+  'mutation($m: [MetricInput!]!) { recordMetrics(input: { metrics: $m }) { accepted } }',
+  { m: Array.from({ length: 500 }, (_, i) => ({ name: 'abuse.latency', type: 'HISTOGRAM', value: (i % 97) + 1, timestamp: new Date(now - (i % 240) * MINUTE).toISOString(), tags: { host: `h${i % 5}` } })) },
+  key,
+);
+await gql('mutation { createMetricDefinition(input: { name: "abuse.double", formula: "avg(abuse.latency) * 2" }) { definition { id } } }', {}, key);
+
+const ERA = { from: '0001-01-01T00:00:00Z', to: '9999-12-31T00:00:00Z' };
+/** The widest range the default QUERY_MAX_BUCKETS (100 000) allows at MINUTE, ending now. */
+const widest = { from: new Date(now - 99_000 * MINUTE).toISOString(), to: new Date(now).toISOString(), granularity: 'MINUTE' };
+const AGG = 'query($i: AggregateQueryInput!) { metricAggregates(input: $i) { nextCursor series { tags buckets { start count avg p99 value } } } }';
+const attacks: Array<[string, () => Promise<unknown>]> = [
+  ['era at MINUTE, no series (refused)', () => gql(AGG, { i: { metrics: ['abuse.latency'], ...ERA, granularity: 'MINUTE', tags: { host: 'none' } } }, key)],
+  ['widest range, fill ZERO, 5 series, a 10 000-bucket page', () => gql(AGG, { i: { metrics: ['abuse.latency'], ...widest, groupBy: ['host'], fill: 'ZERO' } }, key)],
+  ['widest range, fill PREVIOUS, a definition', () => gql(AGG, { i: { metrics: ['abuse.double'], ...widest, fill: 'PREVIOUS' } }, key)],
+  ['previewMetricDefinition over the era (refused)', () => gql('query($i: PreviewMetricDefinitionInput!) { previewMetricDefinition(input: $i) { cost { cells } } }', { i: { formula: 'avg(abuse.latency)', ...ERA, granularity: 'MINUTE' } }, key)],
+  ['previewMetricDefinition over the widest range', () => gql('query($i: PreviewMetricDefinitionInput!) { previewMetricDefinition(input: $i) { cost { cells } series { buckets { value } } } }', { i: { formula: 'avg(abuse.latency)', ...widest, groupBy: ['host'] } }, key)],
+  ['nested lists at the complexity limit', () => gql('{ metricDefinitions(limit: 200) { name versions { version formula metrics groupBy } } }', {}, key)],
+  ['10 000-level nested Tags literal (refused)', () => gql(`{ latestValue(metric: "abuse.latency", tags: ${'{ a: '.repeat(10_000)}"x"${' }'.repeat(10_000)}) { value } }`, {}, key)],
+  ['export of the widest range, fill ZERO, 5 series (500 000 rows)', async () => {
+    const response = await fetch(`${url}/export?query=${encodeURIComponent(JSON.stringify({ metrics: ['abuse.latency'], ...widest, groupBy: ['host'], fill: 'ZERO' }))}`, { headers: { authorization: `Bearer ${key}` } });
+    const reader = response.body!.getReader();
+    while (!(await reader.read()).done);
+  }],
+];
+
+/** Probes /health/live every 50 ms until `stop`; returns the latencies (ms). */
+async function probe(stop: () => boolean): Promise<number[]> {
+  const latencies: number[] = [];
+  while (!stop()) {
+    const started = performance.now();
+    try {
+      await fetch(`${url}/health/live`, { signal: AbortSignal.timeout(30_000) });
+      latencies.push(performance.now() - started);
+    } catch {
+      latencies.push(30_000);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return latencies;
+}
+
+const quantile = (values: number[], q: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+};
+
+let peakRss = rssBytes(child.pid);
+const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, rssBytes(child.pid) || 0)), 100);
+const idle: number[] = [];
+const attacked: number[] = [];
+const attackTimes = new Map<string, number[]>();
+for (let round = 0; round < ROUNDS && exitCode === null; round++) {
+  let done = false;
+  const timer = setTimeout(() => (done = true), ROUND_MS);
+  idle.push(...(await probe(() => done)));
+  clearTimeout(timer);
+  done = false;
+  const attackTimer = setTimeout(() => (done = true), ROUND_MS);
+  const clients = Array.from({ length: CLIENTS }, async (_, c) => {
+    for (let i = c; !done && exitCode === null; i++) {
+      const [name, attack] = attacks[i % attacks.length]!;
+      const started = performance.now();
+      await attack().catch(() => {});
+      attackTimes.set(name, [...(attackTimes.get(name) ?? []), performance.now() - started]);
+    }
+  });
+  attacked.push(...(await probe(() => done)));
+  await Promise.all(clients);
+  clearTimeout(attackTimer);
+}
+clearInterval(rssTimer);
+
+const ms = (v: number) => `${v.toFixed(1)} ms`;
+console.log(`engine: ${database ? 'PostgreSQL (BENCH_DATABASE_URL)' : 'embedded PGlite + TimescaleDB'}; ${ROUNDS} idle and ${ROUNDS} attack rounds of ${ROUND_MS} ms, ${CLIENTS} attacking clients`);
+console.log('attack requests (median time each):');
+for (const [name, times] of attackTimes) console.log(`  ${name}: ${times.length} sent, median ${ms(quantile(times, 0.5))}`);
+console.log(`/health/live p50: idle ${ms(quantile(idle, 0.5))}, under attack ${ms(quantile(attacked, 0.5))}`);
+console.log(`/health/live p99: idle ${ms(quantile(idle, 0.99))} (baseline), under attack ${ms(quantile(attacked, 0.99))} (goal < 250 ms) → ${quantile(attacked, 0.99) < 250 ? 'met' : 'NOT met'}`);
+console.log(`peak RSS of the service: ${(peakRss / 2 ** 20).toFixed(0)} MB (goal < 512 MB) → ${peakRss < 512 * 2 ** 20 ? 'met' : 'NOT met'}`);
+console.log(`process: ${exitCode === null ? 'alive after every request (goal met)' : `EXITED with ${exitCode} (goal NOT met)`}`);
+await stopServer(child);
+await database?.drop();
+if (dataDir) rmSync(dataDir, { recursive: true, force: true });
