@@ -231,13 +231,13 @@ export function createServer(deps: Deps): Server {
         }
       },
       onSubscribe: async (ctx, _id, payload) => {
-        const refused = await guard.beforeOperation(ctx.extra.socket, ctx.extra.principal, ctx.extra.token);
-        if (refused) return refused;
-        // graphql-ws has already counted this one in.
+        // graphql-ws has already counted this one in. Checked before anything is awaited, while the count is this operation's.
         const limit = deps.env.LIVE_MAX_SUBSCRIPTIONS_PER_CONNECTION;
         if (Object.keys(ctx.subscriptions).length > limit) {
           return [userError('LIMIT_EXCEEDED', `A connection may hold at most ${limit} subscriptions; complete one or open another connection.`, { limit })];
         }
+        const refused = await guard.beforeOperation(ctx.extra.socket, ctx.extra.principal, ctx.extra.token);
+        if (refused) return refused;
         const { schema: s, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
