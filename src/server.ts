@@ -244,14 +244,14 @@ export function createServer(deps: Deps): Server {
         }
       },
       onSubscribe: async (ctx, id, payload) => {
-        // Every operation checks the connection's principal (JWT expiry, revocations): src/ws-guard.ts.
-        const refused = await guard.beforeOperation(ctx.extra.socket, ctx.extra.principal, ctx.extra.token);
-        if (refused) return refused;
-        // graphql-ws has already counted this one in.
+        // graphql-ws has already counted this one in. Checked before anything is awaited, while the count is this operation's.
         const limit = deps.env.LIVE_MAX_SUBSCRIPTIONS_PER_CONNECTION;
         if (Object.keys(ctx.subscriptions).length > limit) {
           return [userError('LIMIT_EXCEEDED', `A connection may hold at most ${limit} subscriptions; complete one or open another connection.`, { limit })];
         }
+        // Every operation checks the connection's principal (JWT expiry, revocations): src/ws-guard.ts.
+        const refused = await guard.beforeOperation(ctx.extra.socket, ctx.extra.principal, ctx.extra.token);
+        if (refused) return refused;
         // GraphiQL sends its headers with each subscribe message, not in connection_init.
         let operation: Awaited<ReturnType<typeof principalFromSubscribe>>;
         try {
