@@ -129,7 +129,8 @@ describe.each(ENGINES)('exports on %s', (engine) => {
     // A second instance on this database, in its own process, with a heap capped below what
     // the export would take if it were held whole (1 000 000 rows: ~90 MB of CSV, several
     // hundred MB as objects): it completes only if the rows are streamed.
-    const server = await startServer({ DATABASE_URL: app.databaseUrl!, LOG_LEVEL: 'warn', ALERT_EVALUATION_CRON: 'off' }, ['--max-old-space-size=160']);
+    // QUERY_MAX_BUCKETS (default 100 000) bounds an export's range; an operator who wants bigger exports raises it.
+    const server = await startServer({ DATABASE_URL: app.databaseUrl!, LOG_LEVEL: 'warn', ALERT_EVALUATION_CRON: 'off', QUERY_MAX_BUCKETS: '1000000' }, ['--max-old-space-size=160']);
     try {
       // 1 000 000 one-minute buckets (fill ZERO) of one series: ~1.9 years.
       const from = new Date(T0 - 1_000_000 * 60_000).toISOString();
