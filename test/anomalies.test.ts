@@ -71,9 +71,14 @@ describe.each(ENGINES)('anomalies on %s', (engine) => {
   test('each bucket against its seasonal baseline: exactly the spike is an anomaly, with the pure baseline’s numbers', async () => {
     const result = (await anomalies({ ...judged, groupBy: ['route'] })).data!.metricAnomalies;
     expect(result.threshold).toBe(SENSITIVITIES.MEDIUM);
-    // From the aggregates only; history beyond the 30 days raw points and 1 minute buckets are
-    // kept is read at the finest level left (5 minutes), as metricAggregates reads it.
-    if (engine === 'embedded') expect(result.source.split('+').sort()).toEqual(['stats_1h', 'stats_5m']);
+    // From the aggregates only, never raw points: the hourly level, and where the history passes
+    // the 30-day edge of raw points and 1 minute buckets the finest level left (5 minutes) —
+    // whether the range reaches that edge depends on the hour the test runs.
+    if (engine === 'embedded') {
+      const sources = result.source.split('+');
+      expect(sources).toContain('stats_1h');
+      expect(sources.filter((s) => s !== 'stats_1h' && s !== 'stats_5m')).toEqual([]);
+    }
     expect(result.series.map((s) => [s.tags, s.state, s.points.length])).toEqual([
       [{ route: '/a' }, 'READY', 48],
       [{ route: '/b' }, 'READY', 48],
