@@ -12,6 +12,7 @@ import { OTLPMetricExporter as ProtoExporter } from '@opentelemetry/exporter-met
 import { OTLPMetricExporter as JsonExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { signJwt } from '../src/auth.js';
+import { nanosToMs } from '../src/ingest/otlp-decode.js';
 import { ENGINES, JWT_SECRET, OPERATOR_TOKEN, startApp, type TestApp } from './harness.js';
 import { figures, storedRows, watchPoints } from './protocol-fixtures.js';
 
@@ -53,6 +54,22 @@ const safeJson = (raw: Uint8Array) => {
 
 /** One scale-6 cell of the percentile sketch: (γ^i, γ^(i+1)], γ = 2^(1/64). */
 const cell = (x: number) => Math.ceil(Math.log2(x) * 64) - 1;
+
+test('a time in nanoseconds is its exact millisecond, whether it arrives as a Long (protobuf), a decimal string (JSON) or a number', () => {
+  // 1 in 8 of today's millisecond times used to come out a millisecond early: num(ns) / 1e6
+  // rounded the nanoseconds to 256 ns and new Date() truncated what fell just under.
+  const base = Date.UTC(2026, 11, 2, 3, 0, 0);
+  const off: number[] = [];
+  for (let t = base; t < base + 4_000; t++) {
+    const nanos = BigInt(t) * 1_000_000n;
+    const long = ExportRequest.fromObject({ resourceMetrics: [{ scopeMetrics: [{ metrics: [{ gauge: { dataPoints: [{ timeUnixNano: `${nanos}` }] } }] }] }] }) as any;
+    const asLong = long.resourceMetrics[0].scopeMetrics[0].metrics[0].gauge.dataPoints[0].timeUnixNano;
+    for (const v of [asLong, `${nanos}`, Number(nanos)]) if (new Date(nanosToMs(v)).getTime() !== t) off.push(t);
+  }
+  expect(off).toEqual([]);
+  expect(nanosToMs(`${BigInt(base) * 1_000_000n + 1_500n}`)).toBe(base + 0.001); // microseconds kept
+  expect(nanosToMs(null)).toBe(0);
+});
 
 describe.each(ENGINES)('OTLP/HTTP metrics (%s)', (engine) => {
   let app: TestApp;
@@ -211,8 +228,10 @@ describe.each(ENGINES)('OTLP/HTTP metrics (%s)', (engine) => {
     const t0 = Date.now() - 60_000;
     const summary = (t: number, count: number, sum: number, quantiles: Array<[number, number]>) =>
       request([{ name: 'rpc.duration', unit: 'ms', summary: { dataPoints: [{ startTimeUnixNano: ns(t0 - 1_000), timeUnixNano: ns(t), count, sum, quantileValues: quantiles.map(([quantile, value]) => ({ quantile, value })) }] } }]);
-    expect(await post(app, summary(t0, 10, 300, [[0, 5], [0.5, 20], [0.9, 60], [1, 90]]), tenant.adminKey, { format: 'protobuf' })).toMatchObject({ status: 200, body: {} });
-    expect(await post(app, summary(t0 + 10_000, 14, 420, [[0.5, 25], [1, 40]]), tenant.adminKey, { format: 'protobuf' })).toMatchObject({ status: 200, body: {} });
+    for (const body of [summary(t0, 10, 300, [[0, 5], [0.5, 20], [0.9, 60], [1, 90]]), summary(t0 + 10_000, 14, 420, [[0.5, 25], [1, 40]])]) {
+      const answer = await post(app, body, tenant.adminKey, { format: 'protobuf' });
+      expect([answer.status, answer.body]).toEqual([200, {}]); // no partialSuccess: nothing refused
+    }
     const rows = await storedRows(app, tenant.tenantId, 'rpc.duration');
     const first = rows.filter((r) => r.time.getTime() === t0);
     expect(first.map((r) => [r.type, r.value, r.weight])).toEqual([['SUMMARY', 20, 5], ['SUMMARY', 60, 4], ['SUMMARY', 90, 1]]);

@@ -70,6 +70,17 @@ export function encodeOtlpStatus(format: 'protobuf' | 'json', code: number, mess
 type Long = { toNumber(): number; toString(): string };
 type Int64 = Long | number | string | null | undefined;
 const num = (v: Int64): number => (v === null || v === undefined ? 0 : typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : v.toNumber());
+/**
+ * Nanoseconds since the epoch as milliseconds, exact to the microsecond. Not `num(v) / 1e6`:
+ * today's times in nanoseconds are past 2^53, the double rounds them to 256 ns, and a time a
+ * hair under its millisecond became the millisecond before once a Date truncated it.
+ */
+export const nanosToMs = (v: Int64): number => {
+  if (v === null || v === undefined) return 0;
+  if (typeof v === 'number') return Math.round(v / 1e3) / 1e3;
+  const digits = String(v); // a Long prints its exact value; JSON sends a decimal string
+  return /^\d+$/.test(digits) ? Number(BigInt(digits) / 1000n) / 1e3 : Math.round(Number(digits) / 1e3) / 1e3;
+};
 
 interface AnyValue {
   value?: string;
@@ -246,10 +257,10 @@ export function otlpObservations(request: OtlpRequest, now = Date.now()): Decode
       addAttributes(tagsRaw, point.attributes);
       const tags = checkTags(tagsRaw);
       if ('error' in tags) return refuse(source, 'validation', `metric '${name}': ${tags.error}`);
-      const timeMs = num(point.timeUnixNano) / 1e6;
+      const timeMs = nanosToMs(point.timeUnixNano);
       if (!(timeMs > 0)) return refuse(source, 'validation', `metric '${name}': time_unix_nano must be set`);
       if (timeMs > now + MAX_FUTURE_MS) return refuse(source, 'validation', `metric '${name}': time ${new Date(timeMs).toISOString()} is more than 10 minutes in the future`);
-      const startMs = num(point.startTimeUnixNano) / 1e6;
+      const startMs = nanosToMs(point.startTimeUnixNano);
       const start = startMs > 0 ? startMs : null;
       const base = { name, type, unit, tags: tags as Tags, time: new Date(timeMs), source };
 
