@@ -272,6 +272,26 @@ describe.each(ENGINES)('tenant isolation on %s', (engine) => {
       }
     });
 
+    test("reads none of A's tag-group aggregates through any tenant_group_* view, while A reads its own (TimescaleDB)", async () => {
+      if (!app.server.deps.db.timescale) return;
+      await app.server.deps.aggregates.refreshAll();
+      const aMetrics = new Set((await db.selectFrom('metrics').select('id').where('tenant_id', '=', a.tenantId).execute()).map((r) => Number(r.id)));
+      for (const level of ['1h', '1d']) {
+        for (const kind of ['group_stats', 'group_sketch']) {
+          const owned = await sql<{ n: number }>`select count(*)::int as n from ${sql.table(`${kind}_${level}`)} where tenant_id = ${a.tenantId}`.execute(db);
+          expect(owned.rows[0]!.n, `${kind}_${level}`).toBeGreaterThan(0);
+          const asA = await withTenant(db, a.tenantId, (trx) => sql`select * from ${sql.table(`tenant_${kind}_${level}`)}`.execute(trx));
+          expect(asA.rows.length, `tenant_${kind}_${level} as A`).toBe(owned.rows[0]!.n);
+          const ofB = await sql<{ n: number }>`select count(*)::int as n from ${sql.table(`${kind}_${level}`)} where tenant_id = ${b.tenantId}`.execute(db);
+          const seen = await asB((trx) => sql<{ metric_id: string }>`select * from ${sql.table(`tenant_${kind}_${level}`)}`.execute(trx));
+          expect(seen.rows.length, `tenant_${kind}_${level} as B`).toBe(ofB.rows[0]!.n);
+          expect(seen.rows.filter((row) => aMetrics.has(Number(row.metric_id))), `tenant_${kind}_${level} as B`).toEqual([]);
+        }
+      }
+      // The series' tag rows behind them are the owner's alone.
+      await expect(asB((trx) => sql`select * from series_groups limit 1`.execute(trx))).rejects.toThrow(/permission denied/);
+    });
+
     test('with no tenant set, the application role sees no row at all', async () => {
       const seen = await db.transaction().execute(async (trx) => {
         await sql`select set_config('role', ${APP_ROLE}, true)`.execute(trx);

@@ -29,7 +29,7 @@ import type { Env } from '../env.js';
 import type { Scheduler } from '../jobs/scheduler.js';
 import type { Logger } from '../log.js';
 import type { ServiceMetrics } from '../observability/metrics.js';
-import { DAY, HOUR, type LevelName } from '../query/plan.js';
+import { aggregatesOf, DAY, HOUR, type LevelName } from '../query/plan.js';
 import type { AggregateRefresher } from '../query/refresh.js';
 import { opsDb, opsTables } from './tables.js';
 
@@ -271,16 +271,27 @@ export function createRetention(deps: RetentionDeps) {
       ],
       sql` and `,
     );
+    // Tag-group rows (migrations/0076) are per metric: `series` are always every series of
+    // their metrics (a purge), so the groups of those metrics go.
+    const groupWhere = sql.join(
+      [
+        sql`tenant_id = ${tenantId}::uuid`,
+        sql`bucket < ${cutoff.toISOString()}::timestamptz`,
+        ...(range.from ? [sql`bucket >= ${range.from.toISOString()}::timestamptz`] : []),
+        ...(range.series ? [sql`metric_id in (select metric_id from series_groups where series_id = any(${range.series}::bigint[]))`] : []),
+      ],
+      sql` and `,
+    );
     let total = 0;
-    for (const kind of ['stats', 'sketch']) {
+    for (const aggregate of aggregatesOf(level)) {
       const { rows } = await sql<{ schema: string; name: string }>`
         select materialization_hypertable_schema as schema, materialization_hypertable_name as name
-        from timescaledb_information.continuous_aggregates where view_schema = 'public' and view_name = ${`${kind}_${level}`}`.execute(kysely);
+        from timescaledb_information.continuous_aggregates where view_schema = 'public' and view_name = ${aggregate}`.execute(kysely);
       if (!rows[0]) continue;
       for (const chunk of await chunksOf(rows[0], cutoff)) {
         if (Date.now() > deadline) break;
         if (range.from && chunk.range_end <= range.from) continue;
-        total += await deleteInBatches(chunk.chunk, sql<boolean>`${where}`, deadline);
+        total += await deleteInBatches(chunk.chunk, sql<boolean>`${aggregate.startsWith('group_') ? groupWhere : where}`, deadline);
       }
     }
     return total;
@@ -311,7 +322,7 @@ export function createRetention(deps: RetentionDeps) {
       if (source !== 'raw' && !db.timescale) continue;
       const common = cutoff(longest(source));
       if (db.timescale) {
-        const relations = source === 'raw' ? ['points'] : [`stats_${source}`, `sketch_${source}`];
+        const relations = source === 'raw' ? ['points'] : aggregatesOf(source);
         for (const relation of relations) {
           const { rows } = await sql<{ n: number }>`select count(*)::int as n from drop_chunks(${relation}::regclass, older_than => ${common.toISOString()}::timestamptz)`.execute(kysely);
           report.droppedChunks += rows[0]?.n ?? 0;

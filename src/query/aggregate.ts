@@ -7,6 +7,7 @@ import { boundedBuckets, describe, fixedBuckets, readBuckets, type Bucketing, ty
 import { QUANTILES, type QuantileField } from './sketch.js';
 import { horizons as retentionHorizons, tenantRetention } from '../ops/retention.js';
 import { lateRanges } from './invalidations.js';
+import { groupReading } from './group-levels.js';
 
 export type TagFilter =
   | { key: string; equals: string }
@@ -167,8 +168,12 @@ export async function runAggregate(
   // late-points job has recomputed them (src/query/invalidations.ts).
   const late = options.timescale && ids.length > 0 ? await lateRanges(trx, metrics.map((m) => m.id), query, horizons) : [];
   const segments = readRawWithin(bucketing.plan(options.timescale, horizons), [...(options.rawRanges ?? []), ...late]);
-  const sources = describe(segments, options.percentiles ? ['stats', 'sketch'] : ['stats']);
-  const merged = await readBuckets(trx, { sources: segments, bucketing, selection: { ids, grps }, qs: options.percentiles ? FIELDS.map((f) => QUANTILES[f]) : [] });
+  // Where the hourly and daily levels keep whole tag groups the answer needs, they are read
+  // instead of the groups' series (src/query/group-levels.ts).
+  const grouped = options.timescale ? groupReading(query, series.map((row, i) => ({ id: ids[i]!, metricId: Number(row.metric_id), tags: row.tags })), grps) : null;
+  const selection = grouped ? { ids: [...ids, ...grouped.ids], grps: [...grps, ...grouped.grps], groups: grouped.reading } : { ids, grps };
+  const sources = describe(segments, options.percentiles ? ['stats', 'sketch'] : ['stats'], grouped?.reading);
+  const merged = await readBuckets(trx, { sources: segments, bucketing, selection, qs: options.percentiles ? FIELDS.map((f) => QUANTILES[f]) : [] });
   const byGroup = new Map<number, MergedBucket[]>();
   for (const bucket of merged) {
     const list = byGroup.get(bucket.grp);

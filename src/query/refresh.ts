@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Db } from '../db/connect.js';
 import type { Logger } from '../log.js';
-import { LEVELS, type LevelName } from './plan.js';
+import { aggregatesOf, LEVELS, type LevelName } from './plan.js';
 
 /**
  * How far behind now each level's materialisation stays (its refresh window's end, as in the
@@ -56,8 +56,8 @@ export function createAggregateRefresher(db: Db, log: Logger, schedule: string |
     const floor = (await options.floor?.(level)) ?? null;
     const from = floor === null ? requested : requested === null ? floor : Math.max(requested, floor);
     if (from !== null && from >= to) return;
-    for (const kind of ['stats', 'sketch']) {
-      await sql`call refresh_continuous_aggregate(${`${kind}_${level}`}::regclass,
+    for (const aggregate of aggregatesOf(level)) {
+      await sql`call refresh_continuous_aggregate(${aggregate}::regclass,
         ${from === null ? null : new Date(from).toISOString()}::timestamptz, ${new Date(to).toISOString()}::timestamptz)`.execute(db.kysely);
     }
   }
