@@ -13,7 +13,8 @@
 --                    not take a continuous aggregate with a join as the source of another)
 --
 -- They merge what stats_1h and sketch_1h hold exactly as a query would (sums, min, max, the
--- newest value, sketch cells added), so an answer read from them is the answer read from the
+-- newest value — of points at the same time, the largest, as src/query/read-buckets.ts breaks
+-- the tie — sketch cells added), so an answer read from them is the answer read from the
 -- series levels. The planner uses them only where every series of a group is in the answer
 -- (src/query/group-levels.ts).
 --
@@ -57,7 +58,7 @@ from series s cross join lateral (select key, value from jsonb_each_text(s.tags)
 
 create materialized view group_stats_1h with (timescaledb.continuous, timescaledb.materialized_only = false) as
 select g.tenant_id, g.metric_id, g.key, g.value, time_bucket('1 hour', a.bucket) as bucket,
-  sum(a.n) as n, sum(a.s) as s, min(a.mn) as mn, max(a.mx) as mx, max(a.lt) as lt, last(a.lv, a.lt) as lv
+  sum(a.n) as n, sum(a.s) as s, min(a.mn) as mn, max(a.mx) as mx, max(a.lt) as lt, last(a.lv, row(a.lt, a.lv)) as lv
 from stats_1h a join series_groups g on g.series_id = a.series_id
 group by g.tenant_id, g.metric_id, g.key, g.value, time_bucket('1 hour', a.bucket)
 with no data;
@@ -70,7 +71,7 @@ group by g.tenant_id, g.metric_id, g.key, g.value, time_bucket('1 hour', a.bucke
 with no data;
 create materialized view group_stats_1d with (timescaledb.continuous, timescaledb.materialized_only = false) as
 select g.tenant_id, g.metric_id, g.key, g.value, time_bucket('1 day', a.bucket) as bucket,
-  sum(a.n) as n, sum(a.s) as s, min(a.mn) as mn, max(a.mx) as mx, max(a.lt) as lt, last(a.lv, a.lt) as lv
+  sum(a.n) as n, sum(a.s) as s, min(a.mn) as mn, max(a.mx) as mx, max(a.lt) as lt, last(a.lv, row(a.lt, a.lv)) as lv
 from stats_1d a join series_groups g on g.series_id = a.series_id
 group by g.tenant_id, g.metric_id, g.key, g.value, time_bucket('1 day', a.bucket)
 with no data;

@@ -165,6 +165,13 @@ export function createServer(deps: Deps): Server {
     return void yoga(req, res, { requestId });
   });
 
+  // Idle keep-alive connections stay open longer than clients and load balancers keep them
+  // (undici ~4 s, AWS ALB 60 s): with Node's 5 s, a busy server closed a socket as a client
+  // was sending its next request on it, and the client got ECONNRESET (seen in the tests under
+  // load). The client, not the server, should end an idle connection.
+  http.keepAliveTimeout = 65_000;
+  http.headersTimeout = 66_000;
+
   const wss = new WebSocketServer({ server: http, path: '/graphql' });
   // The WebSocket server re-emits the HTTP server's errors (a port in use); start() reports those.
   wss.on('error', () => {});

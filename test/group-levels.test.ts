@@ -97,6 +97,9 @@ describe('tag-group levels on the embedded TimescaleDB', () => {
       const answer = await app.gql<{ recordMetrics: { accepted: number } }, unknown>(RecordMetrics, { metrics: batch }, key);
       expect(answer.data?.recordMetrics.accepted).toBe(batch.length);
     }
+    // Two series with a point at the same time: `last` is the larger, from groups or series alike.
+    const tie = await app.gql<{ recordMetrics: { accepted: number } }, unknown>(RecordMetrics, { metrics: [2, 9, 4].map((value, i) => ({ name: 'g.tie', type: 'GAUGE', value, tags: { region: 'eu', host: `t${i}` }, timestamp: iso(D0 + 2 * HOUR + 50 * MINUTE) })) }, key);
+    expect(tie.data?.recordMetrics.accepted).toBe(3);
     // The other tenant: the same metric name and tag values, one point of 5.
     const theirs = await app.gql<{ recordMetrics: { accepted: number } }, unknown>(RecordMetrics, { metrics: [{ name: 'g.latency', type: 'HISTOGRAM', value: 5, tags: { region: 'eu', host: 'a' }, timestamp: iso(D0 + HOUR + 30 * MINUTE) }] }, other);
     expect(theirs.data?.recordMetrics.accepted).toBe(1);
@@ -137,6 +140,15 @@ describe('tag-group levels on the embedded TimescaleDB', () => {
       expect(bucket.count).toBe(12);
       expect(bucket.sum).toBe(exact(of(() => true, D0 + h * HOUR, D0 + (h + 1) * HOUR)).sum);
     });
+  });
+
+  test('points of different series at the same time: last is the largest, read from the group rows or from the series', async () => {
+    const input = { metrics: ['g.tie'], from: iso(D0), to: iso(D0 + DAY), groupBy: ['region'] };
+    const hourly = await query(key, { ...input, granularity: 'HOUR' });
+    expect(hourly.metadata.sources).toContain('group_stats_1h');
+    const minutes = await query(key, { ...input, granularity: 'MINUTE' });
+    expect(minutes.metadata.sources).not.toContain('group_stats_1h');
+    expect([hourly, minutes].map((a) => a.series[0]!.buckets.map((b) => [b.count, b.last]))).toEqual([[[3, 9]], [[3, 9]]]);
   });
 
   test('a question that cuts through a group (host = a, by region) reads the series, not the groups', async () => {

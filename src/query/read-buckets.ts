@@ -137,7 +137,7 @@ export const RAW_WEIGHT = sql`least(coalesce(weight, 1), 9007199254740992)::floa
 export const RAW_SUM = sql`least(greatest(value, -1e200), 1e200) * ${RAW_WEIGHT} + least(greatest(coalesce(sum_adjust, 0), -1e200), 1e200)`;
 const RAW_STATS = sql`sum(${RAW_WEIGHT}) as n, sum(${RAW_SUM}) as s,
   min(coalesce(min_value, value)) as mn, max(coalesce(max_value, value)) as mx,
-  max(time) as lt, (array_agg(value order by time desc))[1] as lv`;
+  max(time) as lt, (array_agg(value order by time desc, value desc))[1] as lv`;
 
 /**
  * Rows of one source, bucketed by `bucketing`:
@@ -177,7 +177,7 @@ export function sourceSql(source: Source, kind: 'stats' | 'sketch', bucketing: B
   return sameWidth
     ? sql`select series_id, bucket as b, n, s, mn, mx, lt, lv from ${view} where ${where}`
     : sql`select series_id, ${bucketing.of(sql`bucket`)} as b, sum(n) as n, sum(s) as s, min(mn) as mn, max(mx) as mx,
-            max(lt) as lt, (array_agg(lv order by lt desc))[1] as lv
+            max(lt) as lt, (array_agg(lv order by lt desc, lv desc))[1] as lv
           from ${view} where ${where} group by 1, 2`;
 }
 
@@ -198,7 +198,7 @@ function groupSql(source: Segment & { source: LevelName }, kind: 'stats' | 'sket
   return sameWidth
     ? sql`select gs.gid as series_id, g.bucket as b, g.n, g.s, g.mn, g.mx, g.lt, g.lv from ${from}`
     : sql`select gs.gid as series_id, ${bucketing.of(sql`g.bucket`)} as b, sum(g.n) as n, sum(g.s) as s, min(g.mn) as mn, max(g.mx) as mx,
-            max(g.lt) as lt, (array_agg(g.lv order by g.lt desc))[1] as lv
+            max(g.lt) as lt, (array_agg(g.lv order by g.lt desc, g.lv desc))[1] as lv
           from ${from} group by 1, 2`;
 }
 
@@ -233,7 +233,7 @@ export function selectionSql(selection: Selection): RawBuilder<unknown> {
  */
 export function statsSql(sources: Source[], bucketing: Bucketing, selection: Selection): RawBuilder<unknown> {
   return sql`select sel.grp, seg.b, sum(seg.n)::float8 as n, sum(seg.s)::float8 as s, min(seg.mn) as mn, max(seg.mx) as mx,
-                    (array_agg(seg.lv order by seg.lt desc))[1] as lv
+                    (array_agg(seg.lv order by seg.lt desc, seg.lv desc))[1] as lv
              from (${unionSql(sources, 'stats', bucketing, selection.ids, selection.groups)}) seg join ${selectionSql(selection)} on sel.series_id = seg.series_id
              group by sel.grp, seg.b`;
 }
