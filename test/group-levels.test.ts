@@ -6,6 +6,8 @@
  * tenant writing the same metric name and tag values.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { sql } from 'kysely';
+import { analyzeChanged } from '../src/ops/statistics.js';
 import { groupKeyOf, groupReading } from '../src/query/group-levels.js';
 import { startApp, type TestApp } from './harness.js';
 import { RecordMetrics } from './operations.js';
@@ -178,6 +180,26 @@ describe('tag-group levels on the embedded TimescaleDB', () => {
     const day = await query(key, { ...input, from: iso(D0 + DAY), to: iso(D0 + 2 * DAY), granularity: 'DAY' });
     expect(day.metadata.sources).toContain('group_stats_1d');
     expect(day.series[0]!.buckets[0]).toMatchObject({ count: 145, max: 1000 });
+  });
+
+  test('no autovacuum in PGlite: after a refresh every table and chunk has statistics, and a second pass finds nothing to do', async () => {
+    const kysely = app.server.deps.db.kysely;
+    const unanalyzed = () =>
+      sql<{ n: number }>`
+        select count(*)::int as n from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where c.relkind = 'r' and n.nspname = '_timescaledb_internal' and c.reltuples < 0
+          and not exists (select from _timescaledb_catalog.hypertable h where h.schema_name = n.nspname and h.table_name = c.relname)`.execute(kysely);
+    await app.server.deps.aggregates.refreshAll();
+    expect((await unanalyzed()).rows[0]!.n).toBe(0);
+    expect(await analyzeChanged(kysely)).toBe(0);
+    // A chunk grown past twice its analyzed pages is analyzed again.
+    const { rows } = await sql<{ name: string; pages: number }>`
+      select format('%I.%I', n.nspname, c.relname) as name, c.relpages as pages from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = '_timescaledb_internal' and c.relkind = 'r' and c.relpages > 1 order by c.relpages desc limit 1`.execute(kysely);
+    // As if it had been analyzed when empty (pg_class is what the job compares the size with).
+    await sql`update pg_class set relpages = 0, reltuples = 0 where oid = ${rows[0]!.name}::regclass`.execute(kysely);
+    expect(await analyzeChanged(kysely)).toBe(1);
+    expect((await sql<{ pages: number }>`select relpages as pages from pg_class where oid = ${rows[0]!.name}::regclass`.execute(kysely)).rows[0]!.pages).toBe(rows[0]!.pages);
   });
 
   test("the other tenant's groups hold its own point only", async () => {

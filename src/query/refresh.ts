@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Db } from '../db/connect.js';
 import type { Logger } from '../log.js';
+import { analyzeChanged } from '../ops/statistics.js';
 import { aggregatesOf, LEVELS, type LevelName } from './plan.js';
 
 /**
@@ -68,7 +69,9 @@ export function createAggregateRefresher(db: Db, log: Logger, schedule: string |
       return serial(async () => {
         const started = Date.now();
         for (const level of ORDER) await refresh(level, null, floorTo(Date.now() - REFRESH_LAG[level], width(level)));
-        log.debug({ ms: Date.now() - started }, 'aggregates refreshed');
+        // No autovacuum in PGlite: the planner's statistics are kept here (src/ops/statistics.ts).
+        const analyzed = db.kind === 'embedded' ? await analyzeChanged(db.kysely) : 0;
+        log.debug({ ms: Date.now() - started, analyzed }, 'aggregates refreshed');
       });
     },
     afterWrite(times) {
