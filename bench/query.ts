@@ -125,6 +125,8 @@ async function load(): Promise<{ tenantId: string; key: string }> {
 
 console.log(`bench:query  embedded TimescaleDB; densities ${DENSITIES.join(', ')} points per series-hour over ${HOSTS * REGIONS.length} series × ${DAYS} d; ${RUNS} runs per arm${BIG ? `; BIG: ${BIG_SERIES} series × ${BIG_DAYS} d, ${BIG_POINTS.toLocaleString('en')} points` : ''}`);
 const { tenantId, key } = await load();
+// A kept database: bring the aggregates (and the planner's statistics, src/ops/statistics.ts) up to date.
+await deps.aggregates.refreshAll();
 const counts = await sql<{ level: string; rows: number }>`
   select 'points' as level, count(*)::int as rows from points
   union all select 'sketch_1m', count(*)::int from sketch_1m
