@@ -10,9 +10,7 @@
  * Retry-After for what Prometheus should retry.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { sql } from 'kysely';
 import type { Deps } from '../context.js';
-import type { MetricType } from '../db/tables.js';
 import { decodeRemoteWrite, remoteWriteObservations } from '../ingest/prometheus-decode.js';
 import { authorizeWriter, describeRejections, ingest, readBody, Refusal } from './ingest-request.js';
 
@@ -70,11 +68,9 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
       body,
       dataPoints: samples,
       metrics: [...names],
-      // In the write's transaction: the types the tenant's metrics already have decide how samples are read.
-      observe: async (trx) => {
-        const { rows } = await sql<{ name: string; type: MetricType }>`select name, type from metrics where name = any(${[...names]}::text[])`.execute(trx);
-        return remoteWriteObservations(request, new Map(rows.map((r) => [r.name, r.type])));
-      },
+      // The types the tenant's metrics already have decide how samples are read (as of the write's transaction).
+      typesOf: [...names],
+      decode: (types) => remoteWriteObservations(request, types),
     });
     if (result.rejected.length > 0) return reply(400, describeRejections(result.rejected));
     return reply(204, '');
