@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import protobuf from 'protobufjs';
 import snappy from 'snappyjs';
 import { ENGINES, startApp, type TestApp } from './harness.js';
-import { storedRows, watchPoints } from './protocol-fixtures.js';
+import { protocolSuite, storedRows, watchPoints, type ProtocolTenant } from './protocol-fixtures.js';
 
 const root = protobuf.loadSync(path.join(import.meta.dirname, '../proto/prometheus/remote.proto'));
 const WriteRequest = root.lookupType('prometheus.WriteRequest');
@@ -54,12 +54,8 @@ function withStaleMarkers(body: Uint8Array): Uint8Array {
 
 describe.each(ENGINES)('Prometheus remote-write (%s)', (engine) => {
   let app: TestApp;
-  let tenant: { tenantId: string; adminKey: string };
-  beforeAll(async () => {
-    app = await startApp(engine, { MAX_BODY_BYTES: '200000' });
-    tenant = await app.createTenant();
-  });
-  afterAll(() => app?.close());
+  let tenant: ProtocolTenant;
+  protocolSuite(engine, (started) => ({ app, tenant } = started));
 
   test('counters become increments with resets; gauges as sent; stale markers skipped; a resend is stored once; live subscribers see the points', async () => {
     const watch = await watchPoints(app, tenant.adminKey, ['rw_requests_total']);
