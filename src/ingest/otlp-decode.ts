@@ -215,6 +215,24 @@ export function otlpObservations(request: OtlpRequest, now = Date.now()): Decode
   }
   return out;
 
+  // Points of one request mostly repeat a few attribute sets: each set is checked once, and its
+  // points share one Tags object (and so one tagsKey, src/ingest/record-points.ts).
+  const checked = new Map<Record<string, string>, Map<string, ReturnType<typeof checkTags>>>();
+  function tagsOf(scopeTags: Record<string, string>, attributes: KeyValue[] | undefined): ReturnType<typeof checkTags> {
+    const values: string[] = [];
+    for (const kv of attributes ?? []) values.push(kv.key, text(kv.value));
+    const signature = JSON.stringify(values);
+    let byScope = checked.get(scopeTags);
+    if (!byScope) checked.set(scopeTags, (byScope = new Map()));
+    let tags = byScope.get(signature);
+    if (!tags) {
+      const raw: Record<string, string> = { ...scopeTags };
+      for (let i = 0; i < values.length; i += 2) raw[values[i]!] = values[i + 1]!;
+      byScope.set(signature, (tags = checkTags(raw)));
+    }
+    return tags;
+  }
+
   function decodeMetric(metric: Metric, scopeTags: Record<string, string>) {
     const points: Array<NumberPoint | HistogramPoint | ExponentialPoint | SummaryPoint> =
       (metric.data && (metric[metric.data] as { dataPoints?: never[] } | undefined)?.dataPoints) || [];
@@ -253,9 +271,7 @@ export function otlpObservations(request: OtlpRequest, now = Date.now()): Decode
     points.forEach((point, index) => {
       const source = first + index;
       if ((point.flags & NO_RECORDED_VALUE) !== 0) return; // "no recorded value": a gap, not a value
-      const tagsRaw: Record<string, string> = { ...scopeTags };
-      addAttributes(tagsRaw, point.attributes);
-      const tags = checkTags(tagsRaw);
+      const tags = tagsOf(scopeTags, point.attributes);
       if ('error' in tags) return refuse(source, 'validation', `metric '${name}': ${tags.error}`);
       const timeMs = nanosToMs(point.timeUnixNano);
       if (!(timeMs > 0)) return refuse(source, 'validation', `metric '${name}': time_unix_nano must be set`);

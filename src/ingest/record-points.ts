@@ -59,12 +59,22 @@ interface Learned {
   series: Array<[key: string, id: number]>;
 }
 
-/** Sorted-key JSON: one string per distinct tag set. */
+const tagsKeys = new WeakMap<Tags, string>();
+
+/**
+ * Sorted-key JSON: one string per distinct tag set. Remembered per Tags object (validated tags
+ * are never changed): the points of a protocol request share theirs (src/ingest/otlp-decode.ts).
+ */
 export function tagsKey(tags: Tags): string {
+  const known = tagsKeys.get(tags);
+  if (known !== undefined) return known;
   // Validated tags come sorted already; the replacer (slower) is for rows read back from jsonb.
   const keys = Object.keys(tags);
-  for (let i = 1; i < keys.length; i++) if (keys[i - 1]! > keys[i]!) return JSON.stringify(tags, keys.sort());
-  return JSON.stringify(tags);
+  let key: string | undefined;
+  for (let i = 1; i < keys.length && key === undefined; i++) if (keys[i - 1]! > keys[i]!) key = JSON.stringify(tags, keys.sort());
+  key ??= JSON.stringify(tags);
+  tagsKeys.set(tags, key);
+  return key;
 }
 
 const UNLIMITED: Budgets = { maxSeries: Number.MAX_SAFE_INTEGER, maxSeriesPerMetric: Number.MAX_SAFE_INTEGER, maxTagValues: Number.MAX_SAFE_INTEGER };
