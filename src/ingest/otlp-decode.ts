@@ -201,6 +201,7 @@ export interface Decoded {
 /** The request's data points as observations; see the file's comment for the rules. */
 export function otlpObservations(request: OtlpRequest, now = Date.now()): Decoded {
   const out: Decoded = { observations: [], rejections: [], dataPoints: 0 };
+  const checked = new Map<Record<string, string>, Map<string, ReturnType<typeof checkTags>>>();
   const refuse = (source: number, reason: Decoded['rejections'][number]['reason'], message: string) => out.rejections.push({ source, reason, message });
 
   for (const rm of request.resourceMetrics ?? []) {
@@ -217,7 +218,6 @@ export function otlpObservations(request: OtlpRequest, now = Date.now()): Decode
 
   // Points of one request mostly repeat a few attribute sets: each set is checked once, and its
   // points share one Tags object (and so one tagsKey, src/ingest/record-points.ts).
-  const checked = new Map<Record<string, string>, Map<string, ReturnType<typeof checkTags>>>();
   function tagsOf(scopeTags: Record<string, string>, attributes: KeyValue[] | undefined): ReturnType<typeof checkTags> {
     const values: string[] = [];
     for (const kv of attributes ?? []) values.push(kv.key, text(kv.value));
