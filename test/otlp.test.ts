@@ -71,6 +71,11 @@ test('a time in nanoseconds is its exact millisecond, whether it arrives as a Lo
   expect(off).toEqual([]);
   expect(nanosToMs(`${BigInt(base) * 1_000_000n + 1_500n}`)).toBe(base + 0.001); // microseconds kept
   expect(nanosToMs(null)).toBe(0);
+  // A Long is converted by integer arithmetic while its microseconds fit a double, by BigInt past that: the same either side.
+  for (const nanos of [2_097_150_999n << 32n, (2_097_151_000n << 32n) - 1n, 2_097_151_000n << 32n, (1n << 63n) + 12_345n, (1n << 64n) - 1n]) {
+    const long = (protobuf.util.Long as unknown as typeof import('long').default).fromString(`${nanos}`, true);
+    expect(nanosToMs(long as never)).toBe(Number(nanos / 1000n) / 1e3);
+  }
 });
 
 describe.each(ENGINES)('OTLP/HTTP metrics (%s)', (engine) => {

@@ -82,10 +82,10 @@ export const nanosToMs = (v: Int64): number => {
   if (typeof long.high === 'number' && typeof long.low === 'number') {
     // A Long (protobuf's fixed64) without printing it: ns = high·2³² + low and 2³² = 4 294 967·1000 + 296,
     // so the whole microseconds are high·4 294 967 + ⌊(high·296 + low) / 1000⌋, exact in a double
-    // while high < 2³¹ (until the year 2262); past that, or negative, the decimal path below.
+    // while below 2⁵³ (high < 2 097 151 000: until the year 2255); past that, the decimal path below.
     const high = long.high >>> 0;
     const low = long.low >>> 0;
-    if (high < 0x80000000) return (high * 4294967 + Math.floor((high * 296 + low) / 1000)) / 1e3;
+    if (high < 2_097_151_000) return (high * 4294967 + Math.floor((high * 296 + low) / 1000)) / 1e3;
   }
   const digits = String(v); // a Long prints its exact value; JSON sends a decimal string
   return /^\d+$/.test(digits) ? Number(BigInt(digits) / 1000n) / 1e3 : Math.round(Number(digits) / 1e3) / 1e3;
