@@ -10,7 +10,6 @@ import { getArgumentValues, getVariableValues, Kind, type DocumentNode, type Exe
 import type { Plugin } from 'graphql-yoga';
 import type { Kysely } from 'kysely';
 import type { Principal } from './auth.js';
-import type { Context } from './context.js';
 import type { Database, Role } from './db/tables.js';
 import { withTenant, type TenantTx } from './db/tenant.js';
 import type { Logger } from './log.js';
@@ -74,8 +73,15 @@ export function actorOf(principal: Principal | null, requestId: string | null, c
   return { kind: principal?.kind === 'operator' ? 'operator' : 'system', keyId: null, subject: null, role: null, ...where };
 }
 
+/** Who made a request or WebSocket operation: what the audit log needs of the GraphQL context. */
+export interface Caller {
+  principal: Principal | null;
+  requestId: string;
+  client?: ClientInfo;
+}
+
 /** The caller of a request or WebSocket operation. */
-export function contextActor(ctx: Context): Actor {
+export function contextActor(ctx: Caller): Actor {
   return actorOf(ctx.principal, ctx.requestId, ctx.client);
 }
 
@@ -154,7 +160,7 @@ export function rootFields(document: DocumentNode, selectionSet: SelectionSetNod
  * coerced (the query), the size of the answer and whether it failed. A failure to write the
  * row is logged and never fails the query that was already answered.
  */
-export function useQueryAudit(kysely: Kysely<Database>, log: Logger): Plugin<Context> {
+export function useQueryAudit(kysely: Kysely<Database>, log: Logger): Plugin<Caller> {
   return {
     onExecute({ args }) {
       const document = args.document as DocumentNode;

@@ -12,6 +12,8 @@ export type Principal =
   | { kind: 'tenant'; tenantId: string; role: Role; keyId: string | null; via: 'api_key' | 'jwt'; subject?: string }
   | { kind: 'operator' };
 
+export type TenantPrincipal = Extract<Principal, { kind: 'tenant' }>;
+
 const KEY_PREFIX = 'mg_';
 
 /** A new random API key (192 bits) and what is stored of it: a display prefix and a hash. */

@@ -10,7 +10,10 @@
  */
 import { createHmac } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { Deps, TenantPrincipal } from '../context.js';
+import type { TenantPrincipal } from '../auth.js';
+import type { Db } from '../db/connect.js';
+import type { Env } from '../env.js';
+import type { Scheduler } from '../jobs/scheduler.js';
 import type { Database } from '../db/tables.js';
 import type { Logger } from '../log.js';
 import { opsDb, type AlertRuleRow } from '../ops/tables.js';
@@ -43,7 +46,7 @@ export function signWebhook(secret: string, timestamp: string, body: string): st
   return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
 }
 
-export function createAlerts(deps: Pick<Deps, 'db' | 'env' | 'log'> & { bus: AlertBus; readAs: ReadAs; fetch?: typeof fetch }): Alerts {
+export function createAlerts(deps: { db: Db; env: Env; log: Logger } & { bus: AlertBus; readAs: ReadAs; fetch?: typeof fetch }): Alerts {
   const { env, log } = deps;
   const db: Kysely<Database> = deps.db.kysely;
   const owner = opsDb(db);
@@ -215,7 +218,7 @@ export function createAlerts(deps: Pick<Deps, 'db' | 'env' | 'log'> & { bus: Ale
 }
 
 /** Runs both jobs on the scheduler (once per tick across instances). */
-export function scheduleAlerts(alerts: Alerts, scheduler: Deps['scheduler'], expression: string): void {
+export function scheduleAlerts(alerts: Alerts, scheduler: Scheduler, expression: string): void {
   if (expression === 'off') return;
   scheduler.schedule('alert-evaluation', expression, (tick) => alerts.evaluate(tick));
   scheduler.schedule('webhook-delivery', expression, (tick) => alerts.deliverWebhooks(tick));

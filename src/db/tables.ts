@@ -24,6 +24,18 @@ export type MetricType = (typeof METRIC_TYPES)[number];
 
 export type Tags = Record<string, string>;
 
+/**
+ * A tag filter as stored with a definition (metric_definition_versions.filters) and as a query
+ * takes it. src/query/aggregate.ts declares the same union (TagFilter); test/layers.test.ts
+ * holds the two equal until that file re-exports this one.
+ */
+export type TagFilter =
+  | { key: string; equals: string }
+  | { key: string; notEquals: string }
+  | { key: string; in: string[] }
+  | { key: string; notIn: string[] }
+  | { key: string; exists: boolean };
+
 type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
 
 export interface TenantsTable {

@@ -1,7 +1,7 @@
 import type { ColumnType, Generated, Selectable, Transaction } from 'kysely';
 import type { Database } from '../db/tables.js';
 import type { TenantTx } from '../db/tenant.js';
-import type { TagFilter } from '../query/aggregate.js';
+import type { TagFilter } from '../db/tables.js';
 
 /**
  * The tables of migrations/0020 and 0021, added to the shared Database type where they are

@@ -194,10 +194,10 @@ builder.mutationFields((t) => ({
       confirm: t.arg.boolean({ required: true, description: 'Must be true: the points are gone for good.' }),
     },
     resolve: async (_root, args, ctx) => {
-      requireTenant(ctx, ADMINS);
+      const principal = requireTenant(ctx, ADMINS);
       const input = parseInput(purgeSchema, args.input);
       if (args.confirm !== true) throw userError('BAD_USER_INPUT', 'purgeMetrics removes points for good: pass confirm: true to go ahead');
-      return purgeMetrics(ctx, input);
+      return purgeMetrics(ctx.deps, principal, contextActor(ctx), input);
     },
   }),
 }));
