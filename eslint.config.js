@@ -21,6 +21,20 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-explicit-any': 'off', 'no-empty-pattern': 'off' },
   },
   {
+    // Schema files declare types and call domain functions: no SQL in src/schema/ (issue #14).
+    files: ['src/schema/**'],
+    rules: {
+      'no-restricted-imports': ['error', { paths: [{ name: 'kysely', importNames: ['sql'], message: 'No SQL in src/schema/: put the statement in a domain module that takes the tenant transaction.' }] }],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.property.name=/^(selectFrom|insertInto|updateTable|deleteFrom|with|replaceInto|mergeInto)$/]",
+          message: 'No queries in src/schema/: put the statement in a domain module that takes the tenant transaction.',
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.cjs'],
     languageOptions: { sourceType: 'commonjs' },
   },

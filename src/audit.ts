@@ -13,7 +13,7 @@ import type { Principal } from './auth.js';
 import type { Database, Role } from './db/tables.js';
 import { withTenant, type TenantTx } from './db/tenant.js';
 import type { Logger } from './log.js';
-import { opsTables, type ActorKind, type NewAuditRow } from './ops/tables.js';
+import { opsTables, type ActorKind, type AuditRow, type NewAuditRow } from './ops/tables.js';
 
 export const AUDIT_ACTIONS = [
   'METRIC_RECORDED',
@@ -118,6 +118,25 @@ export async function audit(trx: TenantTx, rows: NewAuditRow | NewAuditRow[]): P
   if (list.length === 0) return;
   // tenant_id is checked by the row-level security policy: a row for another tenant is refused.
   await opsTables(trx).insertInto('audit_log').values(list).execute();
+}
+
+/**
+ * The tenant's audit rows, newest first, before row id `before` (the previous page's last),
+ * filtered by action, acting key, target and time [from, to); at most `limit` + 1 rows, so the
+ * caller can tell whether a next page exists.
+ */
+export function readAuditLog(
+  trx: TenantTx,
+  options: { actions?: AuditAction[] | null; keyId?: string | null; target?: string | null; from?: Date | null; to?: Date | null; before: number | null; limit: number },
+): Promise<AuditRow[]> {
+  let query = opsTables(trx).selectFrom('audit_log').selectAll().orderBy('id', 'desc').limit(options.limit + 1);
+  if (options.before != null) query = query.where('id', '<', options.before as never);
+  if (options.actions?.length) query = query.where('action', 'in', options.actions);
+  if (options.keyId) query = query.where('actor_key_id', '=', options.keyId);
+  if (options.target) query = query.where('target', '=', options.target);
+  if (options.from) query = query.where('at', '>=', options.from as never);
+  if (options.to) query = query.where('at', '<', options.to as never);
+  return query.execute();
 }
 
 /** Root query fields whose calls are audited as METRICS_QUERIED, and how big each answer is. */
