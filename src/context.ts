@@ -48,6 +48,11 @@ export function readTx<T>(ctx: Context, work: (trx: TenantTx) => Promise<T>, opt
   return withTenantRead(ctx.deps.db.reads, principal.tenantId, work, options);
 }
 
+/** TxOptions for work that reads points: the query timeout, and running past it is LIMIT_EXCEEDED. */
+export function queryTimeout(ctx: Context): TxOptions {
+  return { timeoutMs: ctx.deps.env.QUERY_TIMEOUT_MS, limitExceeded: true };
+}
+
 /** Refuses anyone but the operator token (OPERATOR_TOKEN); `what` ends "Only the operator token can …". */
 export function requireOperator(ctx: Context, what: string): void {
   if (ctx.principal?.kind === 'operator') return;

@@ -24,7 +24,7 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Db } from '../db/connect.js';
 import type { Database } from '../db/tables.js';
-import type { TenantTx } from '../db/tenant.js';
+import { withOwnerForTenant, type TenantTx } from '../db/tenant.js';
 import type { Env } from '../env.js';
 import type { Scheduler } from '../jobs/scheduler.js';
 import type { Logger } from '../log.js';
@@ -190,12 +190,9 @@ export function createRetention(deps: RetentionDeps) {
     }
   }
 
-  /** Runs `work` in a transaction as the owner with `tenantId` set, so row-level security shows that tenant's rows. */
+  /** Runs `work` as the owner with `tenantId` set, so row-level security shows that tenant's rows (an owner-level path, src/db/tenant.ts). */
   function forTenant<T>(tenantId: string, work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
-    return kysely.transaction().execute(async (trx) => {
-      await sql`select set_config('app.tenant_id', ${tenantId}, true)`.execute(trx);
-      return work(trx);
-    });
+    return withOwnerForTenant(kysely, tenantId, work);
   }
 
   async function chunksOf(hypertable: { schema: string; name: string }, before: Date): Promise<Chunk[]> {

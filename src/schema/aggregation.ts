@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Kind, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
 import { z } from 'zod';
 import { builder } from '../builder.js';
-import { metricLoader, readTx, requireTenant, type Context } from '../context.js';
+import { metricLoader, queryTimeout, readTx, requireTenant, type Context } from '../context.js';
 import type { Tags } from '../db/tables.js';
 import { parseInput, userError } from '../errors.js';
 import { metricName, tagsSchema } from '../ingest/metric-input.js';
@@ -208,7 +208,7 @@ function withDefinition<T>(ctx: Context, name: string, work: (trx: TenantTx, def
       if (!definition) throw userError('NOT_FOUND', `metric '${name}' does not exist in this tenant (neither recorded nor defined)`, { metric: name });
       return work(trx, definition);
     },
-    { timeoutMs: ctx.deps.env.QUERY_TIMEOUT_MS },
+    queryTimeout(ctx),
   );
 }
 

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { builder, listOf } from '../builder.js';
-import { ADMINS, metricLoader, requireTenant, tenantTx } from '../context.js';
+import { ADMINS, metricLoader, queryTimeout, readTx, requireTenant, tenantTx } from '../context.js';
 import { isTimeZone } from '../definitions/calendar.js';
 import { definitionReport, metricReport, type Report, type ReportRow } from '../definitions/build-report.js';
 import { createReportRollups } from '../definitions/roll-up-reports.js';
@@ -13,7 +13,7 @@ import { parseInput, userError } from '../errors.js';
 import { metricName, tagsSchema } from '../ingest/metric-input.js';
 import { DAY } from '../query/plan.js';
 import { tagKey } from './aggregation.js';
-import { UsedDefinitionRef, queryTx } from './definitions.js';
+import { UsedDefinitionRef } from './definitions.js';
 import { listTenantJobRuns, readJobRun, type JobRunRow } from '../jobs/job-runs.js';
 import { MetricTypeEnum } from './ingestion.js';
 
@@ -152,12 +152,12 @@ builder.queryFields((t) => ({
       const { db, env } = ctx.deps;
       const options = { timescale: db.timescale, maxCost: env.FORMULA_MAX_COST, limits: { maxCells: env.QUERY_MAX_CELLS } };
       const recorded = await metricLoader(ctx).load(input.metric);
-      const report = await queryTx(ctx, async (trx) => {
+      const report = await readTx(ctx, async (trx) => {
         if (recorded) return metricReport(trx, input, options);
         const [definition] = await findDefinitions(trx, [input.metric], readerOf(principal));
         if (!definition) throw userError('NOT_FOUND', `metric '${input.metric}' does not exist in this tenant (neither recorded nor defined)`, { metric: input.metric });
         return definitionReport(trx, definition, input, options);
-      });
+      }, queryTimeout(ctx));
       return { ...report, executionTimeMs: performance.now() - started };
     },
   }),
