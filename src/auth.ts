@@ -115,10 +115,12 @@ export interface Authenticator {
 
 export function createAuthenticator(kysely: Kysely<Database>, options: AuthOptions): Authenticator {
   const ttl = options.cacheTtlMs ?? 5_000;
-  const cache = new Map<string, { principal: Principal & { kind: 'tenant' }; until: number }>();
+  // Verified keys by hash, trusted for `ttl` without asking the database again.
+  const cache = new LRUCache<string, Principal & { kind: 'tenant' }>({ max: 10_000, ttl });
   // Key ids revoked while this process runs (here or, via Redis, on another instance); bounded.
   const revokedKeys = new LRUCache<string, true>({ max: 100_000 });
-  const lastUsedWritten = new Map<string, number>();
+  // Keys whose last_used_at this instance wrote in the last minute.
+  const lastUsedWritten = new LRUCache<string, true>({ max: 10_000, ttl: 60_000 });
   const operatorDigest = options.operatorToken ? createHash('sha256').update(options.operatorToken).digest() : null;
 
   // Lookups of one key in flight: a thousand dashboards reconnecting with the same key (or
@@ -128,7 +130,7 @@ export function createAuthenticator(kysely: Kysely<Database>, options: AuthOptio
   function lookupKey(token: string): Promise<Principal & { kind: 'tenant' }> {
     const hash = hashApiKey(token);
     const cached = cache.get(hash);
-    if (cached && cached.until > Date.now()) return Promise.resolve(cached.principal);
+    if (cached) return Promise.resolve(cached);
     let lookup = inFlight.get(hash);
     if (!lookup) {
       inFlight.set(hash, (lookup = readKey(hash).finally(() => inFlight.delete(hash))));
@@ -145,27 +147,24 @@ export function createAuthenticator(kysely: Kysely<Database>, options: AuthOptio
       throw userError('UNAUTHENTICATED', row ? 'API key has been revoked' : 'Invalid API key');
     }
     const principal = { kind: 'tenant' as const, tenantId: row.tenant_id, role: row.role, keyId: row.id, via: 'api_key' as const };
-    if (cache.size > 10_000) cache.clear();
-    cache.set(hash, { principal, until: Date.now() + ttl });
+    cache.set(hash, principal);
     touch(principal.tenantId, row.id);
     return principal;
   }
 
   /** A JWT's tenant must exist: a validly signed token for a deleted tenant is refused, not an INTERNAL error later. */
-  const knownTenants = new Map<string, number>();
+  const knownTenants = new LRUCache<string, true>({ max: 10_000, ttl });
   async function checkTenant(tenantId: string): Promise<void> {
-    if ((knownTenants.get(tenantId) ?? 0) > Date.now()) return;
+    if (knownTenants.has(tenantId)) return;
     const row = await withTenant(kysely, tenantId, (trx) => trx.selectFrom('tenants').select('id').executeTakeFirst());
     if (!row) throw userError('UNAUTHENTICATED', 'Token names a tenant that does not exist');
-    if (knownTenants.size > 10_000) knownTenants.clear();
-    knownTenants.set(tenantId, Date.now() + ttl);
+    knownTenants.set(tenantId, true);
   }
 
   /** last_used_at, written at most once a minute per key and never in the request's way. */
   function touch(tenantId: string, keyId: string) {
-    const now = Date.now();
-    if ((lastUsedWritten.get(keyId) ?? 0) > now - 60_000) return;
-    lastUsedWritten.set(keyId, now);
+    if (lastUsedWritten.has(keyId)) return;
+    lastUsedWritten.set(keyId, true);
     withTenant(kysely, tenantId, (trx) => trx.updateTable('api_keys').set({ last_used_at: new Date() }).where('id', '=', keyId).execute()).catch(() => {});
   }
 
@@ -191,7 +190,7 @@ export function createAuthenticator(kysely: Kysely<Database>, options: AuthOptio
     },
     revoked(keyId) {
       revokedKeys.set(keyId, true);
-      for (const [hash, entry] of cache) if (entry.principal.keyId === keyId) cache.delete(hash);
+      for (const [hash, principal] of [...cache.entries()]) if (principal.keyId === keyId) cache.delete(hash);
     },
     async check(principal, token) {
       if (principal.kind === 'operator') return 'valid';
