@@ -17,9 +17,10 @@ import { createQueryCache, NO_CACHE, type QueryCache } from './query/cache.js';
 import { fillAll } from './query/fill.js';
 import { GRANULARITIES } from './query/plan.js';
 import { createAggregateRefresher, type AggregateRefresher } from './query/refresh.js';
-import { createLatePoints, scheduleLatePoints, type LatePoints } from './jobs/late-points.js';
+import { createLatePoints, type LatePoints } from './jobs/late-points.js';
+import { registerJobs, serviceJobs } from './jobs/register-jobs.js';
 import { createScheduler, type Scheduler } from './jobs/scheduler.js';
-import { scheduleReportRollups } from './definitions/roll-up-reports.js';
+import { createReportRollups } from './definitions/roll-up-reports.js';
 import type { Logger } from './log.js';
 import { createServiceMetrics, instrumentScheduler, type ServiceMetrics } from './observability/metrics.js';
 import { createRefreshFloors, createRetention, type Retainer } from './ops/retention.js';
@@ -27,7 +28,7 @@ import { answerQuery } from './query/answer-query.js';
 import { createLocalBus, createRedisBus, type PointBus } from './realtime/bus.js';
 import { createLiveAggregates, type LiveAggregates } from './realtime/live-aggregates.js';
 import { createAlertBus, type AlertBus } from './alerts/bus.js';
-import { createAlerts, scheduleAlerts, type Alerts } from './alerts/evaluate.js';
+import { createAlerts, type Alerts } from './alerts/evaluate.js';
 
 /** Long-lived things the resolvers use, built once in main.ts (or by a test). */
 export interface Deps {
@@ -58,12 +59,6 @@ export interface Deps {
   alerts: Alerts;
   /** Per-tenant token buckets (src/rate-limit.ts). */
   limiter: RateLimiter;
-}
-
-/** The service refreshes aggregates itself where no background worker will (the embedded engine), or when told to. */
-function refreshSchedule(env: Env, db: Db): string | null {
-  const on = env.AGGREGATE_REFRESH === 'on' || (env.AGGREGATE_REFRESH === 'auto' && db.kind === 'embedded');
-  return on ? env.AGGREGATE_REFRESH_CRON : null;
 }
 
 /**
@@ -110,7 +105,7 @@ export async function openDeps(env: Env, log: Logger, options: OpenOptions = {})
   const auth = createAuthenticator(db.kysely, { operatorToken: env.OPERATOR_TOKEN, jwtSecret: env.JWT_SECRET, onRevoke: revocations?.publish });
   revocations?.listen(auth);
   const floors = createRefreshFloors(db.kysely);
-  const aggregates = createAggregateRefresher(db, log, refreshSchedule(env, db), { floor: floors.floor });
+  const aggregates = createAggregateRefresher(db, log, { floor: floors.floor });
   const bus = redis ? createRedisBus(redis, log) : createLocalBus(log);
   const queryCache = createQueryCache({ redis, size: env.QUERY_CACHE_SIZE, log });
   const recorder = createRecorder({
@@ -146,11 +141,8 @@ export async function openDeps(env: Env, log: Logger, options: OpenOptions = {})
   const scheduler = instrumentScheduler(createScheduler(db.kysely, log), metrics);
   const retention = createRetention({ db, env, log, metrics, aggregates, floors });
   await retention.ensureCompressionPolicy();
-  retention.schedule(scheduler);
-  aggregates.start();
-  scheduleReportRollups({ db, scheduler, env });
+  const rollups = createReportRollups(db.kysely, scheduler, { timescale: db.timescale, lookbackDays: env.REPORT_ROLLUP_LOOKBACK_DAYS });
   const latePoints = createLatePoints({ db, log });
-  scheduleLatePoints(latePoints, scheduler, env.LATE_POINTS_CRON);
   // Rules are read uncached, as their creator.
   const alerts = createAlerts({
     db,
@@ -160,7 +152,8 @@ export async function openDeps(env: Env, log: Logger, options: OpenOptions = {})
     // Alert evaluation is a job: it reads the primary (replicas may lag behind what fired).
     readAs: async (principal, _requestId, query, percentiles) => (await answerQuery({ db: onPrimary(db), env, queryCache: NO_CACHE }, principal, query, percentiles)).result,
   });
-  scheduleAlerts(alerts, scheduler, env.ALERT_EVALUATION_CRON);
+  // Every scheduled job, each once per tick across instances (src/jobs/register-jobs.ts).
+  registerJobs(scheduler, serviceJobs({ env, db, scheduler, aggregates, retention, rollups, latePoints, alerts }));
   const opened: Deps & { close(): Promise<void> } = {
     env,
     db,
@@ -181,7 +174,6 @@ export async function openDeps(env: Env, log: Logger, options: OpenOptions = {})
     limiter,
     async close() {
       scheduler.stop();
-      aggregates.stop();
       await recorder.drain();
       live.close();
       await bus.close();

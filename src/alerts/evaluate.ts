@@ -13,7 +13,6 @@ import type { Kysely } from 'kysely';
 import type { TenantPrincipal } from '../auth.js';
 import type { Db } from '../db/connect.js';
 import type { Env } from '../env.js';
-import type { Scheduler } from '../jobs/scheduler.js';
 import type { Database } from '../db/tables.js';
 import type { Logger } from '../log.js';
 import { opsDb, type AlertRuleRow } from '../ops/tables.js';
@@ -217,9 +216,3 @@ export function createAlerts(deps: { db: Db; env: Env; log: Logger } & { bus: Al
   };
 }
 
-/** Runs both jobs on the scheduler (once per tick across instances). */
-export function scheduleAlerts(alerts: Alerts, scheduler: Scheduler, expression: string): void {
-  if (expression === 'off') return;
-  scheduler.schedule('alert-evaluation', expression, (tick) => alerts.evaluate(tick));
-  scheduler.schedule('webhook-delivery', expression, (tick) => alerts.deliverWebhooks(tick));
-}

@@ -15,7 +15,6 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Database } from '../db/tables.js';
 import { withTenant, type TenantTx } from '../db/tenant.js';
-import type { Env } from '../env.js';
 import type { JobRun, Scheduler } from '../jobs/scheduler.js';
 import { DAY } from '../query/plan.js';
 import { RAW_SUM, RAW_WEIGHT } from '../query/read-buckets.js';
@@ -173,12 +172,3 @@ export function createReportRollups(kysely: Kysely<Database>, scheduler: Schedul
   };
 }
 
-/**
- * Schedules the rollup job on `scheduler` (REPORT_ROLLUP_CRON; `off` disables it): once per
- * tick across instances, each run logged in job_runs.
- */
-export function scheduleReportRollups(deps: { db: { kysely: Kysely<Database>; timescale: boolean }; scheduler: Scheduler; env: Pick<Env, 'REPORT_ROLLUP_CRON' | 'REPORT_ROLLUP_LOOKBACK_DAYS'> }): ReportRollups {
-  const rollups = createReportRollups(deps.db.kysely, deps.scheduler, { timescale: deps.db.timescale, lookbackDays: deps.env.REPORT_ROLLUP_LOOKBACK_DAYS });
-  if (deps.env.REPORT_ROLLUP_CRON !== 'off') deps.scheduler.schedule(ROLLUP_JOB, deps.env.REPORT_ROLLUP_CRON, (tick) => rollups.rollUpRecent(tick));
-  return rollups;
-}

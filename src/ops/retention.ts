@@ -364,14 +364,15 @@ export function createRetention(deps: RetentionDeps) {
     deleteBuckets,
     floors: deps.floors,
     ensureCompressionPolicy,
-    /** Schedules retention (and compression where the service does it) on RETENTION_CRON, once per tick across instances. */
-    schedule(scheduler: Scheduler) {
-      if (env.RETENTION_CRON === 'off') return;
-      scheduler.schedule('retention', env.RETENTION_CRON, async (tick) => {
-        if (selfCompress) await scheduler.run('compression', tick, () => compress(tick));
-        const report = await retain(tick);
-        return Object.values(report.deleted).reduce((a, b) => a + b, 0) + report.pointIds;
-      });
+    /**
+     * What each RETENTION_CRON tick does (the job `retention`, src/jobs/register-jobs.ts):
+     * compression first where the service does it, as its own run of that tick (`compression`
+     * in job_runs), then retention. Returns the rows deleted.
+     */
+    async onTick(tick: Date, scheduler: Pick<Scheduler, 'run'>): Promise<number> {
+      if (selfCompress) await scheduler.run('compression', tick, () => compress(tick));
+      const report = await retain(tick);
+      return Object.values(report.deleted).reduce((a, b) => a + b, 0) + report.pointIds;
     },
   };
 }
