@@ -13,7 +13,7 @@ import type { Principal } from './auth.js';
 import type { Database, Role } from './db/tables.js';
 import { withTenant, type TenantTx } from './db/tenant.js';
 import type { Logger } from './log.js';
-import { opsTables, type ActorKind, type AuditRow, type NewAuditRow } from './ops/tables.js';
+import type { ActorKind, AuditRow, NewAuditRow } from './ops/tables.js';
 
 export const AUDIT_ACTIONS = [
   'METRIC_RECORDED',
@@ -117,7 +117,7 @@ export async function audit(trx: TenantTx, rows: NewAuditRow | NewAuditRow[]): P
   const list = Array.isArray(rows) ? rows : [rows];
   if (list.length === 0) return;
   // tenant_id is checked by the row-level security policy: a row for another tenant is refused.
-  await opsTables(trx).insertInto('audit_log').values(list).execute();
+  await trx.insertInto('audit_log').values(list).execute();
 }
 
 /**
@@ -129,7 +129,7 @@ export function readAuditLog(
   trx: TenantTx,
   options: { actions?: AuditAction[] | null; keyId?: string | null; target?: string | null; from?: Date | null; to?: Date | null; before: number | null; limit: number },
 ): Promise<AuditRow[]> {
-  let query = opsTables(trx).selectFrom('audit_log').selectAll().orderBy('id', 'desc').limit(options.limit + 1);
+  let query = trx.selectFrom('audit_log').selectAll().orderBy('id', 'desc').limit(options.limit + 1);
   if (options.before != null) query = query.where('id', '<', options.before as never);
   if (options.actions?.length) query = query.where('action', 'in', options.actions);
   if (options.keyId) query = query.where('actor_key_id', '=', options.keyId);

@@ -15,7 +15,7 @@ import type { Db } from '../db/connect.js';
 import type { Env } from '../env.js';
 import type { Database } from '../db/tables.js';
 import type { Logger } from '../log.js';
-import { opsDb, type AlertRuleRow } from '../ops/tables.js';
+import type { AlertRuleRow } from '../ops/tables.js';
 import type { AggregateQuery, AggregateResult, TagFilter } from '../query/aggregate.js';
 import { createSettledJudge, type RuleVerdict } from '../anomaly/judge-rule.js';
 import type { AlertBus } from './bus.js';
@@ -47,8 +47,9 @@ export function signWebhook(secret: string, timestamp: string, body: string): st
 
 export function createAlerts(deps: { db: Db; env: Env; log: Logger } & { bus: AlertBus; readAs: ReadAs; fetch?: typeof fetch }): Alerts {
   const { env, log } = deps;
+  // The owner's connection: evaluation acts for every tenant's rules (an owner-level path).
   const db: Kysely<Database> = deps.db.kysely;
-  const owner = opsDb(db);
+  const owner = db;
   const send = deps.fetch ?? fetch;
 
   const anomalies = createSettledJudge();

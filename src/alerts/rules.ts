@@ -9,7 +9,7 @@ import { audit, auditRow, type Actor, type AuditAction } from '../audit.js';
 import type { TenantPrincipal } from '../auth.js';
 import type { TenantTx } from '../db/tenant.js';
 import { userError } from '../errors.js';
-import { opsTables, type AlertEventRow, type AlertRuleRow, type WebhookAttemptRow, type WebhookDeliveryRow } from '../ops/tables.js';
+import type { AlertEventRow, AlertRuleRow, WebhookAttemptRow, WebhookDeliveryRow } from '../ops/tables.js';
 
 /** A rule's settable fields as the API names them; absent or null leaves a column as it is. */
 export interface RuleFields {
@@ -62,7 +62,7 @@ function refuseDuplicate(error: unknown, name: string | null | undefined): never
 }
 
 export async function readRule(trx: TenantTx, id: string): Promise<AlertRuleRow> {
-  const rule = await opsTables(trx).selectFrom('alert_rules').selectAll().where('id', '=', id).executeTakeFirst();
+  const rule = await trx.selectFrom('alert_rules').selectAll().where('id', '=', id).executeTakeFirst();
   if (!rule) throw userError('NOT_FOUND', `alert rule ${id} does not exist`);
   return rule;
 }
@@ -75,7 +75,7 @@ export async function createRule(
   input: RuleFields & { kind: AlertRuleRow['kind']; metric: string; webhookUrl: string | null },
   webhookSecret: string | null,
 ): Promise<AlertRuleRow> {
-  const row = await opsTables(trx)
+  const row = await trx
     .insertInto('alert_rules')
     .values({
       tenant_id: principal.tenantId,
@@ -97,7 +97,7 @@ export async function createRule(
 
 /** Sets `set` (columns) on rule `id` and audits `action`; NOT_FOUND for a rule the tenant lacks. */
 export async function changeRule(trx: TenantTx, tenantId: string, actor: Actor, id: string, action: AuditAction, set: Record<string, unknown>): Promise<AlertRuleRow> {
-  const rule = await opsTables(trx)
+  const rule = await trx
     .updateTable('alert_rules')
     .set({ ...set, updated_at: new Date() })
     .where('id', '=', id)
@@ -111,21 +111,21 @@ export async function changeRule(trx: TenantTx, tenantId: string, actor: Actor, 
 
 /** Deletes rule `id` and its history (cascade); returns its id. */
 export async function deleteRule(trx: TenantTx, tenantId: string, actor: Actor, id: string): Promise<string> {
-  const row = await opsTables(trx).deleteFrom('alert_rules').where('id', '=', id).returning(['id', 'name']).executeTakeFirst();
+  const row = await trx.deleteFrom('alert_rules').where('id', '=', id).returning(['id', 'name']).executeTakeFirst();
   if (!row) throw userError('NOT_FOUND', `alert rule ${id} does not exist`);
   await audit(trx, auditRow(tenantId, actor, { action: 'ALERT_RULE_DELETED', target: id, details: { name: row.name } }));
   return row.id;
 }
 
 export function listRules(trx: TenantTx): Promise<AlertRuleRow[]> {
-  return opsTables(trx).selectFrom('alert_rules').selectAll().orderBy('name').execute();
+  return trx.selectFrom('alert_rules').selectAll().orderBy('name').execute();
 }
 
 export type AlertEventWithRule = AlertEventRow & Pick<AlertRuleRow, 'name' | 'severity' | 'labels'>;
 
 /** State changes, newest first, optionally of one rule and before an event id. */
 export function listEvents(trx: TenantTx, options: { ruleId: string | null; before: number | null; limit: number }): Promise<AlertEventWithRule[]> {
-  let query = opsTables(trx).selectFrom('alert_events as e').innerJoin('alert_rules as r', 'r.id', 'e.rule_id').selectAll('e').select(['r.name', 'r.severity', 'r.labels']);
+  let query = trx.selectFrom('alert_events as e').innerJoin('alert_rules as r', 'r.id', 'e.rule_id').selectAll('e').select(['r.name', 'r.severity', 'r.labels']);
   if (options.ruleId) query = query.where('e.rule_id', '=', options.ruleId);
   if (options.before) query = query.where('e.id', '<', options.before);
   return query.orderBy('e.id', 'desc').limit(options.limit).execute();
@@ -133,9 +133,9 @@ export function listEvents(trx: TenantTx, options: { ruleId: string | null; befo
 
 /** A rule's webhook deliveries, newest first, each with its attempts in order. */
 export async function listDeliveries(trx: TenantTx, ruleId: string, limit: number): Promise<Array<WebhookDeliveryRow & { attemptRows: WebhookAttemptRow[] }>> {
-  const deliveries = await opsTables(trx).selectFrom('webhook_deliveries').selectAll().where('rule_id', '=', ruleId).orderBy('id', 'desc').limit(limit).execute();
+  const deliveries = await trx.selectFrom('webhook_deliveries').selectAll().where('rule_id', '=', ruleId).orderBy('id', 'desc').limit(limit).execute();
   const attempts = deliveries.length
-    ? await opsTables(trx).selectFrom('webhook_attempts').selectAll().where('delivery_id', 'in', deliveries.map((d) => d.id)).orderBy('attempt').execute()
+    ? await trx.selectFrom('webhook_attempts').selectAll().where('delivery_id', 'in', deliveries.map((d) => d.id)).orderBy('attempt').execute()
     : [];
   return deliveries.map((d) => ({ ...d, attemptRows: attempts.filter((a) => a.delivery_id === d.id) }));
 }

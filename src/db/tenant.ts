@@ -14,6 +14,8 @@
  *   buckets below the refresh floor; per tenant through withOwnerForTenant;
  * - the aggregate refresh and the backfill of sketches (src/query/refresh.ts, backfill.ts) and
  *   the late-points job (src/jobs/late-points.ts): the materialisation tables are the owner's;
+ * - alert evaluation and webhook delivery (src/alerts/evaluate.ts): they find every tenant's
+ *   due rules and deliveries; each rule's data is then read as its creator (answerQuery);
  * - the scheduler's job_runs claims (src/jobs/scheduler.ts) and the operator's tenant budgets
  *   (src/ops/usage.ts setTenantLimits): service-wide rows, not one tenant's;
  * - the dev tenant's one-time bootstrap claim in service_state (src/main.ts).

@@ -31,7 +31,6 @@ import type { Logger } from '../log.js';
 import type { ServiceMetrics } from '../observability/metrics.js';
 import { DAY, HOUR, type LevelName } from '../query/plan.js';
 import type { AggregateRefresher } from '../query/refresh.js';
-import { opsDb, opsTables } from './tables.js';
 
 /** What retention applies to: raw points, and each continuous aggregate level. */
 export const SOURCES = ['raw', '1m', '5m', '1h', '1d'] as const;
@@ -85,7 +84,7 @@ function withDefaults(row: Partial<Record<(typeof COLUMNS)[Source], number | nul
 
 /** The transaction's tenant's retention (defaults where it set none). */
 export async function tenantRetention(trx: TenantTx): Promise<TenantRetention> {
-  const row = await opsTables(trx).selectFrom('tenant_retention').selectAll().executeTakeFirst();
+  const row = await trx.selectFrom('tenant_retention').selectAll().executeTakeFirst();
   return { ...withDefaults(row), updatedAt: row?.updated_at ?? null };
 }
 
@@ -96,7 +95,7 @@ export async function tenantRetention(trx: TenantTx): Promise<TenantRetention> {
 export async function setTenantRetention(trx: TenantTx, tenantId: string, changes: Partial<Record<Source, number | null>>): Promise<{ before: TenantRetention; after: TenantRetention }> {
   const before = await tenantRetention(trx);
   const values = Object.fromEntries(SOURCES.filter((s) => changes[s] !== undefined).map((s) => [COLUMNS[s], changes[s]]));
-  await opsTables(trx)
+  await trx
     .insertInto('tenant_retention')
     .values({ tenant_id: tenantId, ...values })
     .onConflict((oc) => oc.column('tenant_id').doUpdateSet({ ...values, updated_at: new Date() }))
@@ -122,7 +121,7 @@ export function createRefreshFloors(kysely: Kysely<Database>, ttlMs = 10_000) {
   let cached: { until: number; floors: Map<string, number> } | undefined;
   async function load() {
     if (cached && cached.until > Date.now()) return cached.floors;
-    const rows = await opsDb(kysely).selectFrom('retention_floors').select(['source', 'sealed_before']).execute();
+    const rows = await kysely.selectFrom('retention_floors').select(['source', 'sealed_before']).execute();
     cached = { until: Date.now() + ttlMs, floors: new Map(rows.map((r) => [r.source, new Date(r.sealed_before).getTime()])) };
     return cached.floors;
   }
@@ -206,7 +205,7 @@ export function createRetention(deps: RetentionDeps) {
 
   /** Every tenant's retention, defaults filled in. */
   async function allRetentions(): Promise<Array<{ tenantId: string } & Retention>> {
-    const rows = await opsDb(kysely).selectFrom('tenants as t').leftJoin('tenant_retention as r', 'r.tenant_id', 't.id').select(['t.id', 'r.raw_days', 'r.minute_days', 'r.five_minute_days', 'r.hour_days', 'r.day_days']).execute();
+    const rows = await kysely.selectFrom('tenants as t').leftJoin('tenant_retention as r', 'r.tenant_id', 't.id').select(['t.id', 'r.raw_days', 'r.minute_days', 'r.five_minute_days', 'r.hour_days', 'r.day_days']).execute();
     return rows.map((row) => ({ tenantId: row.id, ...withDefaults(row) }));
   }
 
