@@ -30,7 +30,7 @@ module.exports = {
       comment: 'Domain modules take what they need (a tenant transaction, a principal, narrow deps), never the GraphQL Context (src/context.ts).',
       from: {
         path: '^src/',
-        pathNot: ['^src/schema/', '^src/plugins/', '^src/http/', '^src/observability/graphql\\.ts$', '^src/(server|main|deps|builder|context|export|rate-limit|audit-plugin)\\.ts$'],
+        pathNot: ['^src/schema/', '^src/plugins/', '^src/http/', '^src/observability/graphql\\.ts$', '^src/(server|main|deps|builder|context|export)\\.ts$'],
       },
       to: { path: '^src/context\\.ts$' },
     },
