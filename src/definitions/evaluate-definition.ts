@@ -14,7 +14,7 @@ import type { Tags } from '../db/tables.js';
 import type { TenantTx } from '../db/tenant.js';
 import { userError } from '../errors.js';
 import { bucketingOf, fillBuckets, runAggregate, type AggregateQuery, type AggregateResult, type Bucket, type QueryLimits, type ResultSeries } from '../query/aggregate.js';
-import { GRANULARITIES, MINUTE } from '../query/plan.js';
+import { MINUTE } from '../query/plan.js';
 import { checkFormula, type CheckedFormula } from './check-formula.js';
 import { evaluateFormula, type FormulaCost, type FormulaGroup } from './evaluate-formula.js';
 import { FormulaError } from './parse-formula.js';

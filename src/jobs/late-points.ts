@@ -26,7 +26,6 @@ import { rolledPeriods, rollUp } from '../definitions/roll-up-reports.js';
 import type { Logger } from '../log.js';
 import { mergeIntervals, type Interval } from '../query/invalidations.js';
 import { aggregatesOf, LEVELS, type LevelName } from '../query/plan.js';
-import type { Scheduler } from './scheduler.js';
 
 export const LATE_POINTS_JOB = 'late-points';
 
@@ -215,8 +214,3 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
 
 const quote = (identifier: string) => `"${identifier.replaceAll('"', '""')}"`;
 
-/** Schedules the job (LATE_POINTS_CRON; `off` disables it): once per tick across instances, logged in job_runs. */
-export function scheduleLatePoints(latePoints: LatePoints, scheduler: Scheduler, expression: string): void {
-  if (expression === 'off') return;
-  scheduler.schedule(LATE_POINTS_JOB, expression, (tick) => latePoints.refreshPending(tick));
-}

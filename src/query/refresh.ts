@@ -1,5 +1,4 @@
 import { sql } from 'kysely';
-import cron, { type ScheduledTask } from 'node-cron';
 import type { Db } from '../db/connect.js';
 import type { Logger } from '../log.js';
 import { analyzeChanged } from '../ops/statistics.js';
@@ -23,7 +22,11 @@ const width = (level: LevelName) => LEVELS.find((l) => l.name === level)!.ms;
 const floorTo = (ms: number, w: number) => Math.floor(ms / w) * w;
 
 export interface AggregateRefresher {
-  /** Refreshes every level up to its lag behind now (what policies do on a real TimescaleDB). */
+  /**
+   * Refreshes every level up to its lag behind now (what policies do on a real TimescaleDB).
+   * Scheduled as the job `aggregate-refresh` (src/jobs/register-jobs.ts) where the service
+   * refreshes itself, once per tick across instances.
+   */
   refreshAll(): Promise<void>;
   /**
    * Recomputes, for every tenant, the buckets of each level that `times` span behind its
@@ -32,8 +35,6 @@ export interface AggregateRefresher {
    * late-points job, per tenant (src/query/invalidations.ts, src/jobs/late-points.ts).
    */
   afterWrite(times: Date[]): Promise<void>;
-  start(): void;
-  stop(): void;
 }
 
 export interface RefreshOptions {
@@ -46,8 +47,7 @@ export interface RefreshOptions {
   floor?: (level: LevelName) => Promise<number | null>;
 }
 
-export function createAggregateRefresher(db: Db, log: Logger, schedule: string | null, options: RefreshOptions = {}): AggregateRefresher {
-  let task: ScheduledTask | undefined;
+export function createAggregateRefresher(db: Db, log: Logger, options: RefreshOptions = {}): AggregateRefresher {
   let running: Promise<void> = Promise.resolve();
 
   // Refreshes are serialised: one CALL at a time, in level order.
@@ -95,16 +95,6 @@ export function createAggregateRefresher(db: Db, log: Logger, schedule: string |
           if (start < end) await refresh(level, start, end);
         }
       });
-    },
-    start() {
-      if (!schedule || !db.timescale || task) return;
-      task = cron.schedule(schedule, () => {
-        refresher.refreshAll().catch((error) => log.warn({ err: (error as Error).message }, 'aggregate refresh failed'));
-      }, { noOverlap: true });
-    },
-    stop() {
-      task?.stop();
-      task = undefined;
     },
   };
   return refresher;
