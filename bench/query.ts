@@ -65,7 +65,6 @@ const marker = join(dir, 'metrograph-bench.json');
 // The data ends at the start of today (UTC), inside every retention: the aggregates' own
 // choice of source, not a retention horizon, decides what answers. Kept with the data.
 const END: number = existsSync(marker) ? (JSON.parse(readFileSync(marker, 'utf8')) as { end: number }).end : Math.floor(Date.now() / 86_400_000) * 86_400_000;
-const START = END - DAYS * 86_400_000;
 const env = parseEnv({
   LOG_LEVEL: 'silent',
   AGGREGATE_REFRESH: 'off',

@@ -5,9 +5,7 @@
  * liveAggregates, alerts and exports all call it; src/schema/aggregation.ts only declares.
  */
 import { createHash } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import type { Principal } from '../auth.js';
-import type { Database } from '../db/tables.js';
 import { withTenantRead, type Reads } from '../db/tenant.js';
 import { runAggregateWithDefinitions } from '../definitions/evaluate-definition.js';
 import { definitionStamp, findDefinitions, readerOf, type LoadedDefinition } from '../definitions/store-definitions.js';
