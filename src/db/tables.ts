@@ -39,11 +39,7 @@ export type MetricType = (typeof METRIC_TYPES)[number];
 
 export type Tags = Record<string, string>;
 
-/**
- * A tag filter as stored with a definition (metric_definition_versions.filters) and as a query
- * takes it. src/query/aggregate.ts declares the same union (TagFilter); test/layers.test.ts
- * holds the two equal until that file re-exports this one.
- */
+/** A tag filter as stored with a definition (metric_definition_versions.filters) and as a query takes it. */
 export type TagFilter =
   | { key: string; equals: string }
   | { key: string; notEquals: string }

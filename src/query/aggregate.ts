@@ -1,5 +1,5 @@
 import { sql, type RawBuilder } from 'kysely';
-import type { MetricType, Tags } from '../db/tables.js';
+import type { MetricType, TagFilter, Tags } from '../db/tables.js';
 import type { TenantTx } from '../db/tenant.js';
 import { userError } from '../errors.js';
 import { GRANULARITIES, readRawWithin, type Granularity } from './plan.js';
@@ -9,12 +9,8 @@ import { horizons as retentionHorizons, tenantRetention } from '../ops/retention
 import { lateRanges } from './invalidations.js';
 import { groupReading } from './group-levels.js';
 
-export type TagFilter =
-  | { key: string; equals: string }
-  | { key: string; notEquals: string }
-  | { key: string; in: string[] }
-  | { key: string; notIn: string[] }
-  | { key: string; exists: boolean };
+/** A tag filter of a query, as a definition stores it too (one declaration: src/db/tables.ts). */
+export type { TagFilter } from '../db/tables.js';
 
 export type Fill = 'NONE' | 'NULL' | 'ZERO' | 'PREVIOUS';
 
