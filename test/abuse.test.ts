@@ -14,7 +14,11 @@ let admin: string;
 let viewer: string;
 const MINUTE = 60_000;
 /** Two hours ago, on a whole hour: inside raw retention, outside the live window. */
-const base = Math.floor(Date.now() / (60 * MINUTE)) * 60 * MINUTE - 2 * 60 * MINUTE;
+let base = NaN;
+// Read when the tests start, not when the module loads.
+beforeAll(() => {
+  base = Math.floor(Date.now() / (60 * MINUTE)) * 60 * MINUTE - 2 * 60 * MINUTE;
+});
 const at = (minutes: number) => new Date(base + minutes * MINUTE).toISOString();
 
 beforeAll(async () => {
@@ -221,9 +225,9 @@ describe('odd input is the caller’s fault: BAD_USER_INPUT, never INTERNAL', ()
 });
 
 describe('export links, export charges and aborted exports', () => {
-  const input = { metrics: ['abuse.g'], from: at(0), to: at(10), granularity: 'MINUTE' };
+  const input = () => ({ metrics: ['abuse.g'], from: at(0), to: at(10), granularity: 'MINUTE' });
   test('a signed link runs only its own query, by GET: a POST with another body to it is refused (405)', async () => {
-    const link = (await ask(`query($i: AggregateQueryInput!) { exportUrl(input: $i, format: CSV, locale: EN) { url } }`, { i: input }, viewer)).data.exportUrl.url as string;
+    const link = (await ask(`query($i: AggregateQueryInput!) { exportUrl(input: $i, format: CSV, locale: EN) { url } }`, { i: input() }, viewer)).data.exportUrl.url as string;
     expect((await fetch(new URL(link, app.url))).status).toBe(200);
     const other = { input: { metrics: ['abuse.g'], ...WHOLE_ERA, granularity: 'DAY' }, format: 'json' };
     const post = await fetch(new URL(link, app.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(other) });
