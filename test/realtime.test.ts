@@ -138,10 +138,10 @@ async function channelSubscribed(redisUrl: string, tenantId: string, n: number) 
 }
 
 /** Waits until `check` holds (polling), or fails with what it last saw. */
-async function eventually(check: () => boolean, timeoutMs = 20_000) {
+async function eventually(check: () => boolean, timeoutMs = 20_000, seen: () => unknown = () => '') {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
+    if (Date.now() > deadline) throw new Error(`condition not met in time ${JSON.stringify(seen())}`);
     await sleep(20);
   }
 }
@@ -335,7 +335,11 @@ describe.each(BUSES)('live subscriptions on the %s bus', (bus) => {
     const nexts = received.filter((m) => m.type === 'next').map((m) => m.payload.data.metricRecorded);
     const dropped = nexts.reduce((n, m) => n + m.dropped, 0);
     // Every point is either delivered or counted as dropped, none twice; the last one always arrives.
-    await eventually(() => received.filter((m) => m.type === 'next').at(-1)?.payload.data.metricRecorded.point.value === 29_999, 60_000);
+    const seen = () => {
+      const next = received.filter((m) => m.type === 'next');
+      return { messages: received.length, nexts: next.length, dropped: next.reduce((n, m) => n + m.payload.data.metricRecorded.dropped, 0), last: next.at(-1)?.payload.data.metricRecorded.point.value, other: received.filter((m) => m.type !== 'next').slice(-3), readyState: raw.readyState };
+    };
+    await eventually(() => received.filter((m) => m.type === 'next').at(-1)?.payload.data.metricRecorded.point.value === 29_999, 60_000, seen);
     const all = received.filter((m) => m.type === 'next').map((m) => m.payload.data.metricRecorded);
     expect(all.length + all.reduce((n, m) => n + m.dropped, 0)).toBe(30_000);
     expect(dropped).toBeGreaterThan(0);

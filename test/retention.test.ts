@@ -258,7 +258,15 @@ describe.each(ENGINES)('retention on %s', (engine) => {
 
     const compressed = await app.server.deps.retention.compress(new Date(NOW));
     expect(compressed).toBeGreaterThanOrEqual(2);
-    expect(await ask()).toEqual(before);
+    // Identical, except that a sum of doubles may differ in its last bits when compressed chunks
+    // hand the rows over in another order (10446.199999999995 vs …999: seen beside a CPU hog).
+    const sumsClose = (value: unknown): unknown =>
+      Array.isArray(value)
+        ? value.map(sumsClose)
+        : value && typeof value === 'object'
+          ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, k === 'sum' && typeof v === 'number' ? expect.closeTo(v, 6) : sumsClose(v)]))
+          : value;
+    expect(await ask()).toEqual(sumsClose(before));
 
     const stats = (await app.gql(StorageStats, {}, b.adminKey)).data!.storageStats;
     expect(stats.raw.compressedRows).toBeGreaterThanOrEqual(all.length);
