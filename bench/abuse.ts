@@ -86,7 +86,9 @@ const quantile = (values: number[], q: number) => {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 };
 
-let peakRss = rssBytes(child.pid);
+// RSS with the data loaded and nothing running: on the embedded engine most of it is PGlite's WASM heap.
+const startRss = rssBytes(child.pid);
+let peakRss = startRss;
 const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, rssBytes(child.pid) || 0)), 100);
 const idle: number[] = [];
 const attacked: number[] = [];
@@ -134,7 +136,7 @@ for (const [name, times] of attackTimes) console.log(`  ${name}: ${times.length}
 console.log(`/health/live p50: idle ${ms(quantile(idle, 0.5))}, under attack ${ms(quantile(attacked, 0.5))}`);
 console.log(`/health/live p99: idle ${ms(quantile(idle, 0.99))} (baseline), under attack ${ms(quantile(attacked, 0.99))} (goal < 250 ms) → ${quantile(attacked, 0.99) < 250 ? 'met' : 'NOT met'}`);
 for (const [name, latencies] of each) console.log(`  alone: ${name}: /health/live p99 ${ms(quantile(latencies, 0.99))}, max ${ms(Math.max(...latencies))}`);
-console.log(`peak RSS of the service: ${(peakRss / 2 ** 20).toFixed(0)} MB (goal < 512 MB) → ${peakRss < 512 * 2 ** 20 ? 'met' : 'NOT met'}`);
+console.log(`peak RSS of the service: ${(peakRss / 2 ** 20).toFixed(0)} MB, at rest before the rounds ${(startRss / 2 ** 20).toFixed(0)} MB (goal < 512 MB) → ${peakRss < 512 * 2 ** 20 ? 'met' : 'NOT met'}`);
 console.log(`process: ${exitCode === null ? 'alive after every request (goal met)' : `EXITED with ${exitCode} (goal NOT met)`}`);
 await stopServer(child);
 await database?.drop();
