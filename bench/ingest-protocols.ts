@@ -41,9 +41,13 @@ otlpRoot.loadSync('opentelemetry/proto/collector/metrics/v1/metrics_service.prot
 const ExportRequest = otlpRoot.lookupType('opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest');
 const WriteRequest = protobuf.loadSync(path.join(ROOT, 'proto/prometheus/remote.proto')).lookupType('prometheus.WriteRequest');
 
-/** Points over `series` with a clock that only moves forward and running totals per series. */
-export function createPointSource(series: ProtocolSeries[], start = Date.now() - 30 * 60_000) {
-  let clock = start;
+/**
+ * Points over `series` with a clock per series that only moves forward (a millisecond a point)
+ * and running totals per series. The points stay about a minute old through a whole run, as
+ * the GraphQL arm's are: not late points (src/query/invalidations.ts), whose invalidated ranges
+ * these arms would record and the GraphQL arm would not.
+ */
+export function createPointSource(series: ProtocolSeries[], start = Date.now() - 60_000) {
   const totals = new Map<ProtocolSeries, { sum: number; count: number }>();
   return (count: number): Point[] => {
     const out: Point[] = new Array(count);
@@ -54,7 +58,7 @@ export function createPointSource(series: ProtocolSeries[], start = Date.now() -
       total.sum += observed;
       total.count += 1;
       totals.set(s, total);
-      out[i] = { series: s, time: clock++, value: s.type === 'COUNTER' || s.type === 'SUMMARY' ? total.sum : observed, count: total.count };
+      out[i] = { series: s, time: start + total.count, value: s.type === 'COUNTER' || s.type === 'SUMMARY' ? total.sum : observed, count: total.count };
     }
     return out;
   };

@@ -104,7 +104,6 @@ const before: Record<string, Awaited<ReturnType<typeof time>>> = {};
 for (const period of ['DAY', 'WEEK', 'MONTH'] as const) before[period] = await time(period);
 
 step('backfilling report rollups');
-started = performance.now();
 const run = await gql<{ backfillReportRollups: { status: string; rows: number; durationMs: number } }>(
   `mutation ($input: BackfillReportRollupsInput!) { backfillReportRollups(input: $input) { status rows durationMs } }`,
   { input: { from: new Date(START).toISOString(), to: new Date(END).toISOString() } },

@@ -10,11 +10,10 @@ import { getArgumentValues, getVariableValues, Kind, type DocumentNode, type Exe
 import type { Plugin } from 'graphql-yoga';
 import type { Kysely } from 'kysely';
 import type { Principal } from './auth.js';
-import type { Context } from './context.js';
 import type { Database, Role } from './db/tables.js';
 import { withTenant, type TenantTx } from './db/tenant.js';
 import type { Logger } from './log.js';
-import { opsTables, type ActorKind, type NewAuditRow } from './ops/tables.js';
+import type { ActorKind, AuditRow, NewAuditRow } from './ops/tables.js';
 
 export const AUDIT_ACTIONS = [
   'METRIC_RECORDED',
@@ -74,8 +73,15 @@ export function actorOf(principal: Principal | null, requestId: string | null, c
   return { kind: principal?.kind === 'operator' ? 'operator' : 'system', keyId: null, subject: null, role: null, ...where };
 }
 
+/** Who made a request or WebSocket operation: what the audit log needs of the GraphQL context. */
+export interface Caller {
+  principal: Principal | null;
+  requestId: string;
+  client?: ClientInfo;
+}
+
 /** The caller of a request or WebSocket operation. */
-export function contextActor(ctx: Context): Actor {
+export function contextActor(ctx: Caller): Actor {
   return actorOf(ctx.principal, ctx.requestId, ctx.client);
 }
 
@@ -111,7 +117,26 @@ export async function audit(trx: TenantTx, rows: NewAuditRow | NewAuditRow[]): P
   const list = Array.isArray(rows) ? rows : [rows];
   if (list.length === 0) return;
   // tenant_id is checked by the row-level security policy: a row for another tenant is refused.
-  await opsTables(trx).insertInto('audit_log').values(list).execute();
+  await trx.insertInto('audit_log').values(list).execute();
+}
+
+/**
+ * The tenant's audit rows, newest first, before row id `before` (the previous page's last),
+ * filtered by action, acting key, target and time [from, to); at most `limit` + 1 rows, so the
+ * caller can tell whether a next page exists.
+ */
+export function readAuditLog(
+  trx: TenantTx,
+  options: { actions?: AuditAction[] | null; keyId?: string | null; target?: string | null; from?: Date | null; to?: Date | null; before: number | null; limit: number },
+): Promise<AuditRow[]> {
+  let query = trx.selectFrom('audit_log').selectAll().orderBy('id', 'desc').limit(options.limit + 1);
+  if (options.before != null) query = query.where('id', '<', options.before as never);
+  if (options.actions?.length) query = query.where('action', 'in', options.actions);
+  if (options.keyId) query = query.where('actor_key_id', '=', options.keyId);
+  if (options.target) query = query.where('target', '=', options.target);
+  if (options.from) query = query.where('at', '>=', options.from as never);
+  if (options.to) query = query.where('at', '<', options.to as never);
+  return query.execute();
 }
 
 /** Root query fields whose calls are audited as METRICS_QUERIED, and how big each answer is. */
@@ -154,7 +179,7 @@ export function rootFields(document: DocumentNode, selectionSet: SelectionSetNod
  * coerced (the query), the size of the answer and whether it failed. A failure to write the
  * row is logged and never fails the query that was already answered.
  */
-export function useQueryAudit(kysely: Kysely<Database>, log: Logger): Plugin<Context> {
+export function useQueryAudit(kysely: Kysely<Database>, log: Logger): Plugin<Caller> {
   return {
     onExecute({ args }) {
       const document = args.document as DocumentNode;

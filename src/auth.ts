@@ -1,6 +1,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { LRUCache } from 'lru-cache';
+import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose';
 import { z } from 'zod';
 import { ROLES, type Database, type Role } from './db/tables.js';
 import { withKeyHash, withTenant } from './db/tenant.js';
@@ -11,6 +12,8 @@ export type Principal =
   // `subject`: a JWT's `sub` claim, when it has one (who the audit log names for a JWT).
   | { kind: 'tenant'; tenantId: string; role: Role; keyId: string | null; via: 'api_key' | 'jwt'; subject?: string }
   | { kind: 'operator' };
+
+export type TenantPrincipal = Extract<Principal, { kind: 'tenant' }>;
 
 const KEY_PREFIX = 'mg_';
 
@@ -31,27 +34,45 @@ const jwtClaims = z.object({
   sub: z.string().optional(),
 });
 
-/** Verifies an HS256 JWT: header, signature (constant time), expiry. Returns its claims or throws. */
-export function verifyJwt(token: string, secret: string, now = Date.now()): z.infer<typeof jwtClaims> {
-  const parts = token.split('.');
-  if (parts.length !== 3) throw userError('UNAUTHENTICATED', 'Malformed token');
-  const [header, payload, signature] = parts as [string, string, string];
-  let decodedHeader: unknown;
-  let decodedPayload: unknown;
+/**
+ * Verifies an HS256 JWT with jose: header, signature, expiry. Returns its claims or throws
+ * UNAUTHENTICATED saying which check failed. The checks run in the order the messages were
+ * given before jose did them (and the tests hold): readable token, HS256, signature, claims'
+ * shape, expiry.
+ */
+export async function verifyJwt(token: string, secret: string, now = Date.now()): Promise<z.infer<typeof jwtClaims>> {
+  let decoded: unknown;
   try {
-    decodedHeader = JSON.parse(Buffer.from(header, 'base64url').toString('utf8'));
-    decodedPayload = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
-  } catch {
-    throw userError('UNAUTHENTICATED', 'Malformed token');
+    // Both throw on anything that is not a JWS whose header and payload are JSON objects.
+    if (decodeProtectedHeader(token).alg !== 'HS256') throw userError('UNAUTHENTICATED', 'Only HS256 tokens are accepted');
+    decoded = decodeJwt(token);
+  } catch (error) {
+    if (error instanceof joseErrors.JOSEError) throw userError('UNAUTHENTICATED', 'Malformed token');
+    throw error;
   }
-  if ((decodedHeader as { alg?: unknown })?.alg !== 'HS256') throw userError('UNAUTHENTICATED', 'Only HS256 tokens are accepted');
-  const expected = createHmac('sha256', secret).update(`${header}.${payload}`).digest();
-  const given = Buffer.from(signature, 'base64url');
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw userError('UNAUTHENTICATED', 'Invalid token signature');
-  const claims = jwtClaims.safeParse(decodedPayload);
-  if (!claims.success) throw userError('UNAUTHENTICATED', 'Token claims must include tenant_id (UUID), role and exp');
+  const claims = jwtClaims.safeParse(decoded);
+  const badClaims = () => userError('UNAUTHENTICATED', 'Token claims must include tenant_id (UUID), role and exp');
+  try {
+    await jwtVerify(token, hmacKey(secret), { algorithms: ['HS256'], currentDate: new Date(now) });
+  } catch (error) {
+    if (error instanceof joseErrors.JWSSignatureVerificationFailed) throw userError('UNAUTHENTICATED', 'Invalid token signature');
+    if (!claims.success) throw badClaims();
+    if (error instanceof joseErrors.JWTExpired) throw userError('UNAUTHENTICATED', 'Token has expired');
+    if (error instanceof joseErrors.JOSEError) throw badClaims();
+    throw error;
+  }
+  if (!claims.success) throw badClaims();
+  // jose checks exp only when present; the claims above require it, and this says it in ms.
   if (claims.data.exp * 1000 <= now) throw userError('UNAUTHENTICATED', 'Token has expired');
   return claims.data;
+}
+
+/** The secret as jose's key; a few secrets per process, so encoded once each. */
+const hmacKeys = new LRUCache<string, Uint8Array>({ max: 8 });
+function hmacKey(secret: string): Uint8Array {
+  let key = hmacKeys.get(secret);
+  if (!key) hmacKeys.set(secret, (key = new TextEncoder().encode(secret)));
+  return key;
 }
 
 /** Signs an HS256 JWT. For operators' tooling and the tests. */
@@ -94,10 +115,12 @@ export interface Authenticator {
 
 export function createAuthenticator(kysely: Kysely<Database>, options: AuthOptions): Authenticator {
   const ttl = options.cacheTtlMs ?? 5_000;
-  const cache = new Map<string, { principal: Principal & { kind: 'tenant' }; until: number }>();
+  // Verified keys by hash, trusted for `ttl` without asking the database again.
+  const cache = new LRUCache<string, Principal & { kind: 'tenant' }>({ max: 10_000, ttl });
   // Key ids revoked while this process runs (here or, via Redis, on another instance); bounded.
   const revokedKeys = new LRUCache<string, true>({ max: 100_000 });
-  const lastUsedWritten = new Map<string, number>();
+  // Keys whose last_used_at this instance wrote in the last minute.
+  const lastUsedWritten = new LRUCache<string, true>({ max: 10_000, ttl: 60_000 });
   const operatorDigest = options.operatorToken ? createHash('sha256').update(options.operatorToken).digest() : null;
 
   // Lookups of one key in flight: a thousand dashboards reconnecting with the same key (or
@@ -107,7 +130,7 @@ export function createAuthenticator(kysely: Kysely<Database>, options: AuthOptio
   function lookupKey(token: string): Promise<Principal & { kind: 'tenant' }> {
     const hash = hashApiKey(token);
     const cached = cache.get(hash);
-    if (cached && cached.until > Date.now()) return Promise.resolve(cached.principal);
+    if (cached) return Promise.resolve(cached);
     let lookup = inFlight.get(hash);
     if (!lookup) {
       inFlight.set(hash, (lookup = readKey(hash).finally(() => inFlight.delete(hash))));
@@ -124,27 +147,24 @@ export function createAuthenticator(kysely: Kysely<Database>, options: AuthOptio
       throw userError('UNAUTHENTICATED', row ? 'API key has been revoked' : 'Invalid API key');
     }
     const principal = { kind: 'tenant' as const, tenantId: row.tenant_id, role: row.role, keyId: row.id, via: 'api_key' as const };
-    if (cache.size > 10_000) cache.clear();
-    cache.set(hash, { principal, until: Date.now() + ttl });
+    cache.set(hash, principal);
     touch(principal.tenantId, row.id);
     return principal;
   }
 
   /** A JWT's tenant must exist: a validly signed token for a deleted tenant is refused, not an INTERNAL error later. */
-  const knownTenants = new Map<string, number>();
+  const knownTenants = new LRUCache<string, true>({ max: 10_000, ttl });
   async function checkTenant(tenantId: string): Promise<void> {
-    if ((knownTenants.get(tenantId) ?? 0) > Date.now()) return;
+    if (knownTenants.has(tenantId)) return;
     const row = await withTenant(kysely, tenantId, (trx) => trx.selectFrom('tenants').select('id').executeTakeFirst());
     if (!row) throw userError('UNAUTHENTICATED', 'Token names a tenant that does not exist');
-    if (knownTenants.size > 10_000) knownTenants.clear();
-    knownTenants.set(tenantId, Date.now() + ttl);
+    knownTenants.set(tenantId, true);
   }
 
   /** last_used_at, written at most once a minute per key and never in the request's way. */
   function touch(tenantId: string, keyId: string) {
-    const now = Date.now();
-    if ((lastUsedWritten.get(keyId) ?? 0) > now - 60_000) return;
-    lastUsedWritten.set(keyId, now);
+    if (lastUsedWritten.has(keyId)) return;
+    lastUsedWritten.set(keyId, true);
     withTenant(kysely, tenantId, (trx) => trx.updateTable('api_keys').set({ last_used_at: new Date() }).where('id', '=', keyId).execute()).catch(() => {});
   }
 
@@ -158,7 +178,7 @@ export function createAuthenticator(kysely: Kysely<Database>, options: AuthOptio
       }
       if (token.startsWith(KEY_PREFIX)) return lookupKey(token);
       if (options.jwtSecret && token.split('.').length === 3) {
-        const claims = verifyJwt(token, options.jwtSecret);
+        const claims = await verifyJwt(token, options.jwtSecret);
         await checkTenant(claims.tenant_id);
         return { kind: 'tenant', tenantId: claims.tenant_id, role: claims.role, keyId: null, via: 'jwt', ...(claims.sub ? { subject: claims.sub } : {}) };
       }
@@ -170,7 +190,7 @@ export function createAuthenticator(kysely: Kysely<Database>, options: AuthOptio
     },
     revoked(keyId) {
       revokedKeys.set(keyId, true);
-      for (const [hash, entry] of cache) if (entry.principal.keyId === keyId) cache.delete(hash);
+      for (const [hash, principal] of [...cache.entries()]) if (principal.keyId === keyId) cache.delete(hash);
     },
     async check(principal, token) {
       if (principal.kind === 'operator') return 'valid';
@@ -178,7 +198,7 @@ export function createAuthenticator(kysely: Kysely<Database>, options: AuthOptio
       try {
         if (principal.via === 'jwt') {
           if (!options.jwtSecret) return 'refused';
-          verifyJwt(token, options.jwtSecret);
+          await verifyJwt(token, options.jwtSecret);
           return 'valid';
         }
         const found = await lookupKey(token);

@@ -1,57 +1,13 @@
 import DataLoader from 'dataloader';
 import type { Kysely } from 'kysely';
-import type { Redis } from 'ioredis';
 import type { ClientInfo } from './audit.js';
-import type { Authenticator, Principal } from './auth.js';
-import type { Db } from './db/connect.js';
+import type { Principal, TenantPrincipal } from './auth.js';
 import type { Database, Metric, Role } from './db/tables.js';
 import { withTenantRead, withTenantWrite, type TenantTx, type TxOptions } from './db/tenant.js';
-import type { Env } from './env.js';
-import type { PointBus } from './realtime/bus.js';
-import type { AlertBus } from './alerts/bus.js';
-import type { Alerts } from './alerts/evaluate.js';
-import type { RateLimiter } from './rate-limit.js';
-import type { LiveAggregates } from './realtime/live-aggregates.js';
+import type { Deps } from './deps.js';
 import { userError } from './errors.js';
-import type { Recorder } from './ingest/record-points.js';
-import type { Logger } from './log.js';
-import type { ServiceMetrics } from './observability/metrics.js';
-import type { Retainer } from './ops/retention.js';
-import type { QueryCache } from './query/cache.js';
-import type { AggregateRefresher } from './query/refresh.js';
-import type { Scheduler } from './jobs/scheduler.js';
-import type { LatePoints } from './jobs/late-points.js';
 
-/** Long-lived things the resolvers use, built once in main.ts (or by a test). */
-export interface Deps {
-  env: Env;
-  db: Db;
-  log: Logger;
-  auth: Authenticator;
-  recorder: Recorder;
-  /** Present when REDIS_URL is set. */
-  redis?: Redis;
-  queryCache: QueryCache;
-  aggregates: AggregateRefresher;
-  /** Takes late points into the aggregates and report rollups (a scheduled job; callable directly). */
-  latePoints: LatePoints;
-  /** node-cron jobs that run once per tick across instances (job_runs). */
-  scheduler: Scheduler;
-  /** The service's own Prometheus metrics (/metrics). */
-  metrics: ServiceMetrics;
-  /** Retention, compression and the refresh floors they keep (src/ops/retention.ts). */
-  retention: Retainer;
-  /** Committed points to live subscribers, across instances through Redis when configured. */
-  bus: PointBus;
-  /** Shared evaluators of liveAggregates. */
-  live: LiveAggregates;
-  /** Alert state changes to subscribers, across instances through Redis when configured. */
-  alertBus: AlertBus;
-  /** Alert evaluation and webhook delivery (scheduled jobs; callable directly). */
-  alerts: Alerts;
-  /** Per-tenant token buckets (src/rate-limit.ts). */
-  limiter: RateLimiter;
-}
+export type { Deps, TenantPrincipal };
 
 /** Per request (HTTP) or per operation (WebSocket). */
 export interface Context {
@@ -68,8 +24,6 @@ export interface Context {
 
 /** What a WebSocket operation without credentials is told: where that transport takes them. */
 export const WS_CREDENTIALS_HINT = 'Send connectionParams: { "authorization": "Bearer <API key or JWT>" } in connection_init, or an Authorization header in the subscribe message\'s extensions.headers (as GraphiQL does)';
-
-export type TenantPrincipal = Extract<Principal, { kind: 'tenant' }>;
 
 /** The caller's tenant principal; UNAUTHENTICATED without one, FORBIDDEN if its role is not in `roles`. */
 export function requireTenant(ctx: Context, roles?: readonly Role[]): TenantPrincipal {
@@ -92,6 +46,11 @@ export function tenantTx<T>(ctx: Context, work: (trx: TenantTx) => Promise<T>, o
 export function readTx<T>(ctx: Context, work: (trx: TenantTx) => Promise<T>, options?: TxOptions & { roles?: readonly Role[] }): Promise<T> {
   const principal = requireTenant(ctx, options?.roles);
   return withTenantRead(ctx.deps.db.reads, principal.tenantId, work, options);
+}
+
+/** TxOptions for work that reads points: the query timeout, and running past it is LIMIT_EXCEEDED. */
+export function queryTimeout(ctx: Context): TxOptions {
+  return { timeoutMs: ctx.deps.env.QUERY_TIMEOUT_MS, limitExceeded: true };
 }
 
 /** Refuses anyone but the operator token (OPERATOR_TOKEN); `what` ends "Only the operator token can …". */

@@ -5,7 +5,8 @@
 import { sql } from 'kysely';
 import { parseEnv, type Env } from './env.js';
 import { createLogger, type Logger } from './log.js';
-import { createServer, openDeps } from './server.js';
+import { openDeps } from './deps.js';
+import { createServer } from './server.js';
 import { isPortInUse, portInUseMessage, portTaken, startupProgress } from './startup.js';
 import { createTenant } from './db/tenants.js';
 import type { Db } from './db/connect.js';

@@ -8,7 +8,7 @@
 import type { Redis } from 'ioredis';
 import type { Plugin } from 'graphql-yoga';
 import { getOperationAST } from 'graphql';
-import type { Context } from './context.js';
+import type { Principal } from './auth.js';
 import type { Env } from './env.js';
 import { userError } from './errors.js';
 import type { Logger } from './log.js';
@@ -98,9 +98,9 @@ export function rateLimited(kind: LimitClass, seconds: number) {
 }
 
 /** Charges one write or one query per operation, before it runs (HTTP and WebSocket alike). */
-export function useRateLimits(limiter: RateLimiter): Plugin<Context> {
+export function useRateLimits(limiter: RateLimiter): Plugin<{ principal: Principal | null }> {
   /** The refusal for this operation, or null when the tenant's bucket had a token. */
-  const charge = async (ctx: Context, kind: LimitClass) => {
+  const charge = async (ctx: { principal: Principal | null }, kind: LimitClass) => {
     if (ctx.principal?.kind !== 'tenant') return null;
     const wait = await limiter.take(ctx.principal.tenantId, kind, 1);
     return wait === null ? null : rateLimited(kind, wait);

@@ -5,45 +5,25 @@ import { GraphQLError } from 'graphql';
 import { createYoga, type YogaInitialContext } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import type { Redis } from 'ioredis';
 import { clientOf, useQueryAudit } from './audit.js';
-import { bearerToken, createAuthenticator, principalFromSubscribe, type Principal } from './auth.js';
-import { metricLoader, requireTenant, type Context, type Deps } from './context.js';
-import { connect, type Db } from './db/connect.js';
-import { migrate } from './db/migrate.js';
-import { onPrimary, openReplicas } from './db/replicas.js';
-import type { Env } from './env.js';
+import { bearerToken, principalFromSubscribe, type Principal } from './auth.js';
+import type { Context, Deps } from './context.js';
 import { isUnavailable, userError } from './errors.js';
 import { serveDashboard } from './dashboard.js';
 import { serveExport } from './export.js';
 import { serveOtlp } from './http/otlp.js';
 import { serveRemoteWrite } from './http/remote-write.js';
-import { createWsGuard, shareRevocations } from './ws-guard.js';
+import { createWsGuard } from './ws-guard.js';
 import { operationLimits } from './limits.js';
 import { localeFrom, localizeErrors, useLocalizedErrors } from './i18n.js';
-import { createRateLimiter, useRateLimits } from './rate-limit.js';
+import { useRateLimits } from './rate-limit.js';
 import { useMetricSuggestions } from './plugins/metric-suggestions.js';
+import { useMutationJit } from './plugins/mutation-jit.js';
 import { renderLocalGraphiQL, serveGraphiQLAsset } from './graphiql.js';
-import { createRecorder } from './ingest/record-points.js';
-import { createQueryCache, NO_CACHE } from './query/cache.js';
-import { fillAll } from './query/fill.js';
-import { GRANULARITIES } from './query/plan.js';
-import { createAggregateRefresher } from './query/refresh.js';
-import { createLatePoints, scheduleLatePoints } from './jobs/late-points.js';
-import { createScheduler } from './jobs/scheduler.js';
-import { scheduleReportRollups } from './definitions/roll-up-reports.js';
-import type { Logger } from './log.js';
 import { useServiceMetrics } from './observability/graphql.js';
 import { live, observeRequest, pathOf, ready, serveMetrics } from './observability/http.js';
-import { createServiceMetrics, instrumentScheduler } from './observability/metrics.js';
-import { createRefreshFloors, createRetention } from './ops/retention.js';
 import { schema } from './schema/index.js';
-import { answerQuery } from './query/answer-query.js';
-import { createLocalBus, createRedisBus } from './realtime/bus.js';
-import { createLiveAggregates } from './realtime/live-aggregates.js';
 import { useDirectDelivery } from './realtime/direct-delivery.js';
-import { createAlertBus } from './alerts/bus.js';
-import { createAlerts, scheduleAlerts } from './alerts/evaluate.js';
 
 export interface Server {
   /** Listens on `port` (0 picks a free one); resolves with the base URL. */
@@ -107,7 +87,7 @@ export function createServer(deps: Deps): Server {
     graphiql: { title: 'Metrograph', subscriptionsProtocol: 'WS' },
     renderGraphiQL: renderLocalGraphiQL,
     logging: false,
-    plugins: [...operationLimits(deps.env), useRateLimits(deps.limiter), useLocalizedErrors(), useServiceMetrics(deps.metrics, log), useQueryAudit(deps.db.kysely, log), useDirectDelivery({ field: 'metricRecorded', log }), useMetricSuggestions(deps.db.kysely)],
+    plugins: [...operationLimits(deps.env), useRateLimits(deps.limiter), useLocalizedErrors(), useServiceMetrics(deps.metrics, log), useQueryAudit(deps.db.kysely, log), useDirectDelivery({ field: 'metricRecorded', log }), useMetricSuggestions(deps.db.kysely), useMutationJit()],
     context: async (initial): Promise<Context> => {
       const requestId = initial.requestId ?? randomUUID();
       // The Node request: the HTTP request itself, or a WebSocket's upgrade request.
@@ -164,6 +144,13 @@ export function createServer(deps: Deps): Server {
     if (req.headers['content-length'] === undefined) bodyLimit(req, res, deps.env.MAX_BODY_BYTES);
     return void yoga(req, res, { requestId });
   });
+
+  // Idle keep-alive connections stay open longer than clients and load balancers keep them
+  // (undici ~4 s, AWS ALB 60 s): with Node's 5 s, a busy server closed a socket as a client
+  // was sending its next request on it, and the client got ECONNRESET (seen in the tests under
+  // load). The client, not the server, should end an idle connection.
+  http.keepAliveTimeout = 65_000;
+  http.headersTimeout = 66_000;
 
   const wss = new WebSocketServer({ server: http, path: '/graphql' });
   // The WebSocket server re-emits the HTTP server's errors (a port in use); start() reports those.
@@ -356,134 +343,5 @@ export function createServer(deps: Deps): Server {
   };
 }
 
-/** The service refreshes aggregates itself where no background worker will (the embedded engine), or when told to. */
-function refreshSchedule(env: Env, db: Db): string | null {
-  const on = env.AGGREGATE_REFRESH === 'on' || (env.AGGREGATE_REFRESH === 'auto' && db.kind === 'embedded');
-  return on ? env.AGGREGATE_REFRESH_CRON : null;
-}
-
-/**
- * Opens everything a server needs from the environment: database (migrated), Redis if
- * configured, authenticator and recorder. `close` releases them in reverse order.
- */
-export interface OpenOptions {
-  /** Embedded engine only: where its files live; null keeps everything in memory; undefined reads DATA_DIR. */
-  embeddedDataDir?: string | null;
-  /**
-   * An engine already open and migrated, used instead of opening one; `close` leaves it open.
-   * The tests share one embedded engine per worker this way (its start is most of a suite's cost).
-   */
-  db?: Db;
-  /** Told each slow step before it starts (main prints them: the embedded engine is silent for seconds). */
-  progress?: (step: string) => void;
-}
-
-export async function openDeps(env: Env, log: Logger, options: OpenOptions = {}): Promise<Deps & { close(): Promise<void> }> {
-  const dataDir = options.embeddedDataDir === null ? undefined : (options.embeddedDataDir ?? env.DATA_DIR);
-  const progress = options.progress ?? (() => {});
-  if (!options.db) progress(env.DATABASE_URL ? 'connecting to PostgreSQL' : `opening the embedded database (${dataDir ?? 'in memory'})`);
-  const db: Db = options.db ?? (await connect({ databaseUrl: env.DATABASE_URL, dataDir, poolSize: env.DATABASE_POOL_SIZE, log }));
-  const closeDb = options.db ? async () => {} : () => db.close();
-  let redis: Redis | undefined;
-  try {
-    if (!options.db) {
-      progress('applying migrations');
-      await migrate(db, log);
-    }
-    if (env.REDIS_URL) {
-      const { Redis: RedisClient } = await import('ioredis');
-      redis = new RedisClient(env.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
-      redis.on('error', (error) => log.warn({ err: error.message }, 'redis: connection error'));
-      await redis.connect().catch((error) => log.warn({ err: (error as Error).message }, 'redis: not reachable at start; will retry'));
-    }
-  } catch (error) {
-    await closeDb();
-    throw error;
-  }
-  const reads = await openReplicas(db, { urls: env.DATABASE_READ_URLS, poolSize: env.DATABASE_POOL_SIZE, maxLagMs: env.DATABASE_READ_MAX_LAG_MS, waitMs: env.DATABASE_READ_WAIT_MS, checkMs: env.DATABASE_READ_CHECK_MS }, log, redis);
-  db.reads = reads;
-  const revocations = redis ? shareRevocations(redis, log) : undefined;
-  const auth = createAuthenticator(db.kysely, { operatorToken: env.OPERATOR_TOKEN, jwtSecret: env.JWT_SECRET, onRevoke: revocations?.publish });
-  revocations?.listen(auth);
-  const floors = createRefreshFloors(db.kysely);
-  const aggregates = createAggregateRefresher(db, log, refreshSchedule(env, db), { floor: floors.floor });
-  const bus = redis ? createRedisBus(redis, log) : createLocalBus(log);
-  const queryCache = createQueryCache({ redis, size: env.QUERY_CACHE_SIZE, log });
-  const recorder = createRecorder({
-    kysely: db.kysely,
-    log,
-    // No refresh waits here: late points' ranges are recorded with them (src/query/invalidations.ts).
-    // What the write changes is retired from the query cache, and the tenant's write position
-    // noted so its next read waits for a replica that has it.
-    afterCommit: (tenantId, points) => queryCache.touch(tenantId, [...new Set(points.map((p) => p.metric))]).finally(() => reads.wrote(tenantId)),
-    budgets: { maxSeries: env.MAX_SERIES, maxSeriesPerMetric: env.MAX_SERIES_PER_METRIC, maxTagValues: env.MAX_TAG_VALUES },
-    // After afterCommit: the aggregates a live query reads already hold these points.
-    onCommitted: (tenantId, points) => bus.publish(tenantId, points),
-  });
-  const alertBus = createAlertBus({ redis, log });
-  const limiter = createRateLimiter(env, log, redis);
-  const live = createLiveAggregates({
-    bus,
-    log,
-    intervalMs: env.LIVE_AGGREGATES_INTERVAL_MS,
-    // answerQuery() answers with the buckets that hold points; a live query shows its fill mode (bounded by schema/live.ts first).
-    evaluate: async (ctx, query, percentiles) => {
-      const { result } = await answerQuery(ctx.deps, requireTenant(ctx), query, percentiles);
-      return { ...result, series: fillAll(result.series, { from: query.from, to: query.to, granularityMs: GRANULARITIES[query.granularity], fill: query.fill }) };
-    },
-    isRecordedMetric: async (ctx, name) => (await metricLoader(ctx).load(name)) !== null,
-  });
-  const metrics = createServiceMetrics({ db, queryCache });
-  const scheduler = instrumentScheduler(createScheduler(db.kysely, log), metrics);
-  const retention = createRetention({ db, env, log, metrics, aggregates, floors });
-  await retention.ensureCompressionPolicy();
-  retention.schedule(scheduler);
-  aggregates.start();
-  scheduleReportRollups({ db, scheduler, env });
-  const latePoints = createLatePoints({ db, log });
-  scheduleLatePoints(latePoints, scheduler, env.LATE_POINTS_CRON);
-  // Rules are read with the service's own deps (assigned below), uncached, as their creator.
-  let self!: Deps;
-  const alerts = createAlerts({
-    db,
-    env,
-    log,
-    bus: alertBus,
-    // Alert evaluation is a job: it reads the primary (replicas may lag behind what fired).
-    readAs: async (principal, _requestId, query, percentiles) => (await answerQuery({ ...self, db: onPrimary(db), queryCache: NO_CACHE }, principal, query, percentiles)).result,
-  });
-  scheduleAlerts(alerts, scheduler, env.ALERT_EVALUATION_CRON);
-  const opened: Deps & { close(): Promise<void> } = {
-    env,
-    db,
-    log,
-    auth,
-    recorder,
-    redis,
-    queryCache,
-    aggregates,
-    latePoints,
-    scheduler,
-    metrics,
-    retention,
-    bus,
-    live,
-    alertBus,
-    alerts,
-    limiter,
-    async close() {
-      scheduler.stop();
-      aggregates.stop();
-      await recorder.drain();
-      live.close();
-      await bus.close();
-      alertBus.close();
-      revocations?.close();
-      redis?.disconnect();
-      await reads.close?.();
-      await closeDb();
-    },
-  };
-  self = opened;
-  return opened;
-}
+// The wiring moved to src/deps.ts; re-exported so existing callers (tests, benches) keep working.
+export { openDeps, type OpenOptions } from './deps.js';

@@ -168,7 +168,7 @@ describe.each(ENGINES)('aggregates on %s', (engine) => {
   test('hourly buckets grouped by one tag: exact stats, percentiles within 1 %, from the 1h aggregates', async () => {
     const result = await query({ metrics: ['http.latency'], from: iso(T0), to: iso(T0 + 3 * HOUR), granularity: 'HOUR', groupBy: ['route'] });
     expect(result.granularity).toBe('HOUR');
-    expect(result.metadata.source).toBe(timescale ? 'stats_1h+sketch_1h' : 'raw');
+    expect(result.metadata.source).toBe(timescale ? 'group_stats_1h+group_sketch_1h' : 'raw');
     expect(result.series.map((s) => s.tags)).toEqual([{ route: '/a' }, { route: '/b' }]);
     for (const series of result.series) {
       const want = expected(points, 'http.latency', (tags) => tags.route === series.tags.route, T0, T0 + 3 * HOUR, HOUR);
@@ -226,8 +226,8 @@ describe.each(ENGINES)('aggregates on %s', (engine) => {
   test.each([
     ['MINUTE', 60_000, 180, 'stats_1m'],
     ['FIVE_MINUTES', 300_000, 36, 'stats_5m'],
-    ['HOUR', HOUR, 3, 'stats_1h'],
-    ['DAY', 24 * HOUR, 1, 'stats_1h+stats_5m'],
+    ['HOUR', HOUR, 3, 'group_stats_1h'],
+    ['DAY', 24 * HOUR, 1, 'group_stats_1h+stats_5m'],
   ])('granularity %s gives %#-th bucket widths with every point counted once', async (granularity, width, buckets, source) => {
     const to = granularity === 'DAY' ? T0 + 3 * HOUR + 2 * 300_000 : T0 + 3 * HOUR;
     const result = await query({ metrics: ['http.requests'], from: iso(T0), to: iso(to), granularity }, STATS_ONLY);
@@ -253,7 +253,7 @@ describe.each(ENGINES)('aggregates on %s', (engine) => {
     expect(result.series[0]!.buckets.map((b) => [b.count, b.sum])).toEqual(want.map((w) => [w.count, w.sum]));
     // rate divides by the part of each bucket inside the range
     expect(result.series[0]!.buckets[0]!.rate).toBeCloseTo(want[0]!.sum / (HOUR / 1000 - 37 * 60 - 12), 9);
-    expect(result.metadata.source).toBe(timescale ? 'raw+stats_1m+stats_5m+stats_1h' : 'raw');
+    expect(result.metadata.source).toBe(timescale ? 'raw+stats_1m+stats_5m+group_stats_1h' : 'raw');
   });
 
   test('zero and negative values keep percentiles within the bound', async () => {
@@ -405,10 +405,10 @@ describe.each(ENGINES)('aggregates on %s', (engine) => {
     const owner = async <T>(text: string) => (await sql.raw<T>(text).execute(kysely)).rows;
     const targets = ['points'];
     if (timescale) {
-      targets.push('stats_1m', 'stats_1h', 'sketch_1h', 'sketch_1d');
+      targets.push('stats_1m', 'stats_1h', 'sketch_1h', 'sketch_1d', 'group_stats_1h', 'group_sketch_1d', 'series_groups');
       const mats = await owner<{ name: string }>(`select format('%I.%I', materialization_hypertable_schema, materialization_hypertable_name) as name from timescaledb_information.continuous_aggregates`);
       const chunks = await owner<{ name: string }>(`select format('%I.%I', chunk_schema, chunk_name) as name from timescaledb_information.chunks`);
-      expect(mats.length).toBe(8);
+      expect(mats.length).toBe(12); // 8 series levels (migrations/0052), 4 tag-group levels (0076)
       expect(chunks.length).toBeGreaterThan(0);
       targets.push(...mats.map((m) => m.name), ...chunks.slice(0, 5).map((c) => c.name));
     }

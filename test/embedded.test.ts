@@ -84,7 +84,7 @@ describe('embedded engine on disk', () => {
             ],
           },
         ],
-        metadata: { source: 'stats_1h' },
+        metadata: { source: 'group_stats_1h' },
       });
     } finally {
       await second.close();

@@ -252,24 +252,37 @@ describe.each(ENGINES)('tenant isolation on %s', (engine) => {
       if (relations[0]) expect((await sql`select * from ${sql.raw(relations[0])}`.execute(db)).rows.length).toBeGreaterThan(0);
     });
 
+    /**
+     * For each aggregate: A's materialised rows exist (the owner reads the aggregate itself), A
+     * reads them all through its tenant_* view, and B reads exactly its own rows there (B wrote
+     * a point too), none of whose `column` is one of A's.
+     */
+    async function viewsShowEachTenantItsOwn(aggregates: string[], column: 'series_id' | 'metric_id', ofA: Set<number>) {
+      await app.server.deps.aggregates.refreshAll();
+      for (const aggregate of aggregates) {
+        const owned = await sql<{ n: number }>`select count(*)::int as n from ${sql.table(aggregate)} where tenant_id = ${a.tenantId}`.execute(db);
+        expect(owned.rows[0]!.n, aggregate).toBeGreaterThan(0);
+        const asA = await withTenant(db, a.tenantId, (trx) => sql`select * from ${sql.table(`tenant_${aggregate}`)}`.execute(trx));
+        expect(asA.rows.length, `tenant_${aggregate} as A`).toBe(owned.rows[0]!.n);
+        const ofB = await sql<{ n: number }>`select count(*)::int as n from ${sql.table(aggregate)} where tenant_id = ${b.tenantId}`.execute(db);
+        const seen = await asB((trx) => sql<Record<string, string>>`select * from ${sql.table(`tenant_${aggregate}`)}`.execute(trx));
+        expect(seen.rows.length, `tenant_${aggregate} as B`).toBe(ofB.rows[0]!.n);
+        expect(seen.rows.filter((row) => ofA.has(Number(row[column]))), `tenant_${aggregate} as B`).toEqual([]);
+      }
+    }
+
     test("reads none of A's stats or sketches through any tenant_stats_* or tenant_sketch_* view, while A reads its own (TimescaleDB)", async () => {
       if (!app.server.deps.db.timescale) return;
-      await app.server.deps.aggregates.refreshAll();
       const aSeries = new Set((await db.selectFrom('series').select('id').where('tenant_id', '=', a.tenantId).execute()).map((r) => Number(r.id)));
-      for (const level of ['1m', '5m', '1h', '1d']) {
-        for (const kind of ['stats', 'sketch']) {
-          // Materialised rows of A exist (the owner reads the aggregate itself) …
-          const owned = await sql<{ n: number }>`select count(*)::int as n from ${sql.table(`${kind}_${level}`)} where tenant_id = ${a.tenantId}`.execute(db);
-          expect(owned.rows[0]!.n, `${kind}_${level}`).toBeGreaterThan(0);
-          // … A reads them through its view; B reads exactly its own rows there (B wrote a point too), none of A's series.
-          const asA = await withTenant(db, a.tenantId, (trx) => sql`select * from ${sql.table(`tenant_${kind}_${level}`)}`.execute(trx));
-          expect(asA.rows.length, `tenant_${kind}_${level} as A`).toBe(owned.rows[0]!.n);
-          const ofB = await sql<{ n: number }>`select count(*)::int as n from ${sql.table(`${kind}_${level}`)} where tenant_id = ${b.tenantId}`.execute(db);
-          const seen = await asB((trx) => sql<{ series_id: string }>`select * from ${sql.table(`tenant_${kind}_${level}`)}`.execute(trx));
-          expect(seen.rows.length, `tenant_${kind}_${level} as B`).toBe(ofB.rows[0]!.n);
-          expect(seen.rows.filter((row) => aSeries.has(Number(row.series_id))), `tenant_${kind}_${level} as B`).toEqual([]);
-        }
-      }
+      await viewsShowEachTenantItsOwn(['1m', '5m', '1h', '1d'].flatMap((level) => [`stats_${level}`, `sketch_${level}`]), 'series_id', aSeries);
+    });
+
+    test("reads none of A's tag-group aggregates through any tenant_group_* view, while A reads its own (TimescaleDB)", async () => {
+      if (!app.server.deps.db.timescale) return;
+      const aMetrics = new Set((await db.selectFrom('metrics').select('id').where('tenant_id', '=', a.tenantId).execute()).map((r) => Number(r.id)));
+      await viewsShowEachTenantItsOwn(['1h', '1d'].flatMap((level) => [`group_stats_${level}`, `group_sketch_${level}`]), 'metric_id', aMetrics);
+      // The series' tag rows behind them are the owner's alone.
+      await expect(asB((trx) => sql`select * from series_groups limit 1`.execute(trx))).rejects.toThrow(/permission denied/);
     });
 
     test('with no tenant set, the application role sees no row at all', async () => {

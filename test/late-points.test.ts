@@ -114,7 +114,7 @@ describe.each(ENGINES)('late points on %s', (engine) => {
 
   test('a late point is in the next query, read from raw points until the job has recomputed the aggregates', async () => {
     const before = await query(app, a.adminKey, hour());
-    expect(before.metadata.sources).toEqual(timescale ? ['stats_1h', 'sketch_1h'] : ['raw']);
+    expect(before.metadata.sources).toEqual(timescale ? ['group_stats_1h', 'group_sketch_1h'] : ['raw']);
     expect(before.series[0]!.buckets.map((x) => [x.count, x.sum, x.min, x.max])).toEqual([[20, 210, 1, 20]]);
 
     await record(app, a.adminKey, [point('lat', 1000, H + 30 * MINUTE + 5_000), point('lat', 2000, H + 30 * MINUTE + 6_000)]);
@@ -135,7 +135,7 @@ describe.each(ENGINES)('late points on %s', (engine) => {
     expect(await runJob(app)).toBe(1);
     expect(await invalidations(app, a.tenantId)).toEqual([]);
     const refreshed = await query(app, a.adminKey, hour());
-    expect(refreshed.metadata.sources).toEqual(timescale ? ['stats_1h', 'sketch_1h'] : ['raw']);
+    expect(refreshed.metadata.sources).toEqual(timescale ? ['group_stats_1h', 'group_sketch_1h'] : ['raw']);
     expect(refreshed.series).toEqual(after.series);
   });
 
@@ -215,7 +215,7 @@ describe.each(ENGINES)('late points on %s', (engine) => {
     expect(await job.refreshPending()).toBe(1);
     const answer = await query(app, a.adminKey, input, STATS);
     expect(answer.series[0]!.buckets.map((x) => [x.count, x.sum])).toEqual([[2, 60]]);
-    expect(answer.metadata.sources).toEqual(timescale ? ['stats_1h'] : ['raw']);
+    expect(answer.metadata.sources).toEqual(timescale ? ['group_stats_1h'] : ['raw']);
   });
 
   test('tenant B never sees A’s recorded ranges and never reads raw points for them', async () => {
@@ -225,7 +225,7 @@ describe.each(ENGINES)('late points on %s', (engine) => {
     // B's `lat` over the same hour: its own point only, from the aggregates.
     const answer = await query(app, b.adminKey, hour());
     expect(answer.series[0]!.buckets.map((x) => [x.count, x.sum, x.min, x.max, x.p50])).toEqual([[1, 100, 100, 100, 100]]);
-    expect(answer.metadata.sources).toEqual(timescale ? ['stats_1h', 'sketch_1h'] : ['raw']);
+    expect(answer.metadata.sources).toEqual(timescale ? ['group_stats_1h', 'group_sketch_1h'] : ['raw']);
     // The application role may record ranges, never delete them (only the job does), nor write another tenant's.
     await expect(withTenant(app.server.deps.db.kysely, a.tenantId, (trx) => sql`delete from aggregate_invalidations`.execute(trx))).rejects.toMatchObject({ code: '42501' });
     await expect(
@@ -334,7 +334,7 @@ describe.each(ENGINES)('one tenant’s retention and another’s late points on 
     await runJob(app);
     const aggregated = await query(app, long.adminKey, input, STATS);
     expect(aggregated.series[0]!.buckets.map((x) => [x.count, x.sum])).toEqual([[2, 5]]);
-    expect(aggregated.metadata.sources).toEqual(timescale ? ['stats_1h'] : ['raw']);
+    expect(aggregated.metadata.sources).toEqual(timescale ? ['group_stats_1h'] : ['raw']);
     const twenty = await query(app, long.adminKey, { metrics: ['cpu'], from: iso(NOW - 21 * DAY), to: iso(NOW - 19 * DAY), granularity: 'DAY' }, STATS);
     expect(twenty.series[0]!.buckets.reduce((n, x) => n + x.count, 0)).toBe(1);
     if (timescale) expect(twenty.metadata.sources).not.toContain('raw');
@@ -342,7 +342,7 @@ describe.each(ENGINES)('one tenant’s retention and another’s late points on 
     // The short-lived tenant's raw point is gone; its hourly aggregate is kept (on TimescaleDB), untouched by the long tenant's recomputation.
     const kept = await query(app, short.adminKey, input, STATS);
     expect(kept.series[0]?.buckets.map((x) => [x.count, x.sum]) ?? []).toEqual(timescale ? [[1, 1]] : []);
-    if (timescale) expect(kept.metadata).toMatchObject({ sources: ['stats_1h'], downsampled: true });
+    if (timescale) expect(kept.metadata).toMatchObject({ sources: ['group_stats_1h'], downsampled: true });
   }, 120_000); // two late-points jobs and a retention run: up to ~40 s under load
 });
 

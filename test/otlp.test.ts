@@ -7,6 +7,8 @@ import { gzipSync } from 'node:zlib';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import protobuf from 'protobufjs';
+import pg from 'pg';
+import { sql } from 'kysely';
 import { AggregationType, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { OTLPMetricExporter as ProtoExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { OTLPMetricExporter as JsonExporter } from '@opentelemetry/exporter-metrics-otlp-http';
@@ -14,7 +16,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { signJwt } from '../src/auth.js';
 import { nanosToMs } from '../src/ingest/otlp-decode.js';
 import { ENGINES, JWT_SECRET, OPERATOR_TOKEN, startApp, type TestApp } from './harness.js';
-import { figures, storedRows, watchPoints } from './protocol-fixtures.js';
+import { figures, protocolSuite, storedRows, watchPoints, type ProtocolTenant } from './protocol-fixtures.js';
 
 const root = new protobuf.Root();
 root.resolvePath = (_origin, target) => path.join(import.meta.dirname, '../proto', target);
@@ -69,16 +71,17 @@ test('a time in nanoseconds is its exact millisecond, whether it arrives as a Lo
   expect(off).toEqual([]);
   expect(nanosToMs(`${BigInt(base) * 1_000_000n + 1_500n}`)).toBe(base + 0.001); // microseconds kept
   expect(nanosToMs(null)).toBe(0);
+  // A Long is converted by integer arithmetic while its microseconds fit a double, by BigInt past that: the same either side.
+  for (const nanos of [2_097_150_999n << 32n, (2_097_151_000n << 32n) - 1n, 2_097_151_000n << 32n, (1n << 63n) + 12_345n, (1n << 64n) - 1n]) {
+    const long = (protobuf.util.Long as unknown as typeof import('long').default).fromString(`${nanos}`, true);
+    expect(nanosToMs(long as never)).toBe(Number(nanos / 1000n) / 1e3);
+  }
 });
 
 describe.each(ENGINES)('OTLP/HTTP metrics (%s)', (engine) => {
   let app: TestApp;
-  let tenant: { tenantId: string; adminKey: string };
-  beforeAll(async () => {
-    app = await startApp(engine, { MAX_BODY_BYTES: '200000' });
-    tenant = await app.createTenant();
-  });
-  afterAll(() => app?.close());
+  let tenant: ProtocolTenant;
+  protocolSuite(engine, (started) => ({ app, tenant } = started));
 
   test('the OpenTelemetry SDK (protobuf exporter): counters, gauges, up-down counters, histograms and exponential histograms land with their exact figures', async () => {
     const watch = await watchPoints(app, tenant.adminKey, ['checkout.orders']);
@@ -222,6 +225,76 @@ describe.each(ENGINES)('OTLP/HTTP metrics (%s)', (engine) => {
     const late = await post(app, request([sum([[t0 + 5_000, 200]], t0 + 25_000)]), tenant.adminKey);
     expect(late.body.partialSuccess.rejectedDataPoints).toBe(1);
     expect(late.body.partialSuccess.errorMessage).toMatch(/not newer than the last one stored/);
+  });
+
+  test('a store that fails after the increments were computed moves no cumulative state: the next request measures from the last value stored', async () => {
+    // A trigger that fails the transaction storing one poisoned gauge value, after the
+    // counter's increment in the same request was computed.
+    const owner = app.server.deps.db.kysely;
+    const POISON = -777.25;
+    await sql.raw(`create or replace function test_poison_point() returns trigger language plpgsql as $$
+      begin if new.value = ${POISON} then raise exception 'poisoned point'; end if; return new; end $$`).execute(owner);
+    await sql`create trigger test_poison_point before insert on points for each row execute function test_poison_point()`.execute(owner);
+    try {
+      const t0 = Date.now() - 120_000;
+      const body = (t: number, total: number, gauge: number) =>
+        request([
+          { name: 'failing.total', sum: { isMonotonic: true, aggregationTemporality: 2, dataPoints: [{ timeUnixNano: ns(t), asDouble: total }] } },
+          { name: 'failing.gauge', gauge: { dataPoints: [{ timeUnixNano: ns(t), asDouble: gauge }] } },
+        ]);
+      expect((await post(app, body(t0, 10, 1), tenant.adminKey)).status).toBe(200); // the counter's start
+      expect((await post(app, body(t0 + 1_000, 12, 1), tenant.adminKey)).status).toBe(200); // +2; all cached now
+      // The one-round-trip script fails (state 20 computed and cached, then refused with the rest)…
+      expect((await post(app, body(t0 + 2_000, 20, POISON), tenant.adminKey)).status).toBe(500);
+      // …and so does the general path when the client retries it.
+      expect((await post(app, body(t0 + 2_000, 20, POISON), tenant.adminKey)).status).toBe(500);
+      // The next request counts from 12, the last value stored, not from 20.
+      expect((await post(app, body(t0 + 3_000, 25, 1), tenant.adminKey)).status).toBe(200);
+      expect((await post(app, body(t0 + 4_000, 26, 1), tenant.adminKey)).status).toBe(200);
+      expect((await storedRows(app, tenant.tenantId, 'failing.total')).map((r) => r.value)).toEqual([2, 13, 1]);
+      expect((await storedRows(app, tenant.tenantId, 'failing.gauge')).map((r) => r.value)).toEqual([1, 1, 1, 1]);
+    } finally {
+      await sql`drop trigger test_poison_point on points`.execute(owner);
+      await sql`drop function test_poison_point()`.execute(owner);
+    }
+  });
+
+  test('a point the store refuses (a unit the metric does not have) moves no cumulative state either', async () => {
+    const t0 = Date.now() - 120_000;
+    const body = (t: number, total: number, unit: string) => request([{ name: 'unit.total', unit, sum: { isMonotonic: true, aggregationTemporality: 2, dataPoints: [{ timeUnixNano: ns(t), asDouble: total }] } }]);
+    expect((await post(app, body(t0, 10, 'By'), tenant.adminKey)).status).toBe(200);
+    expect((await post(app, body(t0 + 1_000, 12, 'By'), tenant.adminKey)).status).toBe(200);
+    const refused = await post(app, body(t0 + 2_000, 20, 's'), tenant.adminKey);
+    expect(refused.body.partialSuccess).toMatchObject({ rejectedDataPoints: 1, errorMessage: expect.stringContaining("has unit 'By'; got 's'") });
+    expect((await post(app, body(t0 + 3_000, 25, 'By'), tenant.adminKey)).status).toBe(200);
+    expect((await storedRows(app, tenant.tenantId, 'unit.total')).map((r) => r.value)).toEqual([2, 13]);
+  });
+
+  test.runIf(engine === 'postgres')('a request whose metrics, series and cumulative states are known is one statement: claim, points, state, audit together', async () => {
+    const t0 = Date.now() - 120_000;
+    const body = (t: number, total: number) =>
+      request([
+        { name: 'oneshot.total', sum: { isMonotonic: true, aggregationTemporality: 2, dataPoints: [{ timeUnixNano: ns(t), asDouble: total, attributes: attrs({ k: 'a' }) }] } },
+        { name: 'oneshot.latency', unit: 'ms', histogram: { aggregationTemporality: 2, dataPoints: [{ startTimeUnixNano: ns(t0 - 1_000), timeUnixNano: ns(t), count: total, sum: total * 10, bucketCounts: [total, 0], explicitBounds: [100] }] } },
+      ]);
+    expect((await post(app, body(t0, 3), tenant.adminKey)).status).toBe(200);
+    expect((await post(app, body(t0 + 1_000, 5), tenant.adminKey)).status).toBe(200);
+    const sent: string[] = [];
+    const original = pg.Client.prototype.query;
+    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+      const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string })?.text;
+      if (text && /tenant_points|point_ids|cumulative_state|audit_log/.test(text)) sent.push(text);
+      return (original as (...a: unknown[]) => unknown).apply(this, args);
+    } as typeof original;
+    try {
+      expect((await post(app, body(t0 + 2_000, 9), tenant.adminKey)).status).toBe(200);
+    } finally {
+      pg.Client.prototype.query = original;
+    }
+    expect(sent).toHaveLength(1);
+    for (const table of ['point_ids', 'tenant_points', 'cumulative_state', 'audit_log']) expect(sent[0]).toContain(table);
+    expect((await storedRows(app, tenant.tenantId, 'oneshot.total')).map((r) => r.value)).toEqual([2, 4]);
+    expect(figures(await storedRows(app, tenant.tenantId, 'oneshot.latency'))).toMatchObject({ count: 9, sum: 90 });
   });
 
   test('a Summary: count and sum exact, its quantiles as the distribution; cumulative, so the second point stores what came since', async () => {

@@ -1,12 +1,32 @@
 /**
- * What the OTLP and remote-write tests share: the rows a tenant has stored (read through
- * tenant_points as that tenant), and a graphql-ws client that collects metricRecorded points.
+ * What the OTLP and remote-write tests share: an app per engine with a tenant for a describe
+ * block, the rows a tenant has stored (read through tenant_points as that tenant), and a
+ * graphql-ws client that collects metricRecorded points.
  */
 import { sql } from 'kysely';
+import { afterAll, beforeAll } from 'vitest';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { withTenant } from '../src/db/tenant.js';
-import type { TestApp } from './harness.js';
+import { startApp, type EngineName, type TestApp } from './harness.js';
+
+export interface ProtocolTenant {
+  tenantId: string;
+  adminKey: string;
+}
+
+/**
+ * Starts an app on `engine` (bodies up to 200 000 bytes) and creates a tenant before the
+ * describe block's tests, hands both to `use`, and closes the app after them.
+ */
+export function protocolSuite(engine: EngineName, use: (started: { app: TestApp; tenant: ProtocolTenant }) => void): void {
+  let app: TestApp | undefined;
+  beforeAll(async () => {
+    app = await startApp(engine, { MAX_BODY_BYTES: '200000' });
+    use({ app, tenant: await app.createTenant() });
+  });
+  afterAll(() => app?.close());
+}
 
 export interface StoredRow {
   metric: string;

@@ -13,10 +13,28 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import protobuf from 'protobufjs';
 import snappy from 'snappyjs';
 import { ENGINES, startApp, type TestApp } from './harness.js';
-import { storedRows, watchPoints } from './protocol-fixtures.js';
+import { protocolSuite, storedRows, watchPoints, type ProtocolTenant } from './protocol-fixtures.js';
 
 const root = protobuf.loadSync(path.join(import.meta.dirname, '../proto/prometheus/remote.proto'));
 const WriteRequest = root.lookupType('prometheus.WriteRequest');
+const RequestV2 = protobuf.loadSync(path.join(import.meta.dirname, '../proto/prometheus/write/v2/types.proto')).lookupType('io.prometheus.write.v2.Request');
+
+/** A remote-write 2.0 series: labels, samples (value, time, start time), its metadata type and unit, native histograms. */
+type SeriesV2 = { labels: Record<string, string>; samples: Array<[value: number, time: number, start?: number]>; type?: number; unit?: string; histograms?: unknown[] };
+/** An io.prometheus.write.v2.Request with its symbols table built as Prometheus builds it (the empty string first). */
+function encodeV2(series: SeriesV2[]): Uint8Array {
+  const symbols = [''];
+  const ref = (text: string) => (symbols.includes(text) ? symbols.indexOf(text) : symbols.push(text) - 1);
+  const timeseries = series.map((s) => ({
+    labelsRefs: Object.entries(s.labels).flatMap(([name, value]) => [ref(name), ref(value)]),
+    samples: s.samples.map(([value, timestamp, startTimestamp]) => ({ value, timestamp, startTimestamp: startTimestamp ?? 0 })),
+    histograms: s.histograms ?? [],
+    metadata: { type: s.type ?? 0, unitRef: s.unit ? ref(s.unit) : 0 },
+  }));
+  return RequestV2.encode(RequestV2.fromObject({ symbols, timeseries })).finish();
+}
+const V2_HEADERS = { 'content-type': 'application/x-protobuf;proto=io.prometheus.write.v2.Request', 'x-prometheus-remote-write-version': '2.0.0' };
+const writtenHeaders = (headers: Headers) => ['samples', 'histograms', 'exemplars'].map((kind) => headers.get(`x-prometheus-remote-write-${kind}-written`));
 
 type Series = { labels: Record<string, string>; samples: Array<[value: number, time: number]> };
 const encode = (series: Series[], metadata: Array<{ type: number; metricFamilyName: string }> = []) =>
@@ -54,12 +72,8 @@ function withStaleMarkers(body: Uint8Array): Uint8Array {
 
 describe.each(ENGINES)('Prometheus remote-write (%s)', (engine) => {
   let app: TestApp;
-  let tenant: { tenantId: string; adminKey: string };
-  beforeAll(async () => {
-    app = await startApp(engine, { MAX_BODY_BYTES: '200000' });
-    tenant = await app.createTenant();
-  });
-  afterAll(() => app?.close());
+  let tenant: ProtocolTenant;
+  protocolSuite(engine, (started) => ({ app, tenant } = started));
 
   test('counters become increments with resets; gauges as sent; stale markers skipped; a resend is stored once; live subscribers see the points', async () => {
     const watch = await watchPoints(app, tenant.adminKey, ['rw_requests_total']);
@@ -134,12 +148,63 @@ describe.each(ENGINES)('Prometheus remote-write (%s)', (engine) => {
     expect((await write(app, tenant.adminKey, Buffer.from('not snappy at all'))).status).toBe(400);
     expect((await write(app, tenant.adminKey, raw, { 'content-encoding': 'identity' })).status).toBe(415);
     expect((await write(app, tenant.adminKey, body, { 'content-type': 'application/json' })).status).toBe(415);
-    expect((await write(app, tenant.adminKey, body, { 'content-type': 'application/x-protobuf;proto=io.prometheus.write.v2.Request' })).status).toBe(415);
+    expect((await write(app, tenant.adminKey, body, { 'content-type': 'application/x-protobuf;proto=io.prometheus.write.v3.Request' })).status).toBe(415);
     // Over MAX_BODY_BYTES (200 000 here) once decompressed.
     const huge = snappy.compress(new Uint8Array(1_000_000));
     expect(huge.length).toBeLessThan(200_000);
     expect((await write(app, tenant.adminKey, huge)).status).toBe(413);
     expect(await storedRows(app, tenant.tenantId, 'rw_bad')).toEqual([]);
+  });
+
+  test('remote-write 2.0: labels from the symbols table; each series’ metadata type and unit; start timestamps; the written headers; a resend stored once', async () => {
+    const [COUNTER, GAUGE, HISTOGRAM, SUMMARY] = [1, 2, 3, 5];
+    const t0 = Date.now() - 120_000;
+    const body = snappy.compress(
+      withStaleMarkers(
+        encodeV2([
+          // Started a second before its first sample: all of it is an increment; then a restart (a later start).
+          { labels: { __name__: 'rw2_requests_total', job: 'api' }, type: COUNTER, samples: [[100, t0, t0 - 1_000], [130, t0 + 15_000, t0 - 1_000], [5, t0 + 30_000, t0 + 20_000]] },
+          // A classic histogram's bucket carries its family's type: cumulative, with the family's unit.
+          { labels: { __name__: 'rw2_latency_seconds_bucket', le: '0.5' }, type: HISTOGRAM, unit: 'seconds', samples: [[3, t0], [5, t0 + 15_000]] },
+          { labels: { __name__: 'rw2_rpc_count' }, type: SUMMARY, samples: [[10, t0], [16, t0 + 15_000]] },
+          // Typed GAUGE: not cumulative, whatever the name says.
+          { labels: { __name__: 'rw2_queue_total', room: 'lab' }, type: GAUGE, unit: 'celsius', samples: [[21.5, t0], [STALE, t0 + 15_000], [22, t0 + 30_000]] },
+          { labels: { __name__: 'rw2_untyped_total' }, samples: [[1, t0], [4, t0 + 15_000]] },
+        ]),
+      ),
+    );
+    const first = await write(app, tenant.adminKey, body, V2_HEADERS);
+    expect([first.status, first.text, writtenHeaders(first.headers)]).toEqual([204, '', ['12', '0', '0']]);
+    const resend = await write(app, tenant.adminKey, body, V2_HEADERS);
+    expect([resend.status, writtenHeaders(resend.headers)]).toEqual([204, ['12', '0', '0']]);
+
+    const rows = async (name: string) => (await storedRows(app, tenant.tenantId, name)).map((r) => [r.time.getTime() - t0, r.type, r.unit, r.value]);
+    expect(await rows('rw2_requests_total')).toEqual([[0, 'COUNTER', null, 100], [15_000, 'COUNTER', null, 30], [30_000, 'COUNTER', null, 5]]);
+    expect(await rows('rw2_latency_seconds_bucket')).toEqual([[15_000, 'COUNTER', 'seconds', 2]]);
+    expect(await rows('rw2_rpc_count')).toEqual([[15_000, 'COUNTER', null, 6]]);
+    expect(await rows('rw2_queue_total')).toEqual([[0, 'GAUGE', 'celsius', 21.5], [30_000, 'GAUGE', 'celsius', 22]]);
+    expect(await rows('rw2_untyped_total')).toEqual([[15_000, 'COUNTER', null, 3]]);
+    expect((await storedRows(app, tenant.tenantId, 'rw2_requests_total'))[0]!.tags).toEqual({ job: 'api' });
+  });
+
+  test('remote-write 2.0: a malformed symbols table is a 400 storing nothing; native histograms are refused with the written headers saying so', async () => {
+    const now = Date.now() - 1_000;
+    const raw = (message: object) => snappy.compress(RequestV2.encode(RequestV2.fromObject(message)).finish());
+    const cases: Array<[object, RegExp]> = [
+      [{ symbols: ['', '__name__', 'rw2_bad'], timeseries: [{ labelsRefs: [1, 7], samples: [{ value: 1, timestamp: now }] }] }, /refers to symbol 7; the table has 3/],
+      [{ symbols: ['', '__name__', 'rw2_bad'], timeseries: [{ labelsRefs: [1, 2, 1], samples: [{ value: 1, timestamp: now }] }] }, /3 label references/],
+      [{ symbols: ['__name__', 'rw2_bad'], timeseries: [{ labelsRefs: [0, 1], samples: [{ value: 1, timestamp: now }] }] }, /first symbol must be the empty string/],
+    ];
+    for (const [message, reason] of cases) {
+      const answer = await write(app, tenant.adminKey, raw(message), V2_HEADERS);
+      expect([answer.status, answer.text]).toEqual([400, expect.stringMatching(reason)]);
+    }
+    expect(await storedRows(app, tenant.tenantId, 'rw2_bad')).toEqual([]);
+
+    const native = encodeV2([{ labels: { __name__: 'rw2_native' }, type: 2, samples: [[7, now]], histograms: [{ countInt: 1, sum: 0.25, schema: 3, timestamp: now }] }]);
+    const answer = await write(app, tenant.adminKey, snappy.compress(native), V2_HEADERS);
+    expect([answer.status, answer.text, writtenHeaders(answer.headers)]).toEqual([400, expect.stringContaining('native histograms are not stored'), ['1', '0', '0']]);
+    expect((await storedRows(app, tenant.tenantId, 'rw2_native')).map((r) => r.value)).toEqual([7]);
   });
 
   test('tenant B sees nothing of what tenant A wrote', async () => {

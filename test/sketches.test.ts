@@ -114,14 +114,14 @@ describe.each(ENGINES)('sketches on %s', (engine) => {
     };
     // Hourly, across the 4 series: from the 1h sketches merged over series (TimescaleDB).
     const hourly = await query({ metrics: [`dist.${shape}`], from: iso(T0), to: iso(T0 + 3 * HOUR), granularity: 'HOUR' });
-    expect(hourly.metadata.source).toBe(engine === 'embedded' ? 'stats_1h+sketch_1h' : 'raw');
+    expect(hourly.metadata.source).toBe(engine === 'embedded' ? 'group_stats_1h+group_sketch_1h' : 'raw');
     expect(hourly.series[0]!.buckets).toHaveLength(3);
     hourly.series[0]!.buckets.forEach((bucket, h) => {
       check(mine.filter((p) => Date.parse(p.timestamp) >= T0 + h * HOUR && Date.parse(p.timestamp) < T0 + (h + 1) * HOUR).map((p) => p.value), bucket);
     });
     // The day: the 1d sketch, itself merged from 1h sketches.
     const daily = await query({ metrics: [`dist.${shape}`], from: iso(T0), to: iso(T0 + 24 * HOUR), granularity: 'DAY' });
-    expect(daily.metadata.source).toBe(engine === 'embedded' ? 'stats_1d+sketch_1d' : 'raw');
+    expect(daily.metadata.source).toBe(engine === 'embedded' ? 'group_stats_1d+group_sketch_1d' : 'raw');
     check(mine.map((p) => p.value), daily.series[0]!.buckets[0]!);
     // A ragged range: raw edges, 1m, 5m and 1h sketches merged into each bucket.
     const ragged = await query({ metrics: [`dist.${shape}`], from: iso(T0 + 7 * 60_000 + 30_000), to: iso(T0 + 3 * HOUR), granularity: 'DAY' });

@@ -10,10 +10,12 @@
  */
 import { createHmac } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { Deps, TenantPrincipal } from '../context.js';
+import type { TenantPrincipal } from '../auth.js';
+import type { Db } from '../db/connect.js';
+import type { Env } from '../env.js';
 import type { Database } from '../db/tables.js';
 import type { Logger } from '../log.js';
-import { opsDb, type AlertRuleRow } from '../ops/tables.js';
+import type { AlertRuleRow } from '../ops/tables.js';
 import type { AggregateQuery, AggregateResult, TagFilter } from '../query/aggregate.js';
 import { createSettledJudge, type RuleVerdict } from '../anomaly/judge-rule.js';
 import type { AlertBus } from './bus.js';
@@ -43,10 +45,11 @@ export function signWebhook(secret: string, timestamp: string, body: string): st
   return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
 }
 
-export function createAlerts(deps: Pick<Deps, 'db' | 'env' | 'log'> & { bus: AlertBus; readAs: ReadAs; fetch?: typeof fetch }): Alerts {
+export function createAlerts(deps: { db: Db; env: Env; log: Logger } & { bus: AlertBus; readAs: ReadAs; fetch?: typeof fetch }): Alerts {
   const { env, log } = deps;
+  // The owner's connection: evaluation acts for every tenant's rules (an owner-level path).
   const db: Kysely<Database> = deps.db.kysely;
-  const owner = opsDb(db);
+  const owner = db;
   const send = deps.fetch ?? fetch;
 
   const anomalies = createSettledJudge();
@@ -214,9 +217,3 @@ export function createAlerts(deps: Pick<Deps, 'db' | 'env' | 'log'> & { bus: Ale
   };
 }
 
-/** Runs both jobs on the scheduler (once per tick across instances). */
-export function scheduleAlerts(alerts: Alerts, scheduler: Deps['scheduler'], expression: string): void {
-  if (expression === 'off') return;
-  scheduler.schedule('alert-evaluation', expression, (tick) => alerts.evaluate(tick));
-  scheduler.schedule('webhook-delivery', expression, (tick) => alerts.deliverWebhooks(tick));
-}

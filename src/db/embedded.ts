@@ -34,7 +34,7 @@ export async function openEmbedded(dataDir: string | undefined): Promise<Embedde
     dialect: {
       createAdapter: () => new PostgresAdapter(),
       createDriver: () => new PGliteDriver(pglite),
-      createIntrospector: (db: Kysely<any>) => new PostgresIntrospector(db),
+      createIntrospector: (db: Kysely<unknown>) => new PostgresIntrospector(db),
       createQueryCompiler: () => new PostgresQueryCompiler(),
     },
     close: () => pglite.close(),

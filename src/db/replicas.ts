@@ -314,7 +314,10 @@ export function createReplicatedReads(primary: Kysely<Database>, settings: Repli
         return result;
       } catch (error) {
         const failed = replicaFailed(error);
-        if (!failed) throw error;
+        if (!failed) {
+          choice.reads++; // the replica answered: with the request's own error (NOT_FOUND, …)
+          throw error;
+        }
         if (failed === 'down') {
           transition(choice, 'down', (error as Error).message);
           backOff(choice);

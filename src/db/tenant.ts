@@ -1,4 +1,29 @@
+/**
+ * Tenant transactions: the one way database work runs for a tenant.
+ *
+ * - withTenant: as the application role (no BYPASSRLS, owns nothing) with the tenant set and a
+ *   statement timeout; `limitExceeded` turns running past it into LIMIT_EXCEEDED. Every request
+ *   path goes through it (context.ts tenantTx/readTx pick the principal's tenant and the engine:
+ *   withTenantWrite on the primary, withTenantRead on a current replica).
+ * - withKeyHash: as the application role with no tenant, to find an API key by its hash.
+ *
+ * Owner-level paths: the only work that runs as the database owner, each for a reason the
+ * application role cannot serve:
+ * - migrations (src/db/migrate.ts): they create the roles, tables and policies;
+ * - retention and compression (src/ops/retention.ts): dropping chunks and deleting aggregate
+ *   buckets below the refresh floor; per tenant through withOwnerForTenant;
+ * - the aggregate refresh and the backfill of sketches (src/query/refresh.ts, backfill.ts) and
+ *   the late-points job (src/jobs/late-points.ts): the materialisation tables are the owner's;
+ * - alert evaluation and webhook delivery (src/alerts/evaluate.ts): they find every tenant's
+ *   due rules and deliveries; each rule's data is then read as its creator (answerQuery);
+ * - the scheduler's job_runs claims (src/jobs/scheduler.ts) and the operator's tenant budgets
+ *   (src/ops/usage.ts setTenantLimits): service-wide rows, not one tenant's;
+ * - the dev tenant's one-time bootstrap claim in service_state (src/main.ts).
+ * The write script of src/ingest/record-points.ts sends withTenant's settings as SQL text
+ * (tenantSettingsSql) so a batch takes one round trip; it runs as the application role too.
+ */
 import { sql, type Kysely, type Transaction } from 'kysely';
+import { userError } from '../errors.js';
 import type { Database } from './tables.js';
 
 /** The role every request's database work runs as: owns nothing, no BYPASSRLS. Created by migrations. */
@@ -12,8 +37,21 @@ declare const tenantScoped: unique symbol;
 export type TenantTx = Transaction<Database> & { readonly [tenantScoped]: true };
 
 export interface TxOptions {
-  /** statement_timeout for this transaction, in milliseconds. */
+  /** statement_timeout for this transaction, in milliseconds (default 5 000). */
   timeoutMs?: number;
+  /**
+   * The work is a query the user can narrow: running past the timeout is LIMIT_EXCEEDED (with
+   * `limit`, the timeout) rather than an internal error.
+   */
+  limitExceeded?: boolean;
+}
+
+/** PostgreSQL's query_canceled: what a statement past statement_timeout fails with. */
+const QUERY_CANCELED = '57014';
+
+/** LIMIT_EXCEEDED for a query that ran past `timeoutMs`. */
+export function queryTimedOut(timeoutMs: number) {
+  return userError('LIMIT_EXCEEDED', `The query ran longer than ${timeoutMs} ms. Narrow the range, coarsen the granularity or filter by tags.`, { limit: timeoutMs });
 }
 
 /**
@@ -21,12 +59,31 @@ export interface TxOptions {
  * Both are transaction-local (`set_config(…, true)`), so a pooled connection carries nothing
  * over to its next user.
  */
-export function withTenant<T>(kysely: Kysely<Database>, tenantId: string, work: (trx: TenantTx) => Promise<T>, options: TxOptions = {}): Promise<T> {
+export async function withTenant<T>(kysely: Kysely<Database>, tenantId: string, work: (trx: TenantTx) => Promise<T>, options: TxOptions = {}): Promise<T> {
+  const timeoutMs = options.timeoutMs ?? 5_000;
+  try {
+    return await kysely.transaction().execute(async (trx) => {
+      await sql`select set_config('role', ${APP_ROLE}, true),
+                       set_config('app.tenant_id', ${tenantId}, true),
+                       set_config('statement_timeout', ${String(timeoutMs)}, true)`.execute(trx);
+      return work(trx as TenantTx);
+    });
+  } catch (error) {
+    if (options.limitExceeded && (error as { code?: string }).code === QUERY_CANCELED) throw queryTimedOut(timeoutMs);
+    throw error;
+  }
+}
+
+/**
+ * An owner-level transaction with `tenantId` set, so row-level security shows that tenant's
+ * rows while the owner's privileges reach what the application role may not (chunks,
+ * materialisation tables). Only for the owner-level paths listed at the top of this file.
+ */
+export function withOwnerForTenant<T>(kysely: Kysely<Database>, tenantId: string, work: (trx: Transaction<Database>) => Promise<T>, options: { timeoutMs?: number } = {}): Promise<T> {
   return kysely.transaction().execute(async (trx) => {
-    await sql`select set_config('role', ${APP_ROLE}, true),
-                     set_config('app.tenant_id', ${tenantId}, true),
-                     set_config('statement_timeout', ${String(options.timeoutMs ?? 5_000)}, true)`.execute(trx);
-    return work(trx as TenantTx);
+    if (options.timeoutMs === undefined) await sql`select set_config('app.tenant_id', ${tenantId}, true)`.execute(trx);
+    else await sql`select set_config('app.tenant_id', ${tenantId}, true), set_config('statement_timeout', ${String(options.timeoutMs)}, true)`.execute(trx);
+    return work(trx);
   });
 }
 

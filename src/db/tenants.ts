@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import { audit, auditRow, type Actor } from '../audit.js';
 import { generateApiKey } from '../auth.js';
 import { userError } from '../errors.js';
 import type { ApiKey, Database, Role } from './tables.js';
@@ -38,4 +39,28 @@ export async function insertApiKey(trx: TenantTx, tenantId: string, name: string
     .returningAll()
     .executeTakeFirstOrThrow();
   return { key, apiKey };
+}
+
+/** The caller's tenant. */
+export function readTenant(trx: TenantTx): Promise<{ id: string; name: string; created_at: Date }> {
+  return trx.selectFrom('tenants').select(['id', 'name', 'created_at']).executeTakeFirstOrThrow();
+}
+
+/** The tenant's API keys (hashes and prefixes only), newest first. */
+export function listApiKeys(trx: TenantTx): Promise<ApiKey[]> {
+  return trx.selectFrom('api_keys').selectAll().orderBy('created_at', 'desc').execute();
+}
+
+/** A new key of `tenantId` and its API_KEY_CREATED audit row, in the caller's transaction. */
+export async function createApiKey(trx: TenantTx, tenantId: string, actor: Actor, name: string, role: Role): Promise<{ key: string; apiKey: ApiKey }> {
+  const created = await insertApiKey(trx, tenantId, name.trim(), role);
+  await audit(trx, auditRow(tenantId, actor, { action: 'API_KEY_CREATED', target: created.apiKey.id, details: { name: created.apiKey.name, role: created.apiKey.role, prefix: created.apiKey.prefix } }));
+  return created;
+}
+
+/** Revokes key `id` of the caller's tenant (audited); undefined when the tenant has no such key. */
+export async function revokeApiKey(trx: TenantTx, actor: Actor, id: string): Promise<ApiKey | undefined> {
+  const revoked = await trx.updateTable('api_keys').set({ revoked_at: new Date() }).where('id', '=', id).returningAll().executeTakeFirst();
+  if (revoked) await audit(trx, auditRow(revoked.tenant_id, actor, { action: 'API_KEY_REVOKED', target: revoked.id, details: { name: revoked.name, role: revoked.role } }));
+  return revoked;
 }

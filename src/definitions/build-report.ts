@@ -20,7 +20,6 @@ import { evaluateFormula, type FormulaGroup } from './evaluate-formula.js';
 import { boundedBuckets, describe, mergeSegments, quantileSql, statsSql, type Selection, type Source } from '../query/read-buckets.js';
 import { rolledPeriods } from './roll-up-reports.js';
 import type { LoadedDefinition } from './store-definitions.js';
-import { definitionTables } from './tables.js';
 
 /** The most periods one report covers (about 2.7 years of days). */
 export const MAX_REPORT_PERIODS = 1_000;
@@ -92,7 +91,7 @@ function bounds(input: ReportInput): number[] {
 export async function reportSources(trx: TenantTx, period: CalendarPeriod, bounds: number[], timeZone: string, timescale: boolean): Promise<Source[]> {
   let rolled = new Set<number>();
   if (timeZone === 'UTC' && rolledPeriods(timescale).includes(period)) {
-    const rows = await definitionTables(trx)
+    const rows = await trx
       .selectFrom('report_rollup_periods')
       .select('start')
       .where('period', '=', period)

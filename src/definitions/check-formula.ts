@@ -7,7 +7,6 @@
 import { sql } from 'kysely';
 import type { Metric, MetricType } from '../db/tables.js';
 import type { TenantTx } from '../db/tenant.js';
-import { definitionTables } from './tables.js';
 import { callsOf, didYouMean, FormulaError, FUNCTIONS, parseFormula, type Call, type FunctionName, type Matcher, type Node, type Position } from './parse-formula.js';
 
 /** One distinct metric reference: what to read and how to aggregate it. */
@@ -135,7 +134,7 @@ export async function checkFormula(trx: TenantTx, text: string): Promise<Checked
 
 /** The error for a metric name this tenant has not recorded, with the closest name it has. */
 async function unknownMetric(trx: TenantTx, name: string, pos: Position): Promise<FormulaError> {
-  const definition = await definitionTables(trx).selectFrom('metric_definitions').select('name').where('name', '=', name).executeTakeFirst();
+  const definition = await trx.selectFrom('metric_definitions').select('name').where('name', '=', name).executeTakeFirst();
   if (definition) return new FormulaError(`'${name}' is a metric definition`, pos, 'a formula can reference recorded metrics only');
   const known = await trx.selectFrom('metrics').select('name').orderBy('name').limit(10_000).execute();
   const suggestion = didYouMean(

@@ -14,7 +14,7 @@ import type { Tags } from '../db/tables.js';
 import type { TenantTx } from '../db/tenant.js';
 import { userError } from '../errors.js';
 import { bucketingOf, fillBuckets, runAggregate, type AggregateQuery, type AggregateResult, type Bucket, type QueryLimits, type ResultSeries } from '../query/aggregate.js';
-import { GRANULARITIES, MINUTE } from '../query/plan.js';
+import { MINUTE } from '../query/plan.js';
 import { checkFormula, type CheckedFormula } from './check-formula.js';
 import { evaluateFormula, type FormulaCost, type FormulaGroup } from './evaluate-formula.js';
 import { FormulaError } from './parse-formula.js';
@@ -110,10 +110,12 @@ export async function runAggregateWithDefinitions(
   const recorded = query.metrics.filter((name) => !byName.has(name));
   const series: ResultSeries[] = [];
   const sources = new Set<string>();
+  let downsampled: boolean | undefined;
   if (recorded.length > 0) {
     const result = await runAggregate(trx, { ...query, metrics: recorded }, options);
     series.push(...result.series);
     for (const s of result.sources) sources.add(s);
+    downsampled = result.downsampled;
   }
   for (const definition of definitions) {
     if (!query.metrics.includes(definition.name)) continue;
@@ -124,7 +126,7 @@ export async function runAggregateWithDefinitions(
   const order = (s: ResultSeries) => query.metrics.indexOf(s.metric);
   // Array.prototype.sort is stable: each metric's series keep their group order.
   series.sort((a, b) => order(a) - order(b));
-  return { granularity: query.granularity, series, sources: [...sources] };
+  return { granularity: query.granularity, series, sources: [...sources], ...(downsampled === undefined ? {} : { downsampled }) };
 }
 
 /** How far back latestValue looks for a definition's newest minute with points. */

@@ -15,12 +15,11 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Database } from '../db/tables.js';
 import { withTenant, type TenantTx } from '../db/tenant.js';
-import type { Env } from '../env.js';
 import type { JobRun, Scheduler } from '../jobs/scheduler.js';
 import { DAY } from '../query/plan.js';
 import { RAW_SUM, RAW_WEIGHT } from '../query/read-buckets.js';
 import { utcPeriod } from './calendar.js';
-import { definitionTables, type RollupPeriod } from './tables.js';
+import type { RollupPeriod } from './tables.js';
 
 /**
  * The periods rolled up on each engine. With TimescaleDB a day is already the 1d continuous
@@ -44,7 +43,7 @@ async function sourceRows(trx: TenantTx, period: RollupPeriod, kind: 'stats' | '
   if (period !== 'DAY') {
     // Weeks and months from the daily rollups, when every day of the range has one.
     const days = Math.round((to.getTime() - from.getTime()) / DAY);
-    const rolled = await definitionTables(trx)
+    const rolled = await trx
       .selectFrom('report_rollup_periods')
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('period', '=', 'DAY')
@@ -84,9 +83,8 @@ export async function rollUp(trx: TenantTx, period: RollupPeriod, from: Date, to
   const starts = periods.map((p) => new Date(p.start).toISOString());
   const first = new Date(periods[0]!.start);
   const end = new Date(periods.at(-1)!.end);
-  const defs = definitionTables(trx);
   // Deleting a period's row deletes its stats and sketch rows (on delete cascade).
-  await defs.deleteFrom('report_rollup_periods').where('period', '=', period).where('start', 'in', periods.map((p) => new Date(p.start))).execute();
+  await trx.deleteFrom('report_rollup_periods').where('period', '=', period).where('start', 'in', periods.map((p) => new Date(p.start))).execute();
   await sql`insert into report_rollup_periods (tenant_id, period, start, "end")
             select current_tenant_id(), ${period}, s, e
             from unnest(${starts}::timestamptz[], ${periods.map((p) => new Date(p.end).toISOString())}::timestamptz[]) as p (s, e)`.execute(trx);
@@ -97,7 +95,7 @@ export async function rollUp(trx: TenantTx, period: RollupPeriod, from: Date, to
   // ("permission denied for materialized view stats_1d"), while a plain SELECT is allowed.
   const stats = await staged(
     trx,
-    sql`select x.series_id, ${start} as start, sum(x.n) as n, sum(x.s) as s, min(x.mn) as mn, max(x.mx) as mx, max(x.lt) as lt, (array_agg(x.lv order by x.lt desc))[1] as lv
+    sql`select x.series_id, ${start} as start, sum(x.n) as n, sum(x.s) as s, min(x.mn) as mn, max(x.mx) as mx, max(x.lt) as lt, (array_agg(x.lv order by x.lt desc, x.lv desc))[1] as lv
         from (${await sourceRows(trx, period, 'stats', first, end, options.timescale)}) x group by 1, 2`,
     sql`insert into report_rollup_stats (tenant_id, series_id, period, start, n, s, mn, mx, lt, lv)
         select current_tenant_id(), series_id, ${period}, start, n, s, mn, mx, lt, lv from rollup_rows`,
@@ -173,12 +171,3 @@ export function createReportRollups(kysely: Kysely<Database>, scheduler: Schedul
   };
 }
 
-/**
- * Schedules the rollup job on `scheduler` (REPORT_ROLLUP_CRON; `off` disables it): once per
- * tick across instances, each run logged in job_runs.
- */
-export function scheduleReportRollups(deps: { db: { kysely: Kysely<Database>; timescale: boolean }; scheduler: Scheduler; env: Pick<Env, 'REPORT_ROLLUP_CRON' | 'REPORT_ROLLUP_LOOKBACK_DAYS'> }): ReportRollups {
-  const rollups = createReportRollups(deps.db.kysely, deps.scheduler, { timescale: deps.db.timescale, lookbackDays: deps.env.REPORT_ROLLUP_LOOKBACK_DAYS });
-  if (deps.env.REPORT_ROLLUP_CRON !== 'off') deps.scheduler.schedule(ROLLUP_JOB, deps.env.REPORT_ROLLUP_CRON, (tick) => rollups.rollUpRecent(tick));
-  return rollups;
-}

@@ -15,7 +15,7 @@ import type { TagFilter } from '../query/aggregate.js';
 import { checkFormula, type CheckedFormula } from './check-formula.js';
 import { checkGroupBy } from './evaluate-formula.js';
 import { FormulaError } from './parse-formula.js';
-import { definitionTables, type DefinitionTx, type Visibility } from './tables.js';
+import type { Visibility } from './tables.js';
 
 /** Who is asking: their identity (`key:<api key id>`, null for a JWT) and role. */
 export interface DefinitionReader {
@@ -29,9 +29,9 @@ export function readerOf(principal: { role: Role; keyId: string | null }): Defin
 }
 
 /** Tells the row-level security policies who is asking, for the rest of this transaction. */
-export async function scopeTo(trx: TenantTx, reader: DefinitionReader): Promise<DefinitionTx> {
+export async function scopeTo(trx: TenantTx, reader: DefinitionReader): Promise<TenantTx> {
   await sql`select set_config('app.principal', ${reader.principal ?? ''}, true), set_config('app.role', ${reader.role}, true)`.execute(trx);
-  return definitionTables(trx);
+  return trx;
 }
 
 /** One version of a definition, with the definition's own fields. */
@@ -68,7 +68,7 @@ export interface DefinitionInput {
 const MANAGERS: readonly Role[] = ['ADMIN', 'MANAGER'];
 const WRITERS: readonly Role[] = ['ADMIN', 'MANAGER', 'DEVELOPER'];
 
-function selectDefinitions(trx: DefinitionTx) {
+function selectDefinitions(trx: TenantTx) {
   return trx
     .selectFrom('metric_definitions as d')
     .innerJoin('metric_definition_versions as v', 'v.definition_id', 'd.id')
@@ -186,7 +186,7 @@ export async function createDefinition(trx: TenantTx, reader: DefinitionReader, 
   return loadDefinition(trx, input.name, null, reader);
 }
 
-async function insertVersion(defs: DefinitionTx, id: string, version: number, input: DefinitionInput, checked: CheckedFormula, reader: DefinitionReader) {
+async function insertVersion(defs: TenantTx, id: string, version: number, input: DefinitionInput, checked: CheckedFormula, reader: DefinitionReader) {
   await defs
     .insertInto('metric_definition_versions')
     .values({
@@ -237,21 +237,20 @@ export async function updateDefinition(
     throw userError('BAD_USER_INPUT', `'${current.name}' was created with a JWT and has no creator to keep it private to; it stays TENANT`);
   }
   const checked = await checkVersion(trx, next);
-  const defs = definitionTables(trx);
   // The row lock of this update orders concurrent updates: each gets its own version number.
-  const { version } = await defs
+  const { version } = await trx
     .updateTable('metric_definitions')
     .set((eb) => ({ version: eb('version', '+', 1), visibility: next.visibility, updated_at: sql<Date>`now()` }))
     .where('id', '=', id)
     .returning('version')
     .executeTakeFirstOrThrow();
-  await insertVersion(defs, id, version, next, checked, reader);
+  await insertVersion(trx, id, version, next, checked, reader);
   return loadDefinition(trx, current.name, null, reader);
 }
 
 export async function deleteDefinition(trx: TenantTx, reader: DefinitionReader, id: string): Promise<LoadedDefinition> {
   const current = await changeable(trx, reader, id);
-  await definitionTables(trx).deleteFrom('metric_definitions').where('id', '=', id).execute();
+  await trx.deleteFrom('metric_definitions').where('id', '=', id).execute();
   return current;
 }
 

@@ -14,10 +14,10 @@ import snappy from 'snappyjs';
 import { auditRow, actorOf, clientOf } from '../audit.js';
 import { bearerToken } from '../auth.js';
 import { WRITERS, type Deps, type TenantPrincipal } from '../context.js';
-import type { TenantTx } from '../db/tenant.js';
+import type { MetricType } from '../db/tables.js';
 import { isUnavailable } from '../errors.js';
-import { prepareObservations, requestId as requestIdOf, type Observation } from '../ingest/cumulative.js';
-import type { ItemOutcome } from '../ingest/record-points.js';
+import { requestId as requestIdOf, type Observation } from '../ingest/cumulative.js';
+import type { ObservationResult } from '../ingest/record-points.js';
 import type { RejectReason } from '../observability/metrics.js';
 
 const gunzipAsync = promisify(gunzip);
@@ -108,8 +108,10 @@ export interface IngestRequest {
   dataPoints: number;
   /** Metric names for the audit row. */
   metrics: string[];
-  /** Decodes into observations in the write's transaction (remote-write reads metric types there). */
-  observe(trx: TenantTx): Promise<{ observations: Observation[]; rejections: Rejected[] }>;
+  /** Metric names whose types in the tenant decide the decoding (remote-write); empty for none. */
+  typesOf: readonly string[];
+  /** The observations, given the types the tenant's metrics of `typesOf` already have (in the write's transaction, or from the recorder's cache). */
+  decode(types: ReadonlyMap<string, MetricType>): { observations: Observation[]; rejections: Rejected[] };
 }
 
 /**
@@ -122,34 +124,28 @@ export async function ingest(deps: Deps, request: IngestRequest): Promise<Ingest
   const wait = (await deps.limiter.take(tenantId, 'writes', 1)) ?? (request.dataPoints > 0 ? await deps.limiter.take(tenantId, 'points', request.dataPoints) : null);
   if (wait !== null) throw new Refusal(429, `Too many writes or points for this tenant; retry in ${wait} s`, wait);
 
-  const id = requestIdOf(tenantId, protocol, request.body);
-  let last: { claimed: boolean; sources: number[]; rejections: Rejected[] } = { claimed: false, sources: [], rejections: [] };
   const actor = actorOf(principal, request.requestId, clientOf(request.req));
-  const auditOf = (outcomes: ItemOutcome[]) =>
+  const auditOf = (result: ObservationResult) =>
     auditRow(tenantId, actor, {
       action: 'METRICS_BATCH_RECORDED',
       details: {
         protocol,
-        duplicateRequest: !last.claimed,
+        duplicateRequest: !result.claimed,
         dataPoints: request.dataPoints,
-        rows: outcomes.filter((o) => o.ok).length,
-        rejected: new Set([...last.rejections.map((r) => r.source), ...outcomes.flatMap((o, i) => (o.ok ? [] : [last.sources[i]!]))]).size,
+        rows: result.outcomes.filter((o) => o.ok).length,
+        rejected: new Set([...result.rejections.map((r) => r.source), ...result.outcomes.flatMap((o, i) => (o.ok ? [] : [result.sources[i]!]))]).size,
         metrics: request.metrics.slice(0, 50),
       },
     });
-  let done: { outcomes: ItemOutcome[] };
+  let last: ObservationResult;
   try {
-    done = await deps.recorder.recordPrepared(
-      tenantId,
-      request.dataPoints,
-      async (trx) => {
-        const decoded = await request.observe(trx);
-        const prepared = await prepareObservations(trx, id, decoded.observations);
-        last = { claimed: prepared.claimed, sources: prepared.sources, rejections: [...decoded.rejections, ...prepared.rejections] };
-        return prepared.items;
-      },
+    last = await deps.recorder.recordObservations(tenantId, {
+      claimId: requestIdOf(tenantId, protocol, request.body),
+      size: request.dataPoints,
+      typesOf: request.typesOf,
+      decode: request.decode,
       auditOf,
-    );
+    });
   } catch (error) {
     if (isUnavailable(error)) throw new Refusal(503, 'The database is unavailable; retry shortly', 1);
     throw error;
@@ -158,7 +154,7 @@ export async function ingest(deps: Deps, request: IngestRequest): Promise<Ingest
   const rejected = new Map<number, Rejected>();
   for (const r of last.rejections) if (!rejected.has(r.source)) rejected.set(r.source, r);
   let rows = 0;
-  done.outcomes.forEach((outcome, i) => {
+  last.outcomes.forEach((outcome, i) => {
     if (outcome.ok) return void rows++;
     const source = last.sources[i]!;
     if (rejected.has(source)) return;

@@ -69,7 +69,8 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
       body,
       dataPoints: decoded.dataPoints,
       metrics: [...new Set(decoded.observations.map((o) => o.name))],
-      observe: async () => decoded,
+      typesOf: [],
+      decode: () => decoded,
     });
     return reply(200, encodeOtlpResponse(format, result.rejected.length, describeRejections(result.rejected)));
   } catch (error) {

@@ -1,6 +1,6 @@
 /**
  * Points from the standard protocols (OTLP, Prometheus remote-write) to the items the recorder
- * stores, in the transaction that stores them:
+ * stores (src/ingest/record-points.ts), in the transaction that stores them:
  *
  * 1. The request claims its id (a hash of tenant and body) in point_ids. A resent identical
  *    request finds it claimed and stores nothing: a retry after a lost answer never counts twice.
@@ -14,13 +14,18 @@
  *    - otherwise the difference;
  *    - a point not newer than the last value is refused as out of order, unless it is that same
  *      value again (a resend, skipped).
- *    The tenant's cumulative writes take one transaction-level advisory lock, so two requests
- *    of one tenant never read the same last value (writes of one tenant are group-committed,
- *    so this costs little).
+ *    The state of a series moves only in the transaction that stores its increments, and only
+ *    when they were stored (or refused by the cardinality budget, see migration 0060): a store
+ *    that fails leaves the state where it was, so the next request's increment covers both.
+ *    The state is written as a compare-and-set (stateWriteSql): two requests of one tenant
+ *    never both count from the same last value. The recorder's one-round-trip path computes
+ *    from the states it cached after its own commits; its general path takes the tenant's
+ *    advisory lock and reads them (readStates).
  * 3. Distributions become distribution rows (src/ingest/distribution.ts).
  */
 import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
+import pg from 'pg';
 import type { MetricType, Tags } from '../db/tables.js';
 import type { TenantTx } from '../db/tenant.js';
 import { tagsKey, type RecordItem } from './record-points.js';
@@ -52,19 +57,13 @@ export interface Rejection {
 }
 
 /** What a cumulative series is compared with next. */
-type State = { t: number; s: number | null } & ({ v: number } | { b: Buckets });
+export type State = { t: number; s: number | null } & ({ v: number } | { b: Buckets });
 
 /** The id a request claims in point_ids: the same tenant and bytes give the same id. */
 export function requestId(tenantId: string, protocol: string, body: Uint8Array): string {
   const hash = createHash('sha256').update(tenantId).update('\u0000').update(protocol).update('\u0000').update(body).digest('hex');
   // Shaped as a UUID (version nibble 8: "custom"), which is what point_ids holds.
   return `${hash.slice(0, 8)}-${hash.slice(8, 12)}-8${hash.slice(13, 16)}-${((parseInt(hash[16]!, 16) & 3) | 8).toString(16)}${hash.slice(17, 20)}-${hash.slice(20, 32)}`;
-}
-
-/** Claims `id` for this request; false when an earlier request with the same id committed. */
-async function claim(trx: TenantTx, id: string): Promise<boolean> {
-  const { rows } = await sql<{ id: string }>`insert into point_ids (tenant_id, id) values (current_tenant_id(), ${id}::uuid) on conflict do nothing returning id`.execute(trx);
-  return rows.length === 1;
 }
 
 const seriesKeyOf = (o: Observation) => createHash('sha1').update(o.name).update('\u0000').update(tagsKey(o.tags)).digest('base64url');
@@ -77,40 +76,39 @@ function item(o: Observation, value: number, row?: DistributionRow): RecordItem 
 /** A summary's count and sum as Buckets, so its cumulative state is kept like a histogram's. */
 const summaryBuckets = (o: Extract<Observation, { kind: 'summary' }>): Buckets => ({ layout: 's', count: o.count, sum: o.sum, min: null, max: null, counts: {} });
 
-export interface Prepared {
-  /** False when this exact request was stored before: nothing was stored now. */
-  claimed: boolean;
+export interface Applied {
   items: RecordItem[];
   /** For each item, the `source` of its observation. */
   sources: number[];
+  /** For each item, the cumulative state key its value was measured against (null: none). */
+  keys: Array<string | null>;
   rejections: Rejection[];
+  /** Keys whose state this request moved (in `states`). */
+  changed: Set<string>;
+}
+
+/** The cumulative state key of each observation that needs one (see applyObservations). */
+export function cumulativeKeys(observations: readonly Observation[]): Map<Observation, string> {
+  const keys = new Map<Observation, string>();
+  for (const o of observations) if (o.kind === 'cumulative' || o.kind === 'summary' || (o.kind === 'distribution' && o.cumulative)) keys.set(o, seriesKeyOf(o));
+  return keys;
 }
 
 /**
- * Claims the request and turns its observations into items (see the file's comment). Runs in
- * the recorder's transaction (Recorder.recordPrepared).
+ * Turns observations into the items to store (see the file's comment), against `states`: the
+ * last state of every key in `keys` that has one, which this advances in place. Pure: the
+ * caller reads the states before and writes the changed ones (stateWriteSql) in the
+ * transaction that stores the items.
  */
-export async function prepareObservations(trx: TenantTx, id: string, observations: Observation[]): Promise<Prepared> {
-  const result: Prepared = { claimed: await claim(trx, id), items: [], sources: [], rejections: [] };
-  if (!result.claimed) return result;
-  const push = (o: Observation, items: RecordItem[]) => {
+export function applyObservations(observations: readonly Observation[], keys: ReadonlyMap<Observation, string>, states: Map<string, State>): Applied {
+  const result: Applied = { items: [], sources: [], keys: [], rejections: [], changed: new Set() };
+  const push = (o: Observation, items: RecordItem[], key: string | null = null) => {
     for (const i of items) {
       result.items.push(i);
       result.sources.push(o.source);
+      result.keys.push(key);
     }
   };
-
-  const cumulative = observations.filter((o) => o.kind === 'cumulative' || o.kind === 'summary' || (o.kind === 'distribution' && o.cumulative));
-  const states = new Map<string, State>();
-  const changed = new Set<string>();
-  const keys = new Map<Observation, string>();
-  if (cumulative.length > 0) {
-    for (const o of cumulative) keys.set(o, seriesKeyOf(o));
-    await sql`select pg_advisory_xact_lock(hashtextextended('metrograph.cumulative.' || current_tenant_id()::text, 0))`.execute(trx);
-    const { rows } = await sql<{ series_key: string; state: State }>`
-      select series_key, state from cumulative_state where series_key = any(${[...new Set(keys.values())]}::text[])`.execute(trx);
-    for (const row of rows) states.set(row.series_key, row.state);
-  }
 
   // Per series in time order, whatever order the request listed them in.
   const ordered = [...observations].sort((a, b) => a.time.getTime() - b.time.getTime());
@@ -134,7 +132,7 @@ export async function prepareObservations(trx: TenantTx, id: string, observation
       continue;
     }
     states.set(key, current);
-    changed.add(key);
+    result.changed.add(key);
     // A start time later than the one remembered is a restart even if the value grew past the old one.
     const restarted = previous !== undefined && start !== null && previous.s !== null && start > previous.s;
     // Not `start <= time`: a start a little "after" its point is clock skew (the JS SDK stamps
@@ -145,21 +143,64 @@ export async function prepareObservations(trx: TenantTx, id: string, observation
     if ('v' in current) {
       const before = previous && 'v' in previous ? previous.v : null;
       const increment = whole || before === null || current.v < before ? current.v : current.v - before;
-      push(o, [item(o, increment)]);
+      push(o, [item(o, increment)], key);
       continue;
     }
     const delta = whole || !previous || !('b' in previous) ? current.b : (subtractBuckets(current.b, previous.b) ?? current.b);
-    if (o.kind === 'summary') push(o, summaryRows(delta.count, delta.sum, o.quantiles).map((row) => item(o, row.value, row)));
-    else push(o, distributionRows(delta).map((row) => item(o, row.value, row)));
-  }
-
-  if (changed.size > 0) {
-    const list = [...changed];
-    await sql`
-      insert into cumulative_state (tenant_id, series_key, time, state)
-      select current_tenant_id(), key, to_timestamp(t / 1000.0), state
-      from unnest(${list}::text[], ${list.map((k) => states.get(k)!.t)}::float8[], ${list.map((k) => JSON.stringify(states.get(k)))}::jsonb[]) as input (key, t, state)
-      on conflict (tenant_id, series_key) do update set time = excluded.time, state = excluded.state`.execute(trx);
+    if (o.kind === 'summary') push(o, summaryRows(delta.count, delta.sum, o.quantiles).map((row) => item(o, row.value, row)), key);
+    else push(o, distributionRows(delta).map((row) => item(o, row.value, row)), key);
   }
   return result;
+}
+
+/** Takes the tenant's cumulative lock and reads the states of `keys` (the general write path). */
+export async function readStates(trx: TenantTx, keys: Iterable<string>): Promise<Map<string, State>> {
+  const list = [...new Set(keys)];
+  const states = new Map<string, State>();
+  if (list.length === 0) return states;
+  await sql`select pg_advisory_xact_lock(hashtextextended('metrograph.cumulative.' || current_tenant_id()::text, 0))`.execute(trx);
+  const { rows } = await sql<{ series_key: string; state: State }>`
+    select series_key, state from cumulative_state where series_key = any(${list}::text[])`.execute(trx);
+  for (const row of rows) states.set(row.series_key, row.state);
+  return states;
+}
+
+/** A series key as made by seriesKeyOf: base64url, safe to inline. */
+const KEY = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * The statement that writes the states of `writes` as a compare-and-set: a key whose state was
+ * read (`before`) is updated only where the stored state still has that time, a key that had
+ * none is inserted (a unique violation if another writer inserted it meanwhile); when fewer
+ * rows than expected changed, cumulative_state_expect (migrations/0085) aborts the transaction
+ * with serialization_failure. SQL text with every value inlined, for the one-round-trip write
+ * script as well as on its own. Null when there is nothing to write.
+ */
+export function stateWriteSql(writes: ReadonlyArray<{ key: string; before: State | undefined; after: State }>): string | null {
+  if (writes.length === 0) return null;
+  const updates = writes.filter((w) => w.before !== undefined);
+  const inserts = writes.filter((w) => w.before === undefined);
+  for (const w of writes) {
+    if (!KEY.test(w.key) || !Number.isFinite(w.after.t) || (w.before && !Number.isFinite(w.before.t))) throw new Error('stateWriteSql: a state is not safe to inline');
+  }
+  const array = (values: Array<string | number>) => `'{${values.join(',')}}'`;
+  const json = (list: typeof writes) => pg.escapeLiteral(`{${list.map((w) => `"${JSON.stringify(w.after).replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`);
+  const parts: string[] = [];
+  if (updates.length > 0) {
+    parts.push(`updated as (
+  update cumulative_state c set time = to_timestamp(i.t / 1000.0), state = i.state
+  from unnest(${array(updates.map((w) => w.key))}::text[], ${array(updates.map((w) => w.before!.t))}::float8[], ${array(updates.map((w) => w.after.t))}::float8[], ${json(updates)}::jsonb[]) as i (key, before, t, state)
+  where c.tenant_id = current_tenant_id() and c.series_key = i.key and (c.state ->> 't')::float8 = i.before
+  returning 1)`);
+  }
+  if (inserts.length > 0) {
+    parts.push(`inserted as (
+  insert into cumulative_state (tenant_id, series_key, time, state)
+  select current_tenant_id(), key, to_timestamp(t / 1000.0), state
+  from unnest(${array(inserts.map((w) => w.key))}::text[], ${array(inserts.map((w) => w.after.t))}::float8[], ${json(inserts)}::jsonb[]) as i (key, t, state)
+  returning 1)`);
+  }
+  const counted = [updates.length > 0 ? '(select count(*) from updated)' : null, inserts.length > 0 ? '(select count(*) from inserted)' : null].filter(Boolean).join(' + ');
+  return `with ${parts.join(',\n')}
+select cumulative_state_expect(${counted}, ${writes.length})`;
 }

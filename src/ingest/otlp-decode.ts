@@ -78,6 +78,15 @@ const num = (v: Int64): number => (v === null || v === undefined ? 0 : typeof v 
 export const nanosToMs = (v: Int64): number => {
   if (v === null || v === undefined) return 0;
   if (typeof v === 'number') return Math.round(v / 1e3) / 1e3;
+  const long = v as { high?: unknown; low?: unknown };
+  if (typeof long.high === 'number' && typeof long.low === 'number') {
+    // A Long (protobuf's fixed64) without printing it: ns = high·2³² + low and 2³² = 4 294 967·1000 + 296,
+    // so the whole microseconds are high·4 294 967 + ⌊(high·296 + low) / 1000⌋, exact in a double
+    // while below 2⁵³ (high < 2 097 151 000: until the year 2255); past that, the decimal path below.
+    const high = long.high >>> 0;
+    const low = long.low >>> 0;
+    if (high < 2_097_151_000) return (high * 4294967 + Math.floor((high * 296 + low) / 1000)) / 1e3;
+  }
   const digits = String(v); // a Long prints its exact value; JSON sends a decimal string
   return /^\d+$/.test(digits) ? Number(BigInt(digits) / 1000n) / 1e3 : Math.round(Number(digits) / 1e3) / 1e3;
 };
@@ -201,6 +210,7 @@ export interface Decoded {
 /** The request's data points as observations; see the file's comment for the rules. */
 export function otlpObservations(request: OtlpRequest, now = Date.now()): Decoded {
   const out: Decoded = { observations: [], rejections: [], dataPoints: 0 };
+  const checked = new Map<Record<string, string>, Map<string, ReturnType<typeof checkTags>>>();
   const refuse = (source: number, reason: Decoded['rejections'][number]['reason'], message: string) => out.rejections.push({ source, reason, message });
 
   for (const rm of request.resourceMetrics ?? []) {
@@ -214,6 +224,23 @@ export function otlpObservations(request: OtlpRequest, now = Date.now()): Decode
     }
   }
   return out;
+
+  // Points of one request mostly repeat a few attribute sets: each set is checked once, and its
+  // points share one Tags object (and so one tagsKey, src/ingest/record-points.ts).
+  function tagsOf(scopeTags: Record<string, string>, attributes: KeyValue[] | undefined): ReturnType<typeof checkTags> {
+    const values: string[] = [];
+    for (const kv of attributes ?? []) values.push(kv.key, text(kv.value));
+    const signature = JSON.stringify(values);
+    let byScope = checked.get(scopeTags);
+    if (!byScope) checked.set(scopeTags, (byScope = new Map()));
+    let tags = byScope.get(signature);
+    if (!tags) {
+      const raw: Record<string, string> = { ...scopeTags };
+      for (let i = 0; i < values.length; i += 2) raw[values[i]!] = values[i + 1]!;
+      byScope.set(signature, (tags = checkTags(raw)));
+    }
+    return tags;
+  }
 
   function decodeMetric(metric: Metric, scopeTags: Record<string, string>) {
     const points: Array<NumberPoint | HistogramPoint | ExponentialPoint | SummaryPoint> =
@@ -253,9 +280,7 @@ export function otlpObservations(request: OtlpRequest, now = Date.now()): Decode
     points.forEach((point, index) => {
       const source = first + index;
       if ((point.flags & NO_RECORDED_VALUE) !== 0) return; // "no recorded value": a gap, not a value
-      const tagsRaw: Record<string, string> = { ...scopeTags };
-      addAttributes(tagsRaw, point.attributes);
-      const tags = checkTags(tagsRaw);
+      const tags = tagsOf(scopeTags, point.attributes);
       if ('error' in tags) return refuse(source, 'validation', `metric '${name}': ${tags.error}`);
       const timeMs = nanosToMs(point.timeUnixNano);
       if (!(timeMs > 0)) return refuse(source, 'validation', `metric '${name}': time_unix_nano must be set`);

@@ -10,6 +10,8 @@ import type { Logger } from '../log.js';
 import type { NewAuditRow } from '../ops/tables.js';
 import type { MetricInput } from './metric-input.js';
 import { invalidationSql, recordInvalidations } from '../query/invalidations.js';
+import type { RejectReason } from '../observability/metrics.js';
+import { applyObservations, cumulativeKeys, readStates, stateWriteSql, type Applied, type Observation, type State } from './cumulative.js';
 
 /**
  * An item to store: a validated MetricInput, optionally one row of a distribution (an OTLP
@@ -57,12 +59,22 @@ interface Learned {
   series: Array<[key: string, id: number]>;
 }
 
-/** Sorted-key JSON: one string per distinct tag set. */
+const tagsKeys = new WeakMap<Tags, string>();
+
+/**
+ * Sorted-key JSON: one string per distinct tag set. Remembered per Tags object (validated tags
+ * are never changed): the points of a protocol request share theirs (src/ingest/otlp-decode.ts).
+ */
 export function tagsKey(tags: Tags): string {
+  const known = tagsKeys.get(tags);
+  if (known !== undefined) return known;
   // Validated tags come sorted already; the replacer (slower) is for rows read back from jsonb.
   const keys = Object.keys(tags);
-  for (let i = 1; i < keys.length; i++) if (keys[i - 1]! > keys[i]!) return JSON.stringify(tags, keys.sort());
-  return JSON.stringify(tags);
+  let key: string | undefined;
+  for (let i = 1; i < keys.length && key === undefined; i++) if (keys[i - 1]! > keys[i]!) key = JSON.stringify(tags, keys.sort());
+  key ??= JSON.stringify(tags);
+  tagsKeys.set(tags, key);
+  return key;
 }
 
 const UNLIMITED: Budgets = { maxSeries: Number.MAX_SAFE_INTEGER, maxSeriesPerMetric: Number.MAX_SAFE_INTEGER, maxTagValues: Number.MAX_SAFE_INTEGER };
@@ -315,19 +327,25 @@ async function insertDistributionPoints(trx: TenantTx, rows: Array<{ id: string;
   return new Set();
 }
 
+/** A point of a planned write, with the item it stores (for the distribution columns). */
+interface PlannedRow {
+  point: StoredPoint;
+  item: RecordItem;
+}
+
 /**
  * A write decided from the caches alone: every metric and series already known and no client
  * id (only the database knows whether an id is new). Its outcomes are then known before
  * anything is sent, so it needs no answer from the database but "committed", and goes as one
  * script (see writeScript). Null when the database must be asked.
  */
-function planFromCache(items: readonly RecordItem[], known: Known): { outcomes: ItemOutcome[]; rows: StoredPoint[] } | null {
+function planFromCache(items: readonly RecordItem[], known: Known): { outcomes: ItemOutcome[]; rows: PlannedRow[] } | null {
   const now = new Date();
   const outcomes: ItemOutcome[] = new Array(items.length);
-  const rows: StoredPoint[] = [];
+  const rows: PlannedRow[] = [];
   for (let index = 0; index < items.length; index++) {
     const item = items[index]!;
-    if (item.id !== null || isDistributionRow(item)) return null;
+    if (item.id !== null) return null;
     const metric = known.metric(item.name);
     if (!metric) return null;
     const conflict = conflictOf(item, metric);
@@ -339,7 +357,7 @@ function planFromCache(items: readonly RecordItem[], known: Known): { outcomes: 
     if (seriesId === undefined) return null;
     const id = randomUUID();
     const point: StoredPoint = { id, seriesId, metric: item.name, type: metric.type, unit: metric.unit, tags: item.tags, time: item.timestamp ?? now, value: item.value };
-    rows.push(point);
+    rows.push({ point, item });
     outcomes[index] = { ok: true, id, duplicate: false, point };
   }
   return { outcomes, rows };
@@ -348,37 +366,64 @@ function planFromCache(items: readonly RecordItem[], known: Known): { outcomes: 
 /** Columns an audit row may set (NewAuditRow), in the order they are inserted. */
 const AUDIT_COLUMNS = ['tenant_id', 'actor_kind', 'actor_key_id', 'actor_subject', 'actor_role', 'action', 'target', 'details', 'request_id', 'source_ip', 'forwarded_for', 'user_agent'] as const;
 
+/** A finite number or null, checked before it is inlined. */
+const safeNumber = (value: number | null | undefined) => {
+  if (value != null && !Number.isFinite(value)) throw new Error('writeScript: a value is not safe to inline');
+  return value;
+};
+
 /**
- * The statements of a planned write as one script: the tenant's settings, the points, the
- * audit rows. Sent as one simple query, it runs as one transaction as the application role,
- * through tenant_points and under the policies, like withTenant, and has committed when the
- * query returns: one round trip instead of five (BEGIN, settings, points, audit, COMMIT).
+ * The statements of a planned write as one script: the tenant's settings, the request claims
+ * (a plain insert: a request stored before makes the script fail with a unique violation, and
+ * the recorder takes its general path, which answers it as a resend), the points, the
+ * cumulative states (a compare-and-set, src/ingest/cumulative.ts), the late points' ranges,
+ * the audit rows. Sent as one simple query, it runs as one transaction as the application
+ * role, through tenant_points and under the policies, like withTenant, and has committed when
+ * the query returns: one round trip instead of five to twelve.
  *
- * Nothing is sent as a parameter, so every value is made safe here: uuids from randomUUID,
- * integer series ids, finite floats and ISO timestamps need no quoting (each is checked), and
- * the audit rows go as one JSON text quoted by pg's escapeLiteral.
+ * Nothing is sent as a parameter, so every value is made safe here: uuids from randomUUID or
+ * checked, integer series ids, finite floats and ISO timestamps need no quoting (each is
+ * checked), and JSON text is quoted by pg's escapeLiteral.
  */
-function writeScript(tenantId: string, points: StoredPoint[], audit: NewAuditRow[]): string | null {
+function writeScript(tenantId: string, rows: PlannedRow[], audit: NewAuditRow[], claims: string[] = [], states: string | null = null): string | null {
   const statements: string[] = [];
-  if (points.length > 0) {
-    const ids: string[] = new Array(points.length);
-    const seriesIds: number[] = new Array(points.length);
-    const times: string[] = new Array(points.length);
-    const values: number[] = new Array(points.length);
-    for (let i = 0; i < points.length; i++) {
-      const p = points[i]!;
+  if (claims.length > 0) {
+    for (const id of claims) if (!UUID.test(id)) throw new Error('writeScript: a claim is not a UUID');
+    statements.push(`insert into point_ids (tenant_id, id) select current_tenant_id(), id from unnest('${arrayLiteral(claims)}'::uuid[]) as input (id)`);
+  }
+  const plain = rows.filter((r) => !isDistributionRow(r.item));
+  const distribution = plain.length === rows.length ? [] : rows.filter((r) => isDistributionRow(r.item));
+  const columns = (list: PlannedRow[]) => {
+    const ids: string[] = new Array(list.length);
+    const seriesIds: number[] = new Array(list.length);
+    const times: string[] = new Array(list.length);
+    const values: number[] = new Array(list.length);
+    for (let i = 0; i < list.length; i++) {
+      const p = list[i]!.point;
       if (!Number.isSafeInteger(p.seriesId) || !Number.isFinite(p.value) || !UUID.test(p.id)) throw new Error('writeScript: a point is not safe to inline');
       ids[i] = p.id;
       seriesIds[i] = p.seriesId;
       times[i] = p.time.toISOString();
       values[i] = p.value;
     }
+    return `'${arrayLiteral(seriesIds)}'::bigint[], '${arrayLiteral(times)}'::timestamptz[], '${arrayLiteral(values)}'::float8[], '${arrayLiteral(ids)}'::uuid[]`;
+  };
+  if (plain.length > 0) {
     statements.push(`insert into tenant_points (tenant_id, series_id, time, value, id)
 select current_tenant_id(), series_id, time, value, id
-from unnest('${arrayLiteral(seriesIds)}'::bigint[], '${arrayLiteral(times)}'::timestamptz[], '${arrayLiteral(values)}'::float8[], '${arrayLiteral(ids)}'::uuid[]) as input (series_id, time, value, id)`);
+from unnest(${columns(plain)}) as input (series_id, time, value, id)`);
   }
+  if (distribution.length > 0) {
+    const nullable = (pick: (item: RecordItem) => number | null | undefined) => `'${nullableLiteral(distribution.map((r) => safeNumber(pick(r.item))))}'`;
+    statements.push(`insert into tenant_points (tenant_id, series_id, time, value, id, weight, sum_adjust, min_value, max_value)
+select current_tenant_id(), series_id, time, value, id, weight, sum_adjust, min_value, max_value
+from unnest(${columns(distribution)}, ${nullable((i) => i.weight)}::bigint[], ${nullable((i) => i.sumAdjust)}::float8[],
+            ${nullable((i) => i.minValue)}::float8[], ${nullable((i) => i.maxValue)}::float8[]) as input (series_id, time, value, id, weight, sum_adjust, min_value, max_value)`);
+  }
+  // After the points: the rows it locks are held for the rest of the script only.
+  if (states) statements.push(states);
   // [late points, #12b] The ranges of late points, recorded in the same transaction as the points.
-  const late = invalidationSql(points);
+  const late = invalidationSql(rows.map((r) => r.point));
   if (late) statements.push(late);
   if (audit.length > 0) {
     const json = JSON.stringify(
@@ -397,7 +442,6 @@ select ${AUDIT_COLUMNS.join(', ')} from jsonb_populate_recordset(null::audit_log
   if (statements.length === 0) return null;
   return `${tenantSettingsSql(tenantId)};\n${statements.join(';\n')}`;
 }
-
 
 export interface RecorderOptions {
   kysely: Kysely<Database>;
@@ -420,35 +464,131 @@ export interface RecorderOptions {
  */
 export type AuditOf = (outcomes: ItemOutcome[]) => NewAuditRow | null;
 
+/** A data point of a protocol request not stored, and why. */
+export interface ProtocolRejection {
+  source: number;
+  reason: RejectReason;
+  message: string;
+}
+
+/**
+ * A protocol request (OTLP, remote-write) for the recorder: claimed whole by `claimId`, decoded
+ * into observations whose cumulative values become increments (src/ingest/cumulative.ts).
+ */
+export interface ObservationWrite {
+  /** The request's id in point_ids (cumulative.ts requestId): a resend stores nothing. */
+  claimId: string;
+  /** Data points, for grouping. */
+  size: number;
+  /** Metric names whose types in the tenant decide how the request decodes (remote-write); empty for none. */
+  typesOf: readonly string[];
+  /** The observations, given the types the tenant's metrics of `typesOf` have (a name absent is new). */
+  decode(types: ReadonlyMap<string, MetricType>): { observations: Observation[]; rejections: ProtocolRejection[] };
+  /** The request's audit row, written in the transaction that stores it. */
+  auditOf?: (result: ObservationResult) => NewAuditRow | null;
+}
+
+export interface ObservationResult {
+  /** False when this exact request was stored before: nothing was stored now. */
+  claimed: boolean;
+  items: RecordItem[];
+  /** For each item, the `source` of its observation. */
+  sources: number[];
+  /** Data points refused before the store (by the decoder or as out of order). */
+  rejections: ProtocolRejection[];
+  /** One outcome per item. */
+  outcomes: ItemOutcome[];
+}
+
 export interface Recorder {
   /** Stores already-validated items for a tenant; resolves after COMMIT with one outcome per item. */
   record(tenantId: string, items: MetricInput[], auditOf?: AuditOf): Promise<ItemOutcome[]>;
   /**
-   * Like record, for a request that must do work in the transaction that stores its points
-   * (claim its request id, turn cumulative values into increments against state kept in the
-   * database): `prepare` runs there first and returns the items to store. It may run more than
-   * once (a grouped write that failed is retried alone); only the run whose transaction
-   * committed counts, and the promise resolves with that run's items and their outcomes.
-   * `size` is an estimate of the items, for grouping.
+   * Stores a protocol request (see ObservationWrite): its claim, its points, the cumulative
+   * states it moved and its audit row commit together or not at all; resolves after COMMIT.
    */
-  recordPrepared(tenantId: string, size: number, prepare: Prepare, auditOf?: AuditOf): Promise<{ items: RecordItem[]; outcomes: ItemOutcome[] }>;
+  recordObservations(tenantId: string, write: ObservationWrite): Promise<ObservationResult>;
   /** Resolves when no write is queued or in flight. */
   drain(): Promise<void>;
-  /** Forgets cached metric and series ids of a tenant (after a purge). */
+  /** Forgets cached metric and series ids and cumulative states of a tenant (after a purge). */
   forget(tenantId: string): void;
 }
 
-/** Work in a write's transaction that returns the items to store (see Recorder.recordPrepared). */
-export type Prepare = (trx: TenantTx) => Promise<RecordItem[]>;
-
 interface Pending {
   items: RecordItem[];
-  /** Items counted for grouping (the items a prepare will return are not known yet). */
+  /** Items counted for grouping (a protocol request's items are not known before it is decoded). */
   size: number;
-  prepare?: Prepare;
   auditOf?: AuditOf;
+  /** A protocol request, and what its last planned run made of it. */
+  write?: ObservationWrite;
+  result?: Omit<ObservationResult, 'outcomes'>;
   resolve(outcomes: ItemOutcome[]): void;
   reject(error: unknown): void;
+}
+
+/** Errors after which a write is tried again on the general path (nothing of it committed). */
+const RETRY_CODES = new Set([
+  '23505', // unique_violation: a request claimed before, or a cumulative state inserted meanwhile
+  '23503', // foreign_key_violation: a cached series id purged meanwhile
+  '40001', // serialization_failure: a cumulative state moved meanwhile (migrations/0085)
+  '40P01', // deadlock_detected
+]);
+const retryable = (error: unknown) => RETRY_CODES.has((error as { code?: string })?.code ?? '');
+
+/** What a planned write decided for the cumulative states of its requests. */
+interface StatePlan {
+  /** States to write, compare-and-set against `before`. */
+  writes: Array<{ key: string; before: State | undefined; after: State }>;
+}
+
+/**
+ * Decodes the batch's protocol requests and turns their cumulative values into increments
+ * against `states` (advanced in place, request after request), filling each pending's items
+ * and result. `claimed`: whether each request is to be stored.
+ */
+function applyBatch(batch: Pending[], types: ReadonlyMap<string, MetricType>, keysOf: Map<Pending, Map<Observation, string>>, decoded: Map<Pending, ReturnType<ObservationWrite['decode']>>, states: Map<string, State>, claimed: (p: Pending) => boolean): Map<Pending, Applied> {
+  const applied = new Map<Pending, Applied>();
+  for (const pending of batch) {
+    const write = pending.write;
+    if (!write) continue;
+    const d = decoded.get(pending) ?? write.decode(types);
+    if (!claimed(pending)) {
+      pending.items = [];
+      pending.result = { claimed: false, items: [], sources: [], rejections: d.rejections };
+      continue;
+    }
+    const a = applyObservations(d.observations, keysOf.get(pending) ?? cumulativeKeys(d.observations), states);
+    applied.set(pending, a);
+    pending.items = a.items;
+    pending.result = { claimed: true, items: a.items, sources: a.sources, rejections: [...d.rejections, ...a.rejections] };
+  }
+  return applied;
+}
+
+/**
+ * The states to write once the outcomes are known: a key moves only if none of the items
+ * measured against it failed, but for the cardinality budget (a series refused keeps its
+ * state, migrations/0060): a store that failed leaves the state where it was, so the next
+ * request's increment is measured from the last value actually stored.
+ */
+function statePlan(batch: Pending[], applied: Map<Pending, Applied>, outcomes: ItemOutcome[], before: ReadonlyMap<string, State>, states: ReadonlyMap<string, State>): StatePlan {
+  const changed = new Set<string>();
+  const blocked = new Set<string>();
+  let offset = 0;
+  for (const pending of batch) {
+    const a = applied.get(pending);
+    if (a) {
+      for (const key of a.changed) changed.add(key);
+      a.keys.forEach((key, i) => {
+        const outcome = outcomes[offset + i]!;
+        if (key !== null && !outcome.ok && outcome.code !== 'LIMIT_EXCEEDED') blocked.add(key);
+      });
+    }
+    offset += pending.items.length;
+  }
+  const writes: StatePlan['writes'] = [];
+  for (const key of [...changed].sort()) if (!blocked.has(key)) writes.push({ key, before: before.get(key), after: states.get(key)! });
+  return { writes };
 }
 
 /**
@@ -456,6 +596,13 @@ interface Pending {
  * in flight wait and are then written together in one transaction: many single-point
  * mutations cost a few statements, not a few each. Each request still gets its own outcomes
  * and returns only after the transaction holding its points has committed.
+ *
+ * A write whose metrics, series and cumulative states are all cached goes as one script (one
+ * round trip, writeScript). The cumulative states cached are those the writes sent so far
+ * leave (a write in flight included: the next one computes on top of it); each is written as
+ * a compare-and-set, so a cached state that turns out stale (a write that failed, another
+ * instance) fails that script whole, and the write is done again on the general path, which
+ * reads the states under the tenant's lock.
  */
 export function createRecorder(options: RecorderOptions): Recorder {
   const { kysely, log } = options;
@@ -464,6 +611,7 @@ export function createRecorder(options: RecorderOptions): Recorder {
   const tenants = new Map<string, { queue: Pending[]; inFlight: number }>();
   const metricCache = new Map<string, MetricRow>();
   const seriesCache = new Map<string, number>();
+  const stateCache = new Map<string, State>();
   const idle = new Set<() => void>();
 
   const bounded = <V>(map: Map<string, V>, key: string, value: V) => {
@@ -476,44 +624,143 @@ export function createRecorder(options: RecorderOptions): Recorder {
     const rows: NewAuditRow[] = [];
     let offset = 0;
     for (const pending of batch) {
-      const row = pending.auditOf?.(batch.length === 1 ? outcomes : outcomes.slice(offset, offset + pending.items.length));
+      const slice = batch.length === 1 ? outcomes : outcomes.slice(offset, offset + pending.items.length);
+      const row = pending.write ? pending.write.auditOf?.({ ...pending.result!, outcomes: slice }) : pending.auditOf?.(slice);
       if (row) rows.push(row);
       offset += pending.items.length;
     }
     return rows;
   }
 
-  async function write(tenantId: string, batch: Pending[]): Promise<ItemOutcome[]> {
+  const stateKey = (tenantId: string, key: string) => `${tenantId}\u0000${key}`;
+  function forgetStates(tenantId: string) {
+    const prefix = `${tenantId}\u0000`;
+    for (const key of stateCache.keys()) if (key.startsWith(prefix)) stateCache.delete(key);
+  }
+
+  /**
+   * The one-round-trip script of a batch decided from the caches, or null when the database
+   * must be asked. Caches the cumulative states it leaves (see createRecorder).
+   */
+  function planFast(tenantId: string, batch: Pending[], known: Known): { script: string | null; outcomes: ItemOutcome[] } | null {
+    const protocol = batch.filter((p) => p.write);
+    const types = new Map<string, MetricType>();
+    const decoded = new Map<Pending, ReturnType<ObservationWrite['decode']>>();
+    const keysOf = new Map<Pending, Map<Observation, string>>();
+    const before = new Map<string, State>();
+    for (const pending of protocol) {
+      for (const name of pending.write!.typesOf) {
+        const metric = known.metric(name);
+        if (!metric) return null;
+        types.set(name, metric.type);
+      }
+    }
+    for (const pending of protocol) {
+      const d = pending.write!.decode(types);
+      const keys = cumulativeKeys(d.observations);
+      for (const key of keys.values()) {
+        if (before.has(key)) continue;
+        const state = stateCache.get(stateKey(tenantId, key));
+        if (state === undefined) return null;
+        before.set(key, state);
+      }
+      decoded.set(pending, d);
+      keysOf.set(pending, keys);
+    }
+    const states = new Map(before);
+    const applied = applyBatch(batch, types, keysOf, decoded, states, () => true);
     const items = batch.length === 1 ? batch[0]!.items : batch.flatMap((p) => p.items);
+    const plan = planFromCache(items, known);
+    if (!plan) return null;
+    const { writes } = statePlan(batch, applied, plan.outcomes, before, states);
+    for (const w of writes) bounded(stateCache, stateKey(tenantId, w.key), w.after);
+    const script = writeScript(tenantId, plan.rows, auditRows(batch, plan.outcomes), protocol.map((p) => p.write!.claimId), stateWriteSql(writes));
+    return { script, outcomes: plan.outcomes };
+  }
+
+  /** The general path: one transaction that asks the database what the caches do not know. */
+  async function writeGeneral(tenantId: string, batch: Pending[], known: Known): Promise<{ outcomes: ItemOutcome[]; learned: Learned; states: StatePlan['writes'] }> {
+    return withTenant(kysely, tenantId, async (trx) => {
+      const protocol = batch.filter((p) => p.write);
+      let applied = new Map<Pending, Applied>();
+      const before = new Map<string, State>();
+      const states = new Map<string, State>();
+      if (protocol.length > 0) {
+        const ids = protocol.map((p) => p.write!.claimId);
+        const { rows } = await sql<{ id: string }>`
+          insert into point_ids (tenant_id, id) select current_tenant_id(), id from unnest(${ids}::uuid[]) as input (id)
+          on conflict do nothing returning id`.execute(trx);
+        // Two identical requests in one batch: the first is stored, the second is its resend.
+        const fresh = new Set(rows.map((r) => r.id));
+        const claimed = new Set<Pending>();
+        for (const pending of protocol) if (fresh.delete(pending.write!.claimId)) claimed.add(pending);
+        const names = [...new Set(protocol.flatMap((p) => (claimed.has(p) ? p.write!.typesOf : [])))];
+        const types = new Map<string, MetricType>();
+        if (names.length > 0) {
+          const found = await trx.selectFrom('metrics').select(['name', 'type']).where('name', 'in', names).execute();
+          for (const row of found) types.set(row.name, row.type);
+        }
+        const decoded = new Map<Pending, ReturnType<ObservationWrite['decode']>>();
+        const keysOf = new Map<Pending, Map<Observation, string>>();
+        for (const pending of protocol) {
+          if (!claimed.has(pending)) continue;
+          const d = pending.write!.decode(types);
+          decoded.set(pending, d);
+          keysOf.set(pending, cumulativeKeys(d.observations));
+        }
+        for (const [key, state] of await readStates(trx, [...keysOf.values()].flatMap((k) => [...k.values()]))) {
+          before.set(key, state);
+          states.set(key, state);
+        }
+        applied = applyBatch(batch, types, keysOf, decoded, states, (p) => claimed.has(p));
+      }
+      const items = batch.length === 1 ? batch[0]!.items : batch.flatMap((p) => p.items);
+      const stored = await storePoints(trx, items, known, options.budgets);
+      const { writes } = statePlan(batch, applied, stored.outcomes, before, states);
+      const stateSql = stateWriteSql(writes);
+      if (stateSql) await sql.raw(stateSql).execute(trx);
+      // Late points' ranges are recorded in the same transaction as the points (src/query/invalidations.ts).
+      await recordInvalidations(trx, stored.outcomes.flatMap((o) => (o.ok && !o.duplicate ? [o.point] : [])));
+      // Audit rows of the grouped requests, one INSERT for all of them, in this same transaction.
+      await audit(trx, auditRows(batch, stored.outcomes));
+      return { ...stored, states: writes };
+    });
+  }
+
+  async function write(tenantId: string, batch: Pending[]): Promise<ItemOutcome[]> {
     const known: Known = {
       metric: (name) => metricCache.get(`${tenantId}\u0000${name}`),
       series: (key) => seriesCache.get(`${tenantId}\u0000${key}`),
     };
-    let outcomes: ItemOutcome[];
-    const prepared = batch.some((p) => p.prepare);
-    const plan = prepared ? null : planFromCache(items, known);
+    let outcomes: ItemOutcome[] | null = null;
+    const plan = planFast(tenantId, batch, known);
     if (plan) {
-      // The common case once a tenant's series are known: one round trip, committed on return.
-      outcomes = plan.outcomes;
-      const script = writeScript(tenantId, plan.rows, auditRows(batch, outcomes));
-      if (script) await sql.raw(script).execute(kysely);
-    } else {
-      const done = await withTenant(kysely, tenantId, async (trx) => {
-        let all = items;
-        if (prepared) {
-          for (const pending of batch) if (pending.prepare) pending.items = await pending.prepare(trx);
-          all = batch.length === 1 ? batch[0]!.items : batch.flatMap((p) => p.items);
+      try {
+        // The common case once a tenant's series are known: one round trip, committed on return.
+        if (plan.script) await sql.raw(plan.script).execute(kysely);
+        outcomes = plan.outcomes;
+      } catch (error) {
+        // Nothing of the script committed; what the caches said may be stale: ask the database.
+        forgetStates(tenantId);
+        if (!retryable(error)) throw error;
+        if ((error as { code?: string }).code === '23503') forget(tenantId);
+      }
+    }
+    if (!outcomes) {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const done = await writeGeneral(tenantId, batch, known);
+          outcomes = done.outcomes;
+          for (const row of done.learned.metrics) bounded(metricCache, `${tenantId}\u0000${row.name}`, row);
+          for (const [key, id] of done.learned.series) bounded(seriesCache, `${tenantId}\u0000${key}`, id);
+          for (const w of done.states) bounded(stateCache, stateKey(tenantId, w.key), w.after);
+          break;
+        } catch (error) {
+          // A state another write moved between the read and the write: read it again.
+          const code = (error as { code?: string }).code;
+          if (attempt >= 3 || (code !== '40001' && code !== '40P01')) throw error;
         }
-        const stored = await storePoints(trx, all, known, options.budgets);
-        // Late points' ranges are recorded in the same transaction as the points (src/query/invalidations.ts).
-        await recordInvalidations(trx, stored.outcomes.flatMap((o) => (o.ok && !o.duplicate ? [o.point] : [])));
-        // Audit rows of the grouped requests, one INSERT for all of them, in this same transaction.
-        await audit(trx, auditRows(batch, stored.outcomes));
-        return stored;
-      });
-      outcomes = done.outcomes;
-      for (const row of done.learned.metrics) bounded(metricCache, `${tenantId}\u0000${row.name}`, row);
-      for (const [key, id] of done.learned.series) bounded(seriesCache, `${tenantId}\u0000${key}`, id);
+      }
     }
     const stored = outcomes.flatMap((o) => (o.ok && !o.duplicate ? [o.point] : []));
     if (stored.length && options.afterCommit) {
@@ -533,6 +780,7 @@ export function createRecorder(options: RecorderOptions): Recorder {
     const prefix = `${tenantId}\u0000`;
     for (const key of metricCache.keys()) if (key.startsWith(prefix)) metricCache.delete(key);
     for (const key of seriesCache.keys()) if (key.startsWith(prefix)) seriesCache.delete(key);
+    forgetStates(tenantId);
   }
 
   function pump(tenantId: string) {
@@ -589,9 +837,9 @@ export function createRecorder(options: RecorderOptions): Recorder {
       if (items.length === 0) return Promise.resolve([]);
       return new Promise((resolve, reject) => enqueue(tenantId, { items, size: items.length, auditOf, resolve, reject }));
     },
-    recordPrepared(tenantId, size, prepare, auditOf) {
+    recordObservations(tenantId, write) {
       return new Promise((resolve, reject) => {
-        const pending: Pending = { items: [], size, prepare, auditOf, resolve: (outcomes) => resolve({ items: pending.items, outcomes }), reject };
+        const pending: Pending = { items: [], size: write.size, write, resolve: (outcomes) => resolve({ ...pending.result!, outcomes }), reject };
         enqueue(tenantId, pending);
       });
     },

@@ -25,8 +25,7 @@ import { withTenant } from '../db/tenant.js';
 import { rolledPeriods, rollUp } from '../definitions/roll-up-reports.js';
 import type { Logger } from '../log.js';
 import { mergeIntervals, type Interval } from '../query/invalidations.js';
-import { LEVELS, type LevelName } from '../query/plan.js';
-import type { Scheduler } from './scheduler.js';
+import { aggregatesOf, LEVELS, type LevelName } from '../query/plan.js';
 
 export const LATE_POINTS_JOB = 'late-points';
 
@@ -117,8 +116,9 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
         // Spans less than a day apart are recomputed as one: a few statements for an import of
         // weeks of hourly points, at the price of recomputing the (unchanged) buckets between.
         const spans = mergeIntervals(ranges.map((r) => ({ from: Math.floor(r.from / w) * w, to: Math.ceil(r.to / w) * w })), SPAN_GAP_MS);
-        for (const kind of ['stats', 'sketch']) {
-          const view = views.get(`${kind}_${level}`);
+        // The series' aggregates first, then the tag groups' (1h, 1d), which read them.
+        for (const aggregate of aggregatesOf(level)) {
+          const view = views.get(aggregate);
           if (!view) continue;
           const table = sql.raw(view.table); // from TimescaleDB's catalog, quoted above
           const columns = sql.raw(view.columns);
@@ -134,7 +134,8 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
           for (const { from, to: end } of spans) {
             const span = { from, to: Math.min(end, skipFrom) };
             if (span.from >= span.to) continue;
-            const mine = sql`tenant_id = ${tenantId}::uuid and series_id = any(${series}::bigint[])
+            const rows = aggregate.startsWith('group_') ? sql`metric_id = any(${metricIds}::bigint[])` : sql`series_id = any(${series}::bigint[])`;
+            const mine = sql`tenant_id = ${tenantId}::uuid and ${rows}
                              and bucket >= ${new Date(span.from).toISOString()}::timestamptz and bucket < ${new Date(span.to).toISOString()}::timestamptz`;
             await sql`delete from ${table} where ${mine}`.execute(trx);
             // The aggregate's own definition, narrowed to this tenant, these series and this range
@@ -213,8 +214,3 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
 
 const quote = (identifier: string) => `"${identifier.replaceAll('"', '""')}"`;
 
-/** Schedules the job (LATE_POINTS_CRON; `off` disables it): once per tick across instances, logged in job_runs. */
-export function scheduleLatePoints(latePoints: LatePoints, scheduler: Scheduler, expression: string): void {
-  if (expression === 'off') return;
-  scheduler.schedule(LATE_POINTS_JOB, expression, (tick) => latePoints.refreshPending(tick));
-}

@@ -6,7 +6,7 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sql } from 'kysely';
-import type { Deps } from '../context.js';
+import type { Deps } from '../deps.js';
 import { isReplicated } from '../db/replicas.js';
 
 const ROUTES = new Set(['/graphql', '/export', '/metrics', '/health', '/health/live', '/health/ready', '/v1/metrics', '/api/v1/write']);

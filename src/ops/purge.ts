@@ -11,8 +11,13 @@
  * bucket there that straddles `olderThan` goes whole: it cannot be recomputed.
  */
 import { sql } from 'kysely';
-import { auditRow, audit, contextActor } from '../audit.js';
-import { ADMINS, requireTenant, tenantTx, type Context } from '../context.js';
+import { auditRow, audit, type Actor } from '../audit.js';
+import type { TenantPrincipal } from '../auth.js';
+import type { Db } from '../db/connect.js';
+import { withTenantWrite } from '../db/tenant.js';
+import type { QueryCache } from '../query/cache.js';
+import type { AggregateRefresher } from '../query/refresh.js';
+import type { Retainer } from './retention.js';
 import { userError } from '../errors.js';
 import { LEVELS } from '../query/plan.js';
 
@@ -25,12 +30,19 @@ export interface PurgeResult {
 /** A purge may cut through years of compressed data: far longer than a query may take. */
 const PURGE_TIMEOUT_MS = 10 * 60_000;
 
-export async function purgeMetrics(ctx: Context, input: { metrics: string[]; olderThan: Date }): Promise<PurgeResult> {
-  const principal = requireTenant(ctx, ADMINS);
-  const { db, aggregates, retention } = ctx.deps;
+/** Purges as `principal` (the caller has checked it is an ADMIN); `actor` is who the audit row names. */
+export async function purgeMetrics(
+  deps: { db: Db; aggregates: AggregateRefresher; retention: Retainer; queryCache: QueryCache },
+  principal: TenantPrincipal,
+  actor: Actor,
+  input: { metrics: string[]; olderThan: Date },
+): Promise<PurgeResult> {
+  const { db, aggregates, retention } = deps;
   const names = [...new Set(input.metrics)];
-  const purged = await tenantTx(
-    ctx,
+  const purged = await withTenantWrite(
+    db.kysely,
+    db.reads,
+    principal.tenantId,
     async (trx) => {
       const metrics = await trx.selectFrom('metrics').select(['id', 'name']).where('name', 'in', names).execute();
       const missing = names.find((name) => !metrics.some((m) => m.name === name));
@@ -41,7 +53,7 @@ export async function purgeMetrics(ctx: Context, input: { metrics: string[]; old
       const { deleted, oldest, newest } = rows[0]!;
       await audit(
         trx,
-        auditRow(principal.tenantId, contextActor(ctx), {
+        auditRow(principal.tenantId, actor, {
           action: 'METRICS_PURGED',
           target: names.join(',').slice(0, 500),
           details: { metrics: names, olderThan: input.olderThan.toISOString(), deleted, oldest, newest },
@@ -49,7 +61,7 @@ export async function purgeMetrics(ctx: Context, input: { metrics: string[]; old
       );
       return { deleted, oldest, newest, series };
     },
-    { roles: ADMINS, timeoutMs: PURGE_TIMEOUT_MS },
+    { timeoutMs: PURGE_TIMEOUT_MS },
   );
 
   if (db.timescale) {
@@ -65,6 +77,6 @@ export async function purgeMetrics(ctx: Context, input: { metrics: string[]; old
     }
   }
   // [cache on write, #12b] Answers cached before the purge would still show the purged points.
-  await ctx.deps.queryCache.touch(principal.tenantId, names);
+  await deps.queryCache.touch(principal.tenantId, names);
   return { deleted: Number(purged.deleted), metrics: names, olderThan: input.olderThan };
 }

@@ -24,14 +24,13 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Db } from '../db/connect.js';
 import type { Database } from '../db/tables.js';
-import type { TenantTx } from '../db/tenant.js';
+import { withOwnerForTenant, type TenantTx } from '../db/tenant.js';
 import type { Env } from '../env.js';
 import type { Scheduler } from '../jobs/scheduler.js';
 import type { Logger } from '../log.js';
 import type { ServiceMetrics } from '../observability/metrics.js';
-import { DAY, HOUR, type LevelName } from '../query/plan.js';
+import { aggregatesOf, DAY, HOUR, type LevelName } from '../query/plan.js';
 import type { AggregateRefresher } from '../query/refresh.js';
-import { opsDb, opsTables } from './tables.js';
 
 /** What retention applies to: raw points, and each continuous aggregate level. */
 export const SOURCES = ['raw', '1m', '5m', '1h', '1d'] as const;
@@ -85,7 +84,7 @@ function withDefaults(row: Partial<Record<(typeof COLUMNS)[Source], number | nul
 
 /** The transaction's tenant's retention (defaults where it set none). */
 export async function tenantRetention(trx: TenantTx): Promise<TenantRetention> {
-  const row = await opsTables(trx).selectFrom('tenant_retention').selectAll().executeTakeFirst();
+  const row = await trx.selectFrom('tenant_retention').selectAll().executeTakeFirst();
   return { ...withDefaults(row), updatedAt: row?.updated_at ?? null };
 }
 
@@ -96,7 +95,7 @@ export async function tenantRetention(trx: TenantTx): Promise<TenantRetention> {
 export async function setTenantRetention(trx: TenantTx, tenantId: string, changes: Partial<Record<Source, number | null>>): Promise<{ before: TenantRetention; after: TenantRetention }> {
   const before = await tenantRetention(trx);
   const values = Object.fromEntries(SOURCES.filter((s) => changes[s] !== undefined).map((s) => [COLUMNS[s], changes[s]]));
-  await opsTables(trx)
+  await trx
     .insertInto('tenant_retention')
     .values({ tenant_id: tenantId, ...values })
     .onConflict((oc) => oc.column('tenant_id').doUpdateSet({ ...values, updated_at: new Date() }))
@@ -122,7 +121,7 @@ export function createRefreshFloors(kysely: Kysely<Database>, ttlMs = 10_000) {
   let cached: { until: number; floors: Map<string, number> } | undefined;
   async function load() {
     if (cached && cached.until > Date.now()) return cached.floors;
-    const rows = await opsDb(kysely).selectFrom('retention_floors').select(['source', 'sealed_before']).execute();
+    const rows = await kysely.selectFrom('retention_floors').select(['source', 'sealed_before']).execute();
     cached = { until: Date.now() + ttlMs, floors: new Map(rows.map((r) => [r.source, new Date(r.sealed_before).getTime()])) };
     return cached.floors;
   }
@@ -190,12 +189,9 @@ export function createRetention(deps: RetentionDeps) {
     }
   }
 
-  /** Runs `work` in a transaction as the owner with `tenantId` set, so row-level security shows that tenant's rows. */
+  /** Runs `work` as the owner with `tenantId` set, so row-level security shows that tenant's rows (an owner-level path, src/db/tenant.ts). */
   function forTenant<T>(tenantId: string, work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
-    return kysely.transaction().execute(async (trx) => {
-      await sql`select set_config('app.tenant_id', ${tenantId}, true)`.execute(trx);
-      return work(trx);
-    });
+    return withOwnerForTenant(kysely, tenantId, work);
   }
 
   async function chunksOf(hypertable: { schema: string; name: string }, before: Date): Promise<Chunk[]> {
@@ -209,7 +205,7 @@ export function createRetention(deps: RetentionDeps) {
 
   /** Every tenant's retention, defaults filled in. */
   async function allRetentions(): Promise<Array<{ tenantId: string } & Retention>> {
-    const rows = await opsDb(kysely).selectFrom('tenants as t').leftJoin('tenant_retention as r', 'r.tenant_id', 't.id').select(['t.id', 'r.raw_days', 'r.minute_days', 'r.five_minute_days', 'r.hour_days', 'r.day_days']).execute();
+    const rows = await kysely.selectFrom('tenants as t').leftJoin('tenant_retention as r', 'r.tenant_id', 't.id').select(['t.id', 'r.raw_days', 'r.minute_days', 'r.five_minute_days', 'r.hour_days', 'r.day_days']).execute();
     return rows.map((row) => ({ tenantId: row.id, ...withDefaults(row) }));
   }
 
@@ -271,16 +267,27 @@ export function createRetention(deps: RetentionDeps) {
       ],
       sql` and `,
     );
+    // Tag-group rows (migrations/0076) are per metric: `series` are always every series of
+    // their metrics (a purge), so the groups of those metrics go.
+    const groupWhere = sql.join(
+      [
+        sql`tenant_id = ${tenantId}::uuid`,
+        sql`bucket < ${cutoff.toISOString()}::timestamptz`,
+        ...(range.from ? [sql`bucket >= ${range.from.toISOString()}::timestamptz`] : []),
+        ...(range.series ? [sql`metric_id in (select metric_id from series_groups where series_id = any(${range.series}::bigint[]))`] : []),
+      ],
+      sql` and `,
+    );
     let total = 0;
-    for (const kind of ['stats', 'sketch']) {
+    for (const aggregate of aggregatesOf(level)) {
       const { rows } = await sql<{ schema: string; name: string }>`
         select materialization_hypertable_schema as schema, materialization_hypertable_name as name
-        from timescaledb_information.continuous_aggregates where view_schema = 'public' and view_name = ${`${kind}_${level}`}`.execute(kysely);
+        from timescaledb_information.continuous_aggregates where view_schema = 'public' and view_name = ${aggregate}`.execute(kysely);
       if (!rows[0]) continue;
       for (const chunk of await chunksOf(rows[0], cutoff)) {
         if (Date.now() > deadline) break;
         if (range.from && chunk.range_end <= range.from) continue;
-        total += await deleteInBatches(chunk.chunk, sql<boolean>`${where}`, deadline);
+        total += await deleteInBatches(chunk.chunk, sql<boolean>`${aggregate.startsWith('group_') ? groupWhere : where}`, deadline);
       }
     }
     return total;
@@ -311,7 +318,7 @@ export function createRetention(deps: RetentionDeps) {
       if (source !== 'raw' && !db.timescale) continue;
       const common = cutoff(longest(source));
       if (db.timescale) {
-        const relations = source === 'raw' ? ['points'] : [`stats_${source}`, `sketch_${source}`];
+        const relations = source === 'raw' ? ['points'] : aggregatesOf(source);
         for (const relation of relations) {
           const { rows } = await sql<{ n: number }>`select count(*)::int as n from drop_chunks(${relation}::regclass, older_than => ${common.toISOString()}::timestamptz)`.execute(kysely);
           report.droppedChunks += rows[0]?.n ?? 0;
@@ -367,14 +374,15 @@ export function createRetention(deps: RetentionDeps) {
     deleteBuckets,
     floors: deps.floors,
     ensureCompressionPolicy,
-    /** Schedules retention (and compression where the service does it) on RETENTION_CRON, once per tick across instances. */
-    schedule(scheduler: Scheduler) {
-      if (env.RETENTION_CRON === 'off') return;
-      scheduler.schedule('retention', env.RETENTION_CRON, async (tick) => {
-        if (selfCompress) await scheduler.run('compression', tick, () => compress(tick));
-        const report = await retain(tick);
-        return Object.values(report.deleted).reduce((a, b) => a + b, 0) + report.pointIds;
-      });
+    /**
+     * What each RETENTION_CRON tick does (the job `retention`, src/jobs/register-jobs.ts):
+     * compression first where the service does it, as its own run of that tick (`compression`
+     * in job_runs), then retention. Returns the rows deleted.
+     */
+    async onTick(tick: Date, scheduler: Pick<Scheduler, 'run'>): Promise<number> {
+      if (selfCompress) await scheduler.run('compression', tick, () => compress(tick));
+      const report = await retain(tick);
+      return Object.values(report.deleted).reduce((a, b) => a + b, 0) + report.pointIds;
     },
   };
 }

@@ -1,5 +1,5 @@
 import { sql, type RawBuilder } from 'kysely';
-import type { MetricType, Tags } from '../db/tables.js';
+import type { MetricType, TagFilter, Tags } from '../db/tables.js';
 import type { TenantTx } from '../db/tenant.js';
 import { userError } from '../errors.js';
 import { GRANULARITIES, readRawWithin, type Granularity } from './plan.js';
@@ -7,13 +7,10 @@ import { boundedBuckets, describe, fixedBuckets, readBuckets, type Bucketing, ty
 import { QUANTILES, type QuantileField } from './sketch.js';
 import { horizons as retentionHorizons, tenantRetention } from '../ops/retention.js';
 import { lateRanges } from './invalidations.js';
+import { groupReading } from './group-levels.js';
 
-export type TagFilter =
-  | { key: string; equals: string }
-  | { key: string; notEquals: string }
-  | { key: string; in: string[] }
-  | { key: string; notIn: string[] }
-  | { key: string; exists: boolean };
+/** A tag filter of a query, as a definition stores it too (one declaration: src/db/tables.ts). */
+export type { TagFilter } from '../db/tables.js';
 
 export type Fill = 'NONE' | 'NULL' | 'ZERO' | 'PREVIOUS';
 
@@ -67,7 +64,7 @@ export interface AggregateResult {
   series: ResultSeries[];
   /** What answered: `stats_1h`, `sketch_5m`, `raw`, … */
   sources: string[];
-  /** True when part of the range is older than the tenant's raw retention: answered from aggregates at their resolution (set by schema/aggregation.ts). */
+  /** True when part of the range is older than the tenant's raw retention: answered from aggregates at their resolution. */
   downsampled?: boolean;
 }
 
@@ -93,24 +90,22 @@ interface SeriesRow {
 }
 
 /**
- * The series a query reads, with the group each belongs to. Reads ordinary tables only, so
- * row-level security decides what exists for this tenant.
+ * The series a query reads, with the group each belongs to, in one statement (each round trip
+ * is a fixed cost of every answer). Reads ordinary tables only, so row-level security decides
+ * what exists for this tenant.
  */
 export async function resolveSeries(trx: TenantTx, query: Pick<AggregateQuery, 'metrics' | 'tags' | 'filters'>) {
-  const metrics = await trx.selectFrom('metrics').select(['id', 'name', 'type', 'unit']).where('name', 'in', query.metrics).execute();
+  const conditions = [sql<boolean>`s.metric_id = m.id`];
+  if (Object.keys(query.tags).length > 0) conditions.push(sql<boolean>`s.tags @> ${JSON.stringify(query.tags)}::jsonb`);
+  for (const filter of query.filters) conditions.push(filterSql(filter));
+  const { rows } = await sql<{ id: number; name: string; type: MetricType; unit: string | null; series: Array<[number, Tags]> | null }>`
+    select m.id, m.name, m.type, m.unit,
+      (select json_agg(json_build_array(s.id, s.tags) order by s.id) from series s where ${sql.join(conditions, sql` and `)}) as series
+    from metrics m where m.name = any(${query.metrics}::text[])`.execute(trx);
+  const metrics = rows.map(({ series: _series, ...metric }) => ({ ...metric, id: Number(metric.id) }));
   const missing = query.metrics.filter((name) => !metrics.some((m) => m.name === name));
   if (missing.length > 0) throw userError('NOT_FOUND', `metric '${missing[0]}' does not exist in this tenant`, { metric: missing[0] });
-  let select = trx
-    .selectFrom('series as s')
-    .select(['s.id', 's.metric_id', 's.tags'])
-    .where(
-      's.metric_id',
-      'in',
-      metrics.map((m) => m.id),
-    );
-  if (Object.keys(query.tags).length > 0) select = select.where(sql<boolean>`s.tags @> ${JSON.stringify(query.tags)}::jsonb`);
-  for (const filter of query.filters) select = select.where(filterSql(filter));
-  const series = (await select.execute()) as SeriesRow[];
+  const series: SeriesRow[] = rows.flatMap((m) => (m.series ?? []).map(([id, tags]) => ({ id, metric_id: Number(m.id), tags })));
   return { metrics, series };
 }
 
@@ -169,8 +164,12 @@ export async function runAggregate(
   // late-points job has recomputed them (src/query/invalidations.ts).
   const late = options.timescale && ids.length > 0 ? await lateRanges(trx, metrics.map((m) => m.id), query, horizons) : [];
   const segments = readRawWithin(bucketing.plan(options.timescale, horizons), [...(options.rawRanges ?? []), ...late]);
-  const sources = describe(segments, options.percentiles ? ['stats', 'sketch'] : ['stats']);
-  const merged = await readBuckets(trx, { sources: segments, bucketing, selection: { ids, grps }, qs: options.percentiles ? FIELDS.map((f) => QUANTILES[f]) : [] });
+  // Where the hourly and daily levels keep whole tag groups the answer needs, they are read
+  // instead of the groups' series (src/query/group-levels.ts).
+  const grouped = options.timescale ? groupReading(query, series.map((row, i) => ({ id: ids[i]!, metricId: Number(row.metric_id), tags: row.tags })), grps) : null;
+  const selection = grouped ? { ids: [...ids, ...grouped.ids], grps: [...grps, ...grouped.grps], groups: grouped.reading } : { ids, grps };
+  const sources = describe(segments, options.percentiles ? ['stats', 'sketch'] : ['stats'], grouped?.reading);
+  const merged = await readBuckets(trx, { sources: segments, bucketing, selection, qs: options.percentiles ? FIELDS.map((f) => QUANTILES[f]) : [] });
   const byGroup = new Map<number, MergedBucket[]>();
   for (const bucket of merged) {
     const list = byGroup.get(bucket.grp);
@@ -198,7 +197,9 @@ export async function runAggregate(
         metric.type,
       ),
     }));
-  return { granularity: query.granularity, series: result, sources };
+  // Part of the range is older than the tenant keeps raw points: answered at the levels' resolution.
+  const downsampled = horizons !== undefined && query.from.getTime() < horizons.raw;
+  return { granularity: query.granularity, series: result, sources, downsampled };
 }
 
 function toBucket(bucketing: Bucketing, query: AggregateQuery, type: MetricType, row: MergedBucket): Bucket {

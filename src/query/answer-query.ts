@@ -5,9 +5,7 @@
  * liveAggregates, alerts and exports all call it; src/schema/aggregation.ts only declares.
  */
 import { createHash } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import type { Principal } from '../auth.js';
-import type { Database } from '../db/tables.js';
 import { withTenantRead, type Reads } from '../db/tenant.js';
 import { runAggregateWithDefinitions } from '../definitions/evaluate-definition.js';
 import { definitionStamp, findDefinitions, readerOf, type LoadedDefinition } from '../definitions/store-definitions.js';
@@ -76,35 +74,36 @@ export async function answerQuery(
   // read, in memory and in the cache, whatever the fill mode.
   bucketBudget(request.from, request.to, GRANULARITIES[request.granularity], { maxBuckets: env.QUERY_MAX_BUCKETS }, request.granularity);
   const query: AggregateQuery = { ...request, fill: 'NONE' };
-  // Which names are definitions (and at which version) decides the key, so it is read before the cache.
-  const definitions = await withTenantRead(db.reads, principal.tenantId, (trx) => findDefinitions(trx, query.metrics, readerOf(principal)));
-  // The write generations of what the query reads (bumped by every commit, across instances
-  // through Redis): a write retires the answers that may include it. A definition reads other
-  // metrics, so any write of the tenant retires it (ANY_METRIC).
-  const written = await queryCache.generations(principal.tenantId, definitions.length > 0 ? [ANY_METRIC] : query.metrics);
-  const key = queryKey(principal.tenantId, query, percentiles, definitions, written);
-  const cached = await queryCache.get(key);
-  if (cached) return { result: JSON.parse(cached, reviveDates) as AggregateResult, fromCache: true };
-  let result: AggregateResult;
-  try {
-    const options = { timescale: db.timescale, percentiles, limits: { maxCells: env.QUERY_MAX_CELLS }, maxCost: env.FORMULA_MAX_COST };
-    result = await withTenantRead(
-      db.reads,
-      principal.tenantId,
-      async (trx) => {
-        const answer = await runAggregateWithDefinitions(trx, query, definitions, options);
-        return { ...answer, downsampled: db.timescale && (await olderThanRaw(trx, query.from)) };
-      },
-      { timeoutMs: env.QUERY_TIMEOUT_MS },
-    );
-  } catch (error) {
+  // One transaction for the whole answer: every round trip is a fixed cost of every answer,
+  // cached or not. Which names are definitions (and at which version) decides the cache key,
+  // so they are read first; a hit ends the transaction there.
+  const outcome = await withTenantRead(
+    db.reads,
+    principal.tenantId,
+    async (trx) => {
+      const definitions = await findDefinitions(trx, query.metrics, readerOf(principal));
+      // The write generations of what the query reads (bumped by every commit, across instances
+      // through Redis): a write retires the answers that may include it. A definition reads other
+      // metrics, so any write of the tenant retires it (ANY_METRIC).
+      const written = await queryCache.generations(principal.tenantId, definitions.length > 0 ? [ANY_METRIC] : query.metrics);
+      const key = queryKey(principal.tenantId, query, percentiles, definitions, written);
+      const cached = await queryCache.get(key);
+      if (cached) return { key, cached };
+      const options = { timescale: db.timescale, percentiles, limits: { maxCells: env.QUERY_MAX_CELLS }, maxCost: env.FORMULA_MAX_COST };
+      const answer = await runAggregateWithDefinitions(trx, query, definitions, options);
+      return { key, result: { ...answer, downsampled: answer.downsampled ?? (db.timescale && (await olderThanRaw(trx, query.from))) } };
+    },
+    { timeoutMs: env.QUERY_TIMEOUT_MS },
+  ).catch((error: unknown) => {
     if ((error as { code?: string }).code === '57014') {
       throw userError('LIMIT_EXCEEDED', `The query ran longer than ${env.QUERY_TIMEOUT_MS} ms. Narrow the range, coarsen the granularity or filter by tags.`, {
         limit: env.QUERY_TIMEOUT_MS,
       });
     }
     throw error;
-  }
+  });
+  if ('cached' in outcome) return { result: JSON.parse(outcome.cached!, reviveDates) as AggregateResult, fromCache: true };
+  const { key, result } = outcome;
   const live = query.to.getTime() > Date.now() - LIVE_WINDOW_MS;
   await queryCache.set(key, JSON.stringify(result), live ? env.QUERY_CACHE_TTL_MS : env.QUERY_CACHE_HISTORICAL_TTL_MS);
   return { result, fromCache: false };

@@ -17,7 +17,7 @@ export async function backfillAggregates(db: Db, log: Logger): Promise<void> {
   if (!exists.rows[0]?.t) return;
   const { rows } = await sql<{ position: number; view_name: string }>`select position, view_name from aggregate_backfill order by position`.execute(db.kysely);
   for (const row of rows) {
-    const level = row.view_name.replace(/^(stats|sketch)_/, '') as LevelName;
+    const level = row.view_name.replace(/^(group_)?(stats|sketch)_/, '') as LevelName;
     const width = LEVELS.find((l) => l.name === level)!.ms;
     const end = Math.floor((Date.now() - REFRESH_LAG[level]) / width) * width;
     const started = Date.now();

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import type { Logger } from '../log.js';
 
 /**
@@ -87,8 +88,11 @@ export function createQueryCache(options: { redis?: Redis; size: number; log: Lo
     };
   }
 
-  const entries = new Map<string, { value: string; until: number }>();
+  // Least recently used answers go first past QUERY_CACHE_SIZE; each expires after its own TTL.
+  const entries = new LRUCache<string, string>({ max: Math.max(1, options.size), ttl: 0 });
   // In-process: this instance's writes only (without Redis, instances do not share answers either).
+  // Kept a plain Map, not an LRU: evicting one counter alone would start it from 0 again and
+  // serve answers cached under its old value; it is cleared together with the answers instead.
   const written = new Map<string, number>();
   const field = (tenantId: string, name: string) => `${tenantId}\u0000${name}`;
   return {
@@ -105,21 +109,11 @@ export function createQueryCache(options: { redis?: Redis; size: number; log: Lo
       return names.map((name) => written.get(field(tenantId, name)) ?? 0).join('.');
     },
     async get(key) {
-      const entry = entries.get(key);
-      if (!entry || entry.until <= Date.now()) {
-        if (entry) entries.delete(key);
-        return count(undefined);
-      }
-      // Re-insert: Map order is our recency order.
-      entries.delete(key);
-      entries.set(key, entry);
-      return count(entry.value);
+      return count(entries.get(key));
     },
     async set(key, value, ttlMs) {
       if (ttlMs <= 0 || options.size === 0) return;
-      entries.delete(key);
-      entries.set(key, { value, until: Date.now() + ttlMs });
-      while (entries.size > options.size) entries.delete(entries.keys().next().value!);
+      entries.set(key, value, { ttl: ttlMs });
     },
   };
 }

@@ -170,29 +170,6 @@ export function avoidDirty<S extends { source: string; from: Date; to: Date }>(
 }
 
 /**
- * metricAggregates' planner hook: `segments` with the tenant's dirty ranges of `metricIds` read
- * from raw points. Where retention has removed raw points (a downsampled zone, before the raw
- * horizon), the aggregates are all there is, and they are kept.
- */
-export async function avoidLatePoints(
-  trx: TenantTx,
-  segments: Segment[],
-  metricIds: number[],
-  range: { from: Date; to: Date },
-  granularityMs: number,
-  horizons?: { raw: number },
-): Promise<Segment[]> {
-  let dirty = await dirtyIntervals(trx, { metricIds }, range.from, range.to);
-  if (dirty.length === 0) return segments;
-  if (horizons) {
-    // Downsampled segments start before the raw horizon; the last may end after it.
-    const kept = Math.max(horizons.raw, ...segments.filter((s) => s.from.getTime() < horizons.raw).map((s) => s.to.getTime()));
-    dirty = dirty.map((d) => ({ from: Math.max(d.from, kept), to: d.to })).filter((d) => d.from < d.to);
-  }
-  return avoidDirty(segments, dirty, (from, to) => planSegments(from, to, granularityMs, true)) as Segment[];
-}
-
-/**
  * The formula and report hook (src/definitions/evaluate-formula.ts): `sources` — aggregate
  * levels, raw points, report rollups — with the dirty ranges of the series read answered from
  * raw points. Answer buckets run from starts[i] to ends[i] (fixed widths, or calendar periods in

@@ -16,6 +16,18 @@ export const LEVELS = [
 ] as const;
 export type LevelName = (typeof LEVELS)[number]['name'];
 
+/** The levels that also keep aggregates per tag group (migrations/0076, src/query/group-levels.ts). */
+export const GROUP_LEVELS: readonly LevelName[] = ['1h', '1d'];
+
+/**
+ * The continuous aggregates of a level, in the order they refresh: the series' stats and
+ * sketches, then (1h, 1d) the tag groups' merged from them.
+ */
+export function aggregatesOf(level: LevelName): string[] {
+  const kinds = GROUP_LEVELS.includes(level) ? ['stats', 'sketch', 'group_stats', 'group_sketch'] : ['stats', 'sketch'];
+  return kinds.map((kind) => `${kind}_${level}`);
+}
+
 export const GRANULARITIES = { MINUTE, FIVE_MINUTES: 5 * MINUTE, HOUR, DAY } as const;
 export type Granularity = keyof typeof GRANULARITIES;
 

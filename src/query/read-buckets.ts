@@ -16,7 +16,8 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { TenantTx } from '../db/tenant.js';
 import type { RollupPeriod } from '../definitions/tables.js';
-import { bucketStarts, DAY, planSegments, type Horizons, type Segment } from './plan.js';
+import { bucketStarts, DAY, GROUP_LEVELS, planSegments, type Horizons, type LevelName, type Segment } from './plan.js';
+import type { GroupReading } from './group-levels.js';
 import { addCells, quantiles, type Cells } from './sketch.js';
 
 /** A part of the range read from the report rollups of one period kind (src/definitions/roll-up-reports.ts). */
@@ -108,11 +109,18 @@ export function mergeSegments<S extends Source>(segments: S[]): S[] {
   return merged;
 }
 
-/** Short names of what answered, e.g. `rollup_month`, `stats_1d`, `sketch_1d`, `raw`. */
-export function describe(sources: Source[], kinds: Array<'stats' | 'sketch'>): string[] {
+/** Short names of what answered, e.g. `rollup_month`, `stats_1d`, `sketch_1d`, `group_stats_1h`, `raw`. */
+export function describe(sources: Source[], kinds: Array<'stats' | 'sketch'>, groups?: GroupReading): string[] {
   const names = new Set<string>();
   for (const kind of kinds) {
-    for (const s of sources) names.add(s.source === 'raw' ? 'raw' : s.source === 'rollup' ? `rollup_${s.period.toLowerCase()}` : `${kind}_${s.source}`);
+    for (const s of sources) {
+      if (s.source === 'raw') names.add('raw');
+      else if (s.source === 'rollup') names.add(`rollup_${s.period.toLowerCase()}`);
+      else if (groups && GROUP_LEVELS.includes(s.source)) {
+        if (groups.gids.length > 0) names.add(`group_${kind}_${s.source}`);
+        if (groups.ungrouped.length > 0) names.add(`${kind}_${s.source}`);
+      } else names.add(`${kind}_${s.source}`);
+    }
   }
   return [...names];
 }
@@ -129,7 +137,7 @@ export const RAW_WEIGHT = sql`least(coalesce(weight, 1), 9007199254740992)::floa
 export const RAW_SUM = sql`least(greatest(value, -1e200), 1e200) * ${RAW_WEIGHT} + least(greatest(coalesce(sum_adjust, 0), -1e200), 1e200)`;
 const RAW_STATS = sql`sum(${RAW_WEIGHT}) as n, sum(${RAW_SUM}) as s,
   min(coalesce(min_value, value)) as mn, max(coalesce(max_value, value)) as mx,
-  max(time) as lt, (array_agg(value order by time desc))[1] as lv`;
+  max(time) as lt, (array_agg(value order by time desc, value desc))[1] as lv`;
 
 /**
  * Rows of one source, bucketed by `bucketing`:
@@ -137,8 +145,14 @@ const RAW_STATS = sql`sum(${RAW_WEIGHT}) as n, sum(${RAW_SUM}) as s,
  *   sketch  (series_id, b, ks, ws): cell keys and counts (ws null: 1 each); a series may have
  *           several rows per bucket, and keys may repeat: readers add them up.
  */
-export function sourceSql(source: Source, kind: 'stats' | 'sketch', bucketing: Bucketing, ids: number[]): RawBuilder<unknown> {
-  const series = sql`series_id = any(${ids}::bigint[])`;
+export function sourceSql(source: Source, kind: 'stats' | 'sketch', bucketing: Bucketing, ids: number[], groups?: GroupReading): RawBuilder<unknown> {
+  if (groups && source.source !== 'raw' && source.source !== 'rollup' && GROUP_LEVELS.includes(source.source)) {
+    // Whole tag groups from their own level, the series outside every group from theirs.
+    const parts = [groupSql(source as Segment & { source: LevelName }, kind, bucketing, groups)];
+    if (groups.ungrouped.length > 0) parts.push(sourceSql(source, kind, bucketing, groups.ungrouped));
+    return sql.join(parts, sql` union all `);
+  }
+  const series = sql`series_id = any(${groups ? groups.series : ids}::bigint[])`;
   if (source.source === 'raw') {
     const where = sql`${series} and ${range(sql`time`, source.from, source.to)}`;
     return kind === 'stats'
@@ -163,15 +177,34 @@ export function sourceSql(source: Source, kind: 'stats' | 'sketch', bucketing: B
   return sameWidth
     ? sql`select series_id, bucket as b, n, s, mn, mx, lt, lv from ${view} where ${where}`
     : sql`select series_id, ${bucketing.of(sql`bucket`)} as b, sum(n) as n, sum(s) as s, min(mn) as mn, max(mx) as mx,
-            max(lt) as lt, (array_agg(lv order by lt desc))[1] as lv
+            max(lt) as lt, (array_agg(lv order by lt desc, lv desc))[1] as lv
           from ${view} where ${where} group by 1, 2`;
 }
 
 const LEVEL_MS: Record<Segment['source'], number> = { raw: 0, '1m': 60_000, '5m': 300_000, '1h': 3_600_000, '1d': DAY };
 
-export function unionSql(sources: Source[], kind: 'stats' | 'sketch', bucketing: Bucketing, ids: number[]): RawBuilder<unknown> {
+/**
+ * Rows of one tag-group level (migrations/0076) in the shape of sourceSql's: each group's
+ * stand-in id (GroupReading.gids) in place of a series id.
+ */
+function groupSql(source: Segment & { source: LevelName }, kind: 'stats' | 'sketch', bucketing: Bucketing, groups: GroupReading): RawBuilder<unknown> {
+  // The view names come from a fixed list (GROUP_LEVELS), never from the request.
+  const view = sql.table(`tenant_group_${kind}_${source.source}`);
+  const from = sql`${view} g join unnest(${groups.metricIds}::bigint[], ${groups.values}::text[], ${groups.gids}::bigint[]) as gs (metric_id, value, gid)
+                     on g.metric_id = gs.metric_id and g.value = gs.value
+                   where g.metric_id = any(${[...new Set(groups.metricIds)]}::bigint[]) and g.key = ${groups.key}::text and ${range(sql`g.bucket`, source.from, source.to)}`;
+  const sameWidth = bucketing.widthMs !== undefined && LEVEL_MS[source.source] === bucketing.widthMs;
+  if (kind === 'sketch') return sql`select gs.gid as series_id, ${sameWidth ? sql`g.bucket` : bucketing.of(sql`g.bucket`)} as b, g.ks, g.ws from ${from}`;
+  return sameWidth
+    ? sql`select gs.gid as series_id, g.bucket as b, g.n, g.s, g.mn, g.mx, g.lt, g.lv from ${from}`
+    : sql`select gs.gid as series_id, ${bucketing.of(sql`g.bucket`)} as b, sum(g.n) as n, sum(g.s) as s, min(g.mn) as mn, max(g.mx) as mx,
+            max(g.lt) as lt, (array_agg(g.lv order by g.lt desc, g.lv desc))[1] as lv
+          from ${from} group by 1, 2`;
+}
+
+export function unionSql(sources: Source[], kind: 'stats' | 'sketch', bucketing: Bucketing, ids: number[], groups?: GroupReading): RawBuilder<unknown> {
   return sql.join(
-    sources.map((s) => sourceSql(s, kind, bucketing, ids)),
+    sources.map((s) => sourceSql(s, kind, bucketing, ids, groups)),
     sql` union all `,
   );
 }
@@ -181,6 +214,8 @@ export interface Selection {
   ids: number[];
   grps: number[];
   values?: Array<string | null>;
+  /** Series read as whole tag groups where a level keeps them (src/query/group-levels.ts); `ids` and `grps` then also hold the groups' stand-in ids. */
+  groups?: GroupReading;
 }
 
 export function selectionSql(selection: Selection): RawBuilder<unknown> {
@@ -198,8 +233,8 @@ export function selectionSql(selection: Selection): RawBuilder<unknown> {
  */
 export function statsSql(sources: Source[], bucketing: Bucketing, selection: Selection): RawBuilder<unknown> {
   return sql`select sel.grp, seg.b, sum(seg.n)::float8 as n, sum(seg.s)::float8 as s, min(seg.mn) as mn, max(seg.mx) as mx,
-                    (array_agg(seg.lv order by seg.lt desc))[1] as lv
-             from (${unionSql(sources, 'stats', bucketing, selection.ids)}) seg join ${selectionSql(selection)} on sel.series_id = seg.series_id
+                    (array_agg(seg.lv order by seg.lt desc, seg.lv desc))[1] as lv
+             from (${unionSql(sources, 'stats', bucketing, selection.ids, selection.groups)}) seg join ${selectionSql(selection)} on sel.series_id = seg.series_id
              group by sel.grp, seg.b`;
 }
 
@@ -224,7 +259,7 @@ export function quantileSql(sources: Source[], bucketing: Bucketing, selection: 
         select grp, b, k, sum(n) over (partition by grp, b order by k) as cum, sum(n) over (partition by grp, b) as total
         from (
           select sel.grp, seg.b, u.k, sum(coalesce(u.w, 1)) as n
-          from (${unionSql(sources, 'sketch', bucketing, selection.ids)}) seg
+          from (${unionSql(sources, 'sketch', bucketing, selection.ids, selection.groups)}) seg
             join ${selectionSql(selection)} on sel.series_id = seg.series_id
             cross join lateral unnest(seg.ks, seg.ws) as u (k, w)
           group by sel.grp, seg.b, u.k
@@ -281,7 +316,7 @@ export async function readBuckets(trx: TenantTx, request: { sources: Source[]; b
   }
   if (qs.length > 0) {
     const grpOf = new Map(selection.ids.map((id, i) => [id, selection.grps[i]!]));
-    const { rows: sketches } = await sql<SketchRow>`${unionSql(sources, 'sketch', bucketing, selection.ids)}`.execute(trx);
+    const { rows: sketches } = await sql<SketchRow>`${unionSql(sources, 'sketch', bucketing, selection.ids, selection.groups)}`.execute(trx);
     const cells = new Map<string, Cells>();
     for (const row of sketches) {
       const key = `${grpOf.get(Number(row.series_id))}:${bucketing.index(row.b)}`;

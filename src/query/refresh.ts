@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
-import cron, { type ScheduledTask } from 'node-cron';
 import type { Db } from '../db/connect.js';
 import type { Logger } from '../log.js';
-import { LEVELS, type LevelName } from './plan.js';
+import { analyzeChanged } from '../ops/statistics.js';
+import { aggregatesOf, LEVELS, type LevelName } from './plan.js';
 
 /**
  * How far behind now each level's materialisation stays (its refresh window's end, as in the
@@ -22,7 +22,11 @@ const width = (level: LevelName) => LEVELS.find((l) => l.name === level)!.ms;
 const floorTo = (ms: number, w: number) => Math.floor(ms / w) * w;
 
 export interface AggregateRefresher {
-  /** Refreshes every level up to its lag behind now (what policies do on a real TimescaleDB). */
+  /**
+   * Refreshes every level up to its lag behind now (what policies do on a real TimescaleDB).
+   * Scheduled as the job `aggregate-refresh` (src/jobs/register-jobs.ts) where the service
+   * refreshes itself, once per tick across instances.
+   */
   refreshAll(): Promise<void>;
   /**
    * Recomputes, for every tenant, the buckets of each level that `times` span behind its
@@ -31,8 +35,6 @@ export interface AggregateRefresher {
    * late-points job, per tenant (src/query/invalidations.ts, src/jobs/late-points.ts).
    */
   afterWrite(times: Date[]): Promise<void>;
-  start(): void;
-  stop(): void;
 }
 
 export interface RefreshOptions {
@@ -45,8 +47,7 @@ export interface RefreshOptions {
   floor?: (level: LevelName) => Promise<number | null>;
 }
 
-export function createAggregateRefresher(db: Db, log: Logger, schedule: string | null, options: RefreshOptions = {}): AggregateRefresher {
-  let task: ScheduledTask | undefined;
+export function createAggregateRefresher(db: Db, log: Logger, options: RefreshOptions = {}): AggregateRefresher {
   let running: Promise<void> = Promise.resolve();
 
   // Refreshes are serialised: one CALL at a time, in level order.
@@ -56,8 +57,8 @@ export function createAggregateRefresher(db: Db, log: Logger, schedule: string |
     const floor = (await options.floor?.(level)) ?? null;
     const from = floor === null ? requested : requested === null ? floor : Math.max(requested, floor);
     if (from !== null && from >= to) return;
-    for (const kind of ['stats', 'sketch']) {
-      await sql`call refresh_continuous_aggregate(${`${kind}_${level}`}::regclass,
+    for (const aggregate of aggregatesOf(level)) {
+      await sql`call refresh_continuous_aggregate(${aggregate}::regclass,
         ${from === null ? null : new Date(from).toISOString()}::timestamptz, ${new Date(to).toISOString()}::timestamptz)`.execute(db.kysely);
     }
   }
@@ -68,7 +69,9 @@ export function createAggregateRefresher(db: Db, log: Logger, schedule: string |
       return serial(async () => {
         const started = Date.now();
         for (const level of ORDER) await refresh(level, null, floorTo(Date.now() - REFRESH_LAG[level], width(level)));
-        log.debug({ ms: Date.now() - started }, 'aggregates refreshed');
+        // No autovacuum in PGlite: the planner's statistics are kept here (src/ops/statistics.ts).
+        const analyzed = db.kind === 'embedded' ? await analyzeChanged(db.kysely) : 0;
+        log.debug({ ms: Date.now() - started, analyzed }, 'aggregates refreshed');
       });
     },
     afterWrite(times) {
@@ -92,16 +95,6 @@ export function createAggregateRefresher(db: Db, log: Logger, schedule: string |
           if (start < end) await refresh(level, start, end);
         }
       });
-    },
-    start() {
-      if (!schedule || !db.timescale || task) return;
-      task = cron.schedule(schedule, () => {
-        refresher.refreshAll().catch((error) => log.warn({ err: (error as Error).message }, 'aggregate refresh failed'));
-      }, { noOverlap: true });
-    },
-    stop() {
-      task?.stop();
-      task = undefined;
     },
   };
   return refresher;

@@ -10,14 +10,13 @@
  * ones), so a slow client costs one result's worth of memory, whatever the write rate.
  */
 import { createHash } from 'node:crypto';
-import type { Context } from '../context.js';
+import type { Principal, TenantPrincipal } from '../auth.js';
 import type { Tags } from '../db/tables.js';
 import { userError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { readerOf } from '../definitions/store-definitions.js';
 import { GRANULARITIES } from '../query/plan.js';
 import type { AggregateQuery, Bucket, ResultSeries, TagFilter } from '../query/aggregate.js';
-import { NO_CACHE } from '../query/cache.js';
 import type { QueryMetadata } from '../query/answer-query.js';
 import type { LivePoint, PointBus } from './bus.js';
 import { createFeed, latestOnly, type Feed } from './feed.js';
@@ -30,15 +29,15 @@ export interface LiveUpdate {
   metadata: QueryMetadata;
 }
 
-type Evaluate = (ctx: Context, query: AggregateQuery, percentiles: boolean) => Promise<{ series: ResultSeries[]; sources: string[]; downsampled?: boolean }>;
+type Evaluate = (principal: TenantPrincipal, query: AggregateQuery, percentiles: boolean) => Promise<{ series: ResultSeries[]; sources: string[]; downsampled?: boolean }>;
 
 export interface LiveAggregates {
   /**
-   * A feed of updates for `query` as `ctx`'s principal sees it: the first is the whole current
+   * A feed of updates for `query` as `principal` sees it: the first is the whole current
    * result. `openEnded`: the range has no `to` and grows with time. Throws what the first
    * evaluation throws (unknown metric, limits), or LIMIT_EXCEEDED over `limit` buckets.
    */
-  subscribe(ctx: Context, request: { query: AggregateQuery; openEnded: boolean; percentiles: boolean; limit: number }): Promise<Feed<LiveUpdate, LiveUpdate>>;
+  subscribe(principal: Principal | null, request: { query: AggregateQuery; openEnded: boolean; percentiles: boolean; limit: number }): Promise<Feed<LiveUpdate, LiveUpdate>>;
   stats(): { queries: number; subscribers: number; timers: number };
   close(): void;
 }
@@ -77,7 +76,7 @@ export function mergeUpdates(pending: LiveUpdate, next: LiveUpdate): LiveUpdate 
   };
 }
 
-export function createLiveAggregates(options: { bus: PointBus; log: Logger; intervalMs: number; evaluate: Evaluate; isRecordedMetric: (ctx: Context, name: string) => Promise<boolean> }): LiveAggregates {
+export function createLiveAggregates(options: { bus: PointBus; log: Logger; intervalMs: number; evaluate: Evaluate; recordedMetrics: (principal: TenantPrincipal, names: string[]) => Promise<boolean[]> }): LiveAggregates {
   const { bus, log, intervalMs, evaluate } = options;
   const queries = new Map<string, LiveQuery>();
 
@@ -91,11 +90,10 @@ export function createLiveAggregates(options: { bus: PointBus; log: Logger; inte
     dispose(): void;
   }
 
-  function open(key: string, ctx: Context, request: { query: AggregateQuery; openEnded: boolean; percentiles: boolean }): LiveQuery {
+  function open(key: string, principal: TenantPrincipal, request: { query: AggregateQuery; openEnded: boolean; percentiles: boolean }): LiveQuery {
     const { query, openEnded, percentiles } = request;
-    const tenantId = ctx.principal?.kind === 'tenant' ? ctx.principal.tenantId : '';
-    // Evaluations run with the first subscriber's principal (the key includes who reads) and no cache.
-    const evalCtx: Context = { ...ctx, deps: { ...ctx.deps, queryCache: NO_CACHE } };
+    const tenantId = principal.tenantId;
+    // Evaluations run with the first subscriber's principal (the key includes who reads), uncached.
     const width = GRANULARITIES[query.granularity];
     let dirtyFrom: number | null = null;
     let running = false;
@@ -125,7 +123,7 @@ export function createLiveAggregates(options: { bus: PointBus; log: Logger; inte
     async function refresh(from: Date): Promise<ResultSeries[]> {
       const to = openEnded ? new Date(Math.max(Date.now(), from.getTime() + 1)) : query.to;
       const started = performance.now();
-      const answer = await evaluate(evalCtx, { ...query, from, to, fill: from.getTime() === query.from.getTime() ? query.fill : 'NONE' }, percentiles);
+      const answer = await evaluate(principal, { ...query, from, to, fill: from.getTime() === query.from.getTime() ? query.fill : 'NONE' }, percentiles);
       live.metadata = { executionTimeMs: performance.now() - started, fromCache: false, sources: answer.sources, downsampled: answer.downsampled ?? false };
       const changed: ResultSeries[] = [];
       for (const series of answer.series) {
@@ -184,7 +182,7 @@ export function createLiveAggregates(options: { bus: PointBus; log: Logger; inte
     };
 
     live.ready = (async () => {
-      const recorded = await Promise.all(query.metrics.map((name) => options.isRecordedMetric(evalCtx, name)));
+      const recorded = await options.recordedMetrics(principal, query.metrics);
       names = recorded.every(Boolean) ? new Set(query.metrics) : null;
       if (disposed) return;
       // Listening before the first evaluation: points committed meanwhile mark it dirty.
@@ -208,14 +206,13 @@ export function createLiveAggregates(options: { bus: PointBus; log: Logger; inte
   });
 
   return {
-    async subscribe(ctx, request) {
-      const principal = ctx.principal;
+    async subscribe(principal, request) {
       if (principal?.kind !== 'tenant') throw userError('UNAUTHENTICATED', 'liveAggregates needs an API key or JWT of a tenant');
       const { query, openEnded, percentiles, limit } = request;
       const identity = JSON.stringify([principal.tenantId, readerOf(principal), openEnded ? { ...query, to: null } : query, openEnded, percentiles]);
       const key = createHash('sha256').update(identity).digest('base64url');
       let live = queries.get(key);
-      if (!live) queries.set(key, (live = open(key, ctx, request)));
+      if (!live) queries.set(key, (live = open(key, principal, request)));
       const current = live;
       try {
         await current.ready;

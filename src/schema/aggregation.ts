@@ -1,20 +1,19 @@
 import { createHash } from 'node:crypto';
 import { Kind, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
-import { sql } from 'kysely';
 import { z } from 'zod';
 import { builder } from '../builder.js';
-import { metricLoader, readTx, requireTenant, type Context } from '../context.js';
+import { metricLoader, queryTimeout, readTx, requireTenant, type Context } from '../context.js';
 import type { Tags } from '../db/tables.js';
 import { parseInput, userError } from '../errors.js';
 import { metricName, tagsSchema } from '../ingest/metric-input.js';
-import { olderThanRaw } from '../ops/retention.js';
-import { type AggregateQuery, type AggregateResult, type Bucket, type ResultSeries } from '../query/aggregate.js';
+import { type Bucket, type ResultSeries } from '../query/aggregate.js';
 import { answerQuery, type QueryMetadata } from '../query/answer-query.js';
-import { definitionTagKeys, definitionTagValues, latestDefinitionValue, runAggregateWithDefinitions } from '../definitions/evaluate-definition.js';
-import { definitionStamp, findDefinitions, readerOf, type LoadedDefinition } from '../definitions/store-definitions.js';
+import { definitionTagKeys, definitionTagValues, latestDefinitionValue } from '../definitions/evaluate-definition.js';
+import { findDefinitions, readerOf, type LoadedDefinition } from '../definitions/store-definitions.js';
 import type { TenantTx } from '../db/tenant.js';
-import { autoGranularity, GRANULARITIES, type Granularity } from '../query/plan.js';
+import { GRANULARITIES, type Granularity } from '../query/plan.js';
 import { checkGroupBy } from '../query/check-names.js';
+import { latestMetricValue, metricTagKeys, metricTagValues } from '../query/metric-catalog.js';
 import { fillPage, type PagePosition } from '../query/fill.js';
 import { MetricTypeEnum } from './ingestion.js';
 
@@ -209,7 +208,7 @@ function withDefinition<T>(ctx: Context, name: string, work: (trx: TenantTx, def
       if (!definition) throw userError('NOT_FOUND', `metric '${name}' does not exist in this tenant (neither recorded nor defined)`, { metric: name });
       return work(trx, definition);
     },
-    { timeoutMs: ctx.deps.env.QUERY_TIMEOUT_MS },
+    queryTimeout(ctx),
   );
 }
 
@@ -251,27 +250,8 @@ builder.queryFields((t) => ({
         });
       }
       const metric = await loadMetric(ctx, args.metric);
-      const row = await readTx(ctx, async (trx) => {
-        const series = trx.selectFrom('series as s').select('s.id').where('s.metric_id', '=', metric.id).where(sql<boolean>`s.tags @> ${JSON.stringify(tags)}::jsonb`);
-        if (metric.type === 'COUNTER') {
-          const total = await sql<{ value: number | null; timestamp: Date | null }>`
-            select sum(x.v) as value, max(x.t) as timestamp
-            from (${ctx.deps.db.timescale
-              ? sql`select s as v, lt as t, series_id from tenant_stats_1d`
-              : sql`select value as v, time as t, series_id from tenant_points`}) x
-            where x.series_id in (${series})`.execute(trx);
-          return total.rows[0]?.timestamp ? total.rows[0] : null;
-        }
-        const { rows } = await sql<{ value: number; timestamp: Date }>`
-          select p.value, p.time as timestamp
-          from (${series}) s cross join lateral (
-            select value, time from tenant_points where series_id = s.id order by time desc limit 1
-          ) p
-          order by p.time desc limit 1`.execute(trx);
-        return rows[0] ?? null;
-      });
-      if (!row || row.value === null || row.timestamp === null) return null;
-      return { metric: metric.name, type: metric.type, unit: metric.unit, value: Number(row.value), timestamp: new Date(row.timestamp) };
+      const latest = await readTx(ctx, (trx) => latestMetricValue(trx, metric, tags, { timescale: ctx.deps.db.timescale }));
+      return latest && { metric: metric.name, type: metric.type, unit: metric.unit, ...latest };
     },
   }),
   tagKeys: t.stringList({
@@ -280,11 +260,7 @@ builder.queryFields((t) => ({
     resolve: async (_root, args, ctx) => {
       if (!(await metricLoader(ctx).load(args.metric))) return withDefinition(ctx, args.metric, definitionTagKeys);
       const metric = await loadMetric(ctx, args.metric);
-      return readTx(ctx, async (trx) => {
-        const { rows } = await sql<{ key: string }>`
-          select distinct jsonb_object_keys(tags) as key from series where metric_id = ${metric.id} order by key limit 1000`.execute(trx);
-        return rows.map((r) => r.key);
-      });
+      return readTx(ctx, (trx) => metricTagKeys(trx, metric.id));
     },
   }),
   tagValues: t.stringList({
@@ -301,14 +277,7 @@ builder.queryFields((t) => ({
         return withDefinition(ctx, args.metric, (trx, definition) => definitionTagValues(trx, definition, args.key, args.prefix ?? '', args.limit ?? 1000));
       }
       const metric = await loadMetric(ctx, args.metric);
-      return readTx(ctx, async (trx) => {
-        const { rows } = await sql<{ value: string }>`
-          select distinct tags ->> ${args.key}::text as value from series
-          where metric_id = ${metric.id} and jsonb_exists(tags, ${args.key}::text)
-            and starts_with(tags ->> ${args.key}::text, ${args.prefix ?? ''}::text)
-          order by value limit ${args.limit ?? 1000}`.execute(trx);
-        return rows.map((r) => r.value);
-      });
+      return readTx(ctx, (trx) => metricTagValues(trx, metric.id, args.key, args.prefix ?? '', args.limit ?? 1000));
     },
   }),
 }));

@@ -3,15 +3,15 @@
  * job (src/alerts/evaluate.ts). History in `alertEvents`, live in the `alertEvents`
  * subscription, webhook deliveries and their attempts in `webhookDeliveries`.
  */
-import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { audit, auditRow, contextActor, type AuditAction } from '../audit.js';
+import { contextActor, type AuditAction } from '../audit.js';
 import { builder, listOf } from '../builder.js';
 import { metricLoader, requireTenant, tenantTx, WRITERS, type Context } from '../context.js';
 import { findDefinitions, readerOf } from '../definitions/store-definitions.js';
 import { parseInput, userError } from '../errors.js';
 import { metricName, tagsSchema } from '../ingest/metric-input.js';
-import { opsTables, type AlertEventRow, type AlertRuleRow, type WebhookAttemptRow, type WebhookDeliveryRow } from '../ops/tables.js';
+import type { AlertRuleRow, WebhookAttemptRow, WebhookDeliveryRow } from '../ops/tables.js';
+import { changeRule, createRule, deleteRule, listDeliveries, listEvents, listRules, newWebhookSecret, readRule, ruleColumns, type AlertEventWithRule } from '../alerts/rules.js';
 import type { AlertEventMessage } from '../alerts/bus.js';
 import { AGGREGATIONS, ALERT_STATES, COMPARISONS } from '../alerts/state.js';
 import { SENSITIVITIES, type Sensitivity } from '../anomaly/baseline.js';
@@ -251,51 +251,10 @@ async function checkMetric(ctx: Context, name: string) {
   if (definitions.length === 0) throw userError('BAD_USER_INPUT', `metric '${name}' does not exist in this tenant (neither recorded nor a definition)`);
 }
 
-async function loadRule(ctx: Context, id: string): Promise<AlertRuleRow> {
-  const rule = await tenantTx(ctx, (trx) => opsTables(trx).selectFrom('alert_rules').selectAll().where('id', '=', id).executeTakeFirst());
-  if (!rule) throw userError('NOT_FOUND', `alert rule ${id} does not exist`);
-  return rule;
-}
-
-/** Applies `change` to a rule of the caller's tenant and audits it, in one transaction. */
-async function changeRule(ctx: Context, id: string, action: AuditAction, set: Record<string, unknown>): Promise<AlertRuleRow> {
+/** A rule's change, applied and audited in one transaction of the caller's tenant (a writer). */
+function changeRuleAs(ctx: Context, id: string, action: AuditAction, set: Record<string, unknown>): Promise<AlertRuleRow> {
   const principal = requireTenant(ctx, WRITERS);
-  return tenantTx(ctx, async (trx) => {
-    const rule = await opsTables(trx)
-      .updateTable('alert_rules')
-      .set({ ...set, updated_at: new Date() })
-      .where('id', '=', id)
-      .returningAll()
-      .executeTakeFirst();
-    if (!rule) throw userError('NOT_FOUND', `alert rule ${id} does not exist`);
-    await audit(trx, auditRow(principal.tenantId, contextActor(ctx), { action, target: id, details: { name: rule.name, changed: Object.keys(set).filter((k) => k !== 'webhook_secret') } }));
-    return rule;
-  });
-}
-
-const toRow = (input: Partial<z.infer<typeof updateSchema>>) => {
-  const row: Record<string, unknown> = {};
-  const json = (value: unknown) => JSON.stringify(value);
-  if (input.name != null) row.name = input.name;
-  if (input.aggregation != null) row.aggregation = input.aggregation;
-  if (input.tags != null) row.tags = json(input.tags);
-  if (input.filters != null) row.filters = json(input.filters);
-  if (input.errorFilters != null) row.error_filters = json(input.errorFilters);
-  if (input.comparison != null) row.comparison = input.comparison;
-  if (input.threshold != null) row.threshold = input.threshold;
-  if (input.windowSeconds != null) row.window_seconds = input.windowSeconds;
-  if (input.forSeconds != null) row.for_seconds = input.forSeconds;
-  if (input.cooldownSeconds != null) row.cooldown_seconds = input.cooldownSeconds;
-  if (input.severity != null) row.severity = input.severity;
-  if (input.labels != null) row.labels = json(input.labels);
-  if (input.sensitivity != null) row.sensitivity = input.sensitivity;
-  if (input.historyWeeks != null) row.history_weeks = input.historyWeeks;
-  if (input.minHistoryDays != null) row.min_history_days = input.minHistoryDays;
-  return row;
-};
-
-function isUnique(error: unknown): boolean {
-  return (error as { code?: string }).code === '23505';
+  return tenantTx(ctx, (trx) => changeRule(trx, principal.tenantId, contextActor(ctx), id, action, set));
 }
 
 builder.mutationFields((t) => ({
@@ -307,32 +266,9 @@ builder.mutationFields((t) => ({
       const principal = requireTenant(ctx, WRITERS);
       const input = parseInput(createSchema, args.input);
       await checkMetric(ctx, input.metric);
-      const webhookSecret = input.webhookUrl ? randomBytes(24).toString('base64url') : null;
-      try {
-        const rule = await tenantTx(ctx, async (trx) => {
-          const row = await opsTables(trx)
-            .insertInto('alert_rules')
-            .values({
-              tenant_id: principal.tenantId,
-              kind: input.kind,
-              metric: input.metric,
-              ...(toRow(input) as { name: string; aggregation: string; tags: string; filters: string; error_filters: string; comparison: string; threshold: number; window_seconds: number; for_seconds: number; cooldown_seconds: number; severity: 'WARNING'; labels: string }),
-              webhook_url: input.webhookUrl,
-              webhook_secret: webhookSecret,
-              created_by: principal.keyId ? `key:${principal.keyId}` : principal.subject ? `jwt:${principal.subject}` : null,
-              created_role: principal.role,
-              created_key_id: principal.keyId,
-            })
-            .returningAll()
-            .executeTakeFirstOrThrow();
-          await audit(trx, auditRow(principal.tenantId, contextActor(ctx), { action: 'ALERT_RULE_CREATED', target: row.id, details: { name: row.name, kind: row.kind, metric: row.metric } }));
-          return row;
-        });
-        return { rule, webhookSecret };
-      } catch (error) {
-        if (isUnique(error)) throw userError('BAD_USER_INPUT', `an alert rule named '${input.name}' already exists`);
-        throw error;
-      }
+      const webhookSecret = input.webhookUrl ? newWebhookSecret() : null;
+      const rule = await tenantTx(ctx, (trx) => createRule(trx, principal, contextActor(ctx), input, webhookSecret));
+      return { rule, webhookSecret };
     },
   }),
   updateAlertRule: t.field({
@@ -342,30 +278,25 @@ builder.mutationFields((t) => ({
     resolve: async (_root, args, ctx) => {
       requireTenant(ctx, WRITERS);
       const input = parseInput(updateSchema, args.input);
-      const set = toRow(input);
+      const set = ruleColumns(input);
       if (input.webhookUrl !== undefined) {
         set.webhook_url = input.webhookUrl;
-        const current = await loadRule(ctx, input.id);
-        set.webhook_secret = input.webhookUrl === null ? null : (current.webhook_secret ?? randomBytes(24).toString('base64url'));
+        const current = await tenantTx(ctx, (trx) => readRule(trx, input.id));
+        set.webhook_secret = input.webhookUrl === null ? null : (current.webhook_secret ?? newWebhookSecret());
       }
-      try {
-        return await changeRule(ctx, input.id, 'ALERT_RULE_UPDATED', set);
-      } catch (error) {
-        if (isUnique(error)) throw userError('BAD_USER_INPUT', `an alert rule named '${input.name}' already exists`);
-        throw error;
-      }
+      return changeRuleAs(ctx, input.id, 'ALERT_RULE_UPDATED', set);
     },
   }),
   pauseAlertRule: t.field({
     type: AlertRuleRef,
     description: 'Stops evaluating a rule until resumed.',
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => changeRule(ctx, parseInput(idSchema, args.id), 'ALERT_RULE_PAUSED', { paused: true }),
+    resolve: (_root, args, ctx) => changeRuleAs(ctx, parseInput(idSchema, args.id), 'ALERT_RULE_PAUSED', { paused: true }),
   }),
   resumeAlertRule: t.field({
     type: AlertRuleRef,
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => changeRule(ctx, parseInput(idSchema, args.id), 'ALERT_RULE_RESUMED', { paused: false }),
+    resolve: (_root, args, ctx) => changeRuleAs(ctx, parseInput(idSchema, args.id), 'ALERT_RULE_RESUMED', { paused: false }),
   }),
   deleteAlertRule: t.field({
     type: 'ID',
@@ -374,17 +305,12 @@ builder.mutationFields((t) => ({
     resolve: async (_root, args, ctx) => {
       const principal = requireTenant(ctx, WRITERS);
       const id = parseInput(idSchema, args.id);
-      return tenantTx(ctx, async (trx) => {
-        const row = await opsTables(trx).deleteFrom('alert_rules').where('id', '=', id).returning(['id', 'name']).executeTakeFirst();
-        if (!row) throw userError('NOT_FOUND', `alert rule ${id} does not exist`);
-        await audit(trx, auditRow(principal.tenantId, contextActor(ctx), { action: 'ALERT_RULE_DELETED', target: id, details: { name: row.name } }));
-        return row.id;
-      });
+      return tenantTx(ctx, (trx) => deleteRule(trx, principal.tenantId, contextActor(ctx), id));
     },
   }),
 }));
 
-const eventOf = (row: AlertEventRow & Pick<AlertRuleRow, 'name' | 'severity' | 'labels'>): AlertEventMessage => ({
+const eventOf = (row: AlertEventWithRule): AlertEventMessage => ({
   id: String(row.id),
   tenantId: row.tenant_id,
   ruleId: row.rule_id,
@@ -402,7 +328,7 @@ builder.queryFields((t) => ({
   alertRules: t.field({
     type: [AlertRuleRef],
     description: 'Every alert rule of the tenant, by name.',
-    resolve: (_root, _args, ctx) => tenantTx(ctx, (trx) => opsTables(trx).selectFrom('alert_rules').selectAll().orderBy('name').execute()),
+    resolve: (_root, _args, ctx) => tenantTx(ctx, listRules),
   }),
   alertEvents: t.field({
     type: [AlertEventRef],
@@ -414,12 +340,7 @@ builder.queryFields((t) => ({
       const ruleId = args.ruleId == null ? null : parseInput(idSchema, args.ruleId);
       const before = args.before == null ? null : parseInput(z.coerce.number().int().positive('before must be an event id'), args.before);
       const limit = parseInput(z.number().int().min(1, 'limit must be 1-500').max(500, 'limit must be 1-500'), args.limit ?? 100);
-      const rows = await tenantTx(ctx, (trx) => {
-        let query = opsTables(trx).selectFrom('alert_events as e').innerJoin('alert_rules as r', 'r.id', 'e.rule_id').selectAll('e').select(['r.name', 'r.severity', 'r.labels']);
-        if (ruleId) query = query.where('e.rule_id', '=', ruleId);
-        if (before) query = query.where('e.id', '<', before);
-        return query.orderBy('e.id', 'desc').limit(limit).execute();
-      });
+      const rows = await tenantTx(ctx, (trx) => listEvents(trx, { ruleId, before, limit }));
       return rows.map(eventOf);
     },
   }),
@@ -432,13 +353,7 @@ builder.queryFields((t) => ({
       requireTenant(ctx);
       const ruleId = parseInput(idSchema, args.ruleId);
       const limit = parseInput(z.number().int().min(1, 'limit must be 1-200').max(200, 'limit must be 1-200'), args.limit ?? 50);
-      return tenantTx(ctx, async (trx) => {
-        const deliveries = await opsTables(trx).selectFrom('webhook_deliveries').selectAll().where('rule_id', '=', ruleId).orderBy('id', 'desc').limit(limit).execute();
-        const attempts = deliveries.length
-          ? await opsTables(trx).selectFrom('webhook_attempts').selectAll().where('delivery_id', 'in', deliveries.map((d) => d.id)).orderBy('attempt').execute()
-          : [];
-        return deliveries.map((d) => ({ ...d, attemptRows: attempts.filter((a) => a.delivery_id === d.id) }));
-      });
+      return tenantTx(ctx, (trx) => listDeliveries(trx, ruleId, limit));
     },
   }),
 }));

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { builder, listOf } from '../builder.js';
 import { ADMINS, tenantTx } from '../context.js';
-import { AUDIT_ACTIONS, type AuditAction } from '../audit.js';
+import { AUDIT_ACTIONS, readAuditLog, type AuditAction } from '../audit.js';
 import { parseInput, userError } from '../errors.js';
-import { opsTables, type AuditRow } from '../ops/tables.js';
+import type { AuditRow } from '../ops/tables.js';
 import { RoleEnum } from './tenancy.js';
 
 const AuditActionEnum = builder.enumType('AuditAction', {
@@ -98,14 +98,7 @@ builder.queryFields((t) => ({
         async (trx) => {
           const filter = parseInput(filterSchema, args.filter) ?? {};
           const limit = args.limit ?? 100;
-          let query = opsTables(trx).selectFrom('audit_log').selectAll().orderBy('id', 'desc').limit(limit + 1);
-          if (args.cursor) query = query.where('id', '<', decodeCursor(args.cursor));
-          if (filter.actions?.length) query = query.where('action', 'in', filter.actions);
-          if (filter.keyId) query = query.where('actor_key_id', '=', filter.keyId);
-          if (filter.target) query = query.where('target', '=', filter.target);
-          if (filter.from) query = query.where('at', '>=', filter.from as never);
-          if (filter.to) query = query.where('at', '<', filter.to as never);
-          const rows = await query.execute();
+          const rows = await readAuditLog(trx, { ...filter, before: args.cursor ? decodeCursor(args.cursor) : null, limit });
           const entries = rows.slice(0, limit);
           return {
             entries,

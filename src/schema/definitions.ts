@@ -5,7 +5,7 @@
 import DataLoader from 'dataloader';
 import { z } from 'zod';
 import { builder, listOf } from '../builder.js';
-import { readTx, requireTenant, tenantTx, WRITERS, type Context } from '../context.js';
+import { queryTimeout, readTx, requireTenant, tenantTx, WRITERS, type Context } from '../context.js';
 import type { Tags } from '../db/tables.js';
 import type { TenantTx } from '../db/tenant.js';
 import { definitionBuckets, type DefinitionSeries } from '../definitions/evaluate-definition.js';
@@ -24,7 +24,7 @@ import {
   type LoadedDefinition,
 } from '../definitions/store-definitions.js';
 import type { Visibility } from '../definitions/tables.js';
-import { parseInput, userError } from '../errors.js';
+import { parseInput } from '../errors.js';
 import { metricName, tagsSchema } from '../ingest/metric-input.js';
 import { bucketBudget } from '../query/budget.js';
 import { audit, auditRow, contextActor } from '../audit.js';
@@ -258,19 +258,6 @@ const DeletePayload = builder.objectRef<{ id: string; name: string }>('DeleteMet
   fields: (t) => ({ id: t.exposeID('id'), name: t.exposeString('name') }),
 });
 
-/** A tenant transaction for work that reads points: the query timeout applies, and running past it is LIMIT_EXCEEDED. */
-export async function queryTx<T>(ctx: Context, work: (trx: TenantTx) => Promise<T>): Promise<T> {
-  const timeoutMs = ctx.deps.env.QUERY_TIMEOUT_MS;
-  try {
-    return await readTx(ctx, work, { timeoutMs });
-  } catch (error) {
-    if ((error as { code?: string }).code === '57014') {
-      throw userError('LIMIT_EXCEEDED', `The query ran longer than ${timeoutMs} ms. Narrow the range, coarsen the granularity or filter by tags.`, { limit: timeoutMs });
-    }
-    throw error;
-  }
-}
-
 /** The audit row of a definition's creation or new version, in the transaction that made it. */
 async function auditDefinition(trx: TenantTx, ctx: Context, action: 'METRIC_DEFINITION_CREATED' | 'METRIC_DEFINITION_UPDATED', definition: LoadedDefinition) {
   const principal = requireTenant(ctx);
@@ -314,7 +301,7 @@ builder.queryFields((t) => ({
       const width = GRANULARITIES[input.granularity];
       // #16: the range is budgeted before fixedBuckets lists its starts (the cost check below comes after).
       bucketBudget(input.from, input.to, width, { maxBuckets: env.QUERY_MAX_BUCKETS }, input.granularity);
-      return queryTx(ctx, async (trx) => {
+      return readTx(ctx, async (trx) => {
         const checked = await checkFormulaInput(trx, input.formula);
         const bucketing = fixedBuckets(input.from, input.to, width);
         const result = await evaluateFormula(
@@ -331,7 +318,7 @@ builder.queryFields((t) => ({
           buckets: fillBuckets(definitionBuckets(group, bucketing), bucketing.starts, width, 'NONE', 'GAUGE'),
         }));
         return { granularity: input.granularity, metrics: checked.metrics, series, cost: result.cost, sources: result.sources, executionTimeMs: performance.now() - started };
-      });
+      }, queryTimeout(ctx));
     },
   }),
 }));

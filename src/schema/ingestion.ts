@@ -1,13 +1,13 @@
-import { sql } from 'kysely';
 import { z } from 'zod';
 import { builder, listOf } from '../builder.js';
 import { readTx, requireTenant, tenantTx, WRITERS, type Context } from '../context.js';
-import { METRIC_TYPES, type MetricType, type Tags } from '../db/tables.js';
+import { METRIC_TYPES, type MetricType } from '../db/tables.js';
 import { describeZodError, userError } from '../errors.js';
 import { rateLimited } from '../rate-limit.js';
 import { metricInputSchema, metricName, readMetricInput, tagsSchema, type MetricInput } from '../ingest/metric-input.js';
 import type { AuditOf, ItemOutcome, StoredPoint } from '../ingest/record-points.js';
 import { audit, auditRow, contextActor } from '../audit.js';
+import { listMetrics, readPoints } from '../query/metric-catalog.js';
 
 export const MetricTypeEnum = builder.enumType('MetricType', {
   values: {
@@ -263,26 +263,11 @@ builder.queryFields((t) => ({
       const input = metricPointsSchema.parse(raw);
       const limit = input.limit ?? 100;
       const after = input.after ? decodeCursor(input.after) : null;
-      const rows = await readTx(ctx, (trx) => {
-        let query = trx
-          .selectFrom('tenant_points as p')
-          .innerJoin('series as s', 's.id', 'p.series_id')
-          .innerJoin('metrics as m', 'm.id', 's.metric_id')
-          .select(['p.id', 'p.time', 'p.value', 'p.series_id', 's.tags', 'm.name', 'm.type', 'm.unit'])
-          .where('m.name', '=', input.metric)
-          .orderBy('p.time', 'desc')
-          .orderBy('p.id', 'desc')
-          .limit(limit + 1);
-        if (input.tags && Object.keys(input.tags).length > 0) query = query.where(sql<boolean>`s.tags @> ${JSON.stringify(input.tags)}::jsonb`);
-        if (input.from) query = query.where('p.time', '>=', input.from);
-        if (input.to) query = query.where('p.time', '<', input.to);
-        if (after) query = query.where(sql<boolean>`(p.time, p.id) < (${after.time.toISOString()}::timestamptz, ${after.id}::uuid)`);
-        return query.execute();
-      });
+      const rows = await readTx(ctx, (trx) => readPoints(trx, input.metric, { tags: input.tags, from: input.from, to: input.to, after, limit }));
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       return {
-        points: page.map((r) => ({ id: r.id, seriesId: r.series_id, metric: r.name, type: r.type, unit: r.unit, tags: r.tags as Tags, time: r.time, value: r.value })),
+        points: page.map((r) => ({ id: r.id, seriesId: r.series_id, metric: r.name, type: r.type, unit: r.unit, tags: r.tags, time: r.time, value: r.value })),
         nextCursor: rows.length > limit && last ? encodeCursor(last.time, last.id) : null,
       };
     },
@@ -296,17 +281,7 @@ builder.queryFields((t) => ({
       limit: t.arg.int({ description: '1-1000, default 1000.', validate: { schema: z.number().int().min(1).max(1000) } }),
     },
     resolve: (_root, args, ctx) =>
-      readTx(ctx, async (trx) => {
-        let query = trx
-          .selectFrom('metrics as m')
-          .select(['m.name', 'm.type', 'm.unit'])
-          .select((eb) => eb.selectFrom('series as s').whereRef('s.metric_id', '=', 'm.id').select(eb.fn.countAll<number>().as('n')).as('seriesCount'))
-          .orderBy('m.name')
-          .limit(args.limit ?? 1000);
-        if (args.prefix) query = query.where(sql<boolean>`starts_with(m.name, ${args.prefix})`);
-        const rows = await query.execute();
-        return rows.map((r) => ({ ...r, seriesCount: Number(r.seriesCount ?? 0) }));
-      }),
+      readTx(ctx, (trx) => listMetrics(trx, { prefix: args.prefix, limit: args.limit ?? 1000 })),
   }),
 }));
 

@@ -95,7 +95,7 @@ builder.subscriptionFields((t) => ({
         await requireKnownMetrics(trx, query.metrics, readerOf(requireTenant(ctx)));
         await checkGroupBy(trx, query.metrics, query.groupBy);
       });
-      return ctx.deps.live.subscribe(ctx, { query, openEnded: input.to == null, percentiles, limit });
+      return ctx.deps.live.subscribe(ctx.principal, { query, openEnded: input.to == null, percentiles, limit });
     },
     resolve: (update) => update,
   }),

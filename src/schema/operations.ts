@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { readStorageStats, type StorageRow } from '../ops/storage.js';
 import { z } from 'zod';
 import { audit, auditRow, contextActor } from '../audit.js';
 import { builder } from '../builder.js';
@@ -86,15 +86,6 @@ const PurgeMetricsPayload = builder.objectRef<PurgeResult>('PurgeMetricsPayload'
   }),
 });
 
-interface StorageRow {
-  relation: string;
-  rows: number;
-  bytes: number;
-  compressed_rows: number;
-  compressed_bytes: number;
-  uncompressed_bytes: number;
-}
-
 const RawStorageRef = builder.objectRef<StorageRow>('RawStorage').implement({
   description: 'Raw points. Bytes are this tenant’s share of tables it shares with others, indexes included.',
   fields: (t) => ({
@@ -145,25 +136,7 @@ builder.queryFields((t) => ({
     type: StorageStatsRef,
     description: 'What this tenant’s data takes: raw points (compressed and not) and each aggregate level. ADMIN only.',
     resolve: (_root, _args, ctx) =>
-      tenantTx(
-        ctx,
-        async (trx) => {
-          const { rows } = await sql<StorageRow>`select relation, rows::float8 as rows, bytes::float8 as bytes, compressed_rows::float8 as compressed_rows,
-            compressed_bytes::float8 as compressed_bytes, uncompressed_bytes::float8 as uncompressed_bytes from tenant_storage_stats()`.execute(trx);
-          const raw = rows.find((r) => r.relation === 'raw')!;
-          const levels = new Map<string, { level: string; rows: number; bytes: number }>();
-          for (const row of rows.filter((r) => r.relation !== 'raw')) {
-            const level = row.relation.replace(/^(stats|sketch)_/, '');
-            const entry = levels.get(level) ?? { level, rows: 0, bytes: 0 };
-            entry.rows += Number(row.rows);
-            entry.bytes += Number(row.bytes);
-            levels.set(level, entry);
-          }
-          const order = ['1m', '5m', '1h', '1d'];
-          return { raw, aggregates: [...levels.values()].sort((a, b) => order.indexOf(a.level) - order.indexOf(b.level)) };
-        },
-        { roles: ADMINS, timeoutMs: STATS_TIMEOUT_MS },
-      ),
+      tenantTx(ctx, readStorageStats, { roles: ADMINS, timeoutMs: STATS_TIMEOUT_MS }),
   }),
 }));
 
@@ -194,10 +167,10 @@ builder.mutationFields((t) => ({
       confirm: t.arg.boolean({ required: true, description: 'Must be true: the points are gone for good.' }),
     },
     resolve: async (_root, args, ctx) => {
-      requireTenant(ctx, ADMINS);
+      const principal = requireTenant(ctx, ADMINS);
       const input = parseInput(purgeSchema, args.input);
       if (args.confirm !== true) throw userError('BAD_USER_INPUT', 'purgeMetrics removes points for good: pass confirm: true to go ahead');
-      return purgeMetrics(ctx, input);
+      return purgeMetrics(ctx.deps, principal, contextActor(ctx), input);
     },
   }),
 }));

@@ -2,10 +2,9 @@
  * Reports per calendar period with growth, the rollup backfill that keeps them fast, and the
  * log of job runs.
  */
-import { sql } from 'kysely';
 import { z } from 'zod';
 import { builder, listOf } from '../builder.js';
-import { ADMINS, metricLoader, requireTenant, tenantTx } from '../context.js';
+import { ADMINS, metricLoader, queryTimeout, readTx, requireTenant, tenantTx } from '../context.js';
 import { isTimeZone } from '../definitions/calendar.js';
 import { definitionReport, metricReport, type Report, type ReportRow } from '../definitions/build-report.js';
 import { createReportRollups } from '../definitions/roll-up-reports.js';
@@ -14,7 +13,8 @@ import { parseInput, userError } from '../errors.js';
 import { metricName, tagsSchema } from '../ingest/metric-input.js';
 import { DAY } from '../query/plan.js';
 import { tagKey } from './aggregation.js';
-import { UsedDefinitionRef, queryTx } from './definitions.js';
+import { UsedDefinitionRef } from './definitions.js';
+import { listTenantJobRuns, readJobRun, type JobRunRow } from '../jobs/job-runs.js';
 import { MetricTypeEnum } from './ingestion.js';
 
 const PeriodEnum = builder.enumType('ReportPeriod', {
@@ -102,21 +102,6 @@ const ReportRef = builder.objectRef<Report & { executionTimeMs: number }>('Metri
   }),
 });
 
-interface JobRunRow {
-  id: number;
-  job: string;
-  tick: Date;
-  tenant_id: string | null;
-  range_from: Date | null;
-  range_to: Date | null;
-  status: 'RUNNING' | 'COMPLETED' | 'FAILED';
-  rows: number | null;
-  started_at: Date;
-  finished_at: Date | null;
-  duration_ms: number | null;
-  error: string | null;
-}
-
 const JobStatusEnum = builder.enumType('JobStatus', { values: ['RUNNING', 'COMPLETED', 'FAILED'] as const });
 
 const JobRunRef = builder.objectRef<JobRunRow>('JobRun').implement({
@@ -167,12 +152,12 @@ builder.queryFields((t) => ({
       const { db, env } = ctx.deps;
       const options = { timescale: db.timescale, maxCost: env.FORMULA_MAX_COST, limits: { maxCells: env.QUERY_MAX_CELLS } };
       const recorded = await metricLoader(ctx).load(input.metric);
-      const report = await queryTx(ctx, async (trx) => {
+      const report = await readTx(ctx, async (trx) => {
         if (recorded) return metricReport(trx, input, options);
         const [definition] = await findDefinitions(trx, [input.metric], readerOf(principal));
         if (!definition) throw userError('NOT_FOUND', `metric '${input.metric}' does not exist in this tenant (neither recorded nor defined)`, { metric: input.metric });
         return definitionReport(trx, definition, input, options);
-      });
+      }, queryTimeout(ctx));
       return { ...report, executionTimeMs: performance.now() - started };
     },
   }),
@@ -185,22 +170,7 @@ builder.queryFields((t) => ({
       limit: t.arg.int({ description: '1-500, default 100.', validate: { schema: z.number().int().min(1).max(500) } }),
     },
     resolve: (_root, args, ctx) =>
-      tenantTx(
-        ctx,
-        async (trx) => {
-          // job_runs is readable by the application role for its tenant's runs and service-wide ones (0010's policy).
-          const { rows } = await sql<JobRunRow>`
-            select id, job, tick, tenant_id, range_from, range_to, status, rows, started_at, finished_at, duration_ms, error
-            from job_runs
-            where (${args.job ?? null}::text is null or job = ${args.job ?? null}::text)
-              -- Only this tenant's own runs: service-wide runs (tenant_id null) tell of every tenant's activity.
-              and tenant_id is not null
-            order by started_at desc, id desc
-            limit ${args.limit ?? 100}`.execute(trx);
-          return rows;
-        },
-        { roles: ADMINS },
-      ),
+      tenantTx(ctx, (trx) => listTenantJobRuns(trx, { job: args.job ?? null, limit: args.limit ?? 100 }), { roles: ADMINS }),
   }),
 }));
 
@@ -216,10 +186,7 @@ builder.mutationFields((t) => ({
       const rollups = createReportRollups(db.kysely, scheduler, { timescale: db.timescale, lookbackDays: env.REPORT_ROLLUP_LOOKBACK_DAYS });
       const run = await rollups.backfill(principal.tenantId, input.from, input.to);
       if (!run) throw userError('BAD_USER_INPUT', 'A backfill for your tenant started in this same millisecond; retry');
-      const row = await tenantTx(ctx, (trx) =>
-        sql<JobRunRow>`select id, job, tick, tenant_id, range_from, range_to, status, rows, started_at, finished_at, duration_ms, error from job_runs where id = ${run.id}`.execute(trx),
-      );
-      return row.rows[0]!;
+      return (await tenantTx(ctx, (trx) => readJobRun(trx, run.id)))!;
     },
   }),
 }));

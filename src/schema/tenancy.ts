@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { builder } from '../builder.js';
 import { ADMINS, requireOperator, requireTenant, tenantTx } from '../context.js';
 import { ROLES, type ApiKey } from '../db/tables.js';
-import { createTenant, insertApiKey } from '../db/tenants.js';
-import { audit, auditRow, contextActor } from '../audit.js';
+import { createApiKey, createTenant, listApiKeys, readTenant, revokeApiKey } from '../db/tenants.js';
+import { contextActor } from '../audit.js';
 import { userError } from '../errors.js';
 
 export const RoleEnum = builder.enumType('Role', {
@@ -76,13 +76,13 @@ builder.queryFields((t) => ({
   tenant: t.field({
     type: TenantRef,
     description: 'The tenant of the calling key.',
-    resolve: async (_root, _args, ctx) => tenantTx(ctx, (trx) => trx.selectFrom('tenants').select(['id', 'name', 'created_at']).executeTakeFirstOrThrow()),
+    resolve: async (_root, _args, ctx) => tenantTx(ctx, readTenant),
   }),
   apiKeys: t.field({
     type: [ApiKeyRef],
     description: 'The tenant’s API keys, newest first. ADMIN only.',
     resolve: (_root, _args, ctx) =>
-      tenantTx(ctx, (trx) => trx.selectFrom('api_keys').selectAll().orderBy('created_at', 'desc').execute(), { roles: ADMINS }),
+      tenantTx(ctx, listApiKeys, { roles: ADMINS }),
   }),
 }));
 
@@ -103,11 +103,7 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: CreateApiKeyInput, required: true }) },
     resolve: (_root, { input }, ctx) => {
       const principal = requireTenant(ctx, ADMINS);
-      return tenantTx(ctx, async (trx) => {
-        const created = await insertApiKey(trx, principal.tenantId, input.name.trim(), input.role);
-        await audit(trx, auditRow(principal.tenantId, contextActor(ctx), { action: 'API_KEY_CREATED', target: created.apiKey.id, details: { name: created.apiKey.name, role: created.apiKey.role, prefix: created.apiKey.prefix } }));
-        return created;
-      });
+      return tenantTx(ctx, (trx) => createApiKey(trx, principal.tenantId, contextActor(ctx), input.name, input.role));
     },
   }),
   revokeApiKey: t.field({
@@ -115,15 +111,7 @@ builder.mutationFields((t) => ({
     description: 'Revokes a key at once: requests with it are refused (UNAUTHENTICATED). ADMIN only.',
     args: { input: t.arg({ type: RevokeApiKeyInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const key = await tenantTx(
-        ctx,
-        async (trx) => {
-          const revoked = await trx.updateTable('api_keys').set({ revoked_at: new Date() }).where('id', '=', String(input.id)).returningAll().executeTakeFirst();
-          if (revoked) await audit(trx, auditRow(revoked.tenant_id, contextActor(ctx), { action: 'API_KEY_REVOKED', target: revoked.id, details: { name: revoked.name, role: revoked.role } }));
-          return revoked;
-        },
-        { roles: ADMINS },
-      );
+      const key = await tenantTx(ctx, (trx) => revokeApiKey(trx, contextActor(ctx), String(input.id)), { roles: ADMINS });
       if (!key) throw userError('NOT_FOUND', `No API key with id ${input.id} in this tenant`);
       ctx.deps.auth.forget(key.id);
       return key;

@@ -1,14 +1,13 @@
 /**
  * Cardinality: what a tenant's series budget goes to (`usage`), and the operator's
- * per-tenant budgets (`setTenantLimits`). Enforcement is in src/ingest/cardinality.ts.
+ * per-tenant budgets (`setTenantLimits`). Enforcement is in src/ingest/cardinality.ts; the reads and writes in src/ops/usage.ts.
  */
-import { sql } from 'kysely';
 import { z } from 'zod';
 import { builder } from '../builder.js';
 import { requireOperator, requireTenant, tenantTx, type Context } from '../context.js';
-import { withTenant } from '../db/tenant.js';
-import { parseInput, userError } from '../errors.js';
-import { budgetsOf, type Budgets } from '../ingest/cardinality.js';
+import { parseInput } from '../errors.js';
+import type { Budgets } from '../ingest/cardinality.js';
+import { readUsage, setTenantLimits, type TagKeyUsage, type Usage } from '../ops/usage.js';
 
 const defaultsOf = (ctx: Context): Budgets => ({ maxSeries: ctx.deps.env.MAX_SERIES, maxSeriesPerMetric: ctx.deps.env.MAX_SERIES_PER_METRIC, maxTagValues: ctx.deps.env.MAX_TAG_VALUES });
 
@@ -20,11 +19,6 @@ const BudgetsRef = builder.objectRef<Budgets>('CardinalityBudgets').implement({
   }),
 });
 
-interface TagKeyUsage {
-  metric: string;
-  key: string;
-  values: number;
-}
 const TagKeyUsageRef = builder.objectRef<TagKeyUsage>('TagKeyUsage').implement({
   fields: (t) => ({ metric: t.exposeString('metric'), key: t.exposeString('key'), values: t.exposeInt('values', { description: 'Distinct values of this key on this metric.' }) }),
 });
@@ -32,12 +26,6 @@ const MetricUsageRef = builder.objectRef<{ metric: string; series: number }>('Me
   fields: (t) => ({ metric: t.exposeString('metric'), series: t.exposeInt('series') }),
 });
 
-interface Usage {
-  series: number;
-  budgets: Budgets;
-  metrics: Array<{ metric: string; series: number }>;
-  topTagKeys: TagKeyUsage[];
-}
 const UsageRef = builder.objectRef<Usage>('Usage').implement({
   description: 'What the tenant’s cardinality budgets go to.',
   fields: (t) => ({
@@ -55,18 +43,7 @@ builder.queryFields((t) => ({
     resolve: async (_root, args, ctx) => {
       requireTenant(ctx);
       const limit = parseInput(z.number().int().min(1, 'limit must be 1-100').max(100, 'limit must be 1-100'), args.limit ?? 20);
-      return tenantTx(ctx, async (trx) => {
-        const budgets = await budgetsOf(trx, defaultsOf(ctx));
-        const total = await sql<{ n: number }>`select count(*)::int as n from series`.execute(trx);
-        const metrics = await sql<{ metric: string; series: number }>`
-          select m.name as metric, count(*)::int as series from series s join metrics m on m.id = s.metric_id
-          group by m.name order by series desc, m.name limit ${limit}`.execute(trx);
-        const keys = await sql<TagKeyUsage>`
-          select m.name as metric, t.key, count(distinct t.value)::int as values
-          from series s join metrics m on m.id = s.metric_id, jsonb_each_text(s.tags) t
-          group by m.name, t.key order by values desc, m.name, t.key limit ${limit}`.execute(trx);
-        return { series: total.rows[0]!.n, budgets, metrics: metrics.rows, topTagKeys: keys.rows };
-      });
+      return tenantTx(ctx, (trx) => readUsage(trx, defaultsOf(ctx), limit));
     },
   }),
 }));
@@ -90,15 +67,7 @@ builder.mutationFields((t) => ({
     resolve: async (_root, args, ctx) => {
       requireOperator(ctx, 'set tenant limits');
       const input = parseInput(setLimitsSchema, args.input);
-      const db = ctx.deps.db.kysely;
-      const tenant = await sql<{ id: string }>`select id from tenants where id = ${input.tenantId}`.execute(db);
-      if (tenant.rows.length === 0) throw userError('NOT_FOUND', `tenant ${input.tenantId} does not exist`);
-      await sql`
-        insert into tenant_limits (tenant_id, max_series, max_series_per_metric, max_tag_values, updated_at)
-        values (${input.tenantId}, ${input.maxSeries ?? null}, ${input.maxSeriesPerMetric ?? null}, ${input.maxTagValues ?? null}, now())
-        on conflict (tenant_id) do update set max_series = excluded.max_series, max_series_per_metric = excluded.max_series_per_metric,
-          max_tag_values = excluded.max_tag_values, updated_at = now()`.execute(db);
-      return withTenant(db, input.tenantId, (trx) => budgetsOf(trx, defaultsOf(ctx)));
+      return setTenantLimits(ctx.deps.db.kysely, defaultsOf(ctx), input);
     },
   }),
 }));

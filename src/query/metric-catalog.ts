@@ -1,0 +1,108 @@
+/**
+ * What a tenant's recorded metrics hold, beside their aggregates: the latest value and the tag
+ * keys and values of their series. Each takes the caller's tenant transaction, so it reads
+ * that tenant's rows only (series by row-level security, points through tenant views).
+ * The same questions for a metric definition are in src/definitions/evaluate-definition.ts.
+ */
+import { sql } from 'kysely';
+import type { Metric, Tags } from '../db/tables.js';
+import type { TenantTx } from '../db/tenant.js';
+
+/**
+ * The latest value of `metric` over its series whose tags include `tags`; null without points.
+ * A counter's is its total (the sum over all its points, from the daily aggregate where there
+ * is one) stamped with its newest point; anything else's is the newest point's value.
+ */
+export async function latestMetricValue(trx: TenantTx, metric: Pick<Metric, 'id' | 'type'>, tags: Tags, options: { timescale: boolean }): Promise<{ value: number; timestamp: Date } | null> {
+  const series = trx.selectFrom('series as s').select('s.id').where('s.metric_id', '=', metric.id).where(sql<boolean>`s.tags @> ${JSON.stringify(tags)}::jsonb`);
+  let row: { value: number | null; timestamp: Date | null } | null;
+  if (metric.type === 'COUNTER') {
+    const total = await sql<{ value: number | null; timestamp: Date | null }>`
+      select sum(x.v) as value, max(x.t) as timestamp
+      from (${options.timescale
+        ? sql`select s as v, lt as t, series_id from tenant_stats_1d`
+        : sql`select value as v, time as t, series_id from tenant_points`}) x
+      where x.series_id in (${series})`.execute(trx);
+    row = total.rows[0]?.timestamp ? total.rows[0] : null;
+  } else {
+    // One index probe per series (lateral), then the newest of those.
+    const { rows } = await sql<{ value: number; timestamp: Date }>`
+      select p.value, p.time as timestamp
+      from (${series}) s cross join lateral (
+        select value, time from tenant_points where series_id = s.id order by time desc limit 1
+      ) p
+      order by p.time desc limit 1`.execute(trx);
+    row = rows[0] ?? null;
+  }
+  if (!row || row.value === null || row.timestamp === null) return null;
+  return { value: Number(row.value), timestamp: new Date(row.timestamp) };
+}
+
+/** The tag keys `metricId`'s series use, alphabetically (at most 1000). */
+export async function metricTagKeys(trx: TenantTx, metricId: Metric['id']): Promise<string[]> {
+  const { rows } = await sql<{ key: string }>`
+    select distinct jsonb_object_keys(tags) as key from series where metric_id = ${metricId} order by key limit 1000`.execute(trx);
+  return rows.map((r) => r.key);
+}
+
+/** The values of tag `key` in `metricId`'s series that start with `prefix`, alphabetically, at most `limit`. */
+export async function metricTagValues(trx: TenantTx, metricId: Metric['id'], key: string, prefix: string, limit: number): Promise<string[]> {
+  const { rows } = await sql<{ value: string }>`
+    select distinct tags ->> ${key}::text as value from series
+    where metric_id = ${metricId} and jsonb_exists(tags, ${key}::text)
+      and starts_with(tags ->> ${key}::text, ${prefix}::text)
+    order by value limit ${limit}`.execute(trx);
+  return rows.map((r) => r.value);
+}
+
+/** A stored point as metricPoints lists it, with its series' tags and its metric. */
+export interface PointRow {
+  id: string;
+  time: Date;
+  value: number;
+  series_id: number;
+  tags: Tags;
+  name: string;
+  type: Metric['type'];
+  unit: string | null;
+}
+
+/**
+ * Raw points of metric `name`, newest first (time, then id), whose series' tags include `tags`,
+ * in [from, to), after the position `after` (the last point of the previous page); at most
+ * `limit` + 1 rows, so the caller can tell whether a next page exists.
+ */
+export async function readPoints(
+  trx: TenantTx,
+  name: string,
+  options: { tags?: Tags | null; from?: Date | null; to?: Date | null; after: { time: Date; id: string } | null; limit: number },
+): Promise<PointRow[]> {
+  let query = trx
+    .selectFrom('tenant_points as p')
+    .innerJoin('series as s', 's.id', 'p.series_id')
+    .innerJoin('metrics as m', 'm.id', 's.metric_id')
+    .select(['p.id', 'p.time', 'p.value', 'p.series_id', 's.tags', 'm.name', 'm.type', 'm.unit'])
+    .where('m.name', '=', name)
+    .orderBy('p.time', 'desc')
+    .orderBy('p.id', 'desc')
+    .limit(options.limit + 1);
+  if (options.tags && Object.keys(options.tags).length > 0) query = query.where(sql<boolean>`s.tags @> ${JSON.stringify(options.tags)}::jsonb`);
+  if (options.from) query = query.where('p.time', '>=', options.from);
+  if (options.to) query = query.where('p.time', '<', options.to);
+  const after = options.after;
+  if (after) query = query.where(sql<boolean>`(p.time, p.id) < (${after.time.toISOString()}::timestamptz, ${after.id}::uuid)`);
+  return (await query.execute()) as PointRow[];
+}
+
+/** The tenant's metrics, alphabetically, those starting with `prefix` when given, each with its number of series. */
+export async function listMetrics(trx: TenantTx, options: { prefix?: string | null; limit: number }): Promise<Array<Pick<Metric, 'name' | 'type' | 'unit'> & { seriesCount: number }>> {
+  let query = trx
+    .selectFrom('metrics as m')
+    .select(['m.name', 'm.type', 'm.unit'])
+    .select((eb) => eb.selectFrom('series as s').whereRef('s.metric_id', '=', 'm.id').select(eb.fn.countAll<number>().as('n')).as('seriesCount'))
+    .orderBy('m.name')
+    .limit(options.limit);
+  if (options.prefix) query = query.where(sql<boolean>`starts_with(m.name, ${options.prefix})`);
+  const rows = await query.execute();
+  return rows.map((r) => ({ ...r, seriesCount: Number(r.seriesCount ?? 0) }));
+}
