@@ -122,7 +122,7 @@ test('quick hang-ups during connection_init do not use up the tenant’s sockets
   }
   // The tenant's limit is 3: three sockets are acknowledged once the server has seen the
   // hang-ups (a slot that leaked would never come back), and the fourth is refused.
-  let open: Array<Awaited<ReturnType<typeof raw>>> = [];
+  let open: Array<Awaited<ReturnType<typeof raw>>>;
   for (const end = Date.now() + 20_000; ; await sleep(50)) {
     open = await Promise.all([1, 2, 3].map(() => raw(admin)));
     const acked = await Promise.all(open.map((c) => c.acked()));
