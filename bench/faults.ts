@@ -6,6 +6,11 @@
  *   1. PostgreSQL restart: stopped (fast) for FAULT_PG_SECONDS (default 5), started again.
  *      Writes during the outage must get SERVICE_UNAVAILABLE with HTTP 503 and Retry-After;
  *      the service must be ready again within 30 s of PostgreSQL's return, without a crash.
+ *      LIVE_SUBSCRIBERS WebSocket clients (default 3) subscribed to the load's metric across
+ *      it: none may be closed (4403 above all: clients treat it as final); each must receive
+ *      points committed after PostgreSQL's return; none may receive a point twice; and every
+ *      point acknowledged while they were subscribed must reach each of them or be counted in
+ *      `dropped` (README: a slow reader loses only the oldest beyond LIVE_BUFFER_POINTS).
  *   2. Redis stop: stopped for FAULT_REDIS_SECONDS (default 30), started again. Writes go on.
  *   3. SIGKILL of the service mid-load, then a restart.
  *
@@ -15,6 +20,7 @@
  * (stored twice: must be 0). Exits 1 if any is lost or duplicated, or a fault's check fails.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import WebSocket from 'ws';
 import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import pg from 'pg';
@@ -27,6 +33,7 @@ const REDIS_PORT = Number(process.env.FAULT_REDIS_PORT ?? (await freePort()));
 const PG_SECONDS = Number(process.env.FAULT_PG_SECONDS ?? 5);
 const REDIS_SECONDS = Number(process.env.FAULT_REDIS_SECONDS ?? 30);
 const WRITERS = 4;
+const LIVE_SUBSCRIBERS = Number(process.env.FAULT_LIVE_SUBSCRIBERS ?? 3);
 const BATCH = 50;
 const OPERATOR_TOKEN = 'faults-operator-token-0123456789';
 const DATABASE_URL = `postgres://postgres@127.0.0.1:${PG_PORT}/postgres`;
@@ -58,6 +65,40 @@ interface Tally {
   sent: Set<string>;
   acknowledged: Set<string>;
   outageAnswers: Map<string, number>;
+  /** When each acknowledged id was acknowledged (ms since the epoch). */
+  acknowledgedAt: Map<string, number>;
+}
+
+/** A metricRecorded subscriber on a raw graphql-transport-ws socket: what it got, and how it closed. */
+interface LiveSubscriber {
+  ids: string[];
+  /** When each point arrived (ms since the epoch). */
+  at: number[];
+  dropped: number;
+  closed: number | null;
+  close(): void;
+}
+
+async function subscribeLive(metric: string): Promise<LiveSubscriber> {
+  const socket = new WebSocket(`${baseUrl.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+  const sub: LiveSubscriber = { ids: [], at: [], dropped: 0, closed: null, close: () => socket.close() };
+  let acked = false;
+  socket.on('message', (data) => {
+    const message = JSON.parse(String(data)) as { type: string; payload?: { data?: { metricRecorded?: { dropped: number; point: { id: string } } } } };
+    if (message.type === 'connection_ack') acked = true;
+    const recorded = message.type === 'next' ? message.payload?.data?.metricRecorded : undefined;
+    if (recorded) {
+      sub.ids.push(recorded.point.id);
+      sub.at.push(Date.now());
+      sub.dropped += recorded.dropped;
+    }
+  });
+  socket.on('close', (code) => (sub.closed = code));
+  await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+  socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${apiKey}` } }));
+  for (const end = Date.now() + 10_000; !acked; await sleep(20)) if (Date.now() > end || sub.closed !== null) throw new Error(`live subscriber not acknowledged (closed ${sub.closed})`);
+  socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: `subscription { metricRecorded(filter: { metrics: ["${metric}"] }) { dropped point { id } } }` } }));
+  return sub;
 }
 
 let baseUrl = '';
@@ -79,7 +120,10 @@ async function writer(tally: Tally) {
       });
       const body = (await response.json()) as { data?: { recordMetrics: { accepted: number; ids: string[]; failed: unknown[] } }; errors?: Array<{ extensions?: { code?: string } }> };
       if (body.data && body.data.recordMetrics.failed.length === 0) {
-        for (const id of body.data.recordMetrics.ids) tally.acknowledged.add(id);
+        for (const id of body.data.recordMetrics.ids) {
+          tally.acknowledged.add(id);
+          tally.acknowledgedAt.set(id, Date.now());
+        }
         pending = null;
       } else {
         const code = body.errors?.[0]?.extensions?.code ?? 'PARTIAL';
@@ -98,7 +142,7 @@ async function writer(tally: Tally) {
 }
 
 async function underLoad(fault: (tally: Tally) => Promise<Record<string, unknown>>) {
-  const tally: Tally = { sent: new Set(), acknowledged: new Set(), outageAnswers: new Map() };
+  const tally: Tally = { sent: new Set(), acknowledged: new Set(), outageAnswers: new Map(), acknowledgedAt: new Map() };
   running = true;
   const writers = Array.from({ length: WRITERS }, () => writer(tally));
   await sleep(2_000);
@@ -162,21 +206,48 @@ try {
   const created = await fetch(`${baseUrl}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${OPERATOR_TOKEN}` }, body: JSON.stringify({ query: 'mutation { createTenant(input: { name: "faults" }) { adminKey { key } } }' }) });
   apiKey = ((await created.json()) as { data: { createTenant: { adminKey: { key: string } } } }).data.createTenant.adminKey.key;
 
-  // 1. PostgreSQL restarts under load.
-  console.log(`faults: PostgreSQL stopped for ${PG_SECONDS} s under load…`);
+  // 1. PostgreSQL restarts under load, with live subscribers of the load's metric.
+  console.log(`faults: PostgreSQL stopped for ${PG_SECONDS} s under load, ${LIVE_SUBSCRIBERS} live subscribers…`);
   {
+    // The metric exists before anyone subscribes (a subscription to an unknown name waits for it).
+    await fetch(`${baseUrl}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` }, body: JSON.stringify({ query: 'mutation { recordMetric(input: { name: "faults.load", type: COUNTER, value: 1, tags: { writer: "setup" } }) { id } }' }) });
+    const subscribers = await Promise.all(Array.from({ length: LIVE_SUBSCRIBERS }, () => subscribeLive('faults.load')));
+    let subscribedAt = 0;
+    let returnedAt = 0;
     const { tally, notes } = await underLoad(async () => {
+      // In place once each has received a point of the load (written after it subscribed).
+      for (const end = Date.now() + 30_000; subscribers.some((s) => s.ids.length === 0); await sleep(50)) if (Date.now() > end) throw new Error('live subscribers got no point before the outage');
+      subscribedAt = Date.now();
       postgres!.stop();
       await sleep(PG_SECONDS * 1_000);
       postgres!.start();
+      returnedAt = Date.now();
       const readyMs = await waitReady(30_000);
+      // Delivery resumes: each subscriber gets a point acknowledged after PostgreSQL came back.
+      for (const end = Date.now() + 30_000; subscribers.some((s) => !s.at.some((t) => t > returnedAt)) && Date.now() < end; ) await sleep(100);
       return { readyAfterPostgresReturnedMs: readyMs, serviceAlive: service!.child.exitCode === null };
     });
+    await sleep(1_000); // the last acknowledged points reach the subscribers
+    for (const s of subscribers) s.close();
     const counts = await count(tally);
     const answers = Object.fromEntries(tally.outageAnswers);
     const retryable = Object.keys(answers).some((k) => k.startsWith('503 SERVICE_UNAVAILABLE retry-after=1'));
-    const ok = counts.lost === 0 && counts.duplicated === 0 && (notes.readyAfterPostgresReturnedMs as number) <= 30_000 && notes.serviceAlive === true && retryable;
-    results.push({ fault: `PostgreSQL stopped ${PG_SECONDS} s`, ok, counts, notes: { ...notes, answersDuringOutage: answers } });
+    // Points acknowledged once every subscriber was in place: each must have reached each subscriber (or be counted dropped).
+    const expected = [...tally.acknowledgedAt].filter(([, t]) => t > subscribedAt).map(([id]) => id);
+    const live = subscribers.map((s) => {
+      const got = new Set(s.ids);
+      return {
+        closedWith: s.closed === 1005 ? null : s.closed, // 1005: closed by us, with no code
+        received: s.ids.length,
+        duplicated: s.ids.length - got.size,
+        missed: Math.max(0, expected.filter((id) => !got.has(id)).length - s.dropped),
+        dropped: s.dropped,
+        afterReturn: s.at.filter((t) => t > returnedAt).length,
+      };
+    });
+    const liveOk = live.every((l) => l.closedWith === null && l.duplicated === 0 && l.missed === 0 && l.afterReturn > 0);
+    const ok = counts.lost === 0 && counts.duplicated === 0 && (notes.readyAfterPostgresReturnedMs as number) <= 30_000 && notes.serviceAlive === true && retryable && liveOk;
+    results.push({ fault: `PostgreSQL stopped ${PG_SECONDS} s`, ok, counts, notes: { ...notes, answersDuringOutage: answers, liveSubscribers: live, acknowledgedWhileSubscribed: expected.length } });
   }
 
   // 2. Redis stops for a while under load.

@@ -66,6 +66,13 @@ export const envSchema = z.object({
   PUBLIC_URL: z.string().url('PUBLIC_URL must be an absolute URL, e.g. https://metrics.example.com').optional(),
   /** How long an exportUrl link works. */
   EXPORT_URL_TTL_SECONDS: positiveInt(10, 86_400).default(300),
+  /**
+   * Rows one export may write, counted before any work as matching series × buckets of the
+   * range (whatever the fill). 100 000 rows is about 12 MB of CSV; on the embedded engine each
+   * row costs about 0.1 ms of this process's CPU, so the largest export is seconds of work,
+   * spread over windows that yield to other requests.
+   */
+  EXPORT_MAX_ROWS: positiveInt(1, 100_000_000).default(100_000),
   /** statement_timeout of each aggregate query. */
   QUERY_TIMEOUT_MS: positiveInt(100, 300_000).default(5_000),
   /**

@@ -4,10 +4,17 @@
  * (Authorization: Bearer …), or with the signed parameters of a link from `exportUrl`.
  *
  * The answer is the same as metricAggregates', one row per (series, bucket), streamed: the
- * range is cut into windows of WINDOW_BUCKETS buckets, each answered by aggregate() and
- * written before the next is read, so memory stays that of one window whatever the size of
- * the export (a million rows included), and a client that reads slowly slows the export
- * instead of filling the server's memory.
+ * range is cut into windows of about WINDOW_ROWS rows (series × buckets), each answered by
+ * answerQuery() and written before the next is read, so memory stays that of one window
+ * whatever the size of the export, and a client that reads slowly slows the export instead of
+ * filling the server's memory.
+ *
+ * Bounded work (#16): before anything is read, the rows an export may write are counted as
+ * matching series × buckets and refused past EXPORT_MAX_ROWS (LIMIT_EXCEEDED). The embedded
+ * engine runs each statement on this process's event loop and ignores statement_timeout, so
+ * the only bound on how long one statement holds the loop is how much it is asked: a window
+ * is at most WINDOW_ROWS rows (~1 000), and the export yields to the loop after every window
+ * and every YIELD_ROWS rows it formats, so /health/live and other requests run in between.
  *
  * Numbers: CSV in `en` is `1234.56` with `,` between fields; in `pl` it is `1 234,56` (groups
  * of three split by a space, U+0020) with `;` between fields, as Polish spreadsheets expect.
@@ -19,17 +26,46 @@ import { z } from 'zod';
 import { audit, auditRow, clientOf, contextActor } from './audit.js';
 import { bearerToken, type Principal } from './auth.js';
 import type { Context, Deps, TenantPrincipal } from './context.js';
-import { tenantTx } from './context.js';
+import { readTx, tenantTx } from './context.js';
+import { findDefinitions, readerOf } from './definitions/store-definitions.js';
 import { GRANULARITIES } from './query/plan.js';
-import type { AggregateQuery, Bucket } from './query/aggregate.js';
+import { resolveSeries, type AggregateQuery, type Bucket } from './query/aggregate.js';
 import { NO_CACHE } from './query/cache.js';
 import { aggregateInputSchema } from './query/aggregate-input.js';
 import { answerQuery } from './query/answer-query.js';
-import { bucketBudget } from './query/budget.js';
+import { bucketBudget, ticker, yieldToLoop } from './query/budget.js';
 import { fillAll } from './query/fill.js';
 import { describeZodError } from './errors.js';
 
+/** Rows (series × buckets) one window reads and formats at most: tens of ms of one statement on the embedded engine. */
+const WINDOW_ROWS = 1_000;
+/** And at most this many buckets, whatever the series. */
 const WINDOW_BUCKETS = 1_000;
+/** Rows formatted between two yields to the event loop. */
+const YIELD_ROWS = 250;
+
+/**
+ * How many series the query may read: those of the recorded metrics it names, and of the
+ * metrics the definitions it names read, with its tags and filters. A definition's groups are
+ * at most its metrics' series, so series × buckets bounds the rows of any fill. NOT_FOUND for
+ * a name that is neither, as the query itself would answer.
+ */
+async function countSeries(ctx: Context, principal: TenantPrincipal, query: AggregateQuery): Promise<number> {
+  return readTx(ctx, async (trx) => {
+    const definitions = await findDefinitions(trx, query.metrics, readerOf(principal));
+    const defined = new Set(definitions.map((d) => d.name));
+    const metrics = [...new Set([...query.metrics.filter((name) => !defined.has(name)), ...definitions.flatMap((d) => d.metrics)])];
+    if (metrics.length === 0) return 0;
+    return (await resolveSeries(trx, { metrics, tags: query.tags, filters: query.filters })).series.length;
+  });
+}
+
+/** A query's coded error as the export's HTTP answer. */
+function asExportError(error: unknown): unknown {
+  const code = (error as { extensions?: { code?: string } }).extensions?.code;
+  if (!code) return error;
+  return new ExportError(({ NOT_FOUND: 404, FORBIDDEN: 403, UNAUTHENTICATED: 401, SERVICE_UNAVAILABLE: 503 } as Record<string, number>)[code] ?? 400, code, (error as Error).message);
+}
 
 export const exportOptions = z.object({
   format: z.enum(['csv', 'json']).default('csv'),
@@ -220,18 +256,33 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
 
   const ctx: Context = { deps: { ...deps, queryCache: NO_CACHE }, principal, requestId, client: clientOf(req) };
   const width = GRANULARITIES[query.granularity];
-  // #16: the whole range is budgeted before its windows are listed: at most QUERY_MAX_BUCKETS
-  // buckets, so at most QUERY_MAX_BUCKETS / WINDOW_BUCKETS window transactions.
+  // #16: the whole range is budgeted before anything is read: at most QUERY_MAX_BUCKETS buckets,
+  // then at most EXPORT_MAX_ROWS rows (series × buckets), so at most about
+  // EXPORT_MAX_ROWS / WINDOW_ROWS window transactions.
+  let buckets: number;
   try {
-    bucketBudget(query.from, query.to, width, { maxBuckets: deps.env.QUERY_MAX_BUCKETS }, query.granularity);
+    buckets = bucketBudget(query.from, query.to, width, { maxBuckets: deps.env.QUERY_MAX_BUCKETS }, query.granularity);
   } catch (error) {
     throw new ExportError(400, 'LIMIT_EXCEEDED', (error as Error).message, { limit: deps.env.QUERY_MAX_BUCKETS });
   }
-  const windowMs = width * WINDOW_BUCKETS;
+  const seriesCount = await countSeries(ctx, principal, query).catch((error: unknown) => {
+    throw asExportError(error);
+  });
+  const maxRows = deps.env.EXPORT_MAX_ROWS;
+  if (seriesCount * buckets > maxRows) {
+    throw new ExportError(
+      400,
+      'LIMIT_EXCEEDED',
+      `This export could write ${seriesCount} series × ${buckets} buckets of ${query.granularity} = ${seriesCount * buckets} rows, over the limit of ${maxRows} (EXPORT_MAX_ROWS). Narrow the range, coarsen the granularity or filter by tags.`,
+      { limit: maxRows, rows: seriesCount * buckets },
+    );
+  }
+  const windowMs = width * Math.max(1, Math.min(WINDOW_BUCKETS, Math.floor(WINDOW_ROWS / Math.max(1, seriesCount))));
   const separator = locale === 'pl' ? ';' : ',';
   // The first window is read before the headers go out: a bad query is still a clean 400.
   const windows: Array<[Date, Date]> = [];
-  for (let start = query.from.getTime(); start < query.to.getTime(); ) {
+  // No series: no rows, and nothing to read.
+  for (let start = query.from.getTime(); seriesCount > 0 && start < query.to.getTime(); ) {
     const end = Math.min(query.to.getTime(), Math.floor(start / width) * width + windowMs);
     windows.push([new Date(start), new Date(end)]);
     start = end;
@@ -242,9 +293,7 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
       // One window's fill: series × WINDOW_BUCKETS, within the cell budget aggregate() checked.
       return fillAll(series, { from, to, granularityMs: width, fill: query.fill });
     } catch (error) {
-      const code = (error as { extensions?: { code?: string } }).extensions?.code;
-      if (code) throw new ExportError(({ NOT_FOUND: 404, FORBIDDEN: 403, UNAUTHENTICATED: 401, SERVICE_UNAVAILABLE: 503 } as Record<string, number>)[code] ?? 400, code, (error as Error).message);
-      throw error;
+      throw asExportError(error);
     }
   };
   let next = windows.length ? await read(windows[0]!) : [];
@@ -258,6 +307,7 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
   else await write(res, '[');
   let rows = 0;
   let completed = false;
+  const tick = ticker(YIELD_ROWS);
   try {
     for (let i = 0; i < windows.length; i++) {
       const series = next;
@@ -272,6 +322,7 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
             chunk += `${rows + chunkRows === 0 ? '' : ','}\n${JSON.stringify({ metric: s.metric, tags: s.tags, start: bucket.start, end: bucket.end, ...Object.fromEntries(FIELDS.map((f) => [f, bucket[f as keyof Bucket] ?? null])) })}`;
           }
           chunkRows++;
+          await tick();
         }
       }
       await write(res, chunk);
@@ -279,6 +330,8 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
       rows += chunkRows;
       // A client that has gone costs no further window.
       if (res.destroyed || res.closed) throw new ClientGone();
+      // Other requests (and /health/live) get the loop between two windows' statements.
+      await yieldToLoop();
       if (i + 1 < windows.length) next = await read(windows[i + 1]!);
     }
     if (format === 'json') await write(res, '\n]\n');

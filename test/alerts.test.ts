@@ -178,7 +178,9 @@ describe.each(ENGINES)('alert rules on %s', (engine) => {
       await record([{ name: 'temp', value: 99, at: 2000 }]);
       const created = (await create({ name: 'hot', metric: 'temp', aggregation: 'MAX', threshold: 90, webhookUrl: url, labels: { room: 'b' } })).data!.createAlertRule;
       expect(created.webhookSecret).toMatch(/^[A-Za-z0-9_-]{32}$/);
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The subscription is in place (its listener is added before the live gauge counts it).
+      const liveAlertSubscriptions = async () => (await app.server.deps.metrics.liveSubscriptions.get()).values.find((v) => v.labels.field === 'alertEvents')?.value ?? 0;
+      await expect.poll(liveAlertSubscriptions).toBe(1);
 
       await app.server.deps.alerts.evaluate(at(2010)); // OK → FIRING (for 0): one delivery
       await app.server.deps.alerts.deliverWebhooks(at(2010));

@@ -33,9 +33,18 @@ const AnomalyEvents = graphql(`query AnomalyEvents($ruleId: ID) { alertEvents(ru
 const AnomalyDeliveries = graphql(`query AnomalyDeliveries($ruleId: ID!) { webhookDeliveries(ruleId: $ruleId) { status attempts { statusCode } } }`);
 
 /** The first judged hour: three days back, on a whole hour; history is the four weeks before it. */
-const JUDGE = Math.floor((Date.now() - 3 * DAY_MS) / HOUR_MS) * HOUR_MS;
-const HISTORY = JUDGE - 4 * WEEK_MS;
-const SPIKE = JUDGE + 10 * HOUR_MS;
+let JUDGE = NaN;
+let HISTORY = NaN;
+let SPIKE = NaN;
+/** The range every test judges (filled in with JUDGE). */
+const judged = { metric: 'req', from: '', to: '' };
+// Read when the tests start, not when the module loads (a file can wait minutes for a worker).
+beforeAll(() => {
+  JUDGE = Math.floor((Date.now() - 3 * DAY_MS) / HOUR_MS) * HOUR_MS;
+  HISTORY = JUDGE - 4 * WEEK_MS;
+  SPIKE = JUDGE + 10 * HOUR_MS;
+  Object.assign(judged, { from: iso(JUDGE), to: iso(JUDGE + 48 * HOUR_MS) });
+});
 const iso = (t: number) => new Date(t).toISOString();
 
 /** A daily wave, lower weekends, a small fixed wobble (so the scale is not the floor), and for /a a spike. */
@@ -51,7 +60,6 @@ describe.each(ENGINES)('anomalies on %s', (engine) => {
   let app: TestApp;
   let tenant: { tenantId: string; adminKey: string };
   const anomalies = (input: Record<string, unknown>, key = tenant.adminKey) => app.send(MetricAnomalies, { input }, key);
-  const judged = { metric: 'req', from: iso(JUDGE), to: iso(JUDGE + 48 * HOUR_MS) };
 
   beforeAll(async () => {
     app = await startApp(engine, { ALERT_EVALUATION_CRON: 'off', ANOMALY_MAX_CELLS: '2000', MAX_BATCH_SIZE: '2000', WEBHOOK_ALLOW_PRIVATE: 'true' });

@@ -12,8 +12,9 @@ import { startApp, type TestApp } from './harness.js';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = 'test-artifacts';
 const HOUR = 3_600_000;
-const END = Math.floor(Date.now() / HOUR) * HOUR;
-const SPIKE = END - 5 * HOUR;
+// The last whole hour and the spike 5 hours before it: read in beforeAll, when the data is written.
+let END = NaN;
+let SPIKE = NaN;
 
 describe.runIf(existsSync(CHROMIUM))('dashboard anomaly band in Chromium', () => {
   let app: TestApp;
@@ -22,6 +23,8 @@ describe.runIf(existsSync(CHROMIUM))('dashboard anomaly band in Chromium', () =>
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
+    END = Math.floor(Date.now() / HOUR) * HOUR;
+    SPIKE = END - 5 * HOUR;
     app = await startApp('embedded', { ALERT_EVALUATION_CRON: 'off', MAX_BATCH_SIZE: '2000' });
     ({ adminKey } = await app.createTenant());
     const metrics = [];

@@ -20,7 +20,11 @@ const QueryAggregates = graphql(`
 `);
 
 /** Two days ago on the hour: within raw retention, so queries read exactly what was written. */
-const RECENT = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 2 * 86_400_000;
+let RECENT = NaN;
+// Read when the tests start, not when the module loads.
+beforeAll(() => {
+  RECENT = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 2 * 86_400_000;
+});
 const recent = (minutes: number) => new Date(RECENT + minutes * 60_000).toISOString();
 
 describe.each(ENGINES)('audit log on %s', (engine) => {

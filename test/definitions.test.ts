@@ -165,8 +165,6 @@ describe.each(ENGINES)('metric definitions on %s', (engine) => {
     }
     // The data is days old: late points, in the aggregates once the late-points job has run (src/jobs/late-points.ts).
     await app.server.deps.latePoints.refreshPending();
-    // The job kept the event loop busy past the server's keep-alive timeout: let it close idle sockets before the next request.
-    await new Promise((resolve) => setTimeout(resolve, 50));
   }, 120_000);
   afterAll(() => app?.close());
 

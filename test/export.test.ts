@@ -108,6 +108,25 @@ describe.each(ENGINES)('exports on %s', (engine) => {
     }
   });
 
+  test('rows are counted as series × buckets before any work: past EXPORT_MAX_ROWS the export is refused, naming the limit', async () => {
+    // 2 series (shops) × 60 000 minutes = 120 000 rows, over the default 100 000, whatever the fill.
+    const wide = { ...input, from: new Date(T0 - 60_000 * 60_000).toISOString(), to: iso(0) };
+    for (const fill of ['NONE', 'ZERO']) {
+      const refused = await get(`query=${encodeURIComponent(JSON.stringify({ ...wide, fill }))}`, tenant.adminKey);
+      const body = (await refused.json()) as { errors: Array<{ message: string; extensions: Record<string, unknown> }> };
+      expect([refused.status, body.errors[0]!.extensions]).toEqual([400, { code: 'LIMIT_EXCEEDED', limit: 100_000, rows: 120_000 }]);
+      expect(body.errors[0]!.message).toBe('This export could write 2 series × 60000 buckets of MINUTE = 120000 rows, over the limit of 100000 (EXPORT_MAX_ROWS). Narrow the range, coarsen the granularity or filter by tags.');
+    }
+    // Within the budget (one shop, 5 000 minutes): with fill ZERO every minute is written once, in order, across its windows.
+    const from = new Date(T0 - 5_000 * 60_000).toISOString();
+    const north = await get(`query=${encodeURIComponent(JSON.stringify({ ...wide, from, fill: 'ZERO', tags: { shop: 'north' } }))}`, tenant.adminKey);
+    expect(north.status).toBe(200);
+    const rows = (await north.text()).trimEnd().split('\n').slice(1);
+    expect(rows).toHaveLength(5_000);
+    const starts = rows.map((row) => Date.parse(row.split(',')[2]!));
+    expect(starts.every((start, i) => start === Date.parse(from) + i * 60_000)).toBe(true);
+  });
+
   test('a signed link works without a header, not once tampered with, and both are audited', async () => {
     const link = (await app.send(ExportUrl, { input, format: 'CSV', locale: 'PL' }, tenant.adminKey)).data!.exportUrl;
     expect(new Date(link.expiresAt).getTime() - Date.now()).toBeGreaterThan(250_000);
@@ -129,8 +148,9 @@ describe.each(ENGINES)('exports on %s', (engine) => {
     // A second instance on this database, in its own process, with a heap capped below what
     // the export would take if it were held whole (1 000 000 rows: ~90 MB of CSV, several
     // hundred MB as objects): it completes only if the rows are streamed.
-    // QUERY_MAX_BUCKETS (default 100 000) bounds an export's range; an operator who wants bigger exports raises it.
-    const server = await startServer({ DATABASE_URL: app.databaseUrl!, LOG_LEVEL: 'warn', ALERT_EVALUATION_CRON: 'off', QUERY_MAX_BUCKETS: '1000000' }, ['--max-old-space-size=160']);
+    // QUERY_MAX_BUCKETS (default 100 000) bounds an export's range and EXPORT_MAX_ROWS (100 000) its
+    // rows; an operator who wants bigger exports raises both.
+    const server = await startServer({ DATABASE_URL: app.databaseUrl!, LOG_LEVEL: 'warn', ALERT_EVALUATION_CRON: 'off', QUERY_MAX_BUCKETS: '1000000', EXPORT_MAX_ROWS: '1000000' }, ['--max-old-space-size=160']);
     try {
       // 1 000 000 one-minute buckets (fill ZERO) of one series: ~1.9 years.
       const from = new Date(T0 - 1_000_000 * 60_000).toISOString();

@@ -21,8 +21,15 @@ const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 const iso = (ms: number) => new Date(ms).toISOString();
-/** The hour three days back: every point of the tests below is behind every watermark. */
-const H = Math.floor(Date.now() / HOUR) * HOUR - 3 * DAY;
+/**
+ * The hour three days back: every point of the tests below is behind every watermark. Taken
+ * when the file's tests start (beforeAll), not when the module loads: a run that waits for a
+ * worker would otherwise stamp its points from a clock read minutes earlier.
+ */
+let H = NaN;
+beforeAll(() => {
+  H = Math.floor(Date.now() / HOUR) * HOUR - 3 * DAY;
+});
 
 const AGGREGATES = `
   query Aggregates($input: AggregateQueryInput!) {
@@ -68,13 +75,11 @@ async function record(app: TestApp, key: string, points: Array<ReturnType<typeof
 
 /**
  * Runs the late-points job. On the embedded engine it keeps this process's event loop busy (the
- * engine runs here, in WASM) for longer than the server's keep-alive timeout: one turn of the
- * loop afterwards lets the server close the idle sockets before the next request would reuse one.
+ * engine runs here, in WASM), past the server's keep-alive timeout: test/setup-engine.ts makes
+ * every test request use a fresh connection, so no request lands on a socket being closed.
  */
-async function runJob(app: TestApp): Promise<number> {
-  const handled = await app.server.deps.latePoints.refreshPending();
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  return handled;
+function runJob(app: TestApp): Promise<number> {
+  return app.server.deps.latePoints.refreshPending();
 }
 
 /** The transaction's tenant's recorded ranges, as the application role sees them. */
@@ -92,23 +97,23 @@ describe.each(ENGINES)('late points on %s', (engine) => {
   const b = { tenantId: '', adminKey: '' };
   const timescale = engine === 'embedded';
   /** A's `lat`: 1…20 in the hour H (one a minute from H + 1 min); B's `lat`: 100 at H + 30 min. */
-  const seed = Array.from({ length: 20 }, (_, i) => point('lat', i + 1, H + (i + 1) * MINUTE));
+  const seed = () => Array.from({ length: 20 }, (_, i) => point('lat', i + 1, H + (i + 1) * MINUTE));
 
   beforeAll(async () => {
     // The job runs only when a test runs it; no cache, so every answer is read from the database.
     app = await startApp(engine, { LATE_POINTS_CRON: 'off', QUERY_CACHE_SIZE: '0' });
     Object.assign(a, await app.createTenant());
     Object.assign(b, await app.createTenant());
-    await record(app, a.adminKey, seed);
+    await record(app, a.adminKey, seed());
     await record(app, b.adminKey, [point('lat', 100, H + 30 * MINUTE)]);
     await runJob(app);
   }, 120_000);
   afterAll(() => app?.close());
 
-  const hour = { metrics: ['lat'], from: iso(H), to: iso(H + HOUR), granularity: 'HOUR' };
+  const hour = () => ({ metrics: ['lat'], from: iso(H), to: iso(H + HOUR), granularity: 'HOUR' });
 
   test('a late point is in the next query, read from raw points until the job has recomputed the aggregates', async () => {
-    const before = await query(app, a.adminKey, hour);
+    const before = await query(app, a.adminKey, hour());
     expect(before.metadata.sources).toEqual(timescale ? ['group_stats_1h', 'group_sketch_1h'] : ['raw']);
     expect(before.series[0]!.buckets.map((x) => [x.count, x.sum, x.min, x.max])).toEqual([[20, 210, 1, 20]]);
 
@@ -116,7 +121,7 @@ describe.each(ENGINES)('late points on %s', (engine) => {
     const single = await app.gql(RecordMetric, { input: point('lat', 3000, H + 45 * MINUTE) }, a.adminKey);
     expect(single.errors).toBeUndefined();
 
-    const after = await query(app, a.adminKey, hour);
+    const after = await query(app, a.adminKey, hour());
     // Exact: 20 + 3 points. percentile_cont of 1…20, 1000, 2000, 3000: p50 at rank 11 is 12,
     // p99 at rank 21.78 is 2000 + 0.78 · 1000 = 2780 (within the sketch's 1 %).
     const [bucket] = after.series[0]!.buckets;
@@ -129,7 +134,7 @@ describe.each(ENGINES)('late points on %s', (engine) => {
 
     expect(await runJob(app)).toBe(1);
     expect(await invalidations(app, a.tenantId)).toEqual([]);
-    const refreshed = await query(app, a.adminKey, hour);
+    const refreshed = await query(app, a.adminKey, hour());
     expect(refreshed.metadata.sources).toEqual(timescale ? ['group_stats_1h', 'group_sketch_1h'] : ['raw']);
     expect(refreshed.series).toEqual(after.series);
   });
@@ -218,7 +223,7 @@ describe.each(ENGINES)('late points on %s', (engine) => {
     expect(await invalidations(app, a.tenantId)).toHaveLength(1);
     expect(await invalidations(app, b.tenantId)).toEqual([]);
     // B's `lat` over the same hour: its own point only, from the aggregates.
-    const answer = await query(app, b.adminKey, hour);
+    const answer = await query(app, b.adminKey, hour());
     expect(answer.series[0]!.buckets.map((x) => [x.count, x.sum, x.min, x.max, x.p50])).toEqual([[1, 100, 100, 100, 100]]);
     expect(answer.metadata.sources).toEqual(timescale ? ['group_stats_1h', 'group_sketch_1h'] : ['raw']);
     // The application role may record ranges, never delete them (only the job does), nor write another tenant's.
@@ -253,7 +258,6 @@ describe.each(ENGINES)('late points on %s', (engine) => {
     const previous = Date.UTC(new Date(monthStart).getUTCFullYear(), new Date(monthStart).getUTCMonth() - 1, 1);
     const backfill = await app.gql<{ backfillReportRollups: { status: string } }, unknown>(BACKFILL, { input: { from: iso(previous), to: iso(monthEnd) } }, a.adminKey);
     expect(backfill.data?.backfillReportRollups.status).toBe('COMPLETED');
-    await new Promise((resolve) => setTimeout(resolve, 50)); // as in runJob
     const report = async (period: string) => {
       const response = await app.gql<{ metricReport: { sources: string[]; groups: Array<{ rows: Array<{ start: string; count: number; sum: number }> }> } }, unknown>(
         REPORT,
@@ -297,14 +301,19 @@ describe.each(ENGINES)('one tenant’s retention and another’s late points on 
   const short = { tenantId: '', adminKey: '' };
   const long = { tenantId: '', adminKey: '' };
   const timescale = engine === 'embedded';
-  const NOW = Math.floor(Date.now() / HOUR) * HOUR;
-  const OLD = NOW - 40 * DAY + 10 * MINUTE;
+  let NOW = NaN;
+  let OLD = NaN;
 
   beforeAll(async () => {
-    app = await startApp(engine, { LATE_POINTS_CRON: 'off', QUERY_CACHE_SIZE: '0' });
+    NOW = Math.floor(Date.now() / HOUR) * HOUR;
+    OLD = NOW - 40 * DAY + 10 * MINUTE;
+    // An engine of its own: a retention run works through every tenant of its engine, and on the
+    // worker's shared one that is whatever the files before this one wrote (the test timed out
+    // at 30 s beside a CPU hog once it had most of a run's data to go through).
+    app = await startApp(engine, { LATE_POINTS_CRON: 'off', QUERY_CACHE_SIZE: '0' }, { ownEngine: true });
     Object.assign(short, await app.createTenant());
     Object.assign(long, await app.createTenant());
-  }, 120_000);
+  }, 600_000);
   afterAll(() => app?.close());
 
   test('after a retention run, a tenant that keeps 100 years gets points 40 days old into its aggregates; a 7-day tenant’s hourly data stays', async () => {
@@ -316,7 +325,6 @@ describe.each(ENGINES)('one tenant’s retention and another’s late points on 
     await record(app, long.adminKey, [point('cpu', 2, OLD)]);
     await runJob(app);
     await app.server.deps.retention.retain(new Date(NOW));
-    await new Promise((resolve) => setTimeout(resolve, 50)); // as in runJob
 
     // Late, after the retention run: 40 and 20 days old.
     await record(app, long.adminKey, [point('cpu', 3, OLD + 5 * MINUTE), point('cpu', 4, NOW - 20 * DAY)]);
@@ -335,7 +343,7 @@ describe.each(ENGINES)('one tenant’s retention and another’s late points on 
     const kept = await query(app, short.adminKey, input, STATS);
     expect(kept.series[0]?.buckets.map((x) => [x.count, x.sum]) ?? []).toEqual(timescale ? [[1, 1]] : []);
     if (timescale) expect(kept.metadata).toMatchObject({ sources: ['group_stats_1h'], downsampled: true });
-  });
+  }, 120_000); // two late-points jobs and a retention run: up to ~40 s under load
 });
 
 describe.each(ENGINES)('the query cache and writes on %s', (engine) => {

@@ -25,7 +25,11 @@ if (missing) console.warn(`test/replicas.test.ts is skipped: ${missing}`);
 
 const DATABASE = 'metrograph';
 /** Two days ago on the hour: raw points, read exactly. */
-const HOUR = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 2 * 86_400_000;
+let HOUR = NaN;
+// Read when the tests start, not when the module loads.
+beforeAll(() => {
+  HOUR = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 2 * 86_400_000;
+});
 const at = (minutes: number) => new Date(HOUR + minutes * 60_000).toISOString();
 const SETTINGS = { DATABASE_READ_MAX_LAG_MS: '1000', DATABASE_READ_WAIT_MS: '200', DATABASE_READ_CHECK_MS: '100', QUERY_CACHE_SIZE: '0' };
 

@@ -17,7 +17,11 @@ import { AuditLog, MetricPoints, RecordMetrics } from './operations.js';
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 /** Whole hours, so each point sits alone in its minute, hour and day buckets of the test. */
-const NOW = Math.floor(Date.now() / HOUR) * HOUR;
+let NOW = NaN;
+// The hour the tests start in (not when the module loads): every age below counts from it.
+beforeAll(() => {
+  NOW = Math.floor(Date.now() / HOUR) * HOUR;
+});
 const ago = (ms: number) => new Date(NOW - ms).toISOString();
 
 const SetRetention = graphql(`
@@ -105,8 +109,6 @@ describe.each(ENGINES)('retention on %s', (engine) => {
     // Late points (days old): taken into the aggregates by the late-points job before retention first runs.
     await app.gql(RecordMetrics, { metrics: points('old.gone', [20 * DAY], () => 5) }, a.adminKey);
     await app.server.deps.latePoints.refreshPending();
-    // The job kept the event loop busy past the server's keep-alive timeout: let it close idle sockets before the next request.
-    await new Promise((resolve) => setTimeout(resolve, 50));
   });
   afterAll(() => app?.close());
 
@@ -234,7 +236,11 @@ describe.each(ENGINES)('retention on %s', (engine) => {
     if (!timescale) return;
     // A point a minute per host for 36 hours, 3 to 4.5 days ago: chunks old enough to compress.
     const ages = Array.from({ length: 36 * 60 }, (_, i) => 3 * DAY + i * 60_000 + 7_000);
-    const all = points('squeezed', ages, (age, host) => Math.round(500 + Math.sin(age / HOUR) * 400) / 10 + (host === 'a' ? 100 : 0));
+    // Host b a second older than host a: the answers merge both hosts, and `last` of two points
+    // at the very same time has no defined order (it flipped between two identical reads).
+    const all = points('squeezed', ages, (age, host) => Math.round(500 + Math.sin(age / HOUR) * 400) / 10 + (host === 'a' ? 100 : 0)).map((p) =>
+      p.tags.host === 'b' ? { ...p, timestamp: new Date(Date.parse(p.timestamp) - 1_000).toISOString() } : p,
+    );
     for (let i = 0; i < all.length; i += 500) {
       expect((await app.gql(RecordMetrics, { metrics: all.slice(i, i + 500) }, b.adminKey)).data?.recordMetrics.accepted).toBe(Math.min(500, all.length - i));
     }
@@ -256,7 +262,15 @@ describe.each(ENGINES)('retention on %s', (engine) => {
 
     const compressed = await app.server.deps.retention.compress(new Date(NOW));
     expect(compressed).toBeGreaterThanOrEqual(2);
-    expect(await ask()).toEqual(before);
+    // Identical, except that a sum of doubles may differ in its last bits when compressed chunks
+    // hand the rows over in another order (10446.199999999995 vs …999: seen beside a CPU hog).
+    const sumsClose = (value: unknown): unknown =>
+      Array.isArray(value)
+        ? value.map(sumsClose)
+        : value && typeof value === 'object'
+          ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, k === 'sum' && typeof v === 'number' ? expect.closeTo(v, 6) : sumsClose(v)]))
+          : value;
+    expect(await ask()).toEqual(sumsClose(before));
 
     const stats = (await app.gql(StorageStats, {}, b.adminKey)).data!.storageStats;
     expect(stats.raw.compressedRows).toBeGreaterThanOrEqual(all.length);
@@ -275,7 +289,7 @@ describe.each(ENGINES)('retention on %s', (engine) => {
     const late = await app.gql(RecordMetrics, { metrics: [{ name: 'squeezed', type: 'GAUGE', value: 1, tags: { host: 'c' }, timestamp: ago(4 * DAY) }] }, b.adminKey);
     expect(late.data!.recordMetrics.accepted).toBe(1);
     expect((await everyPoint(app, b.adminKey, 'squeezed')).filter((p) => p.includes(' c '))).toEqual([expect.stringContaining(` 1 c ${ago(4 * DAY)}`)]);
-  });
+  }, 120_000); // 4 320 points written, 6 queries, compression of the engine's raw chunks: 23 s alone beside a CPU hog, 31 s in a full run
 
   test('storageStats is ADMIN only and counts only the caller’s tenant', async () => {
     const viewer = await app.createKey(a.adminKey, 'VIEWER');

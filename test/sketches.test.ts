@@ -12,7 +12,11 @@ import { ALPHA } from '../src/query/sketch.js';
 import { ENGINES, startApp, type TestApp } from './harness.js';
 
 // Three days back, inside every default retention: the planner's choice, not a horizon, decides the source.
-const T0 = Math.floor(Date.now() / 86_400_000) * 86_400_000 - 3 * 86_400_000;
+let T0 = NaN;
+// Read when the tests start, not when the module loads.
+beforeAll(() => {
+  T0 = Math.floor(Date.now() / 86_400_000) * 86_400_000 - 3 * 86_400_000;
+});
 const HOUR = 3_600_000;
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -74,8 +78,9 @@ const RECORD = `mutation($m: [MetricInput!]!) { recordMetrics(input: { metrics: 
 describe.each(ENGINES)('sketches on %s', (engine) => {
   let app: TestApp;
   let key = '';
-  const points = data();
+  let points: Pt[] = [];
   beforeAll(async () => {
+    points = data();
     app = await startApp(engine, { QUERY_CACHE_SIZE: '0' });
     key = (await app.createTenant('sketches')).adminKey;
     for (let i = 0; i < points.length; i += 500) {
