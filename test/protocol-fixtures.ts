@@ -41,14 +41,14 @@ export interface StoredRow {
   maxValue: number | null;
 }
 
-/** Every row of `metric` the tenant can see, oldest first, then by value. */
+/** Every row of `metric` the tenant can see, oldest first, then by value, then by tags (a total order). */
 export async function storedRows(app: TestApp, tenantId: string, metric: string): Promise<StoredRow[]> {
   const { rows } = await withTenant(app.server.deps.db.kysely, tenantId, (trx) =>
     sql<StoredRow>`
       select m.name as metric, m.type, m.unit, s.tags, p.time, p.value, p.weight::float8 as "weight",
              p.sum_adjust as "sumAdjust", p.min_value as "minValue", p.max_value as "maxValue"
       from tenant_points p join series s on s.id = p.series_id join metrics m on m.id = s.metric_id
-      where m.name = ${metric} order by p.time, p.value`.execute(trx),
+      where m.name = ${metric} order by p.time, p.value, s.tags::text`.execute(trx),
   );
   return rows.map((r) => ({ ...r, time: new Date(r.time) }));
 }

@@ -28,7 +28,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import type { MetricType, Tags } from '../db/tables.js';
 import type { TenantTx } from '../db/tenant.js';
-import { tagsKey, type RecordItem } from './record-points.js';
+import { tagsKey, type RecordItem } from './record-item.js';
 import { distributionRows, subtractBuckets, summaryRows, type Buckets, type DistributionRow } from './distribution.js';
 
 /** A first cumulative point whose start time is at most this long before it counts whole. */

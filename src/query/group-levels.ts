@@ -14,8 +14,10 @@
  *   groupBy [], no tags                    → key '': the whole metric
  *   groupBy [region], filter host = a      → none: a group holds other hosts' series too
  */
-import type { Tags } from '../db/tables.js';
-import type { AggregateQuery } from './aggregate.js';
+import type { TagFilter, Tags } from '../db/tables.js';
+
+/** What of an aggregate query decides its groups (src/query/aggregate.ts AggregateQuery). */
+type Question = { groupBy: string[]; tags: Tags; filters: TagFilter[] };
 
 /** What the reader needs to read whole tag groups at the group levels. */
 export interface GroupReading {
@@ -32,7 +34,7 @@ export interface GroupReading {
 }
 
 /** The one tag key a query's groups can be read by, or null when whole groups would not answer it. */
-export function groupKeyOf(query: Pick<AggregateQuery, 'groupBy' | 'tags' | 'filters'>): string | null {
+export function groupKeyOf(query: Question): string | null {
   if (query.groupBy.length > 1) return null;
   const keys = new Set([...query.groupBy, ...Object.keys(query.tags), ...query.filters.map((f) => f.key)]);
   if (keys.size === 0) return '';
@@ -44,7 +46,7 @@ export function groupKeyOf(query: Pick<AggregateQuery, 'groupBy' | 'tags' | 'fil
  * and the selection's extra ids and answer groups for them. Null when the query has no group key.
  */
 export function groupReading(
-  query: Pick<AggregateQuery, 'groupBy' | 'tags' | 'filters'>,
+  query: Question,
   series: ReadonlyArray<{ id: number; metricId: number; tags: Tags }>,
   grps: readonly number[],
 ): { reading: GroupReading; ids: number[]; grps: number[] } | null {

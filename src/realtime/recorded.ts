@@ -8,7 +8,7 @@
  * its tenant that name its metric.
  */
 import type { Tags } from '../db/tables.js';
-import { tagsKey } from '../ingest/record-points.js';
+import { tagsKey } from '../ingest/record-item.js';
 import type { LivePoint, PointBus } from './bus.js';
 import { createFeed, dropOldest, type Feed } from './feed.js';
 import { matchesTags } from './live-aggregates.js';
