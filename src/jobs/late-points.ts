@@ -21,7 +21,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Db } from '../db/connect.js';
 import type { Database } from '../db/tables.js';
-import { withTenant } from '../db/tenant.js';
+import { withOwnerForTenant, withTenant } from '../db/tenant.js';
 import { rolledPeriods, rollUp } from '../definitions/roll-up-reports.js';
 import type { Logger } from '../log.js';
 import { mergeIntervals, type Interval } from '../query/invalidations.js';
@@ -106,9 +106,8 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
   /** Recomputes one tenant's buckets of `seriesIds` over `ranges` at every level, in one transaction. */
   async function recompute(tenantId: string, metricIds: number[], ranges: Interval[], now: Date): Promise<void> {
     const views = await aggregates();
-    await kysely.transaction().execute(async (trx) => {
-      // As the owner (the application role has no privilege on the materialisation tables), with the tenant set so row-level security shows its series.
-      await sql`select set_config('app.tenant_id', ${tenantId}, true), set_config('statement_timeout', ${String(TIMEOUT_MS)}, true)`.execute(trx);
+    // As the owner (the application role has no privilege on the materialisation tables), with the tenant set so row-level security shows its series.
+    await withOwnerForTenant(kysely, tenantId, async (trx) => {
       const series = (await trx.selectFrom('series').select('id').where('metric_id', 'in', metricIds).execute()).map((r) => r.id);
       if (series.length === 0) return;
       for (const level of ORDER) {
@@ -144,7 +143,7 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
           }
         }
       }
-    });
+    }, { timeoutMs: TIMEOUT_MS });
   }
 
   /** Re-rolls the tenant's rolled report periods that a range touches (days first: weeks and months may be built from them). */

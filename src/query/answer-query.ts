@@ -10,7 +10,6 @@ import { withTenantRead, type Reads } from '../db/tenant.js';
 import { runAggregateWithDefinitions } from '../definitions/evaluate-definition.js';
 import { definitionStamp, findDefinitions, readerOf, type LoadedDefinition } from '../definitions/store-definitions.js';
 import type { Env } from '../env.js';
-import { userError } from '../errors.js';
 import { olderThanRaw } from '../ops/retention.js';
 import type { AggregateQuery, AggregateResult } from './aggregate.js';
 import { ANY_METRIC, type QueryCache } from './cache.js';
@@ -93,15 +92,8 @@ export async function answerQuery(
       const answer = await runAggregateWithDefinitions(trx, query, definitions, options);
       return { key, result: { ...answer, downsampled: answer.downsampled ?? (db.timescale && (await olderThanRaw(trx, query.from))) } };
     },
-    { timeoutMs: env.QUERY_TIMEOUT_MS },
-  ).catch((error: unknown) => {
-    if ((error as { code?: string }).code === '57014') {
-      throw userError('LIMIT_EXCEEDED', `The query ran longer than ${env.QUERY_TIMEOUT_MS} ms. Narrow the range, coarsen the granularity or filter by tags.`, {
-        limit: env.QUERY_TIMEOUT_MS,
-      });
-    }
-    throw error;
-  });
+    { timeoutMs: env.QUERY_TIMEOUT_MS, limitExceeded: true },
+  );
   if ('cached' in outcome) return { result: JSON.parse(outcome.cached!, reviveDates) as AggregateResult, fromCache: true };
   const { key, result } = outcome;
   const live = query.to.getTime() > Date.now() - LIVE_WINDOW_MS;
