@@ -69,7 +69,7 @@ try {
   const queryAfter = await time();
   const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
   const aggregateBytes = before.aggregates.reduce((n, a) => n + a.bytes, 0);
-  console.log(`aggregates per level (stats + sketch): ${before.aggregates.map((a) => `${a.level} ${a.rows.toLocaleString('en')} rows ${mb(a.bytes)}`).join(', ')}`);
+  console.log(`aggregates per level (stats + sketch, series and tag groups): ${before.aggregates.map((a) => `${a.level} ${a.rows.toLocaleString('en')} rows ${mb(a.bytes)}`).join(', ')}`);
   const ratio = aggregateBytes / before.raw.bytes;
   console.log(`all aggregate levels ${mb(aggregateBytes)} vs raw points ${mb(before.raw.bytes)} (uncompressed, 60 points per series-hour): ${ratio.toFixed(2)}× (goal ≤ 0.5×) ${ratio <= 0.5 ? 'PASS' : 'FAIL'}`);
   console.log(`compressed: ${JSON.stringify(compressed)}`);

@@ -21,10 +21,6 @@
 -- Tenant isolation (DESIGN.md §2): the application role reads these only through the
 -- tenant_group_* security_barrier views and has no privilege on series_groups, the aggregates
 -- or their materialisation tables.
---
--- Also here: an index on (tenant_id, series_id, bucket) on every series level, so a query for
--- a few series of a tenant with many reaches its rows by index instead of filtering every
--- series' rows of the range (EXPLAIN in bench/query.ts).
 
 create table series_groups (
   series_id bigint not null references series (id) on delete cascade,
@@ -104,17 +100,94 @@ select add_continuous_aggregate_policy('group_sketch_1h', start_offset => interv
 select add_continuous_aggregate_policy('group_stats_1d', start_offset => interval '35 days', end_offset => interval '1 day', schedule_interval => interval '1 hour');
 select add_continuous_aggregate_policy('group_sketch_1d', start_offset => interval '35 days', end_offset => interval '1 day', schedule_interval => interval '1 hour');
 
-create index on stats_1m (tenant_id, series_id, bucket);
-create index on sketch_1m (tenant_id, series_id, bucket);
-create index on stats_5m (tenant_id, series_id, bucket);
-create index on sketch_5m (tenant_id, series_id, bucket);
-create index on stats_1h (tenant_id, series_id, bucket);
-create index on sketch_1h (tenant_id, series_id, bucket);
-create index on stats_1d (tenant_id, series_id, bucket);
-create index on sketch_1d (tenant_id, series_id, bucket);
-
 -- Existing data: filled at the next start (src/query/backfill.ts), after whatever 0052 listed.
 insert into aggregate_backfill (position, view_name)
   select 100 + position, view_name
   from unnest(array['group_stats_1h', 'group_sketch_1h', 'group_stats_1d', 'group_sketch_1d']) with ordinality as v (view_name, position)
   where exists (select from points);
+
+-- A tenant's storage counts its tag-group rows with their level (as 0032 otherwise).
+create or replace function tenant_storage_stats()
+  returns table (relation text, rows bigint, bytes bigint, compressed_rows bigint, compressed_bytes bigint, uncompressed_bytes bigint)
+  language plpgsql stable security definer set search_path = public, pg_temp
+  as $$
+  declare
+    tenant uuid := current_tenant_id();
+    c record;
+    mine double precision;
+    total double precision;
+    mine_bytes double precision;
+    packed_mine double precision;
+    packed_total double precision;
+    total_bytes double precision;
+    plain_rows bigint := 0;
+    plain_bytes double precision := 0;
+    packed_rows bigint := 0;
+    packed_bytes double precision := 0;
+    unpacked_bytes double precision := 0;
+  begin
+    if tenant is null then
+      raise exception 'tenant_storage_stats needs app.tenant_id' using errcode = 'insufficient_privilege';
+    end if;
+    for c in
+      select format('%I.%I', ch.schema_name, ch.table_name) as chunk,
+             case when cc.id is not null then format('%I.%I', cc.schema_name, cc.table_name) end as compressed,
+             s.before_compression_total_bytes as before, s.after_compression_total_bytes as after
+      from _timescaledb_catalog.chunk ch
+      join _timescaledb_catalog.hypertable h on h.id = ch.hypertable_id
+      left join _timescaledb_catalog.chunk cc on cc.id = ch.compressed_chunk_id
+      left join chunk_compression_stats('points') s on s.chunk_schema = ch.schema_name and s.chunk_name = ch.table_name
+      where h.schema_name = 'public' and h.table_name = 'points' and not ch.dropped
+    loop
+      packed_mine := 0;
+      packed_total := 0;
+      if c.compressed is not null then
+        execute format('select coalesce(sum(_ts_meta_count) filter (where tenant_id = $1), 0), coalesce(sum(_ts_meta_count), 0),
+                               coalesce(sum(pg_column_size(x.*)) filter (where tenant_id = $1), 0), coalesce(sum(pg_column_size(x.*)), 0)
+                        from %s x', c.compressed)
+          into packed_mine, packed_total, mine_bytes, total_bytes using tenant;
+        if packed_mine > 0 then
+          packed_rows := packed_rows + packed_mine::bigint;
+          packed_bytes := packed_bytes + c.after * mine_bytes / total_bytes;
+          unpacked_bytes := unpacked_bytes + c.before * packed_mine / packed_total;
+        end if;
+      end if;
+      -- Reading a chunk reads its compressed rows too (decompressed); what is left is stored
+      -- uncompressed: all of an uncompressed chunk, late inserts into a compressed one.
+      execute format('select count(*) filter (where tenant_id = $1), count(*) from %s', c.chunk) into mine, total using tenant;
+      mine := mine - packed_mine;
+      total := total - packed_total;
+      if mine > 0 then
+        plain_rows := plain_rows + mine::bigint;
+        plain_bytes := plain_bytes + mine * pg_total_relation_size(c.chunk::regclass) / total;
+      end if;
+    end loop;
+    relation := 'raw';
+    rows := plain_rows + packed_rows;
+    bytes := round(plain_bytes + packed_bytes);
+    compressed_rows := packed_rows;
+    compressed_bytes := round(packed_bytes);
+    uncompressed_bytes := round(plain_bytes + unpacked_bytes);
+    return next;
+
+    for c in
+      select a.view_name, format('%I.%I', a.materialization_hypertable_schema, a.materialization_hypertable_name) as mat
+      from timescaledb_information.continuous_aggregates a
+      where a.view_schema = 'public' and a.view_name ~ '^(group_)?(stats|sketch)_(1m|5m|1h|1d)$'
+      order by a.view_name
+    loop
+      execute format('select count(*) from %s where tenant_id = $1', c.mat) into mine using tenant;
+      total := approximate_row_count(c.mat::regclass);
+      if total < mine then
+        execute format('select count(*) from %s', c.mat) into total; -- not analyzed yet: count
+      end if;
+      relation := c.view_name;
+      rows := mine::bigint;
+      bytes := case when mine = 0 then 0 else round(mine / total * hypertable_size(c.mat::regclass)) end;
+      compressed_rows := 0;
+      compressed_bytes := 0;
+      uncompressed_bytes := bytes;
+      return next;
+    end loop;
+  end
+  $$;

@@ -17,7 +17,7 @@ export interface StorageRow {
 
 export interface StorageStats {
   raw: StorageRow;
-  /** One entry per level (1m, 5m, 1h, 1d, in that order): its stats and sketch relations together. */
+  /** One entry per level (1m, 5m, 1h, 1d, in that order): its stats and sketch relations (and tag groups') together. */
   aggregates: Array<{ level: string; rows: number; bytes: number }>;
 }
 
@@ -27,7 +27,7 @@ export async function readStorageStats(trx: TenantTx): Promise<StorageStats> {
   const raw = rows.find((r) => r.relation === 'raw')!;
   const levels = new Map<string, { level: string; rows: number; bytes: number }>();
   for (const row of rows.filter((r) => r.relation !== 'raw')) {
-    const level = row.relation.replace(/^(stats|sketch)_/, '');
+    const level = row.relation.replace(/^(group_)?(stats|sketch)_/, '');
     const entry = levels.get(level) ?? { level, rows: 0, bytes: 0 };
     entry.rows += Number(row.rows);
     entry.bytes += Number(row.bytes);
