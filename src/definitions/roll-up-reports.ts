@@ -17,7 +17,7 @@ import type { Database } from '../db/tables.js';
 import { withTenant, type TenantTx } from '../db/tenant.js';
 import type { JobRun, Scheduler } from '../jobs/scheduler.js';
 import { DAY } from '../query/plan.js';
-import { RAW_SUM, RAW_WEIGHT } from '../query/read-buckets.js';
+import { newest, RAW_SUM, RAW_WEIGHT } from '../query/read-buckets.js';
 import { utcPeriod } from './calendar.js';
 import type { RollupPeriod } from './tables.js';
 
@@ -95,7 +95,7 @@ export async function rollUp(trx: TenantTx, period: RollupPeriod, from: Date, to
   // ("permission denied for materialized view stats_1d"), while a plain SELECT is allowed.
   const stats = await staged(
     trx,
-    sql`select x.series_id, ${start} as start, sum(x.n) as n, sum(x.s) as s, min(x.mn) as mn, max(x.mx) as mx, max(x.lt) as lt, (array_agg(x.lv order by x.lt desc, x.lv desc))[1] as lv
+    sql`select x.series_id, ${start} as start, sum(x.n) as n, sum(x.s) as s, min(x.mn) as mn, max(x.mx) as mx, max(x.lt) as lt, ${newest(sql`x.lv`, sql`x.lt`)} as lv
         from (${await sourceRows(trx, period, 'stats', first, end, options.timescale)}) x group by 1, 2`,
     sql`insert into report_rollup_stats (tenant_id, series_id, period, start, n, s, mn, mx, lt, lv)
         select current_tenant_id(), series_id, ${period}, start, n, s, mn, mx, lt, lv from rollup_rows`,

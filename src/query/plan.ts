@@ -139,17 +139,6 @@ export function bucketStarts(from: Date, to: Date, granularityMs: number): numbe
   return starts;
 }
 
-/** How many buckets [from, to) spans at `granularityMs`. */
-export function bucketCount(from: Date, to: Date, granularityMs: number): number {
-  return Math.max(0, Math.ceil((to.getTime() - floorTo(from.getTime(), granularityMs)) / granularityMs));
-}
-
-/** A short name for what answered, e.g. `stats_1h+stats_5m+raw`. */
-export function describeSources(segments: Segment[], prefix: 'stats' | 'sketch'): string[] {
-  const names = new Set(segments.map((s) => (s.source === 'raw' ? 'raw' : `${prefix}_${s.source}`)));
-  return [...names];
-}
-
 /**
  * Reads `ranges` from raw points instead of the aggregates: the hook for answering, per tenant,
  * ranges the aggregates do not hold correctly yet (points written behind a watermark, until a

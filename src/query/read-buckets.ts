@@ -135,9 +135,11 @@ const range = (column: RawBuilder<unknown>, from: Date, to: Date) =>
 export const RAW_WEIGHT = sql`least(coalesce(weight, 1), 9007199254740992)::float8`;
 /** A raw row's part of a sum. */
 export const RAW_SUM = sql`least(greatest(value, -1e200), 1e200) * ${RAW_WEIGHT} + least(greatest(coalesce(sum_adjust, 0), -1e200), 1e200)`;
+/** The value of the newest row (`last`); of rows at the same time, the largest, so no answer depends on the order rows are read. */
+export const newest = (value: RawBuilder<unknown>, time: RawBuilder<unknown>) => sql`(array_agg(${value} order by ${time} desc, ${value} desc))[1]`;
 const RAW_STATS = sql`sum(${RAW_WEIGHT}) as n, sum(${RAW_SUM}) as s,
   min(coalesce(min_value, value)) as mn, max(coalesce(max_value, value)) as mx,
-  max(time) as lt, (array_agg(value order by time desc, value desc))[1] as lv`;
+  max(time) as lt, ${newest(sql`value`, sql`time`)} as lv`;
 
 /**
  * Rows of one source, bucketed by `bucketing`:
@@ -168,20 +170,26 @@ export function sourceSql(source: Source, kind: 'stats' | 'sketch', bucketing: B
       ? sql`select series_id, ${bucketing.of(sql`start`)} as b, n::float8 as n, s, mn, mx, lt, lv from report_rollup_stats where ${where}`
       : sql`select series_id, ${bucketing.of(sql`start`)} as b, array_agg(k) as ks, array_agg(n::float8) as ws from report_rollup_sketch where ${where} group by 1, 2`;
   }
-  const where = sql`${series} and ${range(sql`bucket`, source.from, source.to)}`;
   // The view names come from a fixed list (LEVELS), never from the request.
-  const view = sql.table(`tenant_${kind}_${source.source}`);
-  // A level as wide as the answer's buckets is read row for row: its buckets are the answer's.
-  const sameWidth = bucketing.widthMs !== undefined && LEVEL_MS[source.source] === bucketing.widthMs;
-  if (kind === 'sketch') return sql`select series_id, ${sameWidth ? sql`bucket` : bucketing.of(sql`bucket`)} as b, ks, ws from ${view} where ${where}`;
-  return sameWidth
-    ? sql`select series_id, bucket as b, n, s, mn, mx, lt, lv from ${view} where ${where}`
-    : sql`select series_id, ${bucketing.of(sql`bucket`)} as b, sum(n) as n, sum(s) as s, min(mn) as mn, max(mx) as mx,
-            max(lt) as lt, (array_agg(lv order by lt desc, lv desc))[1] as lv
-          from ${view} where ${where} group by 1, 2`;
+  const rows = sql`${sql.table(`tenant_${kind}_${source.source}`)} where ${series} and ${range(sql`bucket`, source.from, source.to)}`;
+  return levelSql(rows, kind, bucketing, source.source);
 }
 
 const LEVEL_MS: Record<Segment['source'], number> = { raw: 0, '1m': 60_000, '5m': 300_000, '1h': 3_600_000, '1d': DAY };
+
+/**
+ * A level's rows (`rows`: a FROM clause giving series_id, bucket and the kind's columns) in
+ * the answer's buckets. A level as wide as the answer's buckets is read row for row.
+ */
+function levelSql(rows: RawBuilder<unknown>, kind: 'stats' | 'sketch', bucketing: Bucketing, level: LevelName): RawBuilder<unknown> {
+  const sameWidth = bucketing.widthMs !== undefined && LEVEL_MS[level] === bucketing.widthMs;
+  if (kind === 'sketch') return sql`select series_id, ${sameWidth ? sql`bucket` : bucketing.of(sql`bucket`)} as b, ks, ws from ${rows}`;
+  return sameWidth
+    ? sql`select series_id, bucket as b, n, s, mn, mx, lt, lv from ${rows}`
+    : sql`select series_id, ${bucketing.of(sql`bucket`)} as b, sum(n) as n, sum(s) as s, min(mn) as mn, max(mx) as mx,
+            max(lt) as lt, ${newest(sql`lv`, sql`lt`)} as lv
+          from ${rows} group by 1, 2`;
+}
 
 /**
  * Rows of one tag-group level (migrations/0076) in the shape of sourceSql's: each group's
@@ -190,16 +198,11 @@ const LEVEL_MS: Record<Segment['source'], number> = { raw: 0, '1m': 60_000, '5m'
 function groupSql(source: Segment & { source: LevelName }, kind: 'stats' | 'sketch', bucketing: Bucketing, groups: GroupReading): RawBuilder<unknown> {
   // The view names come from a fixed list (GROUP_LEVELS), never from the request.
   const view = sql.table(`tenant_group_${kind}_${source.source}`);
-  const from = sql`${view} g join unnest(${groups.metricIds}::bigint[], ${groups.values}::text[], ${groups.gids}::bigint[]) as gs (metric_id, value, gid)
-                     on g.metric_id = gs.metric_id and g.value = gs.value
-                   where g.metric_id = any(${[...new Set(groups.metricIds)]}::bigint[]) and g.key = ${groups.key}::text and ${range(sql`g.bucket`, source.from, source.to)}`;
-  const sameWidth = bucketing.widthMs !== undefined && LEVEL_MS[source.source] === bucketing.widthMs;
-  if (kind === 'sketch') return sql`select gs.gid as series_id, ${sameWidth ? sql`g.bucket` : bucketing.of(sql`g.bucket`)} as b, g.ks, g.ws from ${from}`;
-  return sameWidth
-    ? sql`select gs.gid as series_id, g.bucket as b, g.n, g.s, g.mn, g.mx, g.lt, g.lv from ${from}`
-    : sql`select gs.gid as series_id, ${bucketing.of(sql`g.bucket`)} as b, sum(g.n) as n, sum(g.s) as s, min(g.mn) as mn, max(g.mx) as mx,
-            max(g.lt) as lt, (array_agg(g.lv order by g.lt desc, g.lv desc))[1] as lv
-          from ${from} group by 1, 2`;
+  const rows = sql`(select gs.gid as series_id, g.*
+                    from ${view} g join unnest(${groups.metricIds}::bigint[], ${groups.values}::text[], ${groups.gids}::bigint[]) as gs (metric_id, value, gid)
+                      on g.metric_id = gs.metric_id and g.value = gs.value
+                    where g.metric_id = any(${[...new Set(groups.metricIds)]}::bigint[]) and g.key = ${groups.key}::text and ${range(sql`g.bucket`, source.from, source.to)}) g`;
+  return levelSql(rows, kind, bucketing, source.source);
 }
 
 export function unionSql(sources: Source[], kind: 'stats' | 'sketch', bucketing: Bucketing, ids: number[], groups?: GroupReading): RawBuilder<unknown> {
@@ -233,7 +236,7 @@ export function selectionSql(selection: Selection): RawBuilder<unknown> {
  */
 export function statsSql(sources: Source[], bucketing: Bucketing, selection: Selection): RawBuilder<unknown> {
   return sql`select sel.grp, seg.b, sum(seg.n)::float8 as n, sum(seg.s)::float8 as s, min(seg.mn) as mn, max(seg.mx) as mx,
-                    (array_agg(seg.lv order by seg.lt desc, seg.lv desc))[1] as lv
+                    ${newest(sql`seg.lv`, sql`seg.lt`)} as lv
              from (${unionSql(sources, 'stats', bucketing, selection.ids, selection.groups)}) seg join ${selectionSql(selection)} on sel.series_id = seg.series_id
              group by sel.grp, seg.b`;
 }
