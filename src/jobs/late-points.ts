@@ -24,6 +24,7 @@ import type { Database } from '../db/tables.js';
 import { withOwnerForTenant, withTenant } from '../db/tenant.js';
 import { rolledPeriods, rollUp } from '../definitions/roll-up-reports.js';
 import type { Logger } from '../log.js';
+import { createAggregateCatalog } from '../query/aggregate-catalog.js';
 import { mergeIntervals, type Interval } from '../query/invalidations.js';
 import { aggregatesOf, LEVELS, type LevelName } from '../query/plan.js';
 
@@ -56,16 +57,6 @@ interface Row {
   generation: number;
 }
 
-interface Aggregate {
-  /** schema-qualified, quoted materialisation hypertable */
-  table: string;
-  /** its hypertable id, for its watermark */
-  id: number;
-  /** its columns, quoted, in order */
-  columns: string;
-  /** the aggregate's SELECT */
-  definition: string;
-}
 
 export interface LatePoints {
   /** Handles every recorded range (up to a bound per run); returns the rows handled. */
@@ -82,26 +73,8 @@ export interface LatePointsDeps {
 export function createLatePoints(deps: LatePointsDeps): LatePoints {
   const { db, log } = deps;
   const kysely = db.kysely;
-  let catalog: Promise<Map<string, Aggregate>> | undefined;
-
   /** Each continuous aggregate's materialisation table and definition, read once. */
-  function aggregates(): Promise<Map<string, Aggregate>> {
-    catalog ??= sql<{ view_name: string; schema: string; name: string; id: number; definition: string; columns: string }>`
-      select a.view_name, a.materialization_hypertable_schema as schema, a.materialization_hypertable_name as name, a.view_definition as definition,
-             (select h.id from _timescaledb_catalog.hypertable h
-              where h.schema_name = a.materialization_hypertable_schema and h.table_name = a.materialization_hypertable_name) as id,
-             (select string_agg(quote_ident(attname), ', ' order by attnum) from pg_attribute
-              where attrelid = format('%I.%I', a.materialization_hypertable_schema, a.materialization_hypertable_name)::regclass and attnum > 0 and not attisdropped) as columns
-      from timescaledb_information.continuous_aggregates a
-      where a.view_schema = 'public'`
-      .execute(kysely)
-      .then(({ rows }) => new Map(rows.map((r) => [r.view_name, { table: `${quote(r.schema)}.${quote(r.name)}`, id: r.id, columns: r.columns, definition: r.definition.trim().replace(/;$/, '') }])))
-      .catch((error) => {
-        catalog = undefined;
-        throw error;
-      });
-    return catalog;
-  }
+  const aggregates = createAggregateCatalog(kysely);
 
   /** Recomputes one tenant's buckets of `seriesIds` over `ranges` at every level, in one transaction. */
   async function recompute(tenantId: string, metricIds: number[], ranges: Interval[], now: Date): Promise<void> {
@@ -119,7 +92,7 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
         for (const aggregate of aggregatesOf(level)) {
           const view = views.get(aggregate);
           if (!view) continue;
-          const table = sql.raw(view.table); // from TimescaleDB's catalog, quoted above
+          const table = sql.raw(view.table); // from TimescaleDB's catalog, quoted by aggregate-catalog.ts
           const columns = sql.raw(view.columns);
           await sql`lock table ${table} in share row exclusive mode`.execute(trx);
           // Buckets past the aggregate's watermark are not read from its materialisation
@@ -211,5 +184,4 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
   };
 }
 
-const quote = (identifier: string) => `"${identifier.replaceAll('"', '""')}"`;
 

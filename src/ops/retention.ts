@@ -29,6 +29,7 @@ import type { Env } from '../env.js';
 import type { Scheduler } from '../jobs/scheduler.js';
 import type { Logger } from '../log.js';
 import type { ServiceMetrics } from '../observability/metrics.js';
+import { createAggregateCatalog } from '../query/aggregate-catalog.js';
 import { aggregatesOf, DAY, HOUR, type LevelName } from '../query/plan.js';
 import type { AggregateRefresher } from '../query/refresh.js';
 
@@ -167,6 +168,7 @@ export function createRetention(deps: RetentionDeps) {
   const { db, env, log, metrics } = deps;
   const kysely = db.kysely;
   const batch = env.RETENTION_BATCH_SIZE;
+  const aggregates = createAggregateCatalog(kysely);
 
   /**
    * Deletes `where` from one table (a chunk, or a table without TimescaleDB) in ctid batches of
@@ -279,12 +281,11 @@ export function createRetention(deps: RetentionDeps) {
       sql` and `,
     );
     let total = 0;
+    const catalog = await aggregates();
     for (const aggregate of aggregatesOf(level)) {
-      const { rows } = await sql<{ schema: string; name: string }>`
-        select materialization_hypertable_schema as schema, materialization_hypertable_name as name
-        from timescaledb_information.continuous_aggregates where view_schema = 'public' and view_name = ${aggregate}`.execute(kysely);
-      if (!rows[0]) continue;
-      for (const chunk of await chunksOf(rows[0], cutoff)) {
+      const table = catalog.get(aggregate);
+      if (!table) continue;
+      for (const chunk of await chunksOf(table, cutoff)) {
         if (Date.now() > deadline) break;
         if (range.from && chunk.range_end <= range.from) continue;
         total += await deleteInBatches(chunk.chunk, sql<boolean>`${aggregate.startsWith('group_') ? groupWhere : where}`, deadline);
