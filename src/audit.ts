@@ -10,10 +10,9 @@ import { getArgumentValues, getVariableValues, Kind, type DocumentNode, type Exe
 import type { Plugin } from 'graphql-yoga';
 import type { Kysely } from 'kysely';
 import type { Principal } from './auth.js';
-import type { Database, Role } from './db/tables.js';
+import type { ActorKind, AuditRow, Database, NewAuditRow, Role } from './db/tables.js';
 import { withTenant, type TenantTx } from './db/tenant.js';
 import type { Logger } from './log.js';
-import type { ActorKind, AuditRow, NewAuditRow } from './ops/tables.js';
 
 export const AUDIT_ACTIONS = [
   'METRIC_RECORDED',

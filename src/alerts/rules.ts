@@ -9,7 +9,7 @@ import { audit, auditRow, type Actor, type AuditAction } from '../audit.js';
 import type { TenantPrincipal } from '../auth.js';
 import type { TenantTx } from '../db/tenant.js';
 import { userError } from '../errors.js';
-import type { AlertEventRow, AlertRuleRow, WebhookAttemptRow, WebhookDeliveryRow } from '../ops/tables.js';
+import type { AlertEventRow, AlertRuleRow, WebhookAttemptRow, WebhookDeliveryRow } from '../db/tables.js';
 
 /** A rule's settable fields as the API names them; absent or null leaves a column as it is. */
 export interface RuleFields {

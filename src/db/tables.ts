@@ -1,26 +1,35 @@
 import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
 
 /**
- * The one description of our tables for TypeScript. Row types are derived from it
+ * The one description of our tables and views for TypeScript. Row types are derived from it
  * (`Selectable<MetricsTable>`), never written twice. Keep it in step with migrations/.
- * Not typed yet: the aggregate views (tenant_stats_*, tenant_sketch_*, the rollup views),
- * job_runs, tenant_limits, cumulative_state and late_ranges, read and written as raw `sql`
- * by their modules (several of them in files other work is changing now; see issue #14).
+ *
+ * Views the application role reads (`tenant_*`: filtered by the transaction's tenant) and the
+ * continuous aggregates behind them are read-only here (`View<…>`): Kysely refuses an insert
+ * or update of them at compile time. Statements that pick a level at run time still write SQL
+ * (src/query/read-buckets.ts), but name it as `AggregateView` so the name is checked against
+ * this interface, and take their rows' types from it.
  */
-export interface Database {
+export interface Database extends AggregateViews {
   tenants: TenantsTable;
   api_keys: ApiKeysTable;
   metrics: MetricsTable;
   series: SeriesTable;
   point_ids: PointIdsTable;
+  /** The points hypertable: the owner's only (retention, purge); requests use tenant_points. */
+  points: PointsTable;
   /** The application role's only way to the points hypertable: filtered by the transaction's tenant. */
   tenant_points: PointsTable;
   service_state: ServiceStateTable;
   metrograph_migrations: MigrationsTable;
+  // Scheduled and requested jobs (migrations/0010).
+  job_runs: JobRunsTable;
   // Metric definitions and report rollups (migrations/0020, 0021).
   metric_definitions: MetricDefinitionsTable;
   metric_definition_versions: MetricDefinitionVersionsTable;
   report_rollup_periods: RollupPeriodsTable;
+  report_rollup_stats: RollupStatsTable;
+  report_rollup_sketch: RollupSketchTable;
   // Audit log, retention, alert rules (migrations/0030-0039).
   audit_log: AuditLogTable;
   tenant_retention: TenantRetentionTable;
@@ -29,6 +38,13 @@ export interface Database {
   alert_events: AlertEventsTable;
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
+  // Cardinality budgets, aggregates to fill, late-point ranges, cumulative state (0045-0060).
+  tenant_limits: TenantLimitsTable;
+  aggregate_backfill: AggregateBackfillTable;
+  aggregate_invalidations: AggregateInvalidationsTable;
+  cumulative_state: CumulativeStateTable;
+  /** Each series' tag groups (migrations/0076): the owner's only; written by a trigger. */
+  series_groups: SeriesGroupsTable;
 }
 
 export const ROLES = ['ADMIN', 'MANAGER', 'DEVELOPER', 'VIEWER'] as const;
@@ -48,6 +64,8 @@ export type TagFilter =
   | { key: string; exists: boolean };
 
 type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
+/** A jsonb column: written as its JSON text. */
+type Json<T> = ColumnType<T, string, string>;
 
 export interface TenantsTable {
   id: string;
@@ -206,8 +224,6 @@ export interface RetentionFloorsTable {
   updated_at: ColumnType<Date, Date | undefined, Date>;
 }
 
-type Json<T> = ColumnType<T, string, string>;
-
 export interface AlertRulesTable {
   id: Generated<string>;
   tenant_id: string;
@@ -285,3 +301,146 @@ export interface WebhookAttemptsTable {
   duration_ms: number;
 }
 export type WebhookAttemptRow = Selectable<WebhookAttemptsTable>;
+
+// Scheduled and requested jobs (migrations/0010).
+
+export type JobStatus = 'RUNNING' | 'COMPLETED' | 'FAILED';
+
+/** One run of a job; the unique (job, tick, tenant) row is the lock that makes a tick run once. */
+export interface JobRunsTable {
+  id: Generated<number>;
+  job: string;
+  tick: Date;
+  /** null for a job over every tenant; a tenant's id for work it asked for (a backfill). */
+  tenant_id: string | null;
+  range_from: Date | null;
+  range_to: Date | null;
+  status: JobStatus;
+  rows: number | null;
+  started_at: CreatedAt;
+  finished_at: Date | null;
+  duration_ms: number | null;
+  error: string | null;
+  instance: string | null;
+}
+export type JobRunRow = Selectable<JobRunsTable>;
+
+// Report rollups (migrations/0021): per series and period, the statistics and sketch cells.
+
+export interface RollupStatsTable {
+  tenant_id: string;
+  series_id: number;
+  period: RollupPeriod;
+  start: Date;
+  n: number;
+  s: number;
+  mn: number;
+  mx: number;
+  lt: Date;
+  lv: number;
+}
+
+export interface RollupSketchTable {
+  tenant_id: string;
+  series_id: number;
+  period: RollupPeriod;
+  start: Date;
+  /** A sketch cell's key (migrations/0051) and how many values it holds. */
+  k: number;
+  n: number;
+}
+
+// Cardinality budgets, aggregates to fill, late-point ranges, cumulative state (0045-0060).
+
+/** A tenant's overrides of the service's cardinality budgets; null keeps the default. Written by the owner only. */
+export interface TenantLimitsTable {
+  tenant_id: string;
+  max_series: number | null;
+  max_series_per_metric: number | null;
+  max_tag_values: number | null;
+  updated_at: ColumnType<Date, Date | undefined, Date>;
+}
+
+/** Continuous aggregates still to fill from the points stored before they existed, in refresh order (0052). */
+export interface AggregateBackfillTable {
+  position: number;
+  view_name: string;
+}
+
+/** A late-point range: per tenant, metric and UTC hour, the oldest and newest late point not yet recomputed (0058). */
+export interface AggregateInvalidationsTable {
+  tenant_id: string;
+  metric_id: number;
+  bucket: Date;
+  lo: Date;
+  hi: Date;
+  /** Counts the writes that widened the row; the job deletes it only if no write came meanwhile. */
+  generation: Generated<number>;
+  updated_at: ColumnType<Date, Date | undefined, Date>;
+}
+
+/** The last cumulative value of a series that arrives cumulative (src/ingest/cumulative.ts), so increments can be stored. */
+export interface CumulativeStateTable {
+  tenant_id: string;
+  /** A hash of the metric name and tags (not a series id: refused series keep a state too). */
+  series_key: string;
+  time: Date;
+  state: Json<unknown>;
+}
+
+/** One row per series and tag key, plus key '' for the whole metric (migrations/0076). */
+export interface SeriesGroupsTable {
+  series_id: number;
+  key: string;
+  tenant_id: string;
+  metric_id: number;
+  value: string;
+}
+
+// Aggregate levels (migrations/0052, 0076), TimescaleDB only.
+
+/** A view: selectable, never inserted into or updated. */
+type View<T> = { [K in keyof T]: ColumnType<T[K], never, never> };
+
+/** The widths of the series levels and of the tag-group levels (src/query/plan.ts LEVELS, GROUP_LEVELS). */
+export type SeriesLevel = '1m' | '5m' | '1h' | '1d';
+export type GroupLevel = '1h' | '1d';
+
+/** A series level's statistics per bucket: count, sum, min, max, and the time and value of the newest point. */
+export interface LevelStats {
+  series_id: number;
+  bucket: Date;
+  n: number;
+  s: number;
+  mn: number;
+  mx: number;
+  lt: Date;
+  lv: number;
+}
+
+/** A series level's sketch per bucket: cell keys and their counts (ws null: every count is 1). */
+export interface LevelSketch {
+  series_id: number;
+  bucket: Date;
+  ks: number[];
+  ws: number[] | null;
+}
+
+/** A tag group (metric, key, value) in place of a series. */
+export type GroupStats = Omit<LevelStats, 'series_id'> & { metric_id: number; key: string; value: string };
+export type GroupSketch = Omit<LevelSketch, 'series_id'> & { metric_id: number; key: string; value: string };
+
+type Owned<T> = T & { tenant_id: string };
+
+/**
+ * Every level by name. `tenant_*`: the application role's views, filtered by the transaction's
+ * tenant; without the prefix: the continuous aggregates themselves, the owner's only.
+ */
+export type AggregateViews = { [L in SeriesLevel as `tenant_stats_${L}`]: View<LevelStats> } & { [L in SeriesLevel as `tenant_sketch_${L}`]: View<LevelSketch> } & {
+  [L in GroupLevel as `tenant_group_stats_${L}`]: View<GroupStats>;
+} & { [L in GroupLevel as `tenant_group_sketch_${L}`]: View<GroupSketch> } & { [L in SeriesLevel as `stats_${L}`]: View<Owned<LevelStats>> } & {
+  [L in SeriesLevel as `sketch_${L}`]: View<Owned<LevelSketch>>;
+} & { [L in GroupLevel as `group_stats_${L}`]: View<Owned<GroupStats>> } & { [L in GroupLevel as `group_sketch_${L}`]: View<Owned<GroupSketch>> };
+
+/** The name of a tenant's view of an aggregate level, e.g. `tenant_stats_1h`, `tenant_group_sketch_1d`. */
+export type AggregateView = `tenant_${'stats' | 'sketch'}_${SeriesLevel}` | `tenant_group_${'stats' | 'sketch'}_${GroupLevel}`;

@@ -13,13 +13,12 @@
  * different, as long as no point stamped before the lookback arrives unannounced.
  */
 import { sql, type Kysely, type RawBuilder } from 'kysely';
-import type { Database } from '../db/tables.js';
+import type { Database, RollupPeriod } from '../db/tables.js';
 import { withTenant, type TenantTx } from '../db/tenant.js';
 import type { JobRun, Scheduler } from '../jobs/scheduler.js';
 import { DAY } from '../query/plan.js';
 import { newest, RAW_SUM, RAW_WEIGHT } from '../query/read-buckets.js';
 import { utcPeriod } from './calendar.js';
-import type { RollupPeriod } from './tables.js';
 
 /**
  * The periods rolled up on each engine. With TimescaleDB a day is already the 1d continuous

@@ -7,7 +7,7 @@
  * definitions only.
  */
 import { sql } from 'kysely';
-import type { Role } from '../db/tables.js';
+import type { Role, Visibility } from '../db/tables.js';
 import type { TenantTx } from '../db/tenant.js';
 import { isUniqueViolation } from '../db/tenants.js';
 import { userError } from '../errors.js';
@@ -15,7 +15,6 @@ import type { TagFilter } from '../query/aggregate.js';
 import { checkFormula, type CheckedFormula } from './check-formula.js';
 import { checkGroupBy } from './evaluate-formula.js';
 import { FormulaError } from './parse-formula.js';
-import type { Visibility } from './tables.js';
 
 /** Who is asking: their identity (`key:<api key id>`, null for a JWT) and role. */
 export interface DefinitionReader {

@@ -15,7 +15,7 @@
  */
 import { sql, type RawBuilder } from 'kysely';
 import type { TenantTx } from '../db/tenant.js';
-import type { RollupPeriod } from '../definitions/tables.js';
+import type { RollupPeriod } from '../db/tables.js';
 import { bucketStarts, DAY, GROUP_LEVELS, planSegments, type Horizons, type LevelName, type Segment } from './plan.js';
 import type { GroupReading } from './group-levels.js';
 import { addCells, quantiles, type Cells } from './sketch.js';

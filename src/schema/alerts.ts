@@ -10,7 +10,7 @@ import { metricLoader, requireTenant, tenantTx, WRITERS, type Context } from '..
 import { findDefinitions, readerOf } from '../definitions/store-definitions.js';
 import { parseInput, userError } from '../errors.js';
 import { metricName, tagsSchema } from '../ingest/metric-input.js';
-import type { AlertRuleRow, WebhookAttemptRow, WebhookDeliveryRow } from '../ops/tables.js';
+import type { AlertRuleRow, WebhookAttemptRow, WebhookDeliveryRow } from '../db/tables.js';
 import { changeRule, createRule, deleteRule, listDeliveries, listEvents, listRules, newWebhookSecret, readRule, ruleColumns, type AlertEventWithRule } from '../alerts/rules.js';
 import type { AlertEventMessage } from '../alerts/bus.js';
 import { AGGREGATIONS, ALERT_STATES, COMPARISONS } from '../alerts/state.js';

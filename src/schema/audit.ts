@@ -3,7 +3,7 @@ import { builder, listOf } from '../builder.js';
 import { ADMINS, tenantTx } from '../context.js';
 import { AUDIT_ACTIONS, readAuditLog, type AuditAction } from '../audit.js';
 import { parseInput, userError } from '../errors.js';
-import type { AuditRow } from '../ops/tables.js';
+import type { AuditRow } from '../db/tables.js';
 import { RoleEnum } from './tenancy.js';
 
 const AuditActionEnum = builder.enumType('AuditAction', {

@@ -6,7 +6,7 @@ import DataLoader from 'dataloader';
 import { z } from 'zod';
 import { builder, listOf } from '../builder.js';
 import { queryTimeout, readTx, requireTenant, tenantTx, WRITERS, type Context } from '../context.js';
-import type { Tags } from '../db/tables.js';
+import type { Tags, Visibility } from '../db/tables.js';
 import type { TenantTx } from '../db/tenant.js';
 import { definitionBuckets, type DefinitionSeries } from '../definitions/evaluate-definition.js';
 import { evaluateFormula, type FormulaCost } from '../definitions/evaluate-formula.js';
@@ -23,7 +23,6 @@ import {
   updateDefinition,
   type LoadedDefinition,
 } from '../definitions/store-definitions.js';
-import type { Visibility } from '../definitions/tables.js';
 import { parseInput } from '../errors.js';
 import { metricName, tagsSchema } from '../ingest/metric-input.js';
 import { bucketBudget } from '../query/budget.js';
