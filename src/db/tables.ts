@@ -323,7 +323,6 @@ export interface JobRunsTable {
   error: string | null;
   instance: string | null;
 }
-export type JobRunRow = Selectable<JobRunsTable>;
 
 // Report rollups (migrations/0021): per series and period, the statistics and sketch cells.
 

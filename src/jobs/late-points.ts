@@ -18,9 +18,8 @@
  * replaced, so a concurrent policy refresh on a TimescaleDB server cannot insert the same
  * buckets between our delete and insert.
  */
-import { sql, type Kysely } from 'kysely';
+import { sql } from 'kysely';
 import type { Db } from '../db/connect.js';
-import type { Database } from '../db/tables.js';
 import { withOwnerForTenant, withTenant } from '../db/tenant.js';
 import { rolledPeriods, rollUp } from '../definitions/roll-up-reports.js';
 import type { Logger } from '../log.js';
@@ -47,15 +46,6 @@ const REFRESH_WINDOW: Record<LevelName, number> = { '1m': 3 * 3_600_000, '5m': 6
 /** Levels in the order they are recomputed: each reads the one below it. */
 const ORDER: LevelName[] = ['1m', '5m', '1h', '1d'];
 const widthOf = (level: LevelName) => LEVELS.find((l) => l.name === level)!.ms;
-
-interface Row {
-  tenant_id: string;
-  metric_id: number;
-  bucket: Date;
-  lo: Date;
-  hi: Date;
-  generation: number;
-}
 
 
 export interface LatePoints {
@@ -122,17 +112,18 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
   /** Re-rolls the tenant's rolled report periods that a range touches (days first: weeks and months may be built from them). */
   async function reroll(tenantId: string, ranges: Interval[], now: Date): Promise<void> {
     await withTenant(
-      kysely as Kysely<Database>,
+      kysely,
       tenantId,
       async (trx) => {
         for (const period of rolledPeriods(db.timescale)) {
-          const touched = await sql<{ start: Date; end: Date }>`
-            select distinct p.start, p."end" from report_rollup_periods p
-            join unnest(${ranges.map((r) => new Date(r.from).toISOString())}::timestamptz[], ${ranges.map((r) => new Date(r.to).toISOString())}::timestamptz[]) as r (lo, hi)
-              on p.start < r.hi and p."end" > r.lo
-            where p.period = ${period}
-            order by p.start`.execute(trx);
-          for (const p of touched.rows) await rollUp(trx, period, new Date(p.start), new Date(p.end), { timescale: db.timescale, now });
+          const touched = await trx
+            .selectFrom('report_rollup_periods')
+            .select(['start', 'end'])
+            .where('period', '=', period)
+            .where((eb) => eb.or(ranges.map((r) => eb.and([eb('start', '<', new Date(r.to)), eb('end', '>', new Date(r.from))]))))
+            .orderBy('start')
+            .execute();
+          for (const p of touched) await rollUp(trx, period, new Date(p.start), new Date(p.end), { timescale: db.timescale, now });
         }
       },
       { timeoutMs: TIMEOUT_MS },
@@ -141,9 +132,15 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
 
   async function round(now: Date): Promise<{ seen: number; handled: number }> {
     // The owner sees every tenant's rows (the table's owner policy).
-    const { rows } = await sql<Row>`
-      select tenant_id, metric_id, bucket, lo, hi, generation from aggregate_invalidations order by bucket, tenant_id, metric_id limit ${BATCH}`.execute(kysely);
-    const byTenant = new Map<string, Row[]>();
+    const rows = await kysely
+      .selectFrom('aggregate_invalidations')
+      .select(['tenant_id', 'metric_id', 'bucket', 'lo', 'hi', 'generation'])
+      .orderBy('bucket')
+      .orderBy('tenant_id')
+      .orderBy('metric_id')
+      .limit(BATCH)
+      .execute();
+    const byTenant = new Map<string, typeof rows>();
     for (const row of rows) byTenant.set(row.tenant_id, [...(byTenant.get(row.tenant_id) ?? []), row]);
     let handled = 0;
     for (const [tenantId, mine] of byTenant) {

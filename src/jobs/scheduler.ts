@@ -45,13 +45,11 @@ export function createScheduler(kysely: Kysely<Database>, log: Logger, instance 
   async function run(job: string, tick: Date, work: JobWork, options: RunOptions = {}): Promise<JobRun | null> {
     let id: number;
     try {
-      const { rows } = await sql<{ id: number }>`
-        insert into job_runs (job, tick, tenant_id, range_from, range_to, status, instance)
-        values (${job}, ${tick.toISOString()}::timestamptz, ${options.tenantId ?? null}::uuid,
-                ${options.range?.from.toISOString() ?? null}::timestamptz, ${options.range?.to.toISOString() ?? null}::timestamptz,
-                'RUNNING', ${instance})
-        returning id`.execute(kysely);
-      id = rows[0]!.id;
+      ({ id } = await kysely
+        .insertInto('job_runs')
+        .values({ job, tick, tenant_id: options.tenantId ?? null, range_from: options.range?.from ?? null, range_to: options.range?.to ?? null, status: 'RUNNING', instance })
+        .returning('id')
+        .executeTakeFirstOrThrow());
     } catch (error) {
       if (isUniqueViolation(error)) return null; // another instance has this tick
       throw error;
@@ -68,8 +66,11 @@ export function createScheduler(kysely: Kysely<Database>, log: Logger, instance 
       log.error({ job, tick, err: message }, 'job failed');
     }
     const durationMs = performance.now() - started;
-    await sql`update job_runs set status = ${status}, rows = ${rows}, finished_at = now(), duration_ms = ${durationMs}, error = ${message}
-              where id = ${id}`.execute(kysely);
+    await kysely
+      .updateTable('job_runs')
+      .set({ status, rows, finished_at: sql<Date>`now()`, duration_ms: durationMs, error: message })
+      .where('id', '=', id)
+      .execute();
     log.info({ job, tick, status, rows, durationMs: Math.round(durationMs) }, 'job run');
     return { id, job, tick, status, rows, durationMs, error: message };
   }

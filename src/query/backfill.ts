@@ -15,14 +15,14 @@ export async function backfillAggregates(db: Db, log: Logger): Promise<void> {
   if (!db.timescale) return;
   const exists = await sql<{ t: string | null }>`select to_regclass('aggregate_backfill')::text as t`.execute(db.kysely);
   if (!exists.rows[0]?.t) return;
-  const { rows } = await sql<{ position: number; view_name: string }>`select position, view_name from aggregate_backfill order by position`.execute(db.kysely);
+  const rows = await db.kysely.selectFrom('aggregate_backfill').select(['position', 'view_name']).orderBy('position').execute();
   for (const row of rows) {
     const level = row.view_name.replace(/^(group_)?(stats|sketch)_/, '') as LevelName;
     const width = LEVELS.find((l) => l.name === level)!.ms;
     const end = Math.floor((Date.now() - REFRESH_LAG[level]) / width) * width;
     const started = Date.now();
     await sql`call refresh_continuous_aggregate(${row.view_name}::regclass, null, ${new Date(end).toISOString()}::timestamptz)`.execute(db.kysely);
-    await sql`delete from aggregate_backfill where position = ${row.position}`.execute(db.kysely);
+    await db.kysely.deleteFrom('aggregate_backfill').where('position', '=', row.position).execute();
     log.info({ aggregate: row.view_name, ms: Date.now() - started }, 'continuous aggregate filled from raw points');
   }
 }

@@ -13,7 +13,7 @@
  * Rows are read under row-level security: a tenant never sees, nor is slowed by, another
  * tenant's late points.
  */
-import { sql, type RawBuilder } from 'kysely';
+import { sql } from 'kysely';
 import type { TenantTx } from '../db/tenant.js';
 import { DAY, HOUR, MINUTE, planSegments, type Segment } from './plan.js';
 
@@ -89,14 +89,18 @@ export interface Interval {
  * aggregate bucket), clipped to [from, to), merged, oldest first.
  */
 export async function dirtyIntervals(trx: TenantTx, of: { metricIds: number[] } | { seriesIds: number[] }, from: Date, to: Date): Promise<Interval[]> {
-  const which: RawBuilder<boolean> =
-    'metricIds' in of
-      ? sql<boolean>`metric_id = any(${of.metricIds}::bigint[])`
-      : sql<boolean>`metric_id in (select metric_id from series where id = any(${of.seriesIds}::bigint[]))`;
-  const { rows } = await sql<{ lo: Date; hi: Date }>`
-    select lo, hi from aggregate_invalidations
-    where ${which} and hi >= ${from.toISOString()}::timestamptz and lo < ${to.toISOString()}::timestamptz
-    order by lo`.execute(trx);
+  const rows = await trx
+    .selectFrom('aggregate_invalidations')
+    .select(['lo', 'hi'])
+    .where('metric_id', '=', (eb) =>
+      'metricIds' in of
+        ? eb.fn.any(eb.val(of.metricIds))
+        : eb.fn.any(eb.selectFrom('series').select('metric_id').where('id', '=', eb.fn.any(eb.val(of.seriesIds)))),
+    )
+    .where('hi', '>=', from)
+    .where('lo', '<', to)
+    .orderBy('lo')
+    .execute();
   const intervals = rows.map((r) => ({
     from: Math.max(from.getTime(), floorTo(new Date(r.lo).getTime(), MINUTE)),
     to: Math.min(to.getTime(), floorTo(new Date(r.hi).getTime(), MINUTE) + MINUTE),
