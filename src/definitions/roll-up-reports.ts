@@ -79,14 +79,14 @@ export function completedPeriods(period: RollupPeriod, from: Date, to: Date, now
 export async function rollUp(trx: TenantTx, period: RollupPeriod, from: Date, to: Date, options: { timescale: boolean; now?: Date }): Promise<number> {
   const periods = completedPeriods(period, from, to, options.now ?? new Date());
   if (periods.length === 0) return 0;
-  const starts = periods.map((p) => new Date(p.start).toISOString());
   const first = new Date(periods[0]!.start);
   const end = new Date(periods.at(-1)!.end);
   // Deleting a period's row deletes its stats and sketch rows (on delete cascade).
   await trx.deleteFrom('report_rollup_periods').where('period', '=', period).where('start', 'in', periods.map((p) => new Date(p.start))).execute();
-  await sql`insert into report_rollup_periods (tenant_id, period, start, "end")
-            select current_tenant_id(), ${period}, s, e
-            from unnest(${starts}::timestamptz[], ${periods.map((p) => new Date(p.end).toISOString())}::timestamptz[]) as p (s, e)`.execute(trx);
+  await trx
+    .insertInto('report_rollup_periods')
+    .values(periods.map((p) => ({ tenant_id: sql<string>`current_tenant_id()`, period, start: new Date(p.start), end: new Date(p.end) })))
+    .execute();
   // Grouped by position: the same expression written twice would be two different parameters to PostgreSQL.
   const start = sql`date_trunc(${TRUNC[period]}, x.t, 'UTC')`;
   // Aggregated into a temporary table first: TimescaleDB refuses an INSERT … SELECT that reads
@@ -149,7 +149,7 @@ export function createReportRollups(kysely: Kysely<Database>, scheduler: Schedul
   return {
     async rollUpRecent(tick) {
       // The owning role lists tenants through the tenants_jobs policy (0021); each tenant's work runs as the application role.
-      const { rows: tenants } = await sql<{ id: string }>`select id from tenants order by id`.execute(kysely);
+      const tenants = await kysely.selectFrom('tenants').select('id').orderBy('id').execute();
       let rows = 0;
       for (const { id } of tenants) {
         rows += await inTenant(id, async (trx) => {

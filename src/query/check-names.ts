@@ -15,10 +15,10 @@ import { userError } from '../errors.js';
  */
 export async function suggestMetricName(trx: TenantTx, name: string, reader: DefinitionReader): Promise<string | undefined> {
   const [shortest, longest] = [Math.max(1, name.length - 3), name.length + 3];
-  const recorded = await trx.selectFrom('metrics').select('name').where(sql<boolean>`length(name) between ${shortest} and ${longest}`).execute();
+  const recorded = await trx.selectFrom('metrics').select('name').where((eb) => eb.between(eb.fn<number>('length', ['name']), shortest, longest)).execute();
   // Row-level security shows the reader only the definitions they may see (PRIVATE ones are their creator's).
   const defs = await scopeTo(trx, reader);
-  const defined = await defs.selectFrom('metric_definitions').select('name').where(sql<boolean>`length(name) between ${shortest} and ${longest}`).execute();
+  const defined = await defs.selectFrom('metric_definitions').select('name').where((eb) => eb.between(eb.fn<number>('length', ['name']), shortest, longest)).execute();
   return didYouMean(name, [...recorded, ...defined].map((r) => r.name).filter((n) => n !== name));
 }
 

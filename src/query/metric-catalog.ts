@@ -15,24 +15,31 @@ import type { TenantTx } from '../db/tenant.js';
  */
 export async function latestMetricValue(trx: TenantTx, metric: Pick<Metric, 'id' | 'type'>, tags: Tags, options: { timescale: boolean }): Promise<{ value: number; timestamp: Date } | null> {
   const series = trx.selectFrom('series as s').select('s.id').where('s.metric_id', '=', metric.id).where(sql<boolean>`s.tags @> ${JSON.stringify(tags)}::jsonb`);
-  let row: { value: number | null; timestamp: Date | null } | null;
+  let row: { value: number | null; timestamp: Date | null } | undefined;
   if (metric.type === 'COUNTER') {
-    const total = await sql<{ value: number | null; timestamp: Date | null }>`
-      select sum(x.v) as value, max(x.t) as timestamp
-      from (${options.timescale
-        ? sql`select s as v, lt as t, series_id from tenant_stats_1d`
-        : sql`select value as v, time as t, series_id from tenant_points`}) x
-      where x.series_id in (${series})`.execute(trx);
-    row = total.rows[0]?.timestamp ? total.rows[0] : null;
+    row = options.timescale
+      ? await trx
+          .selectFrom('tenant_stats_1d')
+          .select((eb) => [eb.fn.sum<number | null>('s').as('value'), eb.fn.max('lt').as('timestamp')])
+          .where('series_id', 'in', series)
+          .executeTakeFirst()
+      : await trx
+          .selectFrom('tenant_points')
+          .select((eb) => [eb.fn.sum<number | null>('value').as('value'), eb.fn.max('time').as('timestamp')])
+          .where('series_id', 'in', series)
+          .executeTakeFirst();
   } else {
     // One index probe per series (lateral), then the newest of those.
-    const { rows } = await sql<{ value: number; timestamp: Date }>`
-      select p.value, p.time as timestamp
-      from (${series}) s cross join lateral (
-        select value, time from tenant_points where series_id = s.id order by time desc limit 1
-      ) p
-      order by p.time desc limit 1`.execute(trx);
-    row = rows[0] ?? null;
+    row = await trx
+      .selectFrom(series.as('s'))
+      .innerJoinLateral(
+        (eb) => eb.selectFrom('tenant_points').select(['value', 'time']).whereRef('series_id', '=', 's.id').orderBy('time', 'desc').limit(1).as('p'),
+        (join) => join.onTrue(),
+      )
+      .select(['p.value', 'p.time as timestamp'])
+      .orderBy('p.time', 'desc')
+      .limit(1)
+      .executeTakeFirst();
   }
   if (!row || row.value === null || row.timestamp === null) return null;
   return { value: Number(row.value), timestamp: new Date(row.timestamp) };
@@ -40,8 +47,14 @@ export async function latestMetricValue(trx: TenantTx, metric: Pick<Metric, 'id'
 
 /** The tag keys `metricId`'s series use, alphabetically (at most 1000). */
 export async function metricTagKeys(trx: TenantTx, metricId: Metric['id']): Promise<string[]> {
-  const { rows } = await sql<{ key: string }>`
-    select distinct jsonb_object_keys(tags) as key from series where metric_id = ${metricId} order by key limit 1000`.execute(trx);
+  const rows = await trx
+    .selectFrom('series')
+    .select((eb) => eb.fn<string>('jsonb_object_keys', ['tags']).as('key'))
+    .distinct()
+    .where('metric_id', '=', metricId)
+    .orderBy('key')
+    .limit(1000)
+    .execute();
   return rows.map((r) => r.key);
 }
 

@@ -15,7 +15,7 @@
  */
 import { sql, type RawBuilder } from 'kysely';
 import type { TenantTx } from '../db/tenant.js';
-import type { RollupPeriod } from '../db/tables.js';
+import type { AggregateView, LevelSketch, LevelStats, RollupPeriod } from '../db/tables.js';
 import { bucketStarts, DAY, GROUP_LEVELS, planSegments, type Horizons, type LevelName, type Segment } from './plan.js';
 import type { GroupReading } from './group-levels.js';
 import { addCells, quantiles, type Cells } from './sketch.js';
@@ -170,8 +170,9 @@ export function sourceSql(source: Source, kind: 'stats' | 'sketch', bucketing: B
       ? sql`select series_id, ${bucketing.of(sql`start`)} as b, n::float8 as n, s, mn, mx, lt, lv from report_rollup_stats where ${where}`
       : sql`select series_id, ${bucketing.of(sql`start`)} as b, array_agg(k) as ks, array_agg(n::float8) as ws from report_rollup_sketch where ${where} group by 1, 2`;
   }
-  // The view names come from a fixed list (LEVELS), never from the request.
-  const rows = sql`${sql.table(`tenant_${kind}_${source.source}`)} where ${series} and ${range(sql`bucket`, source.from, source.to)}`;
+  // The view names come from a fixed list (LEVELS), never from the request; the type checks them against the Database interface.
+  const view: AggregateView = `tenant_${kind}_${source.source}`;
+  const rows = sql`${sql.table(view)} where ${series} and ${range(sql`bucket`, source.from, source.to)}`;
   return levelSql(rows, kind, bucketing, source.source);
 }
 
@@ -197,7 +198,9 @@ function levelSql(rows: RawBuilder<unknown>, kind: 'stats' | 'sketch', bucketing
  */
 function groupSql(source: Segment & { source: LevelName }, kind: 'stats' | 'sketch', bucketing: Bucketing, groups: GroupReading): RawBuilder<unknown> {
   // The view names come from a fixed list (GROUP_LEVELS), never from the request.
-  const view = sql.table(`tenant_group_${kind}_${source.source}`);
+  if (source.source !== '1h' && source.source !== '1d') throw new Error(`no tag-group level ${source.source}`);
+  const name: AggregateView = `tenant_group_${kind}_${source.source}`;
+  const view = sql.table(name);
   const rows = sql`(select gs.gid as series_id, g.*
                     from ${view} g join unnest(${groups.metricIds}::bigint[], ${groups.values}::text[], ${groups.gids}::bigint[]) as gs (metric_id, value, gid)
                       on g.metric_id = gs.metric_id and g.value = gs.value
@@ -286,22 +289,11 @@ export interface MergedBucket {
   quantiles?: Array<number | null>;
 }
 
-interface StatsRow {
-  grp: number;
-  b: unknown;
-  n: number;
-  s: number;
-  mn: number;
-  mx: number;
-  lv: number;
-}
+/** A statsSql row: a group's bucket (`b`, as `bucketing.of` gives it) with a level's statistics. */
+type StatsRow = Pick<LevelStats, 'n' | 's' | 'mn' | 'mx' | 'lv'> & { grp: number; b: unknown };
 
-interface SketchRow {
-  series_id: string | number;
-  b: unknown;
-  ks: number[];
-  ws: number[] | null;
-}
+/** A unionSql sketch row: a series' (or group stand-in's) bucket with a level's cells. */
+type SketchRow = Pick<LevelSketch, 'series_id' | 'ks' | 'ws'> & { b: unknown };
 
 /**
  * Reads and merges the buckets of `selection` from `sources`: stats merged in SQL per group,
