@@ -1,0 +1,78 @@
+/**
+ * The hand-written fast path of a recorded point, readMetricInput (src/ingest/metric-input.ts),
+ * held to the schema it stands in for: for any input, it returns undefined exactly when
+ * metricInputSchema rejects the input, and otherwise the value the schema returns. Inputs are
+ * generated near the edges the schema draws (name pattern and length, finite values, negative
+ * counters, tag keys and values, 1970 and ten minutes ahead, unit length, UUIDs in any case).
+ *
+ * The seed is printed; FC_SEED=<seed> replays a run, FC_SEED=random tries a new one.
+ */
+import fc from 'fast-check';
+import { describe, expect, test } from 'vitest';
+import { MAX_FUTURE_MS, MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TAGS, metricInputSchema, MIN_TIMESTAMP, readMetricInput } from '../src/ingest/metric-input.js';
+
+const SEED = process.env.FC_SEED === 'random' ? Date.now() % 2 ** 31 : Number(process.env.FC_SEED ?? 20_261_202);
+const RUNS = Number(process.env.FC_RUNS ?? 3000);
+console.log(`metric-input property: FC_SEED=${SEED} FC_RUNS=${RUNS}`);
+
+const edgeString = fc.oneof(
+  fc.string({ maxLength: 20 }),
+  fc.string({ unit: fc.constantFrom('\u0000', '\ud800', '\udfff', 'é', '😀', '.', '_', '-', ' '), maxLength: 6 }),
+  fc.constantFrom('', 'a', '1a', 'a'.repeat(255), 'a'.repeat(256), '__proto__', 'constructor', 'prototype'),
+);
+const name = fc.oneof(fc.stringMatching(/^[a-zA-Z][a-zA-Z0-9._-]{0,20}$/), fc.constantFrom('a'.repeat(255), 'a'.repeat(256)), edgeString);
+const value = fc.oneof(fc.double(), fc.integer({ min: -5, max: 5 }), fc.constantFrom(-0, Number.MAX_VALUE, Number.NaN, Infinity), edgeString, fc.constant(null));
+const type = fc.oneof(fc.constantFrom('COUNTER', 'GAUGE', 'HISTOGRAM', 'SUMMARY'), fc.constantFrom('counter', '', 'OTHER'), fc.integer());
+const tagKey = fc.oneof(fc.stringMatching(/^[a-z]{1,8}$/), fc.constantFrom('k'.repeat(MAX_TAG_KEY), 'k'.repeat(MAX_TAG_KEY + 1)), edgeString);
+const tagValue = fc.oneof(fc.string({ maxLength: 10 }), fc.constantFrom('v'.repeat(MAX_TAG_VALUE), 'v'.repeat(MAX_TAG_VALUE + 1)), edgeString, fc.integer(), fc.constant(null), fc.constant({}));
+const tags = fc.oneof(
+  fc.dictionary(tagKey, tagValue, { maxKeys: 4 }),
+  fc.dictionary(fc.stringMatching(/^[a-z]{1,8}$/), fc.string({ maxLength: 10 }), { minKeys: MAX_TAGS - 1, maxKeys: MAX_TAGS + 1 }),
+  fc.constantFrom(JSON.parse('{"__proto__": "x"}') as unknown, [], 'region=eu', 0, Object.create(null) as unknown),
+  fc.constant(null),
+  fc.constant(undefined),
+);
+// Clear of the ten-minute bound by a minute either way: both sides read the clock a moment apart.
+const timestamp = fc.oneof(
+  fc.integer({ min: -1_000_000_000_000, max: MAX_FUTURE_MS - 60_000 }).map((offset) => new Date(Date.now() + offset)),
+  fc.integer({ min: MAX_FUTURE_MS + 60_000, max: 400 * 86_400_000 }).map((offset) => new Date(Date.now() + offset)),
+  fc.constantFrom(-1, 0, 1).map((ms) => new Date(MIN_TIMESTAMP.getTime() + ms)),
+  fc.constantFrom(new Date(Number.NaN), '2026-12-02T06:00:00Z', 1_764_655_200_000),
+  fc.constant(null),
+  fc.constant(undefined),
+);
+const unit = fc.oneof(fc.constantFrom('ms', 'bytes', 'u'.repeat(50), 'u'.repeat(51), ''), edgeString, fc.integer(), fc.constant(null), fc.constant(undefined));
+const id = fc.oneof(fc.uuid(), fc.uuid().map((u) => u.toUpperCase()), edgeString, fc.constantFrom('00000000-0000-0000-0000-00000000000g'), fc.constant(null), fc.constant(undefined));
+const item = fc.record({ name, value, type, tags, timestamp, unit, id, extra: fc.option(fc.string()) }, { requiredKeys: [] });
+// Points the schema takes, or one edge away from it, so values are compared as often as rejections are.
+const valid = fc.record(
+  {
+    name: fc.stringMatching(/^[a-zA-Z][a-zA-Z0-9._-]{0,20}$/),
+    value: fc.oneof(fc.double({ min: 0, noNaN: true, noDefaultInfinity: true }), fc.constantFrom(-1, -0)),
+    type: fc.constantFrom('COUNTER', 'GAUGE', 'HISTOGRAM', 'SUMMARY'),
+    tags: fc.option(fc.dictionary(fc.stringMatching(/^[a-z]{1,8}$/), fc.string({ maxLength: 10 }), { maxKeys: 4 })),
+    timestamp: fc.option(fc.integer({ min: 0, max: 1_700_000_000_000 }).map((ms) => new Date(ms))),
+    unit: fc.option(fc.constantFrom('ms', 'bytes', 'u'.repeat(50), 'u'.repeat(51), '')),
+    id: fc.option(fc.oneof(fc.uuid(), fc.uuid().map((u) => u.toUpperCase()))),
+  },
+  { requiredKeys: ['name', 'value', 'type'] },
+);
+const raw = fc.oneof({ weight: 10, arbitrary: valid }, { weight: 20, arbitrary: item }, { weight: 1, arbitrary: fc.constantFrom(null, undefined, 0, 'point', [] as unknown) });
+
+describe('readMetricInput, the fast path of a recorded point', () => {
+  test('accepts exactly what metricInputSchema accepts, and returns the same value', () => {
+    let accepted = 0;
+    fc.assert(
+      fc.property(raw, (input) => {
+        const schema = metricInputSchema.safeParse(input);
+        const fast = readMetricInput(input);
+        if (schema.success) accepted++;
+        expect(fast === undefined).toBe(!schema.success);
+        if (schema.success) expect(fast).toStrictEqual(schema.data);
+      }),
+      { seed: SEED, numRuns: RUNS },
+    );
+    // The generator reaches both sides of the schema, not only its rejections.
+    expect(accepted).toBeGreaterThan(RUNS / 5);
+  });
+});
