@@ -177,7 +177,7 @@ export async function openDeps(env: Env, log: Logger, options: OpenOptions = {})
       await recorder.drain();
       live.close();
       await bus.close();
-      alertBus.close();
+      await alertBus.close();
       revocations?.close();
       redis?.disconnect();
       await reads.close?.();

@@ -116,7 +116,7 @@ export function createAlerts(deps: { db: Db; env: Env; log: Logger } & { bus: Al
       return row;
     });
     if (event) {
-      await deps.bus.publish({
+      deps.bus.publish(rule.tenant_id, [{
         id: String(event.id),
         tenantId: rule.tenant_id,
         ruleId: rule.id,
@@ -128,7 +128,7 @@ export function createAlerts(deps: { db: Db; env: Env; log: Logger } & { bus: Al
         to: next.state,
         value,
         threshold,
-      });
+      }]);
     }
     return changed;
   }

@@ -368,9 +368,13 @@ builder.subscriptionFields((t) => ({
       const ruleIds = args.filter?.ruleIds?.length ? new Set(args.filter.ruleIds.map(String)) : null;
       const severities = args.filter?.severities?.length ? new Set<string>(args.filter.severities) : null;
       const feed = createFeed(dropOldest<AlertEventMessage>(ctx.deps.env.LIVE_BUFFER_POINTS), () => stop());
-      const stop = ctx.deps.alertBus.subscribe(tenantId, (event) => {
-        if ((!ruleIds || ruleIds.has(event.ruleId)) && (!severities || severities.has(event.severity))) feed.push(event);
-      });
+      const stop = ctx.deps.alertBus.subscribe(
+        tenantId,
+        (events) => {
+          for (const event of events) if ((!ruleIds || ruleIds.has(event.ruleId)) && (!severities || severities.has(event.severity))) feed.push(event);
+        },
+        null,
+      );
       return feed;
     },
     resolve: ({ item }) => item,
