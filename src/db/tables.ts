@@ -5,8 +5,8 @@ import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
  * (`Selectable<MetricsTable>`), never written twice. Keep it in step with migrations/.
  *
  * Views the application role reads (`tenant_*`: filtered by the transaction's tenant) and the
- * continuous aggregates behind them are read-only here (`View<…>`): Kysely refuses an insert
- * or update of them at compile time. Statements that pick a level at run time still write SQL
+ * continuous aggregates behind them are read-only here (`View<…>`: every column's insert and
+ * update type is never, so an update of them does not compile). Statements that pick a level at run time still write SQL
  * (src/query/read-buckets.ts), but name it as `AggregateView` so the name is checked against
  * this interface, and take their rows' types from it.
  */
