@@ -12,7 +12,7 @@
  *      36 days on): what older data costs for good.
  * And the time two queries take at each moment (median of 5), with their answers compared.
  * The late-points job is run here once the points are in (every point is late), not on its
- * schedule: in this process it would hold up the writes (and, at 100 series, break them).
+ * schedule: in this process it would hold up the writes.
  *
  * Scale: storageStats attributes bytes chunk by chunk, and a chunk has a fixed cost (its
  * table, indexes, TOAST table, and once compressed a second table): tens of kB for each of the
@@ -32,8 +32,13 @@ const deps = await openDeps(env, createLogger('silent'), { embeddedDataDir: null
 const server = createServer(deps);
 const url = `${await server.start()}/graphql`;
 
+/**
+ * A fresh connection per request: the engine runs in this process (WASM), and a long step
+ * (the late-points job, VACUUM FULL, compression) holds the event loop past the server's
+ * keep-alive timeout, which then closes the idle socket just as the next request is sent on it.
+ */
 async function gql<T>(query: string, variables: unknown, token: string): Promise<T> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) });
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, connection: 'close' }, body: JSON.stringify({ query, variables }) });
   const body = (await response.json()) as { data?: T; errors?: unknown };
   if (!body.data || body.errors) throw new Error(JSON.stringify(body.errors));
   return body.data;
