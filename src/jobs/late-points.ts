@@ -26,6 +26,7 @@ import type { Logger } from '../log.js';
 import { createAggregateCatalog } from '../query/aggregate-catalog.js';
 import { mergeIntervals, type Interval } from '../query/invalidations.js';
 import { aggregatesOf, LEVELS, type LevelName } from '../query/plan.js';
+import { REFRESH_WINDOW } from '../query/refresh.js';
 
 export const LATE_POINTS_JOB = 'late-points';
 
@@ -37,11 +38,6 @@ const TIMEOUT_MS = 300_000;
 
 const SPAN_GAP_MS = 86_400_000;
 
-/**
- * How far back each level's refreshes reach, at least: the policies' start offsets (migrations/0005);
- * the service's own refresh (src/query/refresh.ts) reaches back to the retention floor, further.
- */
-const REFRESH_WINDOW: Record<LevelName, number> = { '1m': 3 * 3_600_000, '5m': 6 * 3_600_000, '1h': 3 * 86_400_000, '1d': 35 * 86_400_000 };
 
 /** Levels in the order they are recomputed: each reads the one below it. */
 const ORDER: LevelName[] = ['1m', '5m', '1h', '1d'];
@@ -71,6 +67,9 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
     const views = await aggregates();
     // As the owner (the application role has no privilege on the materialisation tables), with the tenant set so row-level security shows its series.
     await withOwnerForTenant(kysely, tenantId, async (trx) => {
+      // Buckets in compressed chunks (migrations/0090) are deleted by decompressing the batches
+      // that hold them; TimescaleDB stops a transaction after 100 000 such rows by default.
+      await sql`set local timescaledb.max_tuples_decompressed_per_dml_transaction = 0`.execute(trx);
       const series = (await trx.selectFrom('series').select('id').where('metric_id', 'in', metricIds).execute()).map((r) => r.id);
       if (series.length === 0) return;
       for (const level of ORDER) {

@@ -1,13 +1,14 @@
 /**
  * Bounded storage: per-tenant retention of raw points and of each aggregate level, and
- * compression of raw chunks (migrations/0031, 0032).
+ * compression of raw chunks and of the aggregate levels' chunks (migrations/0031, 0032, 0090).
  *
  * Tables are shared by tenants and chunked by time only, so one TimescaleDB policy cannot
  * express a retention per tenant. The retention job therefore drops whole chunks older than
  * the longest retention any tenant has (`drop_chunks`, cheap), then deletes the rows of each
  * tenant whose retention is shorter, in bounded batches, each its own short transaction:
  * ctid batches in uncompressed chunks, whole compressed batches (per chunk and series group)
- * in compressed ones. Without TimescaleDB, only the batched deletes of raw points.
+ * in compressed ones (through the hypertable, with the chunk's range). Without TimescaleDB,
+ * only the batched deletes of raw points.
  *
  * Aggregates and deletes: TimescaleDB recomputes an invalidated range of a continuous aggregate
  * from its source, for every tenant, and both drop_chunks and DELETE invalidate. Refreshing a
@@ -30,8 +31,8 @@ import type { Scheduler } from '../jobs/scheduler.js';
 import type { Logger } from '../log.js';
 import type { ServiceMetrics } from '../observability/metrics.js';
 import { createAggregateCatalog } from '../query/aggregate-catalog.js';
-import { aggregatesOf, DAY, HOUR, type LevelName } from '../query/plan.js';
-import type { AggregateRefresher } from '../query/refresh.js';
+import { aggregatesOf, DAY, HOUR, LEVELS, type LevelName } from '../query/plan.js';
+import { REFRESH_WINDOW, type AggregateRefresher } from '../query/refresh.js';
 
 /** What retention applies to: raw points, and each continuous aggregate level. */
 export const SOURCES = ['raw', '1m', '5m', '1h', '1d'] as const;
@@ -63,6 +64,18 @@ const FEEDS: Record<LevelName, 'raw' | '1m' | '1h'> = { '1m': 'raw', '5m': '1m',
 
 /** A floor runs this far ahead of the newest row retention may delete before its next run. */
 const FLOOR_LEAD_MS = DAY;
+
+/**
+ * How old (ms) a chunk's end must be before it is compressed: COMPRESS_AFTER_HOURS, and for an
+ * aggregate level at least its refresh window, so that routine refreshes never rewrite a
+ * compressed chunk (late points still may: the chunk is then compressed again by the next run).
+ *
+ *   COMPRESS_AFTER_HOURS 48 → raw, 1m, 5m 48 h; 1h 3 days; 1d 35 days
+ */
+export function compressionAge(source: Source, compressAfterHours: number): number {
+  const age = compressAfterHours * HOUR;
+  return source === 'raw' ? age : Math.max(age, REFRESH_WINDOW[source]);
+}
 
 export interface TenantRetention extends Retention {
   /** Which values are the tenant's own (the rest are defaults). */
@@ -285,10 +298,24 @@ export function createRetention(deps: RetentionDeps) {
     for (const aggregate of aggregatesOf(level)) {
       const table = catalog.get(aggregate);
       if (!table) continue;
+      const condition = sql<boolean>`${aggregate.startsWith('group_') ? groupWhere : where}`;
       for (const chunk of await chunksOf(table, cutoff)) {
         if (Date.now() > deadline) break;
         if (range.from && chunk.range_end <= range.from) continue;
-        total += await deleteInBatches(chunk.chunk, sql<boolean>`${aggregate.startsWith('group_') ? groupWhere : where}`, deadline);
+        if (!chunk.is_compressed) {
+          total += await deleteInBatches(chunk.chunk, condition, deadline);
+          continue;
+        }
+        // A compressed chunk (migrations/0090), through the materialisation hypertable narrowed
+        // to the chunk's range (a chunk's compressed rows have no ctid to delete by): batches
+        // of the tenant's segments are decompressed where the range cuts through them. One
+        // transaction per chunk: a chunk holds a day (1m, 5m) or ten days (1h, 1d) of buckets.
+        total += await kysely.transaction().execute(async (trx) => {
+          await sql`set local timescaledb.max_tuples_decompressed_per_dml_transaction = 0`.execute(trx);
+          const result = await sql`delete from ${sql.raw(table.table)} where ${condition}
+                                   and bucket >= ${chunk.range_start.toISOString()}::timestamptz and bucket < ${chunk.range_end.toISOString()}::timestamptz`.execute(trx);
+          return Number(result.numAffectedRows ?? 0);
+        });
       }
     }
     return total;
@@ -342,30 +369,63 @@ export function createRetention(deps: RetentionDeps) {
     return report;
   }
 
-  /** Compresses raw chunks older than COMPRESS_AFTER_HOURS; returns how many it compressed. */
-  async function compress(now: Date): Promise<number> {
-    if (!db.timescale || env.COMPRESS_AFTER_HOURS === 0) return 0;
-    const olderThan = new Date(now.getTime() - env.COMPRESS_AFTER_HOURS * HOUR).toISOString();
-    const { rows } = await sql<{ chunk: string }>`
-      select compress_chunk(format('%I.%I', chunk_schema, chunk_name)::regclass, if_not_compressed => true)::text as chunk
-      from timescaledb_information.chunks
-      where hypertable_schema = 'public' and hypertable_name = 'points' and not is_compressed and range_end <= ${olderThan}::timestamptz`.execute(kysely);
-    if (rows.length) log.info({ chunks: rows.length }, 'compressed raw chunks');
-    return rows.length;
+  /** Raw points and every aggregate's materialisation hypertable, each with its compression age. */
+  async function compressible(): Promise<Array<{ relation: string; schema: string; name: string; ageMs: number }>> {
+    const catalog = await aggregates();
+    const targets = [{ relation: 'points', schema: 'public', name: 'points', ageMs: compressionAge('raw', env.COMPRESS_AFTER_HOURS) }];
+    for (const level of [...LEVELS].reverse()) {
+      for (const aggregate of aggregatesOf(level.name)) {
+        const table = catalog.get(aggregate);
+        if (table) targets.push({ relation: aggregate, schema: table.schema, name: table.name, ageMs: compressionAge(level.name, env.COMPRESS_AFTER_HOURS) });
+      }
+    }
+    return targets;
   }
 
   /**
-   * Who compresses: on a TimescaleDB server its background workers, through a policy this sets
-   * to COMPRESS_AFTER_HOURS; on the embedded engine (no workers), or with AGGREGATE_REFRESH=on
-   * (the service runs the work itself), the job below.
+   * Compresses the chunks of raw points and of every aggregate level whose end is older than
+   * their compression age (compressionAge), and compresses again those that rows were written
+   * into since (late points, refreshes: partially compressed). Returns how many it compressed.
+   */
+  async function compress(now: Date): Promise<number> {
+    if (!db.timescale || env.COMPRESS_AFTER_HOURS === 0) return 0;
+    const done: Record<string, number> = {};
+    let total = 0;
+    for (const target of await compressible()) {
+      const olderThan = new Date(now.getTime() - target.ageMs).toISOString();
+      // status: 1 compressed, 8 partially (rows written since it was compressed).
+      const { rows } = await sql<{ chunk: string }>`
+        select format('%I.%I', ch.schema_name, ch.table_name) as chunk
+        from _timescaledb_catalog.chunk ch
+        join _timescaledb_catalog.hypertable h on h.id = ch.hypertable_id
+        join timescaledb_information.chunks i on i.chunk_schema = ch.schema_name and i.chunk_name = ch.table_name
+        where h.schema_name = ${target.schema} and h.table_name = ${target.name} and not ch.dropped
+          and (ch.status & 1 = 0 or ch.status & 8 <> 0) and i.range_end <= ${olderThan}::timestamptz
+        order by i.range_start`.execute(kysely);
+      // One chunk per statement: each is its own transaction, holding its locks only while it runs.
+      for (const { chunk } of rows) await sql`select compress_chunk(${chunk}::regclass)`.execute(kysely);
+      if (rows.length) done[target.relation] = rows.length;
+      total += rows.length;
+    }
+    if (total) log.info({ chunks: total, ...done }, 'compressed chunks');
+    return total;
+  }
+
+  /**
+   * Who compresses: on a TimescaleDB server its background workers, through policies this sets
+   * to each relation's compression age; on the embedded engine (no workers), or with
+   * AGGREGATE_REFRESH=on (the service runs the work itself), the job below.
    */
   const selfCompress = db.kind === 'embedded' || env.AGGREGATE_REFRESH === 'on';
 
   async function ensureCompressionPolicy(): Promise<void> {
     if (!db.timescale || selfCompress) return;
-    await sql`select remove_compression_policy('points', if_exists => true)`.execute(kysely);
-    if (env.COMPRESS_AFTER_HOURS > 0) {
-      await sql`select add_compression_policy('points', compress_after => make_interval(hours => ${env.COMPRESS_AFTER_HOURS}))`.execute(kysely);
+    for (const target of await compressible()) {
+      // The aggregates' policies are named by their view (TimescaleDB finds its materialisation).
+      await sql`select remove_compression_policy(${target.relation}::regclass, if_exists => true)`.execute(kysely);
+      if (env.COMPRESS_AFTER_HOURS > 0) {
+        await sql`select add_compression_policy(${target.relation}::regclass, compress_after => make_interval(secs => ${target.ageMs / 1000}))`.execute(kysely);
+      }
     }
   }
 

@@ -16,6 +16,17 @@ export const REFRESH_LAG: Record<LevelName, number> = {
   '1d': 24 * 60 * 60_000,
 };
 
+/**
+ * How far back each level's refreshes reach, at least: the policies' start offsets (migrations/0005).
+ * The late-points job leaves this window to the refreshes; compression waits until a chunk is past it.
+ */
+export const REFRESH_WINDOW: Record<LevelName, number> = {
+  '1m': 3 * 60 * 60_000,
+  '5m': 6 * 60 * 60_000,
+  '1h': 3 * 24 * 60 * 60_000,
+  '1d': 35 * 24 * 60 * 60_000,
+};
+
 /** Levels in the order they must refresh: a level reads the one below it. */
 const ORDER: LevelName[] = ['1m', '5m', '1h', '1d'];
 const width = (level: LevelName) => LEVELS.find((l) => l.name === level)!.ms;

@@ -1,4 +1,4 @@
-import { readStorageStats, type StorageRow } from '../ops/storage.js';
+import { readStorageStats, type LevelStorage, type StorageRow } from '../ops/storage.js';
 import { z } from 'zod';
 import { audit, auditRow, contextActor } from '../audit.js';
 import { builder } from '../builder.js';
@@ -37,7 +37,7 @@ const RetentionRef = builder.objectRef<TenantRetention>('RetentionSettings').imp
     }),
     compressAfterHours: t.int({
       nullable: true,
-      description: 'Raw chunks older than this are compressed (service-wide); null without TimescaleDB or with compression off.',
+      description: 'Raw chunks older than this are compressed (service-wide), aggregate chunks once older than this and than their level’s refresh window (1m 3 hours, 5m 6 hours, 1h 3 days, 1d 35 days); null without TimescaleDB or with compression off.',
       resolve: (_r, _args, ctx) => (ctx.deps.db.timescale && ctx.deps.env.COMPRESS_AFTER_HOURS > 0 ? ctx.deps.env.COMPRESS_AFTER_HOURS : null),
     }),
     updatedAt: t.field({ type: 'DateTime', nullable: true, resolve: (r) => r.updatedAt }),
@@ -106,16 +106,19 @@ const RawStorageRef = builder.objectRef<StorageRow>('RawStorage').implement({
   }),
 });
 
-const AggregateStorageRef = builder.objectRef<{ level: string; rows: number; bytes: number }>('AggregateStorage').implement({
-  description: 'One continuous aggregate level: its counts and sums (stats) and its percentile histograms (sketch) together.',
+const AggregateStorageRef = builder.objectRef<LevelStorage>('AggregateStorage').implement({
+  description: 'One continuous aggregate level: its counts and sums (stats) and its percentile histograms (sketch) together, per series and per tag group.',
   fields: (t) => ({
     level: t.exposeString('level', { description: '1m, 5m, 1h or 1d.' }),
     rows: t.exposeFloat('rows'),
-    bytes: t.exposeFloat('bytes'),
+    bytes: t.exposeFloat('bytes', { description: 'On disk now.' }),
+    compressedRows: t.exposeFloat('compressedRows', { description: 'Rows in compressed chunks (chunks older than the level’s compression age).' }),
+    compressedBytes: t.exposeFloat('compressedBytes', { description: 'What the compressed rows take.' }),
+    uncompressedBytes: t.exposeFloat('uncompressedBytes', { description: 'What all the rows would take uncompressed.' }),
   }),
 });
 
-const StorageStatsRef = builder.objectRef<{ raw: StorageRow; aggregates: Array<{ level: string; rows: number; bytes: number }> }>('StorageStats').implement({
+const StorageStatsRef = builder.objectRef<{ raw: StorageRow; aggregates: LevelStorage[] }>('StorageStats').implement({
   fields: (t) => ({
     raw: t.field({ type: RawStorageRef, resolve: (s) => s.raw }),
     aggregates: t.field({ type: [AggregateStorageRef], description: 'Empty without TimescaleDB.', resolve: (s) => s.aggregates }),
