@@ -88,7 +88,7 @@ const quantile = (values: number[], q: number) => {
 };
 
 /** What the service's memory is made of, from its own /metrics (bytes). */
-type Memory = { rss: number; heap: number; external: number; arrayBuffers: number; wasm: number };
+type Memory = { rss: number; heap: number; heapUsed: number; external: number; arrayBuffers: number; wasm: number };
 async function memory(): Promise<Memory | undefined> {
   const text = await (await fetch(`${url}/metrics`)).text().catch(() => '');
   const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
@@ -96,6 +96,7 @@ async function memory(): Promise<Memory | undefined> {
   return {
     rss: value('process_resident_memory_bytes'),
     heap: value('nodejs_heap_size_total_bytes'),
+    heapUsed: value('nodejs_heap_size_used_bytes'),
     external: value('nodejs_external_memory_bytes'),
     arrayBuffers: value('metrograph_nodejs_array_buffers_bytes'),
     wasm: value('metrograph_embedded_engine_memory_bytes'),
@@ -103,7 +104,7 @@ async function memory(): Promise<Memory | undefined> {
 }
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
 const describe = (m: Memory | undefined) =>
-  m ? `RSS ${mb(m.rss)} = V8 heap ${mb(m.heap)} + external ${mb(m.external)} (ArrayBuffers ${mb(m.arrayBuffers)}${Number.isNaN(m.wasm) ? '' : `; the engine's WASM memory, counted there, ${mb(m.wasm)}`}) + the rest (code, malloc arenas, the node binary) ${mb(m.rss - m.heap - m.external)}` : 'no /metrics';
+  m ? `RSS ${mb(m.rss)} = V8 heap ${mb(m.heap)} (in use ${mb(m.heapUsed)}) + external ${mb(m.external)} (ArrayBuffers ${mb(m.arrayBuffers)}${Number.isNaN(m.wasm) ? '' : `; the engine's WASM memory, counted there, ${mb(m.wasm)}`}) + the rest (code, malloc arenas, the node binary) ${mb(m.rss - m.heap - m.external)}` : 'no /metrics';
 
 // RSS with the data loaded and nothing running: on the embedded engine most of it is PGlite's WASM heap.
 const startRss = rssBytes(child.pid);
@@ -164,7 +165,7 @@ console.log(`/health/live p50: idle ${ms(quantile(idle, 0.5))}, under attack ${m
 console.log(`/health/live p99: idle ${ms(quantile(idle, 0.99))} (baseline), under attack ${ms(quantile(attacked, 0.99))} (goal < 250 ms) → ${quantile(attacked, 0.99) < 250 ? 'met' : 'NOT met'}`);
 for (const [name, latencies] of each) {
   const m = eachMemory.get(name);
-  console.log(`  alone: ${name}: /health/live p99 ${ms(quantile(latencies, 0.99))}, max ${ms(Math.max(...latencies))}; after it: RSS ${m ? mb(m.rss) : '?'}, V8 heap ${m ? mb(m.heap) : '?'}, WASM ${m ? mb(m.wasm) : '?'}`);
+  console.log(`  alone: ${name}: /health/live p99 ${ms(quantile(latencies, 0.99))}, max ${ms(Math.max(...latencies))}; after it: RSS ${m ? mb(m.rss) : '?'}, V8 heap ${m ? `${mb(m.heap)} (in use ${mb(m.heapUsed)})` : '?'}, WASM ${m ? mb(m.wasm) : '?'}`);
 }
 console.log(`peak RSS of the service: ${(peakRss / 2 ** 20).toFixed(0)} MB, at rest before the rounds ${(startRss / 2 ** 20).toFixed(0)} MB (goal < 512 MB) → ${peakRss < 512 * 2 ** 20 ? 'met' : 'NOT met'}`);
 console.log(`  at rest: ${describe(startMemory)}`);
