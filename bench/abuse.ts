@@ -7,7 +7,8 @@
  * its default limits. Rounds alternate: an idle round (the baseline: /health/live alone) and an
  * attack round (ABUSE_CLIENTS clients each sending the costliest requests in turn), both
  * probing /health/live every 50 ms. Reported: p50/p99 of the probe in each, the service's
- * peak RSS, and whether it survived.
+ * peak RSS broken down (its /metrics every second: V8 heap, external memory and its
+ * ArrayBuffers, the embedded engine's WASM memory), and whether it survived.
  *
  *   npx tsx bench/abuse.ts                       # 3 rounds of 20 s each
  *   ABUSE_ROUNDS=1 ABUSE_ROUND_MS=10000 npx tsx bench/abuse.ts
@@ -16,7 +17,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freshDatabase, rssBytes, startServer, stopServer } from './servers.js';
+import { freshDatabase, rssBytes, serverEnvFromBench, startServer, stopServer } from './servers.js';
 
 const ROUNDS = Number(process.env.ABUSE_ROUNDS ?? 3);
 const ROUND_MS = Number(process.env.ABUSE_ROUND_MS ?? 20_000);
@@ -26,7 +27,7 @@ const MINUTE = 60_000;
 
 const dataDir = process.env.BENCH_DATABASE_URL ? null : mkdtempSync(join(tmpdir(), 'mg-abuse-'));
 const database = process.env.BENCH_DATABASE_URL ? await freshDatabase(process.env.BENCH_DATABASE_URL) : null;
-const { child, url } = await startServer({ OPERATOR_TOKEN: OPERATOR, ...(database ? { DATABASE_URL: database.url } : { DATA_DIR: dataDir! }) });
+const { child, url } = await startServer({ ...serverEnvFromBench(), OPERATOR_TOKEN: OPERATOR, ...(database ? { DATABASE_URL: database.url } : { DATA_DIR: dataDir! }) });
 let exitCode: number | null = null;
 child.once('exit', (code, signal) => (exitCode = code ?? (signal ? 128 : -1)));
 
@@ -86,10 +87,33 @@ const quantile = (values: number[], q: number) => {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 };
 
+/** What the service's memory is made of, from its own /metrics (bytes). */
+type Memory = { rss: number; heap: number; heapUsed: number; external: number; arrayBuffers: number; wasm: number };
+async function memory(): Promise<Memory | undefined> {
+  const text = await (await fetch(`${url}/metrics`)).text().catch(() => '');
+  const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  if (!text) return undefined;
+  return {
+    rss: value('process_resident_memory_bytes'),
+    heap: value('nodejs_heap_size_total_bytes'),
+    heapUsed: value('nodejs_heap_size_used_bytes'),
+    external: value('nodejs_external_memory_bytes'),
+    arrayBuffers: value('metrograph_nodejs_array_buffers_bytes'),
+    wasm: value('metrograph_embedded_engine_memory_bytes'),
+  };
+}
+const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
+const describe = (m: Memory | undefined) =>
+  m ? `RSS ${mb(m.rss)} = V8 heap ${mb(m.heap)} (in use ${mb(m.heapUsed)}) + external ${mb(m.external)} (ArrayBuffers ${mb(m.arrayBuffers)}${Number.isNaN(m.wasm) ? '' : `; the engine's WASM memory, counted there, ${mb(m.wasm)}`}) + the rest (code, malloc arenas, the node binary) ${mb(m.rss - m.heap - m.external)}` : 'no /metrics';
+
 // RSS with the data loaded and nothing running: on the embedded engine most of it is PGlite's WASM heap.
 const startRss = rssBytes(child.pid);
+const startMemory = await memory();
 let peakRss = startRss;
+let peakMemory = startMemory;
 const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, rssBytes(child.pid) || 0)), 100);
+// The breakdown at the highest RSS /metrics saw (sampled each second: the scrape costs a little).
+const memoryTimer = setInterval(() => void memory().then((m) => m && m.rss > (peakMemory?.rss ?? 0) && (peakMemory = m)).catch(() => {}), 1_000);
 const idle: number[] = [];
 const attacked: number[] = [];
 const attackTimes = new Map<string, number[]>();
@@ -114,6 +138,8 @@ for (let round = 0; round < ROUNDS && exitCode === null; round++) {
 }
 /** With ABUSE_EACH=1: each attack alone (ABUSE_CLIENTS clients sending only it) for one round, probed the same way. */
 const each = new Map<string, number[]>();
+/** The memory after each attack alone: which one grows what (the WASM memory never shrinks). */
+const eachMemory = new Map<string, Memory | undefined>();
 if (process.env.ABUSE_EACH === '1') {
   for (const [name, attack] of attacks) {
     if (exitCode !== null) break;
@@ -125,9 +151,11 @@ if (process.env.ABUSE_EACH === '1') {
     each.set(name, await probe(() => done));
     await Promise.all(clients);
     clearTimeout(timer);
+    eachMemory.set(name, await memory());
   }
 }
 clearInterval(rssTimer);
+clearInterval(memoryTimer);
 
 const ms = (v: number) => `${v.toFixed(1)} ms`;
 console.log(`engine: ${database ? 'PostgreSQL (BENCH_DATABASE_URL)' : 'embedded PGlite + TimescaleDB'}; ${ROUNDS} idle and ${ROUNDS} attack rounds of ${ROUND_MS} ms, ${CLIENTS} attacking clients`);
@@ -135,8 +163,13 @@ console.log('attack requests (median time each):');
 for (const [name, times] of attackTimes) console.log(`  ${name}: ${times.length} sent, median ${ms(quantile(times, 0.5))}`);
 console.log(`/health/live p50: idle ${ms(quantile(idle, 0.5))}, under attack ${ms(quantile(attacked, 0.5))}`);
 console.log(`/health/live p99: idle ${ms(quantile(idle, 0.99))} (baseline), under attack ${ms(quantile(attacked, 0.99))} (goal < 250 ms) → ${quantile(attacked, 0.99) < 250 ? 'met' : 'NOT met'}`);
-for (const [name, latencies] of each) console.log(`  alone: ${name}: /health/live p99 ${ms(quantile(latencies, 0.99))}, max ${ms(Math.max(...latencies))}`);
+for (const [name, latencies] of each) {
+  const m = eachMemory.get(name);
+  console.log(`  alone: ${name}: /health/live p99 ${ms(quantile(latencies, 0.99))}, max ${ms(Math.max(...latencies))}; after it: RSS ${m ? mb(m.rss) : '?'}, V8 heap ${m ? `${mb(m.heap)} (in use ${mb(m.heapUsed)})` : '?'}, WASM ${m ? mb(m.wasm) : '?'}`);
+}
 console.log(`peak RSS of the service: ${(peakRss / 2 ** 20).toFixed(0)} MB, at rest before the rounds ${(startRss / 2 ** 20).toFixed(0)} MB (goal < 512 MB) → ${peakRss < 512 * 2 ** 20 ? 'met' : 'NOT met'}`);
+console.log(`  at rest: ${describe(startMemory)}`);
+console.log(`  at the highest RSS sampled: ${describe(peakMemory)}`);
 console.log(`process: ${exitCode === null ? 'alive after every request (goal met)' : `EXITED with ${exitCode} (goal NOT met)`}`);
 await stopServer(child);
 await database?.drop();

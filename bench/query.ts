@@ -77,6 +77,8 @@ const env = parseEnv({
   QUERY_MAX_CELLS: '100000000',
   PORT: '0',
   HOST: '127.0.0.1',
+  // To compare the embedded engine's buffer sizes (issue 16).
+  ...(process.env.EMBEDDED_SHARED_BUFFERS_MB ? { EMBEDDED_SHARED_BUFFERS_MB: process.env.EMBEDDED_SHARED_BUFFERS_MB } : {}),
 });
 const deps = await openDeps(env, createLogger('silent'), { embeddedDataDir: dir });
 const kysely = deps.db.kysely;

@@ -44,10 +44,13 @@ export function serverEnvFromBench(): Record<string, string> {
  * Starts `src/main.ts` on a free port with `env` (over the defaults: production, jobs that
  * would only add noise off); resolves once it prints its URL. Logs go nowhere unless
  * BENCH_SERVER_LOGS is set; BENCH_SERVER_NODE_ARGS adds node flags (e.g. `--cpu-prof`).
+ * BENCH_SERVER_DIST=1 runs the build (`npm run build` first: `node dist/main.js`, as the image
+ * does) instead of the sources through tsx, whose compiled modules and source maps add to the heap.
  */
 export function startServer(env: Record<string, string>, extraNodeArgs: string[] = []): Promise<{ child: ChildProcess; url: string }> {
   const nodeArgs = [...extraNodeArgs, ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean)];
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
+  const entry = process.env.BENCH_SERVER_DIST === '1' ? ['dist/main.js'] : ['--import', 'tsx', 'src/main.ts'];
+  const child = spawn(process.execPath, [...nodeArgs, ...entry], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH,

@@ -81,7 +81,7 @@ export async function openDeps(env: Env, log: Logger, options: OpenOptions = {})
   const dataDir = options.embeddedDataDir === null ? undefined : (options.embeddedDataDir ?? env.DATA_DIR);
   const progress = options.progress ?? (() => {});
   if (!options.db) progress(env.DATABASE_URL ? 'connecting to PostgreSQL' : `opening the embedded database (${dataDir ?? 'in memory'})`);
-  const db: Db = options.db ?? (await connect({ databaseUrl: env.DATABASE_URL, dataDir, poolSize: env.DATABASE_POOL_SIZE, log }));
+  const db: Db = options.db ?? (await connect({ databaseUrl: env.DATABASE_URL, dataDir, poolSize: env.DATABASE_POOL_SIZE, embeddedSharedBuffersMb: env.EMBEDDED_SHARED_BUFFERS_MB, log }));
   const closeDb = options.db ? async () => {} : () => db.close();
   let redis: Redis | undefined;
   try {

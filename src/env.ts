@@ -21,6 +21,11 @@ export const envSchema = z.object({
   DATABASE_URL: urlWith('DATABASE_URL', ['postgres:', 'postgresql:']).optional(),
   /** Where the embedded engine keeps its files; ignored with DATABASE_URL. */
   DATA_DIR: z.string().min(1).default('./data'),
+  /**
+   * The embedded engine's shared_buffers in MB (default 32, src/db/embedded.ts). They are
+   * resident from the start and never given back; pages beyond them come from the OS's file cache.
+   */
+  EMBEDDED_SHARED_BUFFERS_MB: positiveInt(1, 999).optional(),
   DATABASE_POOL_SIZE: positiveInt(1, 200).default(10),
   /** Streaming replicas of DATABASE_URL, comma-separated, that take reads (src/db/replicas.ts); ignored on the embedded engine. */
   DATABASE_READ_URLS: z

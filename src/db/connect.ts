@@ -13,6 +13,8 @@ export interface Db {
   timescale: boolean;
   /** A pg pool's gauges, for /health; undefined on the embedded engine. */
   pool?: pg.Pool;
+  /** The embedded engine's WASM memory in bytes (embedded.ts); undefined on PostgreSQL. */
+  engineMemoryBytes?: () => number;
   /** Where tenant reads run: the primary, or streaming replicas when DATABASE_READ_URLS is set (replicas.ts). */
   reads: Reads;
   close(): Promise<void>;
@@ -23,6 +25,8 @@ export interface ConnectOptions {
   /** Embedded engine only: where its files live; undefined keeps everything in memory. */
   dataDir?: string;
   poolSize?: number;
+  /** Embedded engine only: PostgreSQL's shared_buffers in MB (embedded.ts has the default). */
+  embeddedSharedBuffersMb?: number;
   log: Logger;
 }
 
@@ -39,13 +43,14 @@ export async function connect(options: ConnectOptions): Promise<Db> {
     // The embedded engine is a one-maintainer fork (DESIGN.md §1): loaded only when it is used,
     // so a service on DATABASE_URL never imports it.
     const { openEmbedded } = await import('./embedded.js');
-    const engine = await openEmbedded(options.dataDir);
+    const engine = await openEmbedded(options.dataDir, { sharedBuffersMb: options.embeddedSharedBuffersMb });
     const kysely = new Kysely<Database>({ dialect: engine.dialect });
     log.info({ engine: 'embedded', dataDir: options.dataDir ?? ':memory:' }, 'database: embedded PGlite with TimescaleDB');
     return {
       kysely,
       kind: 'embedded',
       timescale: true,
+      engineMemoryBytes: engine.memoryBytes,
       reads: primaryReads(kysely),
       async close() {
         await kysely.destroy();

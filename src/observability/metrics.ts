@@ -57,6 +57,29 @@ export function createServiceMetrics(source: { db: Db; queryCache: QueryCache })
       this.set({ state: 'waiting' }, pool ? pool.waitingCount : 0);
     },
   });
+  // On the embedded engine most of the process's memory is PGlite's: its WASM memory holds
+  // PostgreSQL's shared buffers and query memory, grows with the largest query and never shrinks.
+  const engineMemory = db.engineMemoryBytes;
+  if (engineMemory) {
+    new Gauge({
+      name: 'metrograph_embedded_engine_memory_bytes',
+      help: "The embedded engine's WASM memory (PostgreSQL's shared buffers and query memory); it never shrinks.",
+      registers,
+      collect() {
+        this.set(engineMemory());
+      },
+    });
+  }
+  // process_resident_memory_bytes and nodejs_external_memory_bytes come with the defaults; the
+  // ArrayBuffers' share of external memory does not.
+  new Gauge({
+    name: 'metrograph_nodejs_array_buffers_bytes',
+    help: 'Memory of ArrayBuffers and Buffers (part of nodejs_external_memory_bytes).',
+    registers,
+    collect() {
+      this.set(process.memoryUsage().arrayBuffers);
+    },
+  });
   // The cache keeps its own totals; a counter only goes up, so each scrape adds what is new.
   const seen = { hits: 0, misses: 0 };
   new Counter({
