@@ -27,6 +27,7 @@ import type { MetricType, Tags } from '../db/tables.js';
 import type { Observation } from './cumulative.js';
 import { explicitBuckets, exponentialBuckets, type Buckets } from './distribution.js';
 import { checkTags, MAX_FUTURE_MS, METRIC_NAME_PATTERN, storable } from './metric-input.js';
+import { decodeOtlpProtobuf, sharedAttributes } from './otlp-protobuf.js';
 
 const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url));
 
@@ -49,7 +50,7 @@ export const RESOURCE_TAGS = ['service.name', 'service.namespace', 'service.inst
 /** The request, or an Error saying why it is not an ExportMetricsServiceRequest. */
 export function decodeOtlp(body: Uint8Array, format: 'protobuf' | 'json'): OtlpRequest | Error {
   try {
-    if (format === 'protobuf') return ExportRequest.decode(body) as unknown as OtlpRequest;
+    if (format === 'protobuf') return decodeOtlpProtobuf(body);
     return ExportRequest.fromObject(JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'))) as unknown as OtlpRequest;
   } catch (error) {
     return new Error(`not an OTLP ExportMetricsServiceRequest (${format}): ${(error as Error).message}`);
@@ -95,7 +96,8 @@ interface AnyValue {
   value?: string;
   stringValue?: string;
   boolValue?: boolean;
-  intValue?: Int64;
+  /** A bigint from the hand decoder (src/ingest/otlp-protobuf.ts). */
+  intValue?: Int64 | bigint;
   doubleValue?: number;
   bytesValue?: Uint8Array;
   arrayValue?: { values: AnyValue[] };
@@ -211,6 +213,7 @@ export interface Decoded {
 export function otlpObservations(request: OtlpRequest, now = Date.now()): Decoded {
   const out: Decoded = { observations: [], rejections: [], dataPoints: 0 };
   const checked = new Map<Record<string, string>, Map<string, ReturnType<typeof checkTags>>>();
+  const sharedTags = new Map<Record<string, string>, Map<KeyValue[], ReturnType<typeof checkTags>>>();
   const refuse = (source: number, reason: Decoded['rejections'][number]['reason'], message: string) => out.rejections.push({ source, reason, message });
 
   for (const rm of request.resourceMetrics ?? []) {
@@ -226,19 +229,34 @@ export function otlpObservations(request: OtlpRequest, now = Date.now()): Decode
   return out;
 
   // Points of one request mostly repeat a few attribute sets: each set is checked once, and its
-  // points share one Tags object (and so one tagsKey, src/ingest/record-points.ts).
+  // points share one Tags object (and so one tagsKey, src/ingest/record-points.ts). The
+  // signature is each key and value prefixed by its length: one string per distinct list.
   function tagsOf(scopeTags: Record<string, string>, attributes: KeyValue[] | undefined): ReturnType<typeof checkTags> {
-    const values: string[] = [];
-    for (const kv of attributes ?? []) values.push(kv.key, text(kv.value));
-    const signature = JSON.stringify(values);
+    // The protobuf decoder gives the points whose attributes are the same bytes one array.
+    const shared = attributes !== undefined && sharedAttributes.has(attributes);
+    let byArray = shared ? sharedTags.get(scopeTags) : undefined;
+    if (shared) {
+      if (!byArray) sharedTags.set(scopeTags, (byArray = new Map()));
+      const known = byArray.get(attributes);
+      if (known) return known;
+    }
+    let signature = '';
+    if (attributes) {
+      for (let i = 0; i < attributes.length; i++) {
+        const kv = attributes[i]!;
+        const value = text(kv.value);
+        signature += `${kv.key.length}:${kv.key}${value.length}:${value}`;
+      }
+    }
     let byScope = checked.get(scopeTags);
     if (!byScope) checked.set(scopeTags, (byScope = new Map()));
     let tags = byScope.get(signature);
     if (!tags) {
       const raw: Record<string, string> = { ...scopeTags };
-      for (let i = 0; i < values.length; i += 2) raw[values[i]!] = values[i + 1]!;
+      for (const kv of attributes ?? []) raw[kv.key] = text(kv.value);
       byScope.set(signature, (tags = checkTags(raw)));
     }
+    if (byArray) byArray.set(attributes!, tags);
     return tags;
   }
 
@@ -287,7 +305,7 @@ export function otlpObservations(request: OtlpRequest, now = Date.now()): Decode
       if (timeMs > now + MAX_FUTURE_MS) return refuse(source, 'validation', `metric '${name}': time ${new Date(timeMs).toISOString()} is more than 10 minutes in the future`);
       const startMs = nanosToMs(point.startTimeUnixNano);
       const start = startMs > 0 ? startMs : null;
-      const base = { name, type, unit, tags: tags as Tags, time: new Date(timeMs), source };
+      const time = new Date(timeMs);
 
       if (metric.data === 'gauge' || metric.data === 'sum') {
         const p = point as NumberPoint;
@@ -295,19 +313,24 @@ export function otlpObservations(request: OtlpRequest, now = Date.now()): Decode
         if (p.value === undefined) return refuse(source, 'validation', `metric '${name}': a data point has no value`);
         if (!Number.isFinite(value)) return refuse(source, 'non_finite', `metric '${name}': ${value} is not a finite number`);
         if (type === 'COUNTER' && value < 0) return refuse(source, 'validation', `metric '${name}': a monotonic Sum cannot be negative (${value})`);
-        out.observations.push(type === 'COUNTER' && cumulative ? { ...base, kind: 'cumulative', value, start } : { ...base, kind: 'value', value });
+        // Each shape built whole, not spread from a base: a request makes one per data point.
+        out.observations.push(
+          type === 'COUNTER' && cumulative
+            ? { name, type, unit, tags: tags as Tags, time, source, kind: 'cumulative', value, start }
+            : { name, type, unit, tags: tags as Tags, time, source, kind: 'value', value },
+        );
         return;
       }
       if (metric.data === 'summary') {
         const p = point as SummaryPoint;
         const count = num(p.count);
         if (!Number.isFinite(p.sum) || p.quantileValues.some((q) => !Number.isFinite(q.value))) return refuse(source, 'non_finite', `metric '${name}': sum and quantile values must be finite numbers`);
-        out.observations.push({ ...base, kind: 'summary', count, sum: p.sum, quantiles: p.quantileValues.map((q) => ({ quantile: q.quantile, value: q.value })), start });
+        out.observations.push({ name, type, unit, tags: tags as Tags, time, source, kind: 'summary', count, sum: p.sum, quantiles: p.quantileValues.map((q) => ({ quantile: q.quantile, value: q.value })), start });
         return;
       }
       const buckets = metric.data === 'histogram' ? explicitOf(point as HistogramPoint) : exponentialOf(point as ExponentialPoint);
       if (typeof buckets === 'string') return refuse(source, buckets.startsWith('non-finite') ? 'non_finite' : 'validation', `metric '${name}': ${buckets}`);
-      out.observations.push({ ...base, kind: 'distribution', buckets, cumulative, start });
+      out.observations.push({ name, type, unit, tags: tags as Tags, time, source, kind: 'distribution', buckets, cumulative, start });
     });
   }
 }
