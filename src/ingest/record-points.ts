@@ -314,18 +314,34 @@ function planFromCache(items: readonly RecordItem[], known: Known): { outcomes: 
   const now = new Date();
   const outcomes: ItemOutcome[] = new Array(items.length);
   const rows: PlannedRow[] = [];
+  // Items of a write share names and Tags objects (a protocol request's points, a batch's
+  // repeated tag sets): each metric and series is looked up once, not once per item.
+  let lastName: string | undefined;
+  let metric: MetricRow | undefined;
+  let seriesOfMetric: Map<Tags, number> | undefined;
+  const seriesByMetric = new Map<number, Map<Tags, number>>();
   for (let index = 0; index < items.length; index++) {
     const item = items[index]!;
     if (item.id !== null) return null;
-    const metric = known.metric(item.name);
+    if (item.name !== lastName) {
+      metric = known.metric(item.name);
+      lastName = item.name;
+      if (!metric) return null;
+      seriesOfMetric = seriesByMetric.get(metric.id);
+      if (!seriesOfMetric) seriesByMetric.set(metric.id, (seriesOfMetric = new Map()));
+    }
     if (!metric) return null;
     const conflict = conflictOf(item, metric);
     if (conflict) {
       outcomes[index] = conflict;
       continue;
     }
-    const seriesId = known.series(seriesKey(metric.id, item.tags));
-    if (seriesId === undefined) return null;
+    let seriesId = seriesOfMetric!.get(item.tags);
+    if (seriesId === undefined) {
+      seriesId = known.series(seriesKey(metric.id, item.tags));
+      if (seriesId === undefined) return null;
+      seriesOfMetric!.set(item.tags, seriesId);
+    }
     const id = randomUUID();
     const point: StoredPoint = { id, seriesId, metric: item.name, type: metric.type, unit: metric.unit, tags: item.tags, time: item.timestamp ?? now, value: item.value };
     rows.push({ point, item });
