@@ -63,9 +63,13 @@ function notDateTime(value: unknown) {
 function parseDateTime(value: unknown): Date {
   if (typeof value !== 'string' || !ISO_8601.test(value)) throw notDateTime(value);
   const date = new Date(value);
-  // Date rolls 2026-02-30 over to March 2 instead of refusing it.
-  const [year, month, day] = value.slice(0, 10).split('-').map(Number) as [number, number, number];
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  // Date rolls 2026-02-30 over to March 2 instead of refusing it. The digits are where
+  // ISO_8601 put them (read as numbers without splitting: a batch parses 500 of these).
+  const digit = (i: number) => value.charCodeAt(i) - 48;
+  const year = digit(0) * 1000 + digit(1) * 100 + digit(2) * 10 + digit(3);
+  const month = digit(5) * 10 + digit(6);
+  const day = digit(8) * 10 + digit(9);
+  const daysInMonth = day <= 28 ? 28 : new Date(Date.UTC(year, month, 0)).getUTCDate();
   if (Number.isNaN(date.getTime()) || day > daysInMonth) throw userError('BAD_USER_INPUT', `DateTime ${value} is not a real date`);
   // Year 0000 is 1 BC in ISO 8601, which PostgreSQL has no name for: refused here, not as a database error later.
   // (An offset can move year 0001 into year 0000 too.)
