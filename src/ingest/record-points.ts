@@ -298,6 +298,13 @@ async function insertDistributionPoints(trx: TenantTx, rows: Array<{ id: string;
   return new Set();
 }
 
+/** The points the outcomes stored now (not duplicates); a loop, not an array per outcome. */
+function storedPoints(outcomes: readonly ItemOutcome[]): StoredPoint[] {
+  const points: StoredPoint[] = [];
+  for (const o of outcomes) if (o.ok && !o.duplicate) points.push(o.point);
+  return points;
+}
+
 /** A point of a planned write, with the item it stores (for the distribution columns). */
 interface PlannedRow {
   point: StoredPoint;
@@ -707,7 +714,7 @@ export function createRecorder(options: RecorderOptions): Recorder {
       const stateSql = stateWriteSql(writes);
       if (stateSql) await sql.raw(stateSql).execute(trx);
       // Late points' ranges are recorded in the same transaction as the points (src/query/invalidations.ts).
-      await recordInvalidations(trx, stored.outcomes.flatMap((o) => (o.ok && !o.duplicate ? [o.point] : [])));
+      await recordInvalidations(trx, storedPoints(stored.outcomes));
       // Audit rows of the grouped requests, one INSERT for all of them, in this same transaction.
       await audit(trx, auditRows(batch, stored.outcomes));
       return { ...stored, states: writes };
@@ -749,7 +756,7 @@ export function createRecorder(options: RecorderOptions): Recorder {
         }
       }
     }
-    const stored = outcomes.flatMap((o) => (o.ok && !o.duplicate ? [o.point] : []));
+    const stored = storedPoints(outcomes);
     if (stored.length && options.afterCommit) {
       await options.afterCommit(tenantId, stored).catch((error) => log.warn({ err: (error as Error).message }, 'ingest: afterCommit failed'));
     }
