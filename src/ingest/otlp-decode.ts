@@ -27,7 +27,10 @@ import type { MetricType, Tags } from '../db/tables.js';
 import type { Observation } from './cumulative.js';
 import { explicitBuckets, exponentialBuckets, type Buckets } from './distribution.js';
 import { checkTags, MAX_FUTURE_MS, METRIC_NAME_PATTERN, storable } from './metric-input.js';
+import type { AnyValue, ExponentialPoint, HistogramPoint, Int64, KeyValue, Metric, NumberPoint, OtlpRequest, SummaryPoint } from './otlp-message.js';
 import { decodeOtlpProtobuf, sharedAttributes } from './otlp-protobuf.js';
+
+export type { OtlpRequest } from './otlp-message.js';
 
 const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url));
 
@@ -68,8 +71,6 @@ export function encodeOtlpStatus(format: 'protobuf' | 'json', code: number, mess
   return format === 'json' ? JSON.stringify({ code, message }) : Status.encode(Status.fromObject({ code, message })).finish();
 }
 
-type Long = { toNumber(): number; toString(): string };
-type Int64 = Long | number | string | null | undefined;
 const num = (v: Int64): number => (v === null || v === undefined ? 0 : typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : v.toNumber());
 /**
  * Nanoseconds since the epoch as milliseconds, exact to the microsecond. Not `num(v) / 1e6`:
@@ -91,83 +92,6 @@ export const nanosToMs = (v: Int64): number => {
   const digits = String(v); // a Long prints its exact value; JSON sends a decimal string
   return /^\d+$/.test(digits) ? Number(BigInt(digits) / 1000n) / 1e3 : Math.round(Number(digits) / 1e3) / 1e3;
 };
-
-interface AnyValue {
-  value?: string;
-  stringValue?: string;
-  boolValue?: boolean;
-  /** A bigint from the hand decoder (src/ingest/otlp-protobuf.ts). */
-  intValue?: Int64 | bigint;
-  doubleValue?: number;
-  bytesValue?: Uint8Array;
-  arrayValue?: { values: AnyValue[] };
-  kvlistValue?: { values: KeyValue[] };
-}
-interface KeyValue {
-  key: string;
-  value?: AnyValue | null;
-}
-interface NumberPoint {
-  attributes: KeyValue[];
-  startTimeUnixNano: Int64;
-  timeUnixNano: Int64;
-  value?: 'asDouble' | 'asInt';
-  asDouble: number;
-  asInt: Int64;
-  flags: number;
-}
-interface HistogramPoint {
-  attributes: KeyValue[];
-  startTimeUnixNano: Int64;
-  timeUnixNano: Int64;
-  count: Int64;
-  sum?: number | null;
-  bucketCounts: Int64[];
-  explicitBounds: number[];
-  flags: number;
-  min?: number | null;
-  max?: number | null;
-}
-interface ExponentialPoint {
-  attributes: KeyValue[];
-  startTimeUnixNano: Int64;
-  timeUnixNano: Int64;
-  count: Int64;
-  sum?: number | null;
-  scale: number;
-  zeroCount: Int64;
-  zeroThreshold: number;
-  positive?: { offset: number; bucketCounts: Int64[] } | null;
-  negative?: { offset: number; bucketCounts: Int64[] } | null;
-  flags: number;
-  min?: number | null;
-  max?: number | null;
-}
-interface SummaryPoint {
-  attributes: KeyValue[];
-  startTimeUnixNano: Int64;
-  timeUnixNano: Int64;
-  count: Int64;
-  sum: number;
-  quantileValues: Array<{ quantile: number; value: number }>;
-  flags: number;
-}
-interface Metric {
-  name: string;
-  unit: string;
-  data?: 'gauge' | 'sum' | 'histogram' | 'exponentialHistogram' | 'summary';
-  gauge?: { dataPoints: NumberPoint[] };
-  sum?: { dataPoints: NumberPoint[]; aggregationTemporality: number; isMonotonic: boolean };
-  histogram?: { dataPoints: HistogramPoint[]; aggregationTemporality: number };
-  exponentialHistogram?: { dataPoints: ExponentialPoint[]; aggregationTemporality: number };
-  summary?: { dataPoints: SummaryPoint[] };
-}
-export interface OtlpRequest {
-  resourceMetrics: Array<{
-    resource?: { attributes: KeyValue[] } | null;
-    scopeMetrics: Array<{ scope?: { name: string; attributes: KeyValue[] } | null; metrics: Metric[] }>;
-  }>;
-}
 
 const DELTA = 1;
 const CUMULATIVE = 2;

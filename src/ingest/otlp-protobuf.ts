@@ -17,7 +17,7 @@
  * is the member set last; a message field seen twice is merged. Malformed input (a length past
  * the end, invalid UTF-8 in a string, a bad wire type, nesting past 100) throws.
  */
-import type { OtlpRequest } from './otlp-decode.js';
+import type { OtlpRequest } from './otlp-message.js';
 
 /** An unsigned 64-bit count of nanoseconds as its two halves (what nanosToMs reads exactly). */
 export class Nanos {
