@@ -60,12 +60,17 @@ function notDateTime(value: unknown) {
   return userError('BAD_USER_INPUT', `${expected}; got ${JSON.stringify(value)?.slice(0, 60)}`);
 }
 
+const digitAt = (text: string, i: number) => text.charCodeAt(i) - 48;
+
 function parseDateTime(value: unknown): Date {
   if (typeof value !== 'string' || !ISO_8601.test(value)) throw notDateTime(value);
   const date = new Date(value);
-  // Date rolls 2026-02-30 over to March 2 instead of refusing it.
-  const [year, month, day] = value.slice(0, 10).split('-').map(Number) as [number, number, number];
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  // Date rolls 2026-02-30 over to March 2 instead of refusing it. The digits are where
+  // ISO_8601 put them (read as numbers without splitting: a batch parses 500 of these).
+  const year = digitAt(value, 0) * 1000 + digitAt(value, 1) * 100 + digitAt(value, 2) * 10 + digitAt(value, 3);
+  const month = digitAt(value, 5) * 10 + digitAt(value, 6);
+  const day = digitAt(value, 8) * 10 + digitAt(value, 9);
+  const daysInMonth = day <= 28 ? 28 : new Date(Date.UTC(year, month, 0)).getUTCDate();
   if (Number.isNaN(date.getTime()) || day > daysInMonth) throw userError('BAD_USER_INPUT', `DateTime ${value} is not a real date`);
   // Year 0000 is 1 BC in ISO 8601, which PostgreSQL has no name for: refused here, not as a database error later.
   // (An offset can move year 0001 into year 0000 too.)

@@ -125,18 +125,17 @@ export async function ingest(deps: Deps, request: IngestRequest): Promise<Ingest
   if (wait !== null) throw new Refusal(429, `Too many writes or points for this tenant; retry in ${wait} s`, wait);
 
   const actor = actorOf(principal, request.requestId, clientOf(request.req));
-  const auditOf = (result: ObservationResult) =>
-    auditRow(tenantId, actor, {
+  const auditOf = (result: ObservationResult) => {
+    // Loops, not arrays per outcome: a request has one outcome per row stored.
+    let rows = 0;
+    const rejected = new Set<number>();
+    for (const r of result.rejections) rejected.add(r.source);
+    result.outcomes.forEach((o, i) => (o.ok ? rows++ : rejected.add(result.sources[i]!)));
+    return auditRow(tenantId, actor, {
       action: 'METRICS_BATCH_RECORDED',
-      details: {
-        protocol,
-        duplicateRequest: !result.claimed,
-        dataPoints: request.dataPoints,
-        rows: result.outcomes.filter((o) => o.ok).length,
-        rejected: new Set([...result.rejections.map((r) => r.source), ...result.outcomes.flatMap((o, i) => (o.ok ? [] : [result.sources[i]!]))]).size,
-        metrics: request.metrics.slice(0, 50),
-      },
+      details: { protocol, duplicateRequest: !result.claimed, dataPoints: request.dataPoints, rows, rejected: rejected.size, metrics: request.metrics.slice(0, 50) },
     });
+  };
   let last: ObservationResult;
   try {
     last = await deps.recorder.recordObservations(tenantId, {

@@ -66,11 +66,30 @@ export function requestId(tenantId: string, protocol: string, body: Uint8Array):
   return `${hash.slice(0, 8)}-${hash.slice(8, 12)}-8${hash.slice(13, 16)}-${((parseInt(hash[16]!, 16) & 3) | 8).toString(16)}${hash.slice(17, 20)}-${hash.slice(20, 32)}`;
 }
 
-const seriesKeyOf = (o: Observation) => createHash('sha1').update(o.name).update('\u0000').update(tagsKey(o.tags)).digest('base64url');
+/**
+ * Keys by Tags object and metric name: the points of a protocol request share one Tags object
+ * per tag set (src/ingest/otlp-decode.ts, prometheus-decode.ts), so a request hashes each of
+ * its series once, not each point. Validated tags are never changed, so a key stays right.
+ */
+const seriesKeys = new WeakMap<Tags, Map<string, string>>();
+function seriesKeyOf(o: Observation): string {
+  let byName = seriesKeys.get(o.tags);
+  if (!byName) seriesKeys.set(o.tags, (byName = new Map()));
+  let key = byName.get(o.name);
+  if (key === undefined) {
+    key = createHash('sha1').update(o.name).update('\u0000').update(tagsKey(o.tags)).digest('base64url');
+    byName.set(o.name, key);
+  }
+  return key;
+}
 
-function item(o: Observation, value: number, row?: DistributionRow): RecordItem {
-  const base: RecordItem = { name: o.name, type: o.type, unit: o.unit, tags: o.tags, timestamp: o.time, value, id: null };
-  return row ? { ...base, value: row.value, weight: row.weight, sumAdjust: row.sumAdjust, minValue: row.minValue, maxValue: row.maxValue } : base;
+/** An item of an observation; each shape built whole (one hidden class per shape, no spread). */
+function item(o: Observation, value: number): RecordItem {
+  return { name: o.name, type: o.type, unit: o.unit, tags: o.tags, timestamp: o.time, value, id: null };
+}
+
+function rowItem(o: Observation, row: DistributionRow): RecordItem {
+  return { name: o.name, type: o.type, unit: o.unit, tags: o.tags, timestamp: o.time, value: row.value, id: null, weight: row.weight, sumAdjust: row.sumAdjust, minValue: row.minValue, maxValue: row.maxValue };
 }
 
 /** A summary's count and sum as Buckets, so its cumulative state is kept like a histogram's. */
@@ -94,6 +113,21 @@ export function cumulativeKeys(observations: readonly Observation[]): Map<Observ
   return keys;
 }
 
+/** The observations in time order, stable (equal times keep the request's order); the same array when already in order. */
+function byTime(observations: readonly Observation[]): readonly Observation[] {
+  const times = new Float64Array(observations.length);
+  let ordered = true;
+  for (let i = 0; i < observations.length; i++) {
+    times[i] = observations[i]!.time.getTime();
+    if (i > 0 && times[i]! < times[i - 1]!) ordered = false;
+  }
+  if (ordered) return observations;
+  const order: number[] = new Array(observations.length);
+  for (let i = 0; i < order.length; i++) order[i] = i;
+  order.sort((a, b) => times[a]! - times[b]! || a - b);
+  return order.map((i) => observations[i]!);
+}
+
 /**
  * Turns observations into the items to store (see the file's comment), against `states`: the
  * last state of every key in `keys` that has one, which this advances in place. Pure: the
@@ -102,23 +136,23 @@ export function cumulativeKeys(observations: readonly Observation[]): Map<Observ
  */
 export function applyObservations(observations: readonly Observation[], keys: ReadonlyMap<Observation, string>, states: Map<string, State>): Applied {
   const result: Applied = { items: [], sources: [], keys: [], rejections: [], changed: new Set() };
+  const pushOne = (o: Observation, i: RecordItem, key: string | null = null) => {
+    result.items.push(i);
+    result.sources.push(o.source);
+    result.keys.push(key);
+  };
   const push = (o: Observation, items: RecordItem[], key: string | null = null) => {
-    for (const i of items) {
-      result.items.push(i);
-      result.sources.push(o.source);
-      result.keys.push(key);
-    }
+    for (const i of items) pushOne(o, i, key);
   };
 
   // Per series in time order, whatever order the request listed them in.
-  const ordered = [...observations].sort((a, b) => a.time.getTime() - b.time.getTime());
-  for (const o of ordered) {
+  for (const o of byTime(observations)) {
     if (o.kind === 'value') {
-      push(o, [item(o, o.value)]);
+      pushOne(o, item(o, o.value));
       continue;
     }
     if (o.kind === 'distribution' && !o.cumulative) {
-      push(o, distributionRows(o.buckets).map((row) => item(o, row.value, row)));
+      push(o, distributionRows(o.buckets).map((row) => rowItem(o, row)));
       continue;
     }
     const key = keys.get(o)!;
@@ -143,12 +177,12 @@ export function applyObservations(observations: readonly Observation[], keys: Re
     if ('v' in current) {
       const before = previous && 'v' in previous ? previous.v : null;
       const increment = whole || before === null || current.v < before ? current.v : current.v - before;
-      push(o, [item(o, increment)], key);
+      pushOne(o, item(o, increment), key);
       continue;
     }
     const delta = whole || !previous || !('b' in previous) ? current.b : (subtractBuckets(current.b, previous.b) ?? current.b);
-    if (o.kind === 'summary') push(o, summaryRows(delta.count, delta.sum, o.quantiles).map((row) => item(o, row.value, row)), key);
-    else push(o, distributionRows(delta).map((row) => item(o, row.value, row)), key);
+    if (o.kind === 'summary') push(o, summaryRows(delta.count, delta.sum, o.quantiles).map((row) => rowItem(o, row)), key);
+    else push(o, distributionRows(delta).map((row) => rowItem(o, row)), key);
   }
   return result;
 }

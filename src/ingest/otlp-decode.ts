@@ -27,6 +27,10 @@ import type { MetricType, Tags } from '../db/tables.js';
 import type { Observation } from './cumulative.js';
 import { explicitBuckets, exponentialBuckets, type Buckets } from './distribution.js';
 import { checkTags, MAX_FUTURE_MS, METRIC_NAME_PATTERN, storable } from './metric-input.js';
+import type { AnyValue, ExponentialPoint, HistogramPoint, Int64, KeyValue, Metric, NumberPoint, OtlpRequest, SummaryPoint } from './otlp-message.js';
+import { decodeOtlpProtobuf, sharedAttributes } from './otlp-protobuf.js';
+
+export type { OtlpRequest } from './otlp-message.js';
 
 const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url));
 
@@ -49,7 +53,7 @@ export const RESOURCE_TAGS = ['service.name', 'service.namespace', 'service.inst
 /** The request, or an Error saying why it is not an ExportMetricsServiceRequest. */
 export function decodeOtlp(body: Uint8Array, format: 'protobuf' | 'json'): OtlpRequest | Error {
   try {
-    if (format === 'protobuf') return ExportRequest.decode(body) as unknown as OtlpRequest;
+    if (format === 'protobuf') return decodeOtlpProtobuf(body);
     return ExportRequest.fromObject(JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'))) as unknown as OtlpRequest;
   } catch (error) {
     return new Error(`not an OTLP ExportMetricsServiceRequest (${format}): ${(error as Error).message}`);
@@ -67,8 +71,6 @@ export function encodeOtlpStatus(format: 'protobuf' | 'json', code: number, mess
   return format === 'json' ? JSON.stringify({ code, message }) : Status.encode(Status.fromObject({ code, message })).finish();
 }
 
-type Long = { toNumber(): number; toString(): string };
-type Int64 = Long | number | string | null | undefined;
 const num = (v: Int64): number => (v === null || v === undefined ? 0 : typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : v.toNumber());
 /**
  * Nanoseconds since the epoch as milliseconds, exact to the microsecond. Not `num(v) / 1e6`:
@@ -90,82 +92,6 @@ export const nanosToMs = (v: Int64): number => {
   const digits = String(v); // a Long prints its exact value; JSON sends a decimal string
   return /^\d+$/.test(digits) ? Number(BigInt(digits) / 1000n) / 1e3 : Math.round(Number(digits) / 1e3) / 1e3;
 };
-
-interface AnyValue {
-  value?: string;
-  stringValue?: string;
-  boolValue?: boolean;
-  intValue?: Int64;
-  doubleValue?: number;
-  bytesValue?: Uint8Array;
-  arrayValue?: { values: AnyValue[] };
-  kvlistValue?: { values: KeyValue[] };
-}
-interface KeyValue {
-  key: string;
-  value?: AnyValue | null;
-}
-interface NumberPoint {
-  attributes: KeyValue[];
-  startTimeUnixNano: Int64;
-  timeUnixNano: Int64;
-  value?: 'asDouble' | 'asInt';
-  asDouble: number;
-  asInt: Int64;
-  flags: number;
-}
-interface HistogramPoint {
-  attributes: KeyValue[];
-  startTimeUnixNano: Int64;
-  timeUnixNano: Int64;
-  count: Int64;
-  sum?: number | null;
-  bucketCounts: Int64[];
-  explicitBounds: number[];
-  flags: number;
-  min?: number | null;
-  max?: number | null;
-}
-interface ExponentialPoint {
-  attributes: KeyValue[];
-  startTimeUnixNano: Int64;
-  timeUnixNano: Int64;
-  count: Int64;
-  sum?: number | null;
-  scale: number;
-  zeroCount: Int64;
-  zeroThreshold: number;
-  positive?: { offset: number; bucketCounts: Int64[] } | null;
-  negative?: { offset: number; bucketCounts: Int64[] } | null;
-  flags: number;
-  min?: number | null;
-  max?: number | null;
-}
-interface SummaryPoint {
-  attributes: KeyValue[];
-  startTimeUnixNano: Int64;
-  timeUnixNano: Int64;
-  count: Int64;
-  sum: number;
-  quantileValues: Array<{ quantile: number; value: number }>;
-  flags: number;
-}
-interface Metric {
-  name: string;
-  unit: string;
-  data?: 'gauge' | 'sum' | 'histogram' | 'exponentialHistogram' | 'summary';
-  gauge?: { dataPoints: NumberPoint[] };
-  sum?: { dataPoints: NumberPoint[]; aggregationTemporality: number; isMonotonic: boolean };
-  histogram?: { dataPoints: HistogramPoint[]; aggregationTemporality: number };
-  exponentialHistogram?: { dataPoints: ExponentialPoint[]; aggregationTemporality: number };
-  summary?: { dataPoints: SummaryPoint[] };
-}
-export interface OtlpRequest {
-  resourceMetrics: Array<{
-    resource?: { attributes: KeyValue[] } | null;
-    scopeMetrics: Array<{ scope?: { name: string; attributes: KeyValue[] } | null; metrics: Metric[] }>;
-  }>;
-}
 
 const DELTA = 1;
 const CUMULATIVE = 2;
@@ -211,6 +137,7 @@ export interface Decoded {
 export function otlpObservations(request: OtlpRequest, now = Date.now()): Decoded {
   const out: Decoded = { observations: [], rejections: [], dataPoints: 0 };
   const checked = new Map<Record<string, string>, Map<string, ReturnType<typeof checkTags>>>();
+  const sharedTags = new Map<Record<string, string>, Map<KeyValue[], ReturnType<typeof checkTags>>>();
   const refuse = (source: number, reason: Decoded['rejections'][number]['reason'], message: string) => out.rejections.push({ source, reason, message });
 
   for (const rm of request.resourceMetrics ?? []) {
@@ -226,19 +153,34 @@ export function otlpObservations(request: OtlpRequest, now = Date.now()): Decode
   return out;
 
   // Points of one request mostly repeat a few attribute sets: each set is checked once, and its
-  // points share one Tags object (and so one tagsKey, src/ingest/record-points.ts).
+  // points share one Tags object (and so one tagsKey, src/ingest/record-points.ts). The
+  // signature is each key and value prefixed by its length: one string per distinct list.
   function tagsOf(scopeTags: Record<string, string>, attributes: KeyValue[] | undefined): ReturnType<typeof checkTags> {
-    const values: string[] = [];
-    for (const kv of attributes ?? []) values.push(kv.key, text(kv.value));
-    const signature = JSON.stringify(values);
+    // The protobuf decoder gives the points whose attributes are the same bytes one array.
+    const shared = attributes !== undefined && sharedAttributes.has(attributes);
+    let byArray = shared ? sharedTags.get(scopeTags) : undefined;
+    if (shared) {
+      if (!byArray) sharedTags.set(scopeTags, (byArray = new Map()));
+      const known = byArray.get(attributes);
+      if (known) return known;
+    }
+    let signature = '';
+    if (attributes) {
+      for (let i = 0; i < attributes.length; i++) {
+        const kv = attributes[i]!;
+        const value = text(kv.value);
+        signature += `${kv.key.length}:${kv.key}${value.length}:${value}`;
+      }
+    }
     let byScope = checked.get(scopeTags);
     if (!byScope) checked.set(scopeTags, (byScope = new Map()));
     let tags = byScope.get(signature);
     if (!tags) {
       const raw: Record<string, string> = { ...scopeTags };
-      for (let i = 0; i < values.length; i += 2) raw[values[i]!] = values[i + 1]!;
+      for (const kv of attributes ?? []) raw[kv.key] = text(kv.value);
       byScope.set(signature, (tags = checkTags(raw)));
     }
+    if (byArray) byArray.set(attributes!, tags);
     return tags;
   }
 
@@ -287,7 +229,7 @@ export function otlpObservations(request: OtlpRequest, now = Date.now()): Decode
       if (timeMs > now + MAX_FUTURE_MS) return refuse(source, 'validation', `metric '${name}': time ${new Date(timeMs).toISOString()} is more than 10 minutes in the future`);
       const startMs = nanosToMs(point.startTimeUnixNano);
       const start = startMs > 0 ? startMs : null;
-      const base = { name, type, unit, tags: tags as Tags, time: new Date(timeMs), source };
+      const time = new Date(timeMs);
 
       if (metric.data === 'gauge' || metric.data === 'sum') {
         const p = point as NumberPoint;
@@ -295,19 +237,24 @@ export function otlpObservations(request: OtlpRequest, now = Date.now()): Decode
         if (p.value === undefined) return refuse(source, 'validation', `metric '${name}': a data point has no value`);
         if (!Number.isFinite(value)) return refuse(source, 'non_finite', `metric '${name}': ${value} is not a finite number`);
         if (type === 'COUNTER' && value < 0) return refuse(source, 'validation', `metric '${name}': a monotonic Sum cannot be negative (${value})`);
-        out.observations.push(type === 'COUNTER' && cumulative ? { ...base, kind: 'cumulative', value, start } : { ...base, kind: 'value', value });
+        // Each shape built whole, not spread from a base: a request makes one per data point.
+        out.observations.push(
+          type === 'COUNTER' && cumulative
+            ? { name, type, unit, tags: tags as Tags, time, source, kind: 'cumulative', value, start }
+            : { name, type, unit, tags: tags as Tags, time, source, kind: 'value', value },
+        );
         return;
       }
       if (metric.data === 'summary') {
         const p = point as SummaryPoint;
         const count = num(p.count);
         if (!Number.isFinite(p.sum) || p.quantileValues.some((q) => !Number.isFinite(q.value))) return refuse(source, 'non_finite', `metric '${name}': sum and quantile values must be finite numbers`);
-        out.observations.push({ ...base, kind: 'summary', count, sum: p.sum, quantiles: p.quantileValues.map((q) => ({ quantile: q.quantile, value: q.value })), start });
+        out.observations.push({ name, type, unit, tags: tags as Tags, time, source, kind: 'summary', count, sum: p.sum, quantiles: p.quantileValues.map((q) => ({ quantile: q.quantile, value: q.value })), start });
         return;
       }
       const buckets = metric.data === 'histogram' ? explicitOf(point as HistogramPoint) : exponentialOf(point as ExponentialPoint);
       if (typeof buckets === 'string') return refuse(source, buckets.startsWith('non-finite') ? 'non_finite' : 'validation', `metric '${name}': ${buckets}`);
-      out.observations.push({ ...base, kind: 'distribution', buckets, cumulative, start });
+      out.observations.push({ name, type, unit, tags: tags as Tags, time, source, kind: 'distribution', buckets, cumulative, start });
     });
   }
 }

@@ -178,6 +178,7 @@ export function remoteWriteObservations(request: RemoteWriteRequest, existing: R
     const cumulative = known !== undefined ? known === 'COUNTER' : (cumulativeBySeriesType(name, series.type) ?? cumulativeByMetadata(name) ?? SUFFIXES.some((s) => name.endsWith(s)));
     const type: MetricType = known ?? (cumulative ? 'COUNTER' : 'GAUGE');
     out.names.add(name);
+    const unit = series.unit ?? null;
     samples.forEach((sample, index) => {
       const source = first + index;
       const value = sample.value;
@@ -186,10 +187,14 @@ export function remoteWriteObservations(request: RemoteWriteRequest, existing: R
       const time = typeof sample.timestamp === 'number' ? sample.timestamp : sample.timestamp.toNumber();
       if (time > now + MAX_FUTURE_MS) return void out.rejections.push({ source, reason: 'validation', message: `${name}: timestamp ${time} is more than 10 minutes in the future` });
       if (time <= 0) return void out.rejections.push({ source, reason: 'validation', message: `${name}: timestamp ${time} is not after 1970` });
-      const base = { name, type, unit: series.unit ?? null, tags: tags as Tags, time: new Date(time), source };
       if (type === 'COUNTER' && value < 0) return void out.rejections.push({ source, reason: 'validation', message: `${name}: a counter cannot be negative (${value})` });
       const start = sample.startTimestamp == null ? 0 : typeof sample.startTimestamp === 'number' ? sample.startTimestamp : sample.startTimestamp.toNumber();
-      out.observations.push(type === 'COUNTER' && cumulative ? { ...base, kind: 'cumulative', value, start: start > 0 ? start : null } : { ...base, kind: 'value', value });
+      // Each shape built whole, not spread from a base: a request makes one per sample.
+      out.observations.push(
+        type === 'COUNTER' && cumulative
+          ? { name, type, unit, tags: tags as Tags, time: new Date(time), source, kind: 'cumulative', value, start: start > 0 ? start : null }
+          : { name, type, unit, tags: tags as Tags, time: new Date(time), source, kind: 'value', value },
+      );
     });
   }
   return out;

@@ -297,6 +297,13 @@ async function insertDistributionPoints(trx: TenantTx, rows: Array<{ id: string;
   return new Set();
 }
 
+/** The points the outcomes stored now (not duplicates); a loop, not an array per outcome. */
+function storedPoints(outcomes: readonly ItemOutcome[]): StoredPoint[] {
+  const points: StoredPoint[] = [];
+  for (const o of outcomes) if (o.ok && !o.duplicate) points.push(o.point);
+  return points;
+}
+
 /** A point of a planned write, with the item it stores (for the distribution columns). */
 interface PlannedRow {
   point: StoredPoint;
@@ -313,18 +320,34 @@ function planFromCache(items: readonly RecordItem[], known: Known): { outcomes: 
   const now = new Date();
   const outcomes: ItemOutcome[] = new Array(items.length);
   const rows: PlannedRow[] = [];
+  // Items of a write share names and Tags objects (a protocol request's points, a batch's
+  // repeated tag sets): each metric and series is looked up once, not once per item.
+  let lastName: string | undefined;
+  let metric: MetricRow | undefined;
+  let seriesOfMetric: Map<Tags, number> | undefined;
+  const seriesByMetric = new Map<number, Map<Tags, number>>();
   for (let index = 0; index < items.length; index++) {
     const item = items[index]!;
     if (item.id !== null) return null;
-    const metric = known.metric(item.name);
+    if (item.name !== lastName) {
+      metric = known.metric(item.name);
+      lastName = item.name;
+      if (!metric) return null;
+      seriesOfMetric = seriesByMetric.get(metric.id);
+      if (!seriesOfMetric) seriesByMetric.set(metric.id, (seriesOfMetric = new Map()));
+    }
     if (!metric) return null;
     const conflict = conflictOf(item, metric);
     if (conflict) {
       outcomes[index] = conflict;
       continue;
     }
-    const seriesId = known.series(seriesKey(metric.id, item.tags));
-    if (seriesId === undefined) return null;
+    let seriesId = seriesOfMetric!.get(item.tags);
+    if (seriesId === undefined) {
+      seriesId = known.series(seriesKey(metric.id, item.tags));
+      if (seriesId === undefined) return null;
+      seriesOfMetric!.set(item.tags, seriesId);
+    }
     const id = randomUUID();
     const point: StoredPoint = { id, seriesId, metric: item.name, type: metric.type, unit: metric.unit, tags: item.tags, time: item.timestamp ?? now, value: item.value };
     rows.push({ point, item });
@@ -690,7 +713,7 @@ export function createRecorder(options: RecorderOptions): Recorder {
       const stateSql = stateWriteSql(writes);
       if (stateSql) await sql.raw(stateSql).execute(trx);
       // Late points' ranges are recorded in the same transaction as the points (src/query/invalidations.ts).
-      await recordInvalidations(trx, stored.outcomes.flatMap((o) => (o.ok && !o.duplicate ? [o.point] : [])));
+      await recordInvalidations(trx, storedPoints(stored.outcomes));
       // Audit rows of the grouped requests, one INSERT for all of them, in this same transaction.
       await audit(trx, auditRows(batch, stored.outcomes));
       return { ...stored, states: writes };
@@ -732,7 +755,7 @@ export function createRecorder(options: RecorderOptions): Recorder {
         }
       }
     }
-    const stored = outcomes.flatMap((o) => (o.ok && !o.duplicate ? [o.point] : []));
+    const stored = storedPoints(outcomes);
     if (stored.length && options.afterCommit) {
       await options.afterCommit(tenantId, stored).catch((error) => log.warn({ err: (error as Error).message }, 'ingest: afterCommit failed'));
     }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { builder, listOf } from '../builder.js';
 import { readTx, requireTenant, tenantTx, WRITERS, type Context } from '../context.js';
-import { METRIC_TYPES, type MetricType } from '../db/tables.js';
+import { METRIC_TYPES, type MetricType, type Tags } from '../db/tables.js';
 import { describeZodError, userError } from '../errors.js';
 import { rateLimited } from '../rate-limit.js';
 import { metricInputSchema, metricName, readMetricInput, tagsSchema, type MetricInput } from '../ingest/metric-input.js';
@@ -207,8 +207,9 @@ builder.mutationFields((t) => ({
       const failed: Failure[] = [];
       const valid: MetricInput[] = [];
       const positions: number[] = [];
+      const tagsCache = new Map<string, Tags>();
       input.metrics.forEach((raw, index) => {
-        const read = readMetricInput(raw);
+        const read = readMetricInput(raw, tagsCache);
         if (read) {
           valid.push(read);
           positions.push(index);
