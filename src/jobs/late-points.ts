@@ -25,8 +25,8 @@ import { rolledPeriods, rollUp } from '../definitions/roll-up-reports.js';
 import type { Logger } from '../log.js';
 import { createAggregateCatalog } from '../query/aggregate-catalog.js';
 import { mergeIntervals, type Interval } from '../query/invalidations.js';
-import { aggregatesOf, LEVELS, type LevelName } from '../query/plan.js';
-import { REFRESH_WINDOW } from '../query/refresh.js';
+import { aggregatesOf, levelMs } from '../query/plan.js';
+import { liftDecompressionLimit, REFRESH_ORDER, REFRESH_WINDOW } from '../query/refresh.js';
 
 export const LATE_POINTS_JOB = 'late-points';
 
@@ -37,12 +37,6 @@ const ROUNDS = 20;
 const TIMEOUT_MS = 300_000;
 
 const SPAN_GAP_MS = 86_400_000;
-
-
-/** Levels in the order they are recomputed: each reads the one below it. */
-const ORDER: LevelName[] = ['1m', '5m', '1h', '1d'];
-const widthOf = (level: LevelName) => LEVELS.find((l) => l.name === level)!.ms;
-
 
 export interface LatePoints {
   /** Handles every recorded range (up to a bound per run); returns the rows handled. */
@@ -67,13 +61,11 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
     const views = await aggregates();
     // As the owner (the application role has no privilege on the materialisation tables), with the tenant set so row-level security shows its series.
     await withOwnerForTenant(kysely, tenantId, async (trx) => {
-      // Buckets in compressed chunks (migrations/0090) are deleted by decompressing the batches
-      // that hold them; TimescaleDB stops a transaction after 100 000 such rows by default.
-      await sql`set local timescaledb.max_tuples_decompressed_per_dml_transaction = 0`.execute(trx);
+      await liftDecompressionLimit(trx);
       const series = (await trx.selectFrom('series').select('id').where('metric_id', 'in', metricIds).execute()).map((r) => r.id);
       if (series.length === 0) return;
-      for (const level of ORDER) {
-        const w = widthOf(level);
+      for (const level of REFRESH_ORDER) {
+        const w = levelMs(level);
         // Spans less than a day apart are recomputed as one: a few statements for an import of
         // weeks of hourly points, at the price of recomputing the (unchanged) buckets between.
         const spans = mergeIntervals(ranges.map((r) => ({ from: Math.floor(r.from / w) * w, to: Math.ceil(r.to / w) * w })), SPAN_GAP_MS);
@@ -140,7 +132,11 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
       .limit(BATCH)
       .execute();
     const byTenant = new Map<string, typeof rows>();
-    for (const row of rows) byTenant.set(row.tenant_id, [...(byTenant.get(row.tenant_id) ?? []), row]);
+    for (const row of rows) {
+      const mine = byTenant.get(row.tenant_id);
+      if (mine) mine.push(row);
+      else byTenant.set(row.tenant_id, [row]);
+    }
     let handled = 0;
     for (const [tenantId, mine] of byTenant) {
       // A point at exactly hi belongs to the minute starting there: ranges end after it.

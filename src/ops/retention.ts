@@ -32,7 +32,7 @@ import type { Logger } from '../log.js';
 import type { ServiceMetrics } from '../observability/metrics.js';
 import { createAggregateCatalog } from '../query/aggregate-catalog.js';
 import { aggregatesOf, DAY, HOUR, LEVELS, type LevelName } from '../query/plan.js';
-import { REFRESH_WINDOW, type AggregateRefresher } from '../query/refresh.js';
+import { liftDecompressionLimit, REFRESH_WINDOW, type AggregateRefresher } from '../query/refresh.js';
 
 /** What retention applies to: raw points, and each continuous aggregate level. */
 export const SOURCES = ['raw', '1m', '5m', '1h', '1d'] as const;
@@ -257,7 +257,7 @@ export function createRetention(deps: RetentionDeps) {
       for (let i = 0; i < seriesIds.length; i += 1_000) {
         const group = seriesIds.slice(i, i + 1_000);
         total += await kysely.transaction().execute(async (trx) => {
-          await sql`set local timescaledb.max_tuples_decompressed_per_dml_transaction = 0`.execute(trx);
+          await liftDecompressionLimit(trx);
           const result = await sql`delete from points where tenant_id = ${tenantId}::uuid and series_id = any(${group}::bigint[])
                                    and time >= ${chunk.range_start.toISOString()}::timestamptz and time < ${end.toISOString()}::timestamptz`.execute(trx);
           return Number(result.numAffectedRows ?? 0);
@@ -311,7 +311,7 @@ export function createRetention(deps: RetentionDeps) {
         // of the tenant's segments are decompressed where the range cuts through them. One
         // transaction per chunk: a chunk holds a day (1m, 5m) or ten days (1h, 1d) of buckets.
         total += await kysely.transaction().execute(async (trx) => {
-          await sql`set local timescaledb.max_tuples_decompressed_per_dml_transaction = 0`.execute(trx);
+          await liftDecompressionLimit(trx);
           const result = await sql`delete from ${sql.raw(table.table)} where ${condition}
                                    and bucket >= ${chunk.range_start.toISOString()}::timestamptz and bucket < ${chunk.range_end.toISOString()}::timestamptz`.execute(trx);
           return Number(result.numAffectedRows ?? 0);

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/connect.js';
 import type { Logger } from '../log.js';
-import { LEVELS, type LevelName } from './plan.js';
+import { levelMs, type LevelName } from './plan.js';
 import { REFRESH_LAG } from './refresh.js';
 
 /**
@@ -18,7 +18,7 @@ export async function backfillAggregates(db: Db, log: Logger): Promise<void> {
   const rows = await db.kysely.selectFrom('aggregate_backfill').select(['position', 'view_name']).orderBy('position').execute();
   for (const row of rows) {
     const level = row.view_name.replace(/^(group_)?(stats|sketch)_/, '') as LevelName;
-    const width = LEVELS.find((l) => l.name === level)!.ms;
+    const width = levelMs(level);
     const end = Math.floor((Date.now() - REFRESH_LAG[level]) / width) * width;
     const started = Date.now();
     await sql`call refresh_continuous_aggregate(${row.view_name}::regclass, null, ${new Date(end).toISOString()}::timestamptz)`.execute(db.kysely);

@@ -15,6 +15,8 @@ export const LEVELS = [
   { name: '1m', ms: MINUTE },
 ] as const;
 export type LevelName = (typeof LEVELS)[number]['name'];
+/** A level's bucket width in ms. */
+export const levelMs = (level: LevelName): number => LEVELS.find((l) => l.name === level)!.ms;
 
 /** The levels that also keep aggregates per tag group (migrations/0076, src/query/group-levels.ts). */
 export const GROUP_LEVELS: readonly LevelName[] = ['1h', '1d'];
@@ -57,7 +59,6 @@ const ceilTo = (ms: number, width: number) => Math.ceil(ms / width) * width;
 export type Horizons = Record<Segment['source'], number>;
 
 const SOURCE_ORDER: Array<Segment['source']> = ['raw', '1m', '5m', '1h', '1d'];
-const widthOf = (source: LevelName) => LEVELS.find((l) => l.name === source)!.ms;
 
 /**
  * Splits [from, to) into segments, each answered exactly by the coarsest source that can:
@@ -80,7 +81,7 @@ const widthOf = (source: LevelName) => LEVELS.find((l) => l.name === source)!.ms
 export function planSegments(from: Date, to: Date, granularityMs: number, timescale: boolean, horizons?: Horizons): Segment[] {
   if (!timescale) return from < to ? [{ source: 'raw', from, to }] : [];
   const segments: Segment[] = [];
-  const divides = (source: LevelName) => widthOf(source) <= granularityMs && granularityMs % widthOf(source) === 0;
+  const divides = (source: LevelName) => levelMs(source) <= granularityMs && granularityMs % levelMs(source) === 0;
   /** Plans [start, end) with `levels` (coarsest first) and `edge` for what they cannot take. */
   const plan = (start: number, end: number, levels: Array<(typeof LEVELS)[number]>, edge: Segment['source']) => {
     const split = (a: number, b: number, index: number) => {
@@ -157,7 +158,7 @@ export function readRawWithin(segments: Segment[], ranges: Array<{ from: Date; t
       out.push(segment);
       continue;
     }
-    const width = widthOf(segment.source);
+    const width = levelMs(segment.source);
     let cursor = segment.from.getTime();
     const end = segment.to.getTime();
     for (const r of sorted) {

@@ -1,8 +1,9 @@
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Db } from '../db/connect.js';
+import type { Database } from '../db/tables.js';
 import type { Logger } from '../log.js';
 import { analyzeChanged } from '../ops/statistics.js';
-import { aggregatesOf, LEVELS, type LevelName } from './plan.js';
+import { aggregatesOf, levelMs, type LevelName } from './plan.js';
 
 /**
  * How far behind now each level's materialisation stays (its refresh window's end, as in the
@@ -27,9 +28,17 @@ export const REFRESH_WINDOW: Record<LevelName, number> = {
   '1d': 35 * 24 * 60 * 60_000,
 };
 
-/** Levels in the order they must refresh: a level reads the one below it. */
-const ORDER: LevelName[] = ['1m', '5m', '1h', '1d'];
-const width = (level: LevelName) => LEVELS.find((l) => l.name === level)!.ms;
+/** Levels in the order they must refresh (and be recomputed): a level reads the one below it. */
+export const REFRESH_ORDER: readonly LevelName[] = ['1m', '5m', '1h', '1d'];
+
+/**
+ * Lets this transaction's DML decompress as many rows as it needs: deleting buckets or points
+ * in compressed chunks (migrations/0090) decompresses the batches that hold them, and
+ * TimescaleDB stops a transaction after 100 000 such rows by default.
+ */
+export async function liftDecompressionLimit(trx: Kysely<Database>): Promise<void> {
+  await sql`set local timescaledb.max_tuples_decompressed_per_dml_transaction = 0`.execute(trx);
+}
 const floorTo = (ms: number, w: number) => Math.floor(ms / w) * w;
 
 export interface AggregateRefresher {
@@ -79,7 +88,7 @@ export function createAggregateRefresher(db: Db, log: Logger, options: RefreshOp
       if (!db.timescale) return Promise.resolve();
       return serial(async () => {
         const started = Date.now();
-        for (const level of ORDER) await refresh(level, null, floorTo(Date.now() - REFRESH_LAG[level], width(level)));
+        for (const level of REFRESH_ORDER) await refresh(level, null, floorTo(Date.now() - REFRESH_LAG[level], levelMs(level)));
         // No autovacuum in PGlite: the planner's statistics are kept here (src/ops/statistics.ts).
         const analyzed = db.kind === 'embedded' ? await analyzeChanged(db.kysely) : 0;
         log.debug({ ms: Date.now() - started, analyzed }, 'aggregates refreshed');
@@ -95,11 +104,11 @@ export function createAggregateRefresher(db: Db, log: Logger, options: RefreshOp
         if (ms > newest) newest = ms;
       }
       const now = Date.now();
-      const behind = ORDER.filter((level) => oldest < now - REFRESH_LAG[level]);
+      const behind = REFRESH_ORDER.filter((level) => oldest < now - REFRESH_LAG[level]);
       if (behind.length === 0) return Promise.resolve();
       return serial(async () => {
         for (const level of behind) {
-          const w = width(level);
+          const w = levelMs(level);
           const watermark = floorTo(now - REFRESH_LAG[level], w);
           const end = Math.min(floorTo(newest, w) + w, watermark);
           const start = floorTo(oldest, w);
