@@ -79,7 +79,11 @@ const FIELDS = {
   name: [fc.constantFrom('cpu', 'http.requests', 'a_b-c.d', 'x'.repeat(255)), fc.oneof(fc.constantFrom('1abc', '', 'x'.repeat(256), 'a b'), fc.string({ maxLength: 4 }))],
   value: [fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true, min: 0 }), fc.constantFrom(0, 1.5)), fc.constantFrom(NaN, Infinity, -1, '1')],
   type: [fc.constantFrom('COUNTER', 'GAUGE', 'HISTOGRAM', 'SUMMARY'), fc.constantFrom('counter', 'OTHER', 1)],
-  timestamp: [fc.constantFrom<unknown>(null, undefined, new Date(Date.now() - HOUR), new Date('1970-01-01T00:00:00Z')), fc.constantFrom<unknown>(new Date(Date.now() + HOUR), new Date('1969-12-31T23:59:59Z'), new Date(NaN), '2024-01-01T00:00:00Z')],
+  // An hour ago and an hour ahead are read from the clock when an item is generated, not at load.
+  timestamp: [
+    fc.oneof(fc.constantFrom<unknown>(null, undefined, new Date('1970-01-01T00:00:00Z')), fc.constant(-HOUR).map((offset): unknown => new Date(Date.now() + offset))),
+    fc.oneof(fc.constantFrom<unknown>(new Date('1969-12-31T23:59:59Z'), new Date(NaN), '2024-01-01T00:00:00Z'), fc.constant(HOUR).map((offset): unknown => new Date(Date.now() + offset))),
+  ],
   unit: [fc.constantFrom(null, undefined, 'ms', 'u'.repeat(50)), fc.constantFrom('', 'u'.repeat(51), 'a\u0000', 5)],
   id: [fc.constantFrom(null, undefined, '0b4a3f8e-6c1d-4f7a-9e2b-5d8c7a6b1e3f', '0B4A3F8E-6C1D-4F7A-9E2B-5D8C7A6B1E3F'), fc.constantFrom('not-a-uuid', 42, '')],
 } as const;
