@@ -11,7 +11,7 @@
  * numbers (as protobufjs's Long.toNumber gives them), but times, which need every digit, are
  * Nanos and any int attribute value is a bigint (printed exactly).
  *
- * Held to protobufjs by test/property.test.ts: for generated requests, both decoders give the
+ * Held to protobufjs by test/otlp-protobuf.test.ts: for generated requests, both decoders give the
  * same observations. It reads as protobufjs 8 does: a field with a wire type other than its
  * own is skipped like an unknown one; packed and unpacked repeated numbers both read; a oneof
  * is the member set last; a message field seen twice is merged. Malformed input (a length past
