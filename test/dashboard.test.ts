@@ -110,6 +110,8 @@ describe.runIf(existsSync(CHROMIUM))('dashboard in Chromium', () => {
   }, 3 * 60_000);
 
   test('a firing alert shows in a banner as it fires, and goes when it resolves', async () => {
+    const listeners = () => app.server.deps.alertBus.stats().listeners;
+    const before = listeners();
     const page = await browser.newPage();
     await signIn(page, adminKey);
     await expect.poll(() => page.locator('#connection').getAttribute('data-state')).toBe('open');
@@ -119,14 +121,15 @@ describe.runIf(existsSync(CHROMIUM))('dashboard in Chromium', () => {
       adminKey,
     );
     expect(created.body.errors).toBeUndefined();
-    await page.waitForTimeout(300); // the subscription is open
+    // The banner's alertEvents subscription is in place (an event published before it is not delivered).
+    await expect.poll(listeners, { timeout: 15_000 }).toBeGreaterThan(before);
     await app.server.deps.alerts.evaluate(new Date()); // max 40 > 35: fires
     await expect.poll(() => page.locator('#alerts').getAttribute('data-firing'), { timeout: 15_000 }).toBe('latency high');
     expect(await page.locator('#alerts').textContent()).toContain('CRITICAL latency high is firing (value 40)');
     await page.screenshot({ path: `${ARTIFACTS}/dashboard-alert.png`, fullPage: true });
     await app.server.deps.alerts.evaluate(new Date(Date.now() + 2 * 3_600_000)); // the window is empty then: resolves
     await expect.poll(() => page.locator('#alerts').isHidden(), { timeout: 15_000 }).toBe(true);
-  });
+  }, 90_000); // three waits of up to 15 s on a page in Chromium
 
   test('a bad key shows UNAUTHENTICATED and asks again', async () => {
     const page = await browser.newPage();
