@@ -6,7 +6,6 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
 import { startApp, type TestApp } from './harness.js';
@@ -62,7 +61,11 @@ describe.runIf(existsSync(CHROMIUM))('a newcomer in Chromium', () => {
   test(
     'npm run demo fills the dashboard: a p95 panel in ms with values in the legend; Ctrl-C stops it cleanly',
     async () => {
-      const demo = spawn(join('node_modules', '.bin', 'tsx'), ['src/demo.ts'], { env: { ...process.env, PORT: '0', LOG_LEVEL: 'silent', METROGRAPH_URL: '', METROGRAPH_API_KEY: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      // node with tsx's loader, as `npm run demo` runs it, without the tsx CLI in between: sent to
+      // the CLI alone (not to a terminal's whole process group), a SIGINT is relayed to the demo
+      // and, when the demo's receipt is slow to come back on a busy machine, relayed again —
+      // which the demo rightly takes as a second Ctrl-C (exit 130).
+      const demo = spawn(process.execPath, ['--import', 'tsx', 'src/demo.ts'], { env: { ...process.env, PORT: '0', LOG_LEVEL: 'silent', METROGRAPH_URL: '', METROGRAPH_API_KEY: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       demo.stdout.on('data', (d) => (stdout += String(d)));
       const exited = new Promise<number | null>((resolve) => demo.on('exit', (code) => resolve(code)));
