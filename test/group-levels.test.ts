@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { sql } from 'kysely';
 import { analyzeChanged } from '../src/ops/statistics.js';
 import { groupKeyOf, groupReading } from '../src/query/group-levels.js';
+import { addCells, keptQuantiles, KEPT_QUANTILES, quantiles, type Cells } from '../src/query/sketch.js';
 import { startApp, type TestApp } from './harness.js';
 import { RecordMetrics } from './operations.js';
 
@@ -64,6 +65,7 @@ const SERIES: Array<{ tags: Record<string, string>; base: number; minute: number
 describe('tag-group levels on the embedded TimescaleDB', () => {
   let app: TestApp;
   let key = '';
+  let tenantId = '';
   let other = '';
   /** Midnight UTC three days back: two whole days of points behind every watermark. */
   let D0 = 0;
@@ -89,7 +91,7 @@ describe('tag-group levels on the embedded TimescaleDB', () => {
   beforeAll(async () => {
     D0 = Math.floor(Date.now() / DAY) * DAY - 3 * DAY;
     app = await startApp('embedded', { QUERY_CACHE_SIZE: '0' });
-    key = (await app.createTenant('groups')).adminKey;
+    ({ adminKey: key, tenantId } = await app.createTenant('groups'));
     other = (await app.createTenant('groups-other')).adminKey;
     for (let h = 0; h < 48; h++) {
       for (const s of SERIES) for (let k = 0; k < 3; k++) points.push({ tags: s.tags, value: s.base + h + k, time: D0 + h * HOUR + (s.minute + 10 * k) * MINUTE });
@@ -102,6 +104,17 @@ describe('tag-group levels on the embedded TimescaleDB', () => {
     // Two series with a point at the same time: `last` is the larger, from groups or series alike.
     const tie = await app.gql<{ recordMetrics: { accepted: number } }, unknown>(RecordMetrics, { metrics: [2, 9, 4].map((value, i) => ({ name: 'g.tie', type: 'GAUGE', value, tags: { region: 'eu', host: `t${i}` }, timestamp: iso(D0 + 2 * HOUR + 50 * MINUTE) })) }, key);
     expect(tie.data?.recordMetrics.accepted).toBe(3);
+    // Many distinct cells per group row, repeated values, a heavy tail and negatives: what the
+    // kept quantile ranks (migrations/0091) must give exactly as merging the cells does.
+    const spread = [];
+    for (let h = 0; h < 3; h++) {
+      for (let i = 0; i < 150; i++) {
+        const value = i % 7 === 0 ? -(i + 1) : i % 5 === 0 ? 42 : Math.exp((i % 37) / 6) * (1 + h);
+        spread.push({ name: 'g.spread', type: 'HISTOGRAM', value, tags: { region: i % 2 ? 'eu' : 'us', host: `s${i % 3}` }, timestamp: iso(D0 + h * HOUR + (i % 60) * MINUTE + i * 100) });
+      }
+    }
+    const spreadAnswer = await app.gql<{ recordMetrics: { accepted: number } }, unknown>(RecordMetrics, { metrics: spread }, key);
+    expect(spreadAnswer.data?.recordMetrics.accepted).toBe(spread.length);
     // The other tenant: the same metric name and tag values, one point of 5.
     const theirs = await app.gql<{ recordMetrics: { accepted: number } }, unknown>(RecordMetrics, { metrics: [{ name: 'g.latency', type: 'HISTOGRAM', value: 5, tags: { region: 'eu', host: 'a' }, timestamp: iso(D0 + HOUR + 30 * MINUTE) }] }, other);
     expect(theirs.data?.recordMetrics.accepted).toBe(1);
@@ -202,6 +215,44 @@ describe('tag-group levels on the embedded TimescaleDB', () => {
     const after = await sql<{ pages: number; size: number }>`
       select relpages as pages, (pg_relation_size(oid) / current_setting('block_size')::int)::int as size from pg_class where oid = ${rows[0]!.name}::regclass`.execute(kysely);
     expect(after.rows[0]!.pages).toBe(after.rows[0]!.size);
+  });
+
+  test('kept quantile ranks of every group row give exactly the quantiles of its merged cells; the API answers from them', async () => {
+    const kysely = app.server.deps.db.kysely;
+    const rowsOf = async (level: '1h' | '1d') =>
+      (
+        await sql<{ metric_id: string; key: string; value: string; bucket: Date; ks: number[]; ws: number[] | null; qr: number[]; mn: number; mx: number }>`
+          select k.metric_id, k.key, k.value, k.bucket, k.ks, k.ws, k.qr, s.mn, s.mx
+          from ${sql.table(`group_sketch_${level}`)} k join ${sql.table(`group_stats_${level}`)} s using (tenant_id, metric_id, key, value, bucket)`.execute(kysely)
+      ).rows;
+    const merged = (row: { ks: number[]; ws: number[] | null; mn: number; mx: number }) => {
+      const cells: Cells = new Map();
+      addCells(cells, row.ks, row.ws);
+      return quantiles({ cells, min: row.mn, max: row.mx }, KEPT_QUANTILES);
+    };
+    let wide = 0;
+    for (const level of ['1h', '1d'] as const) {
+      for (const row of await rowsOf(level)) {
+        if (row.ks.length > 20) wide++;
+        expect(keptQuantiles(row.qr, { min: row.mn, max: row.mx }, KEPT_QUANTILES), `${level} ${row.key}=${row.value} ${row.bucket.toISOString()}`).toEqual(merged(row));
+      }
+    }
+    expect(wide).toBeGreaterThan(0);
+
+    // By region per hour: each region is one group row per hour, answered from its kept ranks.
+    const answer = await query(key, { metrics: ['g.spread'], from: iso(D0), to: iso(D0 + 3 * HOUR), granularity: 'HOUR', groupBy: ['region'] });
+    expect(answer.metadata.sources.sort()).toEqual(['group_sketch_1h', 'group_stats_1h']);
+    const spread = await kysely.selectFrom('metrics').select('id').where('tenant_id', '=', tenantId).where('name', '=', 'g.spread').executeTakeFirstOrThrow();
+    const rows = (await rowsOf('1h')).filter((r) => r.key === 'region' && Number(r.metric_id) === Number(spread.id));
+    for (const series of answer.series) {
+      expect(series.buckets).toHaveLength(3);
+      for (const bucket of series.buckets) {
+        const row = rows.find((r) => r.value === series.tags.region && r.bucket.toISOString() === bucket.start)!;
+        expect([bucket.min, bucket.max]).toEqual([row.mn, row.mx]);
+        const [p50, , , p99] = merged(row);
+        expect([bucket.p50, bucket.p99]).toEqual([p50, p99]);
+      }
+    }
   });
 
   test("the other tenant's groups hold its own point only", async () => {

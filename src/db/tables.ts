@@ -427,7 +427,11 @@ export interface LevelSketch {
 
 /** A tag group (metric, key, value) in place of a series. */
 export type GroupStats = Omit<LevelStats, 'series_id'> & { metric_id: number; key: string; value: string };
-export type GroupSketch = Omit<LevelSketch, 'series_id'> & { metric_id: number; key: string; value: string };
+/**
+ * A tag group's sketch per bucket; qr keeps its total count and, per quantile of
+ * KEPT_QUANTILES (src/query/sketch.ts), the cell keys at its lower and upper rank (migrations/0091).
+ */
+export type GroupSketch = Omit<LevelSketch, 'series_id'> & { metric_id: number; key: string; value: string; qr: number[] };
 
 type Owned<T> = T & { tenant_id: string };
 

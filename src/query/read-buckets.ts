@@ -18,7 +18,7 @@ import type { TenantTx } from '../db/tenant.js';
 import type { AggregateView, LevelSketch, LevelStats, RollupPeriod } from '../db/tables.js';
 import { bucketStarts, DAY, GROUP_LEVELS, planSegments, type Horizons, type LevelName, type Segment } from './plan.js';
 import type { GroupReading } from './group-levels.js';
-import { addCells, quantiles, type Cells } from './sketch.js';
+import { addCells, KEPT_QUANTILES, keptQuantiles, quantiles, type Cells } from './sketch.js';
 
 /** A part of the range read from the report rollups of one period kind (src/definitions/roll-up-reports.ts). */
 export interface RollupSegment {
@@ -146,20 +146,24 @@ const RAW_STATS = sql`sum(${RAW_WEIGHT}) as n, sum(${RAW_SUM}) as s,
  *   stats   (series_id, b, n, s, mn, mx, lt, lv)
  *   sketch  (series_id, b, ks, ws): cell keys and counts (ws null: 1 each); a series may have
  *           several rows per bucket, and keys may repeat: readers add them up.
+ * `kept` (sketch only) adds a column qr: for the tag groups it names, where a bucket of the
+ * answer is one group row, that row's kept quantile ranks (migrations/0091) in place of its
+ * cells (ks and ws null); null everywhere else.
  */
-export function sourceSql(source: Source, kind: 'stats' | 'sketch', bucketing: Bucketing, ids: number[], groups?: GroupReading): RawBuilder<unknown> {
+export function sourceSql(source: Source, kind: 'stats' | 'sketch', bucketing: Bucketing, ids: number[], groups?: GroupReading, kept?: readonly number[]): RawBuilder<unknown> {
   if (groups && source.source !== 'raw' && source.source !== 'rollup' && GROUP_LEVELS.includes(source.source)) {
     // Whole tag groups from their own level, the series outside every group from theirs.
-    const parts = [groupSql(source as Segment & { source: LevelName }, kind, bucketing, groups)];
-    if (groups.ungrouped.length > 0) parts.push(sourceSql(source, kind, bucketing, groups.ungrouped));
+    const parts = [groupSql(source as Segment & { source: LevelName }, kind, bucketing, groups, kept)];
+    if (groups.ungrouped.length > 0) parts.push(sourceSql(source, kind, bucketing, groups.ungrouped, undefined, kept));
     return sql.join(parts, sql` union all `);
   }
+  const noRanks = kind === 'sketch' && kept ? sql`, null::float8[] as qr` : sql``;
   const series = sql`series_id = any(${groups ? groups.series : ids}::bigint[])`;
   if (source.source === 'raw') {
     const where = sql`${series} and ${range(sql`time`, source.from, source.to)}`;
     return kind === 'stats'
       ? sql`select series_id, ${bucketing.of(sql`time`)} as b, ${RAW_STATS} from tenant_points where ${where} group by 1, 2`
-      : sql`select series_id, b, array_agg(k) as ks, array_agg(n) as ws
+      : sql`select series_id, b, array_agg(k) as ks, array_agg(n) as ws${noRanks}
             from (select series_id, ${bucketing.of(sql`time`)} as b, sketch_key(value) as k, sum(${RAW_WEIGHT}) as n
                   from tenant_points where ${where} group by 1, 2, 3) c
             group by 1, 2`;
@@ -168,23 +172,31 @@ export function sourceSql(source: Source, kind: 'stats' | 'sketch', bucketing: B
     const where = sql`period = ${source.period} and ${range(sql`start`, source.from, source.to)} and ${series}`;
     return kind === 'stats'
       ? sql`select series_id, ${bucketing.of(sql`start`)} as b, n::float8 as n, s, mn, mx, lt, lv from report_rollup_stats where ${where}`
-      : sql`select series_id, ${bucketing.of(sql`start`)} as b, array_agg(k) as ks, array_agg(n::float8) as ws from report_rollup_sketch where ${where} group by 1, 2`;
+      : sql`select series_id, ${bucketing.of(sql`start`)} as b, array_agg(k) as ks, array_agg(n::float8) as ws${noRanks} from report_rollup_sketch where ${where} group by 1, 2`;
   }
   // The view names come from a fixed list (LEVELS), never from the request; the type checks them against the Database interface.
   const view: AggregateView = `tenant_${kind}_${source.source}`;
   const rows = sql`${sql.table(view)} where ${series} and ${range(sql`bucket`, source.from, source.to)}`;
-  return levelSql(rows, kind, bucketing, source.source);
+  return levelSql(rows, kind, bucketing, source.source, kept && []);
 }
 
 const LEVEL_MS: Record<Segment['source'], number> = { raw: 0, '1m': 60_000, '5m': 300_000, '1h': 3_600_000, '1d': DAY };
 
 /**
  * A level's rows (`rows`: a FROM clause giving series_id, bucket and the kind's columns) in
- * the answer's buckets. A level as wide as the answer's buckets is read row for row.
+ * the answer's buckets. A level as wide as the answer's buckets is read row for row; there the
+ * rows of `kept` (tag groups, whose rows keep qr) give their kept ranks instead of their cells.
  */
-function levelSql(rows: RawBuilder<unknown>, kind: 'stats' | 'sketch', bucketing: Bucketing, level: LevelName): RawBuilder<unknown> {
+function levelSql(rows: RawBuilder<unknown>, kind: 'stats' | 'sketch', bucketing: Bucketing, level: LevelName, kept?: readonly number[]): RawBuilder<unknown> {
   const sameWidth = bucketing.widthMs !== undefined && LEVEL_MS[level] === bucketing.widthMs;
-  if (kind === 'sketch') return sql`select series_id, ${sameWidth ? sql`bucket` : bucketing.of(sql`bucket`)} as b, ks, ws from ${rows}`;
+  if (kind === 'sketch') {
+    const b = sameWidth ? sql`bucket` : bucketing.of(sql`bucket`);
+    if (!kept) return sql`select series_id, ${b} as b, ks, ws from ${rows}`;
+    if (!sameWidth || kept.length === 0) return sql`select series_id, ${b} as b, ks, ws, null::float8[] as qr from ${rows}`;
+    const alone = sql`series_id = any(${kept}::bigint[])`;
+    return sql`select series_id, ${b} as b, case when ${alone} then null else ks end as ks, case when ${alone} then null else ws end as ws,
+                 case when ${alone} then qr end as qr from ${rows}`;
+  }
   return sameWidth
     ? sql`select series_id, bucket as b, n, s, mn, mx, lt, lv from ${rows}`
     : sql`select series_id, ${bucketing.of(sql`bucket`)} as b, sum(n) as n, sum(s) as s, min(mn) as mn, max(mx) as mx,
@@ -196,7 +208,7 @@ function levelSql(rows: RawBuilder<unknown>, kind: 'stats' | 'sketch', bucketing
  * Rows of one tag-group level (migrations/0076) in the shape of sourceSql's: each group's
  * stand-in id (GroupReading.gids) in place of a series id.
  */
-function groupSql(source: Segment & { source: LevelName }, kind: 'stats' | 'sketch', bucketing: Bucketing, groups: GroupReading): RawBuilder<unknown> {
+function groupSql(source: Segment & { source: LevelName }, kind: 'stats' | 'sketch', bucketing: Bucketing, groups: GroupReading, kept?: readonly number[]): RawBuilder<unknown> {
   // The view names come from a fixed list (GROUP_LEVELS), never from the request.
   if (source.source !== '1h' && source.source !== '1d') throw new Error(`no tag-group level ${source.source}`);
   const name: AggregateView = `tenant_group_${kind}_${source.source}`;
@@ -205,12 +217,12 @@ function groupSql(source: Segment & { source: LevelName }, kind: 'stats' | 'sket
                     from ${view} g join unnest(${groups.metricIds}::bigint[], ${groups.values}::text[], ${groups.gids}::bigint[]) as gs (metric_id, value, gid)
                       on g.metric_id = gs.metric_id and g.value = gs.value
                     where g.metric_id = any(${[...new Set(groups.metricIds)]}::bigint[]) and g.key = ${groups.key}::text and ${range(sql`g.bucket`, source.from, source.to)}) g`;
-  return levelSql(rows, kind, bucketing, source.source);
+  return levelSql(rows, kind, bucketing, source.source, kept);
 }
 
-export function unionSql(sources: Source[], kind: 'stats' | 'sketch', bucketing: Bucketing, ids: number[], groups?: GroupReading): RawBuilder<unknown> {
+export function unionSql(sources: Source[], kind: 'stats' | 'sketch', bucketing: Bucketing, ids: number[], groups?: GroupReading, kept?: readonly number[]): RawBuilder<unknown> {
   return sql.join(
-    sources.map((s) => sourceSql(s, kind, bucketing, ids, groups)),
+    sources.map((s) => sourceSql(s, kind, bucketing, ids, groups, kept)),
     sql` union all `,
   );
 }
@@ -292,8 +304,24 @@ export interface MergedBucket {
 /** A statsSql row: a group's bucket (`b`, as `bucketing.of` gives it) with a level's statistics. */
 type StatsRow = Pick<LevelStats, 'n' | 's' | 'mn' | 'mx' | 'lv'> & { grp: number; b: unknown };
 
-/** A unionSql sketch row: a series' (or group stand-in's) bucket with a level's cells. */
-type SketchRow = Pick<LevelSketch, 'series_id' | 'ks' | 'ws'> & { b: unknown };
+/** A unionSql sketch row: a series' (or group stand-in's) bucket with a level's cells, or (`kept`) a group row's kept ranks. */
+type SketchRow = Pick<LevelSketch, 'series_id'> & { ks: number[] | null; ws: number[] | null; qr: number[] | null; b: unknown };
+
+/**
+ * The tag groups whose buckets are answered by their kept quantile ranks (migrations/0091):
+ * those alone in their answer group at the group levels (no other group, no series read per
+ * series there), when every quantile asked is kept. Where such a group's level is as wide as
+ * the answer's buckets, each of those buckets is that one group row (the planner gives a level
+ * whole buckets of its own width, src/query/plan.ts), so its kept ranks are its merged sketch's.
+ */
+function keptGroups(selection: Selection, qs: readonly number[]): number[] {
+  const groups = selection.groups;
+  if (!groups || !qs.every((q) => KEPT_QUANTILES.includes(q))) return [];
+  const grpOf = new Map(selection.ids.map((id, i) => [id, selection.grps[i]!]));
+  const members = new Map<number, number>();
+  for (const id of [...groups.gids, ...groups.ungrouped]) members.set(grpOf.get(id)!, (members.get(grpOf.get(id)!) ?? 0) + 1);
+  return groups.gids.filter((gid) => members.get(grpOf.get(gid)!) === 1);
+}
 
 /**
  * Reads and merges the buckets of `selection` from `sources`: stats merged in SQL per group,
@@ -311,17 +339,27 @@ export async function readBuckets(trx: TenantTx, request: { sources: Source[]; b
   }
   if (qs.length > 0) {
     const grpOf = new Map(selection.ids.map((id, i) => [id, selection.grps[i]!]));
-    const { rows: sketches } = await sql<SketchRow>`${unionSql(sources, 'sketch', bucketing, selection.ids, selection.groups)}`.execute(trx);
+    const kept = keptGroups(selection, qs);
+    const { rows: sketches } = await sql<SketchRow>`${unionSql(sources, 'sketch', bucketing, selection.ids, selection.groups, kept)}`.execute(trx);
     const cells = new Map<string, Cells>();
+    const ranks = new Map<string, number[]>();
     for (const row of sketches) {
       const key = `${grpOf.get(Number(row.series_id))}:${bucketing.index(row.b)}`;
+      if (row.qr) {
+        ranks.set(key, row.qr);
+        continue;
+      }
       let target = cells.get(key);
       if (!target) cells.set(key, (target = new Map()));
-      addCells(target, row.ks, row.ws);
+      addCells(target, row.ks!, row.ws);
     }
     for (const [key, bucket] of merged) {
       const found = cells.get(key);
-      bucket.quantiles = found ? quantiles({ cells: found, min: bucket.mn, max: bucket.mx }, qs) : qs.map(() => null);
+      const rank = ranks.get(key);
+      // A bucket is one kept group row or merged cells, never both (keptGroups).
+      if (rank && found) throw new Error(`bucket ${key} has kept ranks and cells`);
+      const extremes = { min: bucket.mn, max: bucket.mx };
+      bucket.quantiles = rank ? keptQuantiles(rank, extremes, qs) : found ? quantiles({ cells: found, ...extremes }, qs) : qs.map(() => null);
     }
   }
   return [...merged.values()];

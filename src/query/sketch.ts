@@ -82,10 +82,8 @@ export function quantiles(distribution: Distribution, qs: readonly number[]): Ar
   const cumulative: number[] = [];
   let seen = 0;
   for (const key of keys) cumulative.push((seen += distribution.cells.get(key)!));
-  /** The value at 0-based rank r: the exact extremes at both ends, else its cell's representative. */
-  const at = (rank: number) => {
-    if (rank <= 0) return distribution.min;
-    if (rank >= total - 1) return distribution.max;
+  /** The key of the first cell whose cumulative count exceeds `rank`. */
+  const keyAt = (rank: number) => {
     let lo = 0;
     let hi = keys.length - 1;
     while (lo < hi) {
@@ -93,14 +91,45 @@ export function quantiles(distribution: Distribution, qs: readonly number[]): Ar
       if (cumulative[mid]! > rank) hi = mid;
       else lo = mid + 1;
     }
-    return keyValue(keys[lo]!);
+    return keys[lo]!;
   };
+  return qs.map((q) => interpolate(q, total, distribution, keyAt));
+}
+
+/**
+ * The quantile q of `total` observations as percentile_cont defines it: interpolated between
+ * the values at ranks ⌊q·(total−1)⌋ and ⌈q·(total−1)⌉, the exact min and max at the extreme
+ * ranks and, in between, the representative of the cell `keyAt(rank, upper)` (the first whose
+ * cumulative count exceeds the rank; `upper`: the ceiling's), clamped to [min, max].
+ */
+function interpolate(q: number, total: number, extremes: { min: number; max: number }, keyAt: (rank: number, upper: boolean) => number): number {
+  const { min, max } = extremes;
+  const rank = q * (total - 1);
+  const at = (r: number, upper: boolean) => (r <= 0 ? min : r >= total - 1 ? max : keyValue(keyAt(r, upper)));
+  const low = at(Math.floor(rank), false);
+  const high = at(Math.ceil(rank), true);
+  const value = low + (rank - Math.floor(rank)) * (high - low);
+  return Math.min(max, Math.max(min, value));
+}
+
+/**
+ * The quantiles a tag-group bucket keeps beside its cells (migrations/0091, column qr), in
+ * the order it keeps them: those the API offers (QUANTILES).
+ */
+export const KEPT_QUANTILES: readonly number[] = [0.5, 0.9, 0.95, 0.99];
+
+/**
+ * The quantiles `qs` (each one of KEPT_QUANTILES) of one stored sketch from what it keeps
+ * (`qr`: its total count, then per kept quantile the cell keys at its lower and upper rank)
+ * and the exact extremes of its observations: the same values as quantiles() over its cells.
+ */
+export function keptQuantiles(qr: readonly number[], extremes: { min: number; max: number }, qs: readonly number[]): Array<number | null> {
+  const total = qr[0]!;
+  if (!(total > 0)) return qs.map(() => null);
   return qs.map((q) => {
-    const rank = q * (total - 1);
-    const low = at(Math.floor(rank));
-    const high = at(Math.ceil(rank));
-    const value = low + (rank - Math.floor(rank)) * (high - low);
-    return Math.min(distribution.max, Math.max(distribution.min, value));
+    const i = KEPT_QUANTILES.indexOf(q);
+    if (i < 0) throw new Error(`quantile ${q} is not kept`);
+    return interpolate(q, total, extremes, (_rank, upper) => qr[1 + 2 * i + (upper ? 1 : 0)]!);
   });
 }
 
