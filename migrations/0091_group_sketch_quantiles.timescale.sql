@@ -38,45 +38,36 @@ create function sketch_ranks(ks integer[], ws double precision[], qs double prec
   $$;
 grant execute on function sketch_ranks(integer[], double precision[], double precision[]) to metrograph_app;
 
-drop view tenant_group_sketch_1h;
-drop view tenant_group_sketch_1d;
-drop materialized view group_sketch_1h;
-drop materialized view group_sketch_1d;
-
-create materialized view group_sketch_1h with (timescaledb.continuous, timescaledb.materialized_only = false) as
-select g.tenant_id, g.metric_id, g.key, g.value, time_bucket('1 hour', a.bucket) as bucket,
-  sketch_keys(sketch_cat(a.ks)) as ks,
-  sketch_counts(sketch_cat(a.ks), case when count(a.ws) > 0 then sketch_cat(coalesce(a.ws, array_fill(1::float8, array[cardinality(a.ks)]))) end) as ws,
-  sketch_ranks(sketch_keys(sketch_cat(a.ks)),
-    sketch_counts(sketch_cat(a.ks), case when count(a.ws) > 0 then sketch_cat(coalesce(a.ws, array_fill(1::float8, array[cardinality(a.ks)]))) end),
-    array[0.5, 0.9, 0.95, 0.99]::float8[]) as qr
-from sketch_1h a join series_groups g on g.series_id = a.series_id
-group by g.tenant_id, g.metric_id, g.key, g.value, time_bucket('1 hour', a.bucket)
-with no data;
-create materialized view group_sketch_1d with (timescaledb.continuous, timescaledb.materialized_only = false) as
-select g.tenant_id, g.metric_id, g.key, g.value, time_bucket('1 day', a.bucket) as bucket,
-  sketch_keys(sketch_cat(a.ks)) as ks,
-  sketch_counts(sketch_cat(a.ks), case when count(a.ws) > 0 then sketch_cat(coalesce(a.ws, array_fill(1::float8, array[cardinality(a.ks)]))) end) as ws,
-  sketch_ranks(sketch_keys(sketch_cat(a.ks)),
-    sketch_counts(sketch_cat(a.ks), case when count(a.ws) > 0 then sketch_cat(coalesce(a.ws, array_fill(1::float8, array[cardinality(a.ks)]))) end),
-    array[0.5, 0.9, 0.95, 0.99]::float8[]) as qr
-from sketch_1d a join series_groups g on g.series_id = a.series_id
-group by g.tenant_id, g.metric_id, g.key, g.value, time_bucket('1 day', a.bucket)
-with no data;
-
-create index on group_sketch_1h (tenant_id, metric_id, key, bucket);
-create index on group_sketch_1d (tenant_id, metric_id, key, bucket);
-alter materialized view group_sketch_1h set (timescaledb.compress = true, timescaledb.compress_segmentby = 'tenant_id, metric_id, key', timescaledb.compress_orderby = 'value, bucket');
-alter materialized view group_sketch_1d set (timescaledb.compress = true, timescaledb.compress_segmentby = 'tenant_id, metric_id, key', timescaledb.compress_orderby = 'value, bucket');
-
-create view tenant_group_sketch_1h with (security_barrier) as
-  select metric_id, key, value, bucket, ks, ws, qr from group_sketch_1h where tenant_id = current_tenant_id();
-create view tenant_group_sketch_1d with (security_barrier) as
-  select metric_id, key, value, bucket, ks, ws, qr from group_sketch_1d where tenant_id = current_tenant_id();
-grant select on tenant_group_sketch_1h, tenant_group_sketch_1d to metrograph_app;
-
-select add_continuous_aggregate_policy('group_sketch_1h', start_offset => interval '3 days', end_offset => interval '1 hour', schedule_interval => interval '10 minutes');
-select add_continuous_aggregate_policy('group_sketch_1d', start_offset => interval '35 days', end_offset => interval '1 day', schedule_interval => interval '1 hour');
+-- Each level as 0076 made it (1 hour from sketch_1h, 1 day from sketch_1d), with qr.
+do $$
+declare
+  l record;
+  merged_ws constant text := 'sketch_counts(sketch_cat(a.ks), case when count(a.ws) > 0 then sketch_cat(coalesce(a.ws, array_fill(1::float8, array[cardinality(a.ks)]))) end)';
+begin
+  for l in select * from (values ('1h', '1 hour', '3 days', '1 hour', '10 minutes'), ('1d', '1 day', '35 days', '1 day', '1 hour')) v (level, width, start_offset, end_offset, schedule)
+  loop
+    execute format('drop view tenant_group_sketch_%s', l.level);
+    execute format('drop materialized view group_sketch_%s', l.level);
+    execute format($q$
+      create materialized view group_sketch_%1$s with (timescaledb.continuous, timescaledb.materialized_only = false) as
+      select g.tenant_id, g.metric_id, g.key, g.value, time_bucket(%2$L, a.bucket) as bucket,
+        sketch_keys(sketch_cat(a.ks)) as ks,
+        %3$s as ws,
+        sketch_ranks(sketch_keys(sketch_cat(a.ks)), %3$s, array[0.5, 0.9, 0.95, 0.99]::float8[]) as qr
+      from sketch_%1$s a join series_groups g on g.series_id = a.series_id
+      group by g.tenant_id, g.metric_id, g.key, g.value, time_bucket(%2$L, a.bucket)
+      with no data$q$, l.level, l.width, merged_ws);
+    execute format('create index on group_sketch_%s (tenant_id, metric_id, key, bucket)', l.level);
+    execute format($q$alter materialized view group_sketch_%s set (timescaledb.compress = true,
+      timescaledb.compress_segmentby = 'tenant_id, metric_id, key', timescaledb.compress_orderby = 'value, bucket')$q$, l.level);
+    execute format($q$create view tenant_group_sketch_%1$s with (security_barrier) as
+      select metric_id, key, value, bucket, ks, ws, qr from group_sketch_%1$s where tenant_id = current_tenant_id()$q$, l.level);
+    execute format('grant select on tenant_group_sketch_%s to metrograph_app', l.level);
+    execute format('select add_continuous_aggregate_policy(%L, start_offset => %L::interval, end_offset => %L::interval, schedule_interval => %L::interval)',
+      'group_sketch_' || l.level, l.start_offset, l.end_offset, l.schedule);
+  end loop;
+end
+$$;
 
 insert into aggregate_backfill (position, view_name)
   select 200 + position, view_name
