@@ -403,7 +403,6 @@ class Columns {
   }
 }
 
-
 /**
  * The statements of a planned write as one script: the tenant's settings, the request claims
  * (a plain insert: a request stored before makes the script fail with a unique violation, and
