@@ -83,13 +83,17 @@ function seriesKeyOf(o: Observation): string {
   return key;
 }
 
-/** An item of an observation; each shape built whole (one hidden class per shape, no spread). */
+/**
+ * An item of an observation; each shape built whole (one hidden class per shape, no spread),
+ * its fields in the order metric-input.ts builds a MetricInput: the recorder then reads items
+ * of the protocols and of recordMetrics through one hidden class (a row item's extends it).
+ */
 function item(o: Observation, value: number): RecordItem {
-  return { name: o.name, type: o.type, unit: o.unit, tags: o.tags, timestamp: o.time, value, id: null };
+  return { name: o.name, value, type: o.type, tags: o.tags, timestamp: o.time, unit: o.unit, id: null };
 }
 
 function rowItem(o: Observation, row: DistributionRow): RecordItem {
-  return { name: o.name, type: o.type, unit: o.unit, tags: o.tags, timestamp: o.time, value: row.value, id: null, weight: row.weight, sumAdjust: row.sumAdjust, minValue: row.minValue, maxValue: row.maxValue };
+  return { name: o.name, value: row.value, type: o.type, tags: o.tags, timestamp: o.time, unit: o.unit, id: null, weight: row.weight, sumAdjust: row.sumAdjust, minValue: row.minValue, maxValue: row.maxValue };
 }
 
 /** A summary's count and sum as Buckets, so its cumulative state is kept like a histogram's. */
@@ -141,8 +145,8 @@ export function applyObservations(observations: readonly Observation[], keys: Re
     result.sources.push(o.source);
     result.keys.push(key);
   };
-  const push = (o: Observation, items: RecordItem[], key: string | null = null) => {
-    for (const i of items) pushOne(o, i, key);
+  const pushRows = (o: Observation, rows: DistributionRow[], key: string | null = null) => {
+    for (const row of rows) pushOne(o, rowItem(o, row), key);
   };
 
   // Per series in time order, whatever order the request listed them in.
@@ -152,7 +156,7 @@ export function applyObservations(observations: readonly Observation[], keys: Re
       continue;
     }
     if (o.kind === 'distribution' && !o.cumulative) {
-      push(o, distributionRows(o.buckets).map((row) => rowItem(o, row)));
+      pushRows(o, distributionRows(o.buckets));
       continue;
     }
     const key = keys.get(o)!;
@@ -181,8 +185,8 @@ export function applyObservations(observations: readonly Observation[], keys: Re
       continue;
     }
     const delta = whole || !previous || !('b' in previous) ? current.b : (subtractBuckets(current.b, previous.b) ?? current.b);
-    if (o.kind === 'summary') push(o, summaryRows(delta.count, delta.sum, o.quantiles).map((row) => rowItem(o, row)), key);
-    else push(o, distributionRows(delta).map((row) => rowItem(o, row)), key);
+    if (o.kind === 'summary') pushRows(o, summaryRows(delta.count, delta.sum, o.quantiles), key);
+    else pushRows(o, distributionRows(delta), key);
   }
   return result;
 }

@@ -45,10 +45,8 @@ const finiteOrNull = (n: number | null | undefined) => (n !== null && n !== unde
 
 export function explicitBuckets(bounds: number[], bucketCounts: number[], count: number, sum: number | null, min: number | null, max: number | null): Buckets {
   const counts: Record<string, number> = {};
-  bucketCounts.forEach((c, i) => {
-    if (c > 0) counts[String(i)] = c;
-  });
-  return { layout: `e:${bounds.join(',')}`, count, sum: finiteOrNull(sum), min: finiteOrNull(min), max: finiteOrNull(max), counts };
+  for (let i = 0; i < bucketCounts.length; i++) if (bucketCounts[i]! > 0) counts[String(i)] = bucketCounts[i]!;
+  return { layout: bounds.length === 0 ? 'e:' : `e:${bounds.join(',')}`, count, sum: finiteOrNull(sum), min: finiteOrNull(min), max: finiteOrNull(max), counts };
 }
 
 export function exponentialBuckets(
@@ -125,6 +123,18 @@ export function subtractBuckets(current: Buckets, previous: Buckets): Buckets | 
 
 const clamp = (v: number, min: number | null, max: number | null) => Math.min(max ?? Infinity, Math.max(min ?? -Infinity, v));
 
+/** The bounds of an explicit layout, parsed once per layout (a request's points share a few). */
+const parsedBounds = new Map<string, number[]>();
+function boundsOf(layout: string): number[] {
+  let bounds = parsedBounds.get(layout);
+  if (bounds === undefined) {
+    bounds = layout === 'e:' ? [] : layout.slice(2).split(',').map(Number);
+    if (parsedBounds.size >= 1_000) parsedBounds.clear();
+    parsedBounds.set(layout, bounds);
+  }
+  return bounds;
+}
+
 /** The representative value of bucket `key` (see the file's comment). */
 export function representative(b: Buckets, key: string): number {
   if (b.layout.startsWith('x:')) {
@@ -133,7 +143,7 @@ export function representative(b: Buckets, key: string): number {
     const magnitude = Math.pow(2, (Number(key.slice(1)) + 0.5) * Math.pow(2, -scale));
     return clamp(key[0] === 'p' ? magnitude : -magnitude, b.min, b.max);
   }
-  const bounds = b.layout === 'e:' ? [] : b.layout.slice(2).split(',').map(Number);
+  const bounds = boundsOf(b.layout);
   const i = Number(key);
   const lo = Math.max(i === 0 ? -Infinity : bounds[i - 1]!, b.min ?? -Infinity);
   const hi = Math.min(i === bounds.length ? Infinity : bounds[i]!, b.max ?? Infinity);
@@ -149,7 +159,8 @@ export function representative(b: Buckets, key: string): number {
 export function distributionRows(b: Buckets): DistributionRow[] {
   const rows: DistributionRow[] = [];
   let approximateSum = 0;
-  for (const [key, weight] of Object.entries(b.counts)) {
+  for (const key in b.counts) {
+    const weight = b.counts[key]!;
     const value = representative(b, key);
     if (!Number.isFinite(value) || weight <= 0) continue;
     approximateSum += value * weight;

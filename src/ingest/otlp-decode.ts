@@ -260,11 +260,13 @@ export function otlpObservations(request: OtlpRequest, now = Date.now()): Decode
 }
 
 const optional = (v: number | null | undefined) => (v === null || v === undefined ? null : v);
+const NO_BOUNDS: number[] = [];
 
 /** A histogram point's count, sum, min and max, or why they are unusable. */
 function figuresOf(p: { count: Int64; sum?: number | null; min?: number | null; max?: number | null }) {
   const figures = { count: num(p.count), sum: optional(p.sum), min: optional(p.min), max: optional(p.max) };
-  for (const v of [figures.sum, figures.min, figures.max]) if (v !== null && !Number.isFinite(v)) return 'non-finite sum, min or max';
+  const nonFinite = (v: number | null) => v !== null && !Number.isFinite(v);
+  if (nonFinite(figures.sum) || nonFinite(figures.min) || nonFinite(figures.max)) return 'non-finite sum, min or max';
   if (!Number.isSafeInteger(figures.count) || figures.count < 0) return 'count is out of range';
   return figures;
 }
@@ -275,12 +277,16 @@ function explicitOf(p: HistogramPoint): Buckets | string {
   if (typeof figures === 'string') return figures;
   const { count, sum, min, max } = figures;
   const bounds = p.explicitBounds ?? [];
-  let counts = (p.bucketCounts ?? []).map(num);
+  const raw = p.bucketCounts ?? [];
+  // The hand decoder (otlp-protobuf.ts) gives numbers already; protobufjs (JSON) Longs or strings.
+  let counts = raw.every((c) => typeof c === 'number') ? (raw as number[]) : raw.map(num);
   if (counts.length === 0) counts = [count]; // no buckets: all observations in one (−∞, +∞)
   else if (counts.length !== bounds.length + 1) return `${counts.length} bucket counts for ${bounds.length} bounds (must be one more)`;
   if (counts.length > 1 && bounds.some((b, i) => !Number.isFinite(b) || (i > 0 && b <= bounds[i - 1]!))) return 'explicit bounds must be finite and increasing';
-  if (counts.reduce((a, b) => a + b, 0) !== count) return 'the bucket counts do not add up to count';
-  return explicitBuckets(counts.length === 1 ? [] : bounds, counts, count, sum, min, max);
+  let total = 0;
+  for (const c of counts) total += c;
+  if (total !== count) return 'the bucket counts do not add up to count';
+  return explicitBuckets(counts.length === 1 ? NO_BOUNDS : bounds, counts, count, sum, min, max);
 }
 
 /** Buckets of an exponential point, or why it is malformed. */

@@ -329,12 +329,25 @@ function keyValue(r: Reader, end: number, depth: number): Json {
  * A data point's attributes, collected by its reader as byte ranges (start, end of each
  * KeyValue) and decoded here: when they were one contiguous run of fields (as every encoder
  * writes them), through `shared`, a cache per request keyed by those bytes.
+ *
+ * One run serves every data point (`attributeRun`, emptied by `start`): a point's attributes
+ * are read before the next point starts, and decoding is synchronous, so no two points share
+ * it at once; a request's points then allocate nothing for their attributes but the key.
  */
 class AttributeRun {
   ranges: number[] = [];
   runStart = -1;
   runEnd = -1;
   contiguous = true;
+
+  /** Empties the run for the next data point; returns it. */
+  start(): this {
+    this.ranges.length = 0;
+    this.runStart = -1;
+    this.runEnd = -1;
+    this.contiguous = true;
+    return this;
+  }
 
   /** Takes the attribute field whose tag started at `tagStart` and whose length prefix is next. */
   add(r: Reader, tagStart: number): void {
@@ -374,10 +387,11 @@ class AttributeRun {
 
 const EMPTY: Json[] = [];
 sharedAttributes.add(EMPTY);
+const attributeRun = new AttributeRun();
 
 function numberPoint(r: Reader, end: number, depth: number, shared: Map<string, Json[]>): Json {
   const p: Json = { attributes: EMPTY, startTimeUnixNano: 0, timeUnixNano: 0, value: undefined, asDouble: 0, asInt: 0, flags: 0 };
-  const attributes = new AttributeRun();
+  const attributes = attributeRun.start();
   r.enter(depth);
   while (r.pos < end) {
     const tagStart = r.pos;
@@ -423,7 +437,7 @@ function histogramPoint(r: Reader, end: number, depth: number, shared: Map<strin
   const counts: number[] = [];
   const bounds: number[] = [];
   const p: Json = { attributes: EMPTY, startTimeUnixNano: 0, timeUnixNano: 0, count: 0, sum: null, bucketCounts: counts, explicitBounds: bounds, flags: 0, min: null, max: null };
-  const attributes = new AttributeRun();
+  const attributes = attributeRun.start();
   r.enter(depth);
   while (r.pos < end) {
     const tagStart = r.pos;
@@ -492,7 +506,7 @@ function exponentialBuckets(r: Reader, end: number, depth: number, into: { offse
 
 function exponentialPoint(r: Reader, end: number, depth: number, shared: Map<string, Json[]>): Json {
   const p: Json = { attributes: EMPTY, startTimeUnixNano: 0, timeUnixNano: 0, count: 0, sum: null, scale: 0, zeroCount: 0, zeroThreshold: 0, positive: null, negative: null, flags: 0, min: null, max: null };
-  const attributes = new AttributeRun();
+  const attributes = attributeRun.start();
   r.enter(depth);
   while (r.pos < end) {
     const tagStart = r.pos;
@@ -562,7 +576,7 @@ function exponentialPoint(r: Reader, end: number, depth: number, shared: Map<str
 function summaryPoint(r: Reader, end: number, depth: number, shared: Map<string, Json[]>): Json {
   const quantiles: Array<{ quantile: number; value: number }> = [];
   const p: Json = { attributes: EMPTY, startTimeUnixNano: 0, timeUnixNano: 0, count: 0, sum: 0, quantileValues: quantiles, flags: 0 };
-  const attributes = new AttributeRun();
+  const attributes = attributeRun.start();
   r.enter(depth);
   while (r.pos < end) {
     const tagStart = r.pos;

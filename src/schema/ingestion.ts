@@ -226,16 +226,19 @@ builder.mutationFields((t) => ({
       if (failed.length > 0) ctx.deps.metrics.pointsRejected.inc({ reason: 'validation' }, failed.length);
       // Written with the batch's points; a batch with no valid item records its attempt on its own.
       const batchRow = (outcomes: ItemOutcome[]) => {
-        const accepted = outcomes.filter((o) => o.ok);
+        // Counted in loops, not arrays per outcome: a batch holds hundreds.
+        let accepted = 0;
+        let duplicates = 0;
+        for (const o of outcomes) {
+          if (!o.ok) continue;
+          accepted++;
+          if (o.duplicate) duplicates++;
+        }
+        const metrics = new Set<string>();
+        for (const v of valid) if (metrics.size < 50) metrics.add(v.name);
         return auditRow(tenantId, contextActor(ctx), {
           action: 'METRICS_BATCH_RECORDED',
-          details: {
-            items: input.metrics.length,
-            accepted: accepted.length,
-            duplicates: accepted.filter((o) => o.duplicate).length,
-            failed: failed.length + outcomes.length - accepted.length,
-            metrics: [...new Set(valid.map((v) => v.name))].slice(0, 50),
-          },
+          details: { items: input.metrics.length, accepted, duplicates, failed: failed.length + outcomes.length - accepted, metrics: [...metrics] },
         });
       };
       if (valid.length === 0) await tenantTx(ctx, (trx) => audit(trx, batchRow([])));
