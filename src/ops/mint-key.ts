@@ -14,7 +14,7 @@ export async function findTenant(kysely: Kysely<Database>, ref: string): Promise
   const { rows } = await sql<{ id: string; name: string }>`select id, name from tenants where id::text = ${ref} or name = ${ref} limit 1`.execute(kysely);
   if (rows[0]) return rows[0];
   const all = (await sql<{ name: string }>`select name from tenants order by created_at limit 20`.execute(kysely)).rows.map((r) => r.name);
-  throw userError('NOT_FOUND', `No tenant with the id or name '${ref}'. ${all.length ? `Tenants: ${all.join(', ')}` : 'There are no tenants yet: start the service once (it creates "dev").'}`);
+  throw all.length ? userError('NOT_FOUND', 'tenant.noSuchRef', { ref, tenants: all.join(', ') }) : userError('NOT_FOUND', 'tenant.noneYet', { ref });
 }
 
 /** Creates an ADMIN key in tenant `ref` (id or name) and returns it: the only time it is shown. */

@@ -46,7 +46,7 @@ export async function setTenantLimits(
   input: { tenantId: string; maxSeries?: number | null; maxSeriesPerMetric?: number | null; maxTagValues?: number | null },
 ): Promise<Budgets> {
   const tenant = await sql<{ id: string }>`select id from tenants where id = ${input.tenantId}`.execute(owner);
-  if (tenant.rows.length === 0) throw userError('NOT_FOUND', `tenant ${input.tenantId} does not exist`);
+  if (tenant.rows.length === 0) throw userError('NOT_FOUND', 'tenant.notFound', { id: input.tenantId });
   await sql`
     insert into tenant_limits (tenant_id, max_series, max_series_per_metric, max_tag_values, updated_at)
     values (${input.tenantId}, ${input.maxSeries ?? null}, ${input.maxSeriesPerMetric ?? null}, ${input.maxTagValues ?? null}, now())
