@@ -39,6 +39,7 @@ export const english = {
   'request.internal': 'Unexpected error. (request id {requestId})',
   'request.rateLimited': 'Too many {kind} for this tenant; retry in {seconds} s.',
   'request.timeout': 'The query ran longer than {ms} ms. Narrow the range, coarsen the granularity or filter by tags.',
+  'request.tooDeep': 'The document nests {depth} levels of brackets; at most {max} are accepted.',
 
   // Scalars
   'dateTime.epoch':
@@ -201,6 +202,7 @@ export const polish: Readonly<Record<MessageId, Template | typeof ENGLISH>> = {
   'request.internal': 'Nieoczekiwany błąd. (identyfikator żądania {requestId})',
   'request.rateLimited': ({ kind, seconds }) => `Zbyt wiele ${POLISH_KIND[String(kind)] ?? kind} dla tego najemcy; spróbuj ponownie za ${seconds} s.`,
   'request.timeout': 'Zapytanie trwało dłużej niż {ms} ms. Zawęź zakres, wybierz grubszą ziarnistość lub filtruj po tagach.',
+  'request.tooDeep': ENGLISH,
 
   'dateTime.epoch': ENGLISH,
   'dateTime.notIso': ENGLISH,
