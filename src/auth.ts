@@ -44,26 +44,26 @@ export async function verifyJwt(token: string, secret: string, now = Date.now())
   let decoded: unknown;
   try {
     // Both throw on anything that is not a JWS whose header and payload are JSON objects.
-    if (decodeProtectedHeader(token).alg !== 'HS256') throw userError('UNAUTHENTICATED', 'Only HS256 tokens are accepted');
+    if (decodeProtectedHeader(token).alg !== 'HS256') throw userError('UNAUTHENTICATED', 'auth.onlyHs256');
     decoded = decodeJwt(token);
   } catch (error) {
-    if (error instanceof joseErrors.JOSEError) throw userError('UNAUTHENTICATED', 'Malformed token');
+    if (error instanceof joseErrors.JOSEError) throw userError('UNAUTHENTICATED', 'auth.tokenMalformed');
     throw error;
   }
   const claims = jwtClaims.safeParse(decoded);
-  const badClaims = () => userError('UNAUTHENTICATED', 'Token claims must include tenant_id (UUID), role and exp');
+  const badClaims = () => userError('UNAUTHENTICATED', 'auth.tokenClaims');
   try {
     await jwtVerify(token, hmacKey(secret), { algorithms: ['HS256'], currentDate: new Date(now) });
   } catch (error) {
-    if (error instanceof joseErrors.JWSSignatureVerificationFailed) throw userError('UNAUTHENTICATED', 'Invalid token signature');
+    if (error instanceof joseErrors.JWSSignatureVerificationFailed) throw userError('UNAUTHENTICATED', 'auth.tokenSignature');
     if (!claims.success) throw badClaims();
-    if (error instanceof joseErrors.JWTExpired) throw userError('UNAUTHENTICATED', 'Token has expired');
+    if (error instanceof joseErrors.JWTExpired) throw userError('UNAUTHENTICATED', 'auth.tokenExpired');
     if (error instanceof joseErrors.JOSEError) throw badClaims();
     throw error;
   }
   if (!claims.success) throw badClaims();
   // jose checks exp only when present; the claims above require it, and this says it in ms.
-  if (claims.data.exp * 1000 <= now) throw userError('UNAUTHENTICATED', 'Token has expired');
+  if (claims.data.exp * 1000 <= now) throw userError('UNAUTHENTICATED', 'auth.tokenExpired');
   return claims.data;
 }
 
@@ -144,7 +144,7 @@ export function createAuthenticator(kysely: Kysely<Database>, options: AuthOptio
     );
     if (!row || row.revoked_at) {
       cache.delete(hash);
-      throw userError('UNAUTHENTICATED', row ? 'API key has been revoked' : 'Invalid API key');
+      throw userError('UNAUTHENTICATED', row ? 'auth.keyRevoked' : 'auth.invalidKey');
     }
     const principal = { kind: 'tenant' as const, tenantId: row.tenant_id, role: row.role, keyId: row.id, via: 'api_key' as const };
     cache.set(hash, principal);
@@ -157,7 +157,7 @@ export function createAuthenticator(kysely: Kysely<Database>, options: AuthOptio
   async function checkTenant(tenantId: string): Promise<void> {
     if (knownTenants.has(tenantId)) return;
     const row = await withTenant(kysely, tenantId, (trx) => trx.selectFrom('tenants').select('id').executeTakeFirst());
-    if (!row) throw userError('UNAUTHENTICATED', 'Token names a tenant that does not exist');
+    if (!row) throw userError('UNAUTHENTICATED', 'auth.tokenTenantMissing');
     knownTenants.set(tenantId, true);
   }
 
@@ -182,7 +182,7 @@ export function createAuthenticator(kysely: Kysely<Database>, options: AuthOptio
         await checkTenant(claims.tenant_id);
         return { kind: 'tenant', tenantId: claims.tenant_id, role: claims.role, keyId: null, via: 'jwt', ...(claims.sub ? { subject: claims.sub } : {}) };
       }
-      throw userError('UNAUTHENTICATED', 'Invalid API key or token');
+      throw userError('UNAUTHENTICATED', 'auth.invalidKeyOrToken');
     },
     forget(keyId) {
       this.revoked(keyId);
@@ -224,7 +224,7 @@ export function createAuthenticator(kysely: Kysely<Database>, options: AuthOptio
 export function bearerToken(header: string | null | undefined): string | undefined {
   if (!header) return undefined;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (!match) throw userError('UNAUTHENTICATED', 'Authorization must be "Bearer <token>"');
+  if (!match) throw userError('UNAUTHENTICATED', 'auth.bearerForm');
   return match[1];
 }
 

@@ -4,7 +4,7 @@ import ZodPlugin from '@pothos/plugin-zod';
 import { GraphQLError, Kind } from 'graphql';
 import type { Context } from './context.js';
 import type { Tags } from './db/tables.js';
-import { describeZodError, userError } from './errors.js';
+import { invalidInput, userError } from './errors.js';
 
 /** The one SchemaBuilder: plugins, scalars and the context type. Types live in schema/. */
 export const builder = new SchemaBuilder<{
@@ -24,7 +24,7 @@ export const builder = new SchemaBuilder<{
   // HTTP and WebSocket alike, by src/limits.ts — not in resolvers, so nothing has run when it is refused.
   complexity: { defaultComplexity: 1, defaultListMultiplier: 10, disabled: true },
   zod: {
-    validationError: (error) => userError('BAD_USER_INPUT', describeZodError(error)),
+    validationError: (error) => invalidInput(error),
   },
 });
 
@@ -47,17 +47,16 @@ const ISO_8601 = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[
  * milliseconds (Date.now()) or seconds: the message shows the string that instant would be.
  */
 function notDateTime(value: unknown) {
-  const expected = 'DateTime must be an ISO 8601 string with a time zone offset, e.g. 2024-05-01T12:00:00Z';
   if (typeof value === 'number' && Number.isFinite(value)) {
     // Below 1e11 a number reads as seconds (1e11 s is the year 5138; 1e11 ms is 1973).
     const ms = Math.abs(value) < 1e11 ? value * 1000 : value;
     const instant = new Date(ms);
     if (!Number.isNaN(instant.getTime())) {
       const unit = ms === value ? 'epoch milliseconds' : 'epoch seconds';
-      return userError('BAD_USER_INPUT', `${expected}; got the number ${value}. If it is ${unit}, send "${instant.toISOString()}" (in JavaScript: new Date(${value}${ms === value ? '' : ' * 1000'}).toISOString())`);
+      return userError('BAD_USER_INPUT', 'dateTime.epoch', { value, unit, iso: instant.toISOString(), times: ms === value ? '' : ' * 1000' });
     }
   }
-  return userError('BAD_USER_INPUT', `${expected}; got ${JSON.stringify(value)?.slice(0, 60)}`);
+  return userError('BAD_USER_INPUT', 'dateTime.notIso', { got: String(JSON.stringify(value)?.slice(0, 60)) });
 }
 
 const digitAt = (text: string, i: number) => text.charCodeAt(i) - 48;
@@ -71,10 +70,10 @@ function parseDateTime(value: unknown): Date {
   const month = digitAt(value, 5) * 10 + digitAt(value, 6);
   const day = digitAt(value, 8) * 10 + digitAt(value, 9);
   const daysInMonth = day <= 28 ? 28 : new Date(Date.UTC(year, month, 0)).getUTCDate();
-  if (Number.isNaN(date.getTime()) || day > daysInMonth) throw userError('BAD_USER_INPUT', `DateTime ${value} is not a real date`);
+  if (Number.isNaN(date.getTime()) || day > daysInMonth) throw userError('BAD_USER_INPUT', 'dateTime.notReal', { value });
   // Year 0000 is 1 BC in ISO 8601, which PostgreSQL has no name for: refused here, not as a database error later.
   // (An offset can move year 0001 into year 0000 too.)
-  if (year < 1 || date.getUTCFullYear() < 1) throw userError('BAD_USER_INPUT', `DateTime ${value} is before year 0001`);
+  if (year < 1 || date.getUTCFullYear() < 1) throw userError('BAD_USER_INPUT', 'dateTime.beforeYear1', { value });
   return date;
 }
 
@@ -84,7 +83,7 @@ builder.scalarType('DateTime', {
   parseValue: parseDateTime,
   parseLiteral: (ast) => {
     if (ast.kind === Kind.INT || ast.kind === Kind.FLOAT) throw notDateTime(Number(ast.value));
-    if (ast.kind !== Kind.STRING) throw userError('BAD_USER_INPUT', 'DateTime must be an ISO 8601 string with a time zone offset, e.g. "2024-05-01T12:00:00Z"');
+    if (ast.kind !== Kind.STRING) throw userError('BAD_USER_INPUT', 'dateTime.literal');
     return parseDateTime(ast.value);
   },
 });
@@ -94,7 +93,7 @@ builder.scalarType('DateTime', {
  * fault: following it would recurse once per level (10 000 levels overflow the stack).
  */
 function literalToJson(ast: import('graphql').ValueNode, depth = 0): unknown {
-  if (depth > 2) throw userError('BAD_USER_INPUT', 'Tags must be a flat object of string values');
+  if (depth > 2) throw userError('BAD_USER_INPUT', 'tags.notFlat');
   switch (ast.kind) {
     case Kind.OBJECT:
       return Object.fromEntries(ast.fields.map((f) => [f.name.value, literalToJson(f.value, depth + 1)]));

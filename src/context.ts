@@ -6,6 +6,7 @@ import type { Database, Metric, Role } from './db/tables.js';
 import { withTenantRead, withTenantWrite, type TenantTx, type TxOptions } from './db/tenant.js';
 import type { Deps } from './deps.js';
 import { userError } from './errors.js';
+import { inEnglish } from './messages.js';
 
 export type { Deps, TenantPrincipal };
 
@@ -23,15 +24,15 @@ export interface Context {
 }
 
 /** What a WebSocket operation without credentials is told: where that transport takes them. */
-export const WS_CREDENTIALS_HINT = 'Send connectionParams: { "authorization": "Bearer <API key or JWT>" } in connection_init, or an Authorization header in the subscribe message\'s extensions.headers (as GraphiQL does)';
+export const WS_CREDENTIALS_HINT = inEnglish('auth.sendBearerWs');
 
 /** The caller's tenant principal; UNAUTHENTICATED without one, FORBIDDEN if its role is not in `roles`. */
 export function requireTenant(ctx: Context, roles?: readonly Role[]): TenantPrincipal {
   const principal = ctx.principal;
-  if (!principal) throw userError('UNAUTHENTICATED', ctx.transport === 'ws' ? WS_CREDENTIALS_HINT : 'Send "Authorization: Bearer <API key or JWT>"');
-  if (principal.kind !== 'tenant') throw userError('FORBIDDEN', 'The operator token can only manage tenants');
+  if (!principal) throw userError('UNAUTHENTICATED', ctx.transport === 'ws' ? 'auth.sendBearerWs' : 'auth.sendBearer');
+  if (principal.kind !== 'tenant') throw userError('FORBIDDEN', 'auth.operatorManagesTenants');
   if (roles && !roles.includes(principal.role)) {
-    throw userError('FORBIDDEN', `This needs one of the roles ${roles.join(', ')}; your key is ${principal.role}`);
+    throw userError('FORBIDDEN', 'auth.roles', { roles: roles.join(', '), role: principal.role });
   }
   return principal;
 }
@@ -56,7 +57,7 @@ export function queryTimeout(ctx: Context): TxOptions {
 /** Refuses anyone but the operator token (OPERATOR_TOKEN); `what` ends "Only the operator token can …". */
 export function requireOperator(ctx: Context, what: string): void {
   if (ctx.principal?.kind === 'operator') return;
-  throw ctx.principal ? userError('FORBIDDEN', `Only the operator token can ${what}`) : userError('UNAUTHENTICATED', 'Send the operator token as "Authorization: Bearer <token>"');
+  throw ctx.principal ? userError('FORBIDDEN', 'auth.operatorOnly', { action: what }) : userError('UNAUTHENTICATED', 'auth.sendOperatorToken');
 }
 
 export const WRITERS: readonly Role[] = ['ADMIN', 'MANAGER', 'DEVELOPER'];

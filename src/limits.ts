@@ -10,6 +10,7 @@ import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import { createComplexityRule } from '@pothos/plugin-complexity';
 import { getOperationAST, GraphQLError, Kind, NoSchemaIntrospectionCustomRule, validate, type DocumentNode, type GraphQLSchema, type ValidationRule } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { userError } from './errors.js';
 import type { Env } from './env.js';
 
 /** Armor's refusals with our code on them (its messages say which limit). */
@@ -69,7 +70,7 @@ export function operationLimits(env: Env): Plugin[] {
         const text = typeof params.source === 'string' ? params.source : params.source.body;
         const depth = nestingDepth(text);
         if (depth > MAX_NESTING) {
-          throw new GraphQLError(`The document nests ${depth} levels of brackets; at most ${MAX_NESTING} are accepted.`, { extensions: { code: 'LIMIT_EXCEEDED', limit: MAX_NESTING, http: { status: 400 } } });
+          throw userError('LIMIT_EXCEEDED', 'request.tooDeep', { depth, max: MAX_NESTING }, { limit: MAX_NESTING, http: { status: 400 } });
         }
       },
     },

@@ -91,7 +91,7 @@ export function createRateLimiter(env: Env, log: Logger, redis?: Redis): RateLim
 
 /** RATE_LIMITED, with the seconds to wait in `retryAfter`, a 429 and Retry-After over HTTP. */
 export function rateLimited(kind: LimitClass, seconds: number) {
-  return userError('RATE_LIMITED', `Too many ${kind === 'points' ? 'points' : kind} for this tenant; retry in ${seconds} s.`, {
+  return userError('RATE_LIMITED', 'request.rateLimited', { kind, seconds }, {
     retryAfter: seconds,
     http: { status: 429, headers: { 'retry-after': String(seconds) } },
   });

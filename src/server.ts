@@ -99,22 +99,22 @@ export function createServer(deps: Deps): Server {
       return { deps, principal, requestId, client, origin: new URL(request.url).origin };
     },
     maskedErrors: {
-      maskError(error, message) {
+      maskError(error) {
         const original = error instanceof GraphQLError ? (error.originalError ?? error) : error;
         if (original instanceof GraphQLError && original.extensions?.code) return original;
         // Text PostgreSQL cannot store or an identifier too long: the input's fault, not ours.
         if (['22021', '22P05', '54000', '22001'].includes((original as { code?: string })?.code ?? '')) {
-          return userError('BAD_USER_INPUT', 'The input holds text that cannot be stored (a NUL or unpaired surrogate character, or a value too long)', { http: { status: 400 } });
+          return userError('BAD_USER_INPUT', 'request.unstorable', {}, { http: { status: 400 } });
         }
         if (error instanceof GraphQLError && error.extensions?.code && !error.originalError) return error;
         // graphql-js's request errors carry no code: a variable it could not coerce ("NaN" for a Float, an unknown enum value).
-        if (original instanceof GraphQLError && !(error as GraphQLError).path) return userError('BAD_USER_INPUT', error instanceof GraphQLError ? error.message : original.message, { http: { status: 400 } });
+        if (original instanceof GraphQLError && !(error as GraphQLError).path) return userError('BAD_USER_INPUT', 'request.invalid', { text: error instanceof GraphQLError ? error.message : original.message }, { http: { status: 400 } });
         if (isUnavailable(original)) {
-          return userError('SERVICE_UNAVAILABLE', 'The database is unavailable; retry shortly', { retryAfter: 1, http: { headers: { 'retry-after': '1' } } });
+          return userError('SERVICE_UNAVAILABLE', 'request.unavailable', {}, { retryAfter: 1, http: { headers: { 'retry-after': '1' } } });
         }
         const requestId = randomUUID();
         log.error({ requestId, err: (original as Error)?.message, stack: (original as Error)?.stack }, 'unexpected error');
-        return userError('INTERNAL', `${message} (request id ${requestId})`, { requestId });
+        return userError('INTERNAL', 'request.internal', { requestId }, { requestId });
       },
     },
   });
@@ -234,7 +234,7 @@ export function createServer(deps: Deps): Server {
         // graphql-ws has already counted this one in. Checked before anything is awaited, while the count is this operation's.
         const limit = deps.env.LIVE_MAX_SUBSCRIPTIONS_PER_CONNECTION;
         if (Object.keys(ctx.subscriptions).length > limit) {
-          return [userError('LIMIT_EXCEEDED', `A connection may hold at most ${limit} subscriptions; complete one or open another connection.`, { limit })];
+          return [userError('LIMIT_EXCEEDED', 'live.tooManySubscriptions', { limit }, { limit })];
         }
         // Every operation checks the connection's principal (JWT expiry, revocations): src/ws-guard.ts.
         const refused = await guard.beforeOperation(ctx.extra.socket, ctx.extra.principal, ctx.extra.token);
@@ -252,7 +252,7 @@ export function createServer(deps: Deps): Server {
           if (refusedOperation) return refusedOperation;
         }
         if (operation.principal?.kind === 'tenant' && !admitConnection(ctx.extra, operation.principal.tenantId)) {
-          return [userError('LIMIT_EXCEEDED', `Too many connections: a tenant may hold ${deps.env.LIVE_MAX_CONNECTIONS_PER_TENANT}`, { limit: deps.env.LIVE_MAX_CONNECTIONS_PER_TENANT })];
+          return [userError('LIMIT_EXCEEDED', 'live.tooManyConnections', { limit: deps.env.LIVE_MAX_CONNECTIONS_PER_TENANT }, { limit: deps.env.LIVE_MAX_CONNECTIONS_PER_TENANT })];
         }
         const { schema: s, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,

@@ -75,7 +75,7 @@ export function createWsGuard(auth: Authenticator, log: Logger, limits: WsGuardL
       const state = await auth.check(principal, token);
       if (state !== 'refused') return null;
       setImmediate(() => socket.close(FORBIDDEN_CLOSE, 'Forbidden: the credentials were revoked or have expired'));
-      return [userError('UNAUTHENTICATED', 'The credentials of this connection were revoked or have expired')];
+      return [userError('UNAUTHENTICATED', 'auth.connectionRevoked')];
     },
 
     /** The periodic re-check: closes with 4403 only when the credentials are refused. */

@@ -216,6 +216,7 @@ describe('odd input is the caller’s fault: BAD_USER_INPUT, never INTERNAL', ()
     const literal = `{ latestValue(metric: "abuse.g", tags: ${'{ a: '.repeat(10_000)}"x"${' }'.repeat(10_000)}) { value } }`;
     const big = await app.post({ query: literal }, viewer);
     expect([big.status, codeOf(big.body)]).toEqual([400, 'LIMIT_EXCEEDED']);
+    expect(big.body.errors![0]!.message).toMatch(/^The document nests \d+ levels of brackets; at most \d+ are accepted\.$/);
     expect(codeOf(await overWs(viewer, literal))).toBe('LIMIT_EXCEEDED');
     // Built as text: JSON.stringify itself would overflow on it.
     const nested = `${'{"a":'.repeat(10_000)}"x"${'}'.repeat(10_000)}`;

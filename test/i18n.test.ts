@@ -5,7 +5,12 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
-import { localeFrom, translate } from '../src/i18n.js';
+import type { GraphQLError } from 'graphql';
+import { z } from 'zod';
+import { parseInput } from '../src/errors.js';
+import { localeFrom, localizeErrors } from '../src/i18n.js';
+import { metricName } from '../src/ingest/metric-input.js';
+import { english, ENGLISH, polish, render, zodMessage, type MessageId } from '../src/messages.js';
 import { startApp, type TestApp } from './harness.js';
 
 test('the language comes from Accept-Language, by q-value, English by default', () => {
@@ -18,10 +23,45 @@ test('the language comes from Accept-Language, by q-value, English by default', 
   expect(localeFrom('pl;q=0, en')).toBe('en');
 });
 
-test('a validation summary is translated part by part; unknown text stays as it is', () => {
-  expect(translate('metrics.0.value: value must be a finite number; metrics.0.name: name must not be empty', 'pl')).toBe('metrics.0.value: value musi być skończoną liczbą; metrics.0.name: name nie może być puste');
-  expect(translate('something new', 'pl')).toBe('something new');
-  expect(translate('Token has expired', 'en')).toBe('Token has expired');
+const paramsOf = (template: string) => [...template.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
+
+test('every catalog id has a Polish template naming the same params, or states that Polish answers in English', () => {
+  expect(Object.keys(polish).sort()).toEqual(Object.keys(english).sort());
+  for (const id of Object.keys(english) as MessageId[]) {
+    const pl = polish[id];
+    if (pl === ENGLISH || typeof pl === 'function') continue;
+    expect(typeof pl, id).toBe('string');
+    expect(paramsOf(pl), id).toEqual(paramsOf(english[id]));
+  }
+});
+
+test('a message with params is said with its params in each language; an English-only id answers in English', () => {
+  const batch = { id: 'batch.tooLarge', params: { max: 500, got: 501 } } as const;
+  expect(render(batch, 'en')).toBe('A batch may hold at most 500 items; got 501. Split it.');
+  expect(render(batch, 'pl')).toBe('Partia może zawierać najwyżej 500 elementów; otrzymano 501. Podziel ją.');
+  const limited = { id: 'request.rateLimited', params: { kind: 'points', seconds: 3 } } as const;
+  expect(render(limited, 'en')).toBe('Too many points for this tenant; retry in 3 s.');
+  expect(render(limited, 'pl')).toBe('Zbyt wiele punktów dla tego najemcy; spróbuj ponownie za 3 s.');
+  expect(render({ id: 'anomaly.tooManyBuckets', params: { buckets: 900, max: 744 } }, 'pl')).toBe('the range holds 900 buckets; at most 744 are judged per request');
+});
+
+test("a validation summary is said part by part, by id; zod's own messages stay as zod wrote them", () => {
+  const schema = z.object({ metrics: z.array(z.object({ value: z.number().max(10, zodMessage('field.range', { field: 'value', min: 0, max: 10 })), unit: z.string().max(3, zodMessage('field.tooLong', { field: 'unit', max: 3 })), name: metricName })), count: z.number() });
+  let error: GraphQLError | undefined;
+  try {
+    parseInput(schema, { metrics: [{ value: 11, unit: 'bytes', name: '1a' }], count: 'x' });
+  } catch (thrown) {
+    error = thrown as GraphQLError;
+  }
+  expect(error!.extensions.code).toBe('BAD_USER_INPUT');
+  expect(error!.message).toBe(
+    'metrics.0.value: value must be 0-10; metrics.0.unit: unit must be at most 3 characters; metrics.0.name: name must start with a letter and contain only letters, digits, ".", "_" and "-"; count: Invalid input: expected number, received string',
+  );
+  expect(localizeErrors([error!], 'pl')[0]!.message).toBe(
+    'metrics.0.value: value must be 0-10; metrics.0.unit: unit może mieć najwyżej 3 znaków; metrics.0.name: name musi zaczynać się literą i zawierać tylko litery, cyfry, ".", "_" i "-"; count: Invalid input: expected number, received string',
+  );
+  expect(localizeErrors([error!], 'en')[0]!.message).toBe(error!.message);
+  expect(Object.keys(error!.extensions)).toEqual(['code']);
 });
 
 describe('over HTTP and WebSocket', () => {

@@ -57,13 +57,13 @@ export const newWebhookSecret = () => randomBytes(24).toString('base64url');
 
 /** A second rule of the same name is a unique violation: the user's to fix. */
 function refuseDuplicate(error: unknown, name: string | null | undefined): never {
-  if ((error as { code?: string }).code === '23505') throw userError('BAD_USER_INPUT', `an alert rule named '${name}' already exists`);
+  if ((error as { code?: string }).code === '23505') throw userError('BAD_USER_INPUT', 'alert.exists', { name: String(name) });
   throw error;
 }
 
 export async function readRule(trx: TenantTx, id: string): Promise<AlertRuleRow> {
   const rule = await trx.selectFrom('alert_rules').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!rule) throw userError('NOT_FOUND', `alert rule ${id} does not exist`);
+  if (!rule) throw userError('NOT_FOUND', 'alert.notFound', { id });
   return rule;
 }
 
@@ -104,7 +104,7 @@ export async function changeRule(trx: TenantTx, tenantId: string, actor: Actor, 
     .returningAll()
     .executeTakeFirst()
     .catch((error) => refuseDuplicate(error, set.name as string | undefined));
-  if (!rule) throw userError('NOT_FOUND', `alert rule ${id} does not exist`);
+  if (!rule) throw userError('NOT_FOUND', 'alert.notFound', { id });
   await audit(trx, auditRow(tenantId, actor, { action, target: id, details: { name: rule.name, changed: Object.keys(set).filter((k) => k !== 'webhook_secret') } }));
   return rule;
 }
@@ -112,7 +112,7 @@ export async function changeRule(trx: TenantTx, tenantId: string, actor: Actor, 
 /** Deletes rule `id` and its history (cascade); returns its id. */
 export async function deleteRule(trx: TenantTx, tenantId: string, actor: Actor, id: string): Promise<string> {
   const row = await trx.deleteFrom('alert_rules').where('id', '=', id).returning(['id', 'name']).executeTakeFirst();
-  if (!row) throw userError('NOT_FOUND', `alert rule ${id} does not exist`);
+  if (!row) throw userError('NOT_FOUND', 'alert.notFound', { id });
   await audit(trx, auditRow(tenantId, actor, { action: 'ALERT_RULE_DELETED', target: id, details: { name: row.name } }));
   return row.id;
 }

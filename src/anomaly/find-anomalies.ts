@@ -89,7 +89,7 @@ export function checkBudget(series: number, request: AnomalyRequest, judgedBucke
   if (cells > maxCells) {
     throw userError(
       'LIMIT_EXCEEDED',
-      `This would read ${series} series × ${cells / Math.max(series, 1)} buckets (${request.historyWeeks} weeks of history and the range), over the limit of ${maxCells}. Filter by tags, shorten the range or take fewer historyWeeks.`,
+      'anomaly.overCells', { series, buckets: cells / Math.max(series, 1), weeks: request.historyWeeks, limit: maxCells },
       { limit: maxCells },
     );
   }

@@ -51,7 +51,7 @@ const QUERY_CANCELED = '57014';
 
 /** LIMIT_EXCEEDED for a query that ran past `timeoutMs`. */
 export function queryTimedOut(timeoutMs: number) {
-  return userError('LIMIT_EXCEEDED', `The query ran longer than ${timeoutMs} ms. Narrow the range, coarsen the granularity or filter by tags.`, { limit: timeoutMs });
+  return userError('LIMIT_EXCEEDED', 'request.timeout', { ms: timeoutMs }, { limit: timeoutMs });
 }
 
 /**

@@ -25,7 +25,7 @@ export async function createTenant(kysely: Kysely<Database>, name: string): Prom
       return { tenant, key, apiKey };
     });
   } catch (error) {
-    if (isUniqueViolation(error)) throw userError('BAD_USER_INPUT', `A tenant named '${name}' already exists`);
+    if (isUniqueViolation(error)) throw userError('BAD_USER_INPUT', 'tenant.exists', { name });
     throw error;
   }
 }

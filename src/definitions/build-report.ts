@@ -78,7 +78,7 @@ function bounds(input: ReportInput): number[] {
     return periodBounds(input.period, input.from.getTime(), input.to.getTime(), input.timeZone, { withPrevious: true, maxPeriods: MAX_REPORT_PERIODS });
   } catch (error) {
     if (error instanceof RangeError) {
-      throw userError('LIMIT_EXCEEDED', `A report covers at most ${MAX_REPORT_PERIODS} periods; this one would cover more. Shorten the range or choose a longer period.`, { limit: MAX_REPORT_PERIODS });
+      throw userError('LIMIT_EXCEEDED', 'report.tooManyPeriods', { max: MAX_REPORT_PERIODS }, { limit: MAX_REPORT_PERIODS });
     }
     throw error;
   }
@@ -137,7 +137,7 @@ interface ReportStatsRow {
 /** A recorded metric's report: stats and p95 per group and period in one statement. */
 export async function metricReport(trx: TenantTx, input: ReportInput, options: ReportOptions): Promise<Report> {
   const metric = await trx.selectFrom('metrics').select(['id', 'name', 'type', 'unit']).where('name', '=', input.metric).executeTakeFirst();
-  if (!metric) throw userError('NOT_FOUND', `metric '${input.metric}' does not exist in this tenant`, { metric: input.metric });
+  if (!metric) throw userError('NOT_FOUND', 'metric.notFound', { metric: input.metric }, { metric: input.metric });
   const periodBoundsMs = bounds(input);
   const bucketing = boundedBuckets(periodBoundsMs);
   let series = trx.selectFrom('series as s').select(['s.id', 's.tags']).where('s.metric_id', '=', metric.id);
@@ -145,7 +145,7 @@ export async function metricReport(trx: TenantTx, input: ReportInput, options: R
   const rows = (await series.execute()) as Array<{ id: number; tags: Tags }>;
   const cells = rows.length * bucketing.starts.length;
   if (cells > options.limits.maxCells) {
-    throw userError('LIMIT_EXCEEDED', `This report would read ${rows.length} series × ${bucketing.starts.length} periods, over the limit of ${options.limits.maxCells}. Shorten the range or filter by tags.`, {
+    throw userError('LIMIT_EXCEEDED', 'report.overCells', { series: rows.length, periods: bucketing.starts.length, limit: options.limits.maxCells }, {
       limit: options.limits.maxCells,
     });
   }

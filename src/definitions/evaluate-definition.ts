@@ -40,7 +40,7 @@ export async function checkStored(trx: TenantTx, definition: Pick<LoadedDefiniti
     return await checkFormula(trx, definition.formula);
   } catch (error) {
     if (error instanceof FormulaError) {
-      throw userError('BAD_USER_INPUT', `metric definition '${definition.name}' (version ${definition.version}) no longer applies: ${error.message}`, { definition: definition.name });
+      throw userError('BAD_USER_INPUT', 'definition.stale', { name: definition.name, version: definition.version, detail: error.message }, { definition: definition.name });
     }
     throw error;
   }

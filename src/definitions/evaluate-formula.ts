@@ -107,7 +107,7 @@ export async function checkGroupBy(trx: TenantTx, formula: Pick<CheckedFormula, 
     if (missing !== undefined) {
       throw userError(
         'BAD_USER_INPUT',
-        `groupBy key '${missing}' is not a tag of '${metric.name}' (its tags: ${keys.join(', ') || 'none'}); a definition can group by tag keys that every metric it references has`,
+        'formula.groupByNotTag', { key: missing, metric: metric.name, tags: keys.join(', ') || 'none' },
         { groupBy: missing, metric: metric.name },
       );
     }
@@ -144,7 +144,7 @@ export async function planFormula(trx: TenantTx, formula: CheckedFormula, query:
   if (cost.cells > options.maxCost) {
     throw userError(
       'LIMIT_EXCEEDED',
-      `This formula would read ${series} series × ${buckets} buckets = ${cost.cells} cells, over the limit of ${options.maxCost}. Narrow the range, coarsen the granularity or filter by tags.`,
+      'formula.overCost', { series, buckets, cells: cost.cells, limit: options.maxCost },
       { cost: cost.cells, limit: options.maxCost },
     );
   }
@@ -175,8 +175,8 @@ export async function evaluateFormula(trx: TenantTx, formula: CheckedFormula, qu
     } catch (error) {
       const code = (error as { code?: string }).code;
       // Both are checked when a formula is saved; these keep a surprise from being an INTERNAL error.
-      if (code === '2201B') throw userError('BAD_USER_INPUT', `A regular expression in the formula does not compile: ${(error as Error).message}`);
-      if (code === '22003') throw userError('BAD_USER_INPUT', 'The formula’s arithmetic went beyond the range of a double (about ±1.8e308)');
+      if (code === '2201B') throw userError('BAD_USER_INPUT', 'formula.badRegex', { detail: (error as Error).message });
+      if (code === '22003') throw userError('BAD_USER_INPUT', 'formula.outOfRange');
       throw error;
     }
     for (const row of rows) {

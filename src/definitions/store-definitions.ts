@@ -94,7 +94,7 @@ function selectDefinitions(trx: TenantTx) {
 /** A FormulaError as what the API shows: BAD_USER_INPUT with the position. */
 export function formulaInputError(error: unknown): unknown {
   if (!(error instanceof FormulaError)) return error;
-  return userError('BAD_USER_INPUT', `formula: ${error.message}`, { position: { line: error.pos.line, column: error.pos.column } });
+  return userError('BAD_USER_INPUT', 'formula.invalid', { detail: error.message }, { position: { line: error.pos.line, column: error.pos.column } });
 }
 
 /** Parses and checks a formula, turning its errors into BAD_USER_INPUT with a position. */
@@ -130,8 +130,8 @@ export async function loadDefinition(trx: TenantTx, name: string, version: numbe
   if (!row) {
     const exists = version !== null && (await selectDefinitions(defs).where('d.name', '=', name).executeTakeFirst());
     throw exists
-      ? userError('NOT_FOUND', `metric definition '${name}' has no version ${version} (latest: ${exists.latestVersion})`, { definition: name })
-      : userError('NOT_FOUND', `metric definition '${name}' does not exist in this tenant`, { definition: name });
+      ? userError('NOT_FOUND', 'definition.noVersion', { name, version, latest: exists.latestVersion }, { definition: name })
+      : userError('NOT_FOUND', 'definition.notFound', { name }, { definition: name });
   }
   return row;
 }
@@ -159,16 +159,16 @@ async function checkVersion(trx: TenantTx, input: Pick<DefinitionInput, 'formula
 
 function forbidPrivateWithoutIdentity(reader: DefinitionReader, visibility: Visibility) {
   if (visibility === 'PRIVATE' && reader.principal === null) {
-    throw userError('BAD_USER_INPUT', 'A PRIVATE definition needs a creator identity, which a JWT does not carry here: use an API key, or make it TENANT');
+    throw userError('BAD_USER_INPUT', 'definition.privateNeedsCreator');
   }
 }
 
 export async function createDefinition(trx: TenantTx, reader: DefinitionReader, input: DefinitionInput): Promise<LoadedDefinition> {
-  if (!WRITERS.includes(reader.role)) throw userError('FORBIDDEN', `Creating a definition needs one of the roles ${WRITERS.join(', ')}; your key is ${reader.role}`);
+  if (!WRITERS.includes(reader.role)) throw userError('FORBIDDEN', 'definition.createRoles', { roles: WRITERS.join(', '), role: reader.role });
   forbidPrivateWithoutIdentity(reader, input.visibility);
   const defs = await scopeTo(trx, reader);
   const metric = await trx.selectFrom('metrics').select('name').where('name', '=', input.name).executeTakeFirst();
-  if (metric) throw userError('BAD_USER_INPUT', `'${input.name}' is a recorded metric; a definition must not shadow it: choose another name`, { name: input.name });
+  if (metric) throw userError('BAD_USER_INPUT', 'definition.shadowsMetric', { name: input.name }, { name: input.name });
   const checked = await checkVersion(trx, input);
   let id: string;
   try {
@@ -178,7 +178,7 @@ export async function createDefinition(trx: TenantTx, reader: DefinitionReader, 
       .returning('id')
       .executeTakeFirstOrThrow());
   } catch (error) {
-    if (isUniqueViolation(error)) throw userError('BAD_USER_INPUT', `A metric definition named '${input.name}' already exists in this tenant`, { name: input.name });
+    if (isUniqueViolation(error)) throw userError('BAD_USER_INPUT', 'definition.exists', { name: input.name }, { name: input.name });
     throw error;
   }
   await insertVersion(defs, id, 1, input, checked, reader);
@@ -205,12 +205,12 @@ async function insertVersion(defs: TenantTx, id: string, version: number, input:
 
 /** The definition with `id` as the reader may change it; NOT_FOUND or FORBIDDEN (with the reason) otherwise. */
 async function changeable(trx: TenantTx, reader: DefinitionReader, id: string): Promise<LoadedDefinition> {
-  if (!WRITERS.includes(reader.role)) throw userError('FORBIDDEN', `Changing a definition needs one of the roles ${WRITERS.join(', ')}; your key is ${reader.role}`);
+  if (!WRITERS.includes(reader.role)) throw userError('FORBIDDEN', 'definition.changeRoles', { roles: WRITERS.join(', '), role: reader.role });
   const defs = await scopeTo(trx, reader);
   const current = await selectDefinitions(defs).where('d.id', '=', id).whereRef('v.version', '=', 'd.version').executeTakeFirst();
-  if (!current) throw userError('NOT_FOUND', `No metric definition with id ${id} in this tenant`, { id });
+  if (!current) throw userError('NOT_FOUND', 'definition.notFoundId', { id }, { id });
   if (!MANAGERS.includes(reader.role) && (current.createdBy === null || current.createdBy !== reader.principal)) {
-    throw userError('FORBIDDEN', `A DEVELOPER may change only the definitions they created; '${current.name}' is someone else’s (ADMIN and MANAGER manage all)`);
+    throw userError('FORBIDDEN', 'definition.notOwner', { name: current.name });
   }
   return current;
 }
@@ -233,7 +233,7 @@ export async function updateDefinition(
     visibility: changes.visibility ?? current.visibility,
   };
   if (next.visibility === 'PRIVATE' && current.createdBy === null) {
-    throw userError('BAD_USER_INPUT', `'${current.name}' was created with a JWT and has no creator to keep it private to; it stays TENANT`);
+    throw userError('BAD_USER_INPUT', 'definition.staysTenant', { name: current.name });
   }
   const checked = await checkVersion(trx, next);
   // The row lock of this update orders concurrent updates: each gets its own version number.

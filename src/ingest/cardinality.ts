@@ -11,6 +11,7 @@
 import { sql } from 'kysely';
 import type { Tags } from '../db/tables.js';
 import type { TenantTx } from '../db/tenant.js';
+import { phrased, type Phrased } from '../messages.js';
 
 export interface Budgets {
   maxSeries: number;
@@ -41,8 +42,8 @@ export interface Candidate {
  * Which of `wanted` (series not known to the caller) may be created: returns the refused
  * ones with the budget each would exceed. Series that exist already are always admitted.
  */
-export async function admitSeries(trx: TenantTx, wanted: Candidate[], defaults: Budgets): Promise<Map<string, string>> {
-  const refused = new Map<string, string>();
+export async function admitSeries(trx: TenantTx, wanted: Candidate[], defaults: Budgets): Promise<Map<string, Phrased>> {
+  const refused = new Map<string, Phrased>();
   if (wanted.length === 0) return refused;
   await sql`select pg_advisory_xact_lock(hashtext('metrograph:series:' || current_tenant_id()::text))`.execute(trx);
   const budgets = await budgetsOf(trx, defaults);
@@ -76,18 +77,18 @@ export async function admitSeries(trx: TenantTx, wanted: Candidate[], defaults: 
   for (const candidate of wanted) {
     if (exists.has(candidate.key)) continue;
     if (series >= budgets.maxSeries) {
-      refused.set(candidate.key, `the tenant's series budget (max series ${budgets.maxSeries}) is used up; this point would create a new series`);
+      refused.set(candidate.key, phrased('budget.tenantSeries', { max: budgets.maxSeries }));
       continue;
     }
     const inMetric = seriesOf.get(candidate.metricId) ?? 0;
     if (inMetric >= budgets.maxSeriesPerMetric) {
-      refused.set(candidate.key, `metric '${candidate.metricName}' has used its series budget (max series per metric ${budgets.maxSeriesPerMetric}); this point would create a new series`);
+      refused.set(candidate.key, phrased('budget.metricSeries', { metric: candidate.metricName, max: budgets.maxSeriesPerMetric }));
       continue;
     }
     const newValues = Object.entries(candidate.tags).filter(([key, value]) => !valuesOf.get(`${candidate.metricId} ${key}`)?.has(value));
     const over = newValues.find(([key]) => (valuesOf.get(`${candidate.metricId} ${key}`)?.size ?? 0) >= budgets.maxTagValues);
     if (over) {
-      refused.set(candidate.key, `tag '${over[0]}' of metric '${candidate.metricName}' has used its budget of distinct values (max tag values ${budgets.maxTagValues}); '${over[1]}' would be a new one`);
+      refused.set(candidate.key, phrased('budget.tagValues', { key: over[0], metric: candidate.metricName, max: budgets.maxTagValues, value: over[1] }));
       continue;
     }
     series++;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { METRIC_TYPES, type Tags } from '../db/tables.js';
+import { inEnglish, zodMessage, type MessageId, type Params } from '../messages.js';
 
 /** How far ahead of the server's clock a point may be stamped. */
 export const MAX_FUTURE_MS = 10 * 60 * 1000;
@@ -9,9 +10,9 @@ export const MIN_TIMESTAMP = new Date('1970-01-01T00:00:00Z');
 export const METRIC_NAME_PATTERN = /^[a-zA-Z][a-zA-Z0-9._-]*$/;
 export const metricName = z
   .string()
-  .min(1, 'name must not be empty')
-  .max(255, 'name must be at most 255 characters')
-  .regex(METRIC_NAME_PATTERN, 'name must start with a letter and contain only letters, digits, ".", "_" and "-"');
+  .min(1, zodMessage('field.empty', { field: 'name' }))
+  .max(255, zodMessage('field.tooLong', { field: 'name', max: 255 }))
+  .regex(METRIC_NAME_PATTERN, zodMessage('metricName.pattern'));
 
 const FORBIDDEN_TAG_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
@@ -24,7 +25,7 @@ export const MAX_TAG_VALUE = 100;
 
 /** Why a value is not acceptable tags (a class: a tag may well be named `error`). */
 class TagsError {
-  constructor(readonly message: string) {}
+  constructor(readonly id: MessageId, readonly params: Params = {}) {}
 }
 
 /**
@@ -33,18 +34,18 @@ class TagsError {
  * result is sorted by key: the same tags always give the same series.
  */
 function readTags(raw: unknown): Tags | TagsError {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return new TagsError('tags must be an object of string values');
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return new TagsError('tags.notObject');
   const keys = Object.keys(raw);
-  if (keys.length > MAX_TAGS) return new TagsError(`tags may have at most ${MAX_TAGS} keys; got ${keys.length}`);
+  if (keys.length > MAX_TAGS) return new TagsError('tags.tooMany', { max: MAX_TAGS, got: keys.length });
   const tags: Tags = Object.create(null);
   for (const key of keys.sort()) {
-    if (FORBIDDEN_TAG_KEYS.has(key)) return new TagsError(`tag key "${key}" is not allowed`);
-    if (key.length === 0 || key.length > MAX_TAG_KEY) return new TagsError(`tag keys must be 1-${MAX_TAG_KEY} characters; "${key.slice(0, 60)}" is not`);
-    if (!storable(key)) return new TagsError('tag keys must not contain NUL or unpaired surrogate characters');
+    if (FORBIDDEN_TAG_KEYS.has(key)) return new TagsError('tags.keyForbidden', { key });
+    if (key.length === 0 || key.length > MAX_TAG_KEY) return new TagsError('tags.keyLength', { max: MAX_TAG_KEY, key: key.slice(0, 60) });
+    if (!storable(key)) return new TagsError('tags.keyUnstorable');
     const value = (raw as Record<string, unknown>)[key];
-    if (typeof value !== 'string') return new TagsError(`tag "${key}" must be a string; got ${value === null ? 'null' : typeof value}`);
-    if (value.length > MAX_TAG_VALUE) return new TagsError(`tag "${key}" is longer than ${MAX_TAG_VALUE} characters`);
-    if (!storable(value)) return new TagsError(`tag "${key}" must not contain NUL or unpaired surrogate characters`);
+    if (typeof value !== 'string') return new TagsError('tags.valueNotString', { key, type: value === null ? 'null' : typeof value });
+    if (value.length > MAX_TAG_VALUE) return new TagsError('tags.valueTooLong', { key, max: MAX_TAG_VALUE });
+    if (!storable(value)) return new TagsError('tags.valueUnstorable', { key });
     tags[key] = value;
   }
   return { ...tags };
@@ -53,13 +54,13 @@ function readTags(raw: unknown): Tags | TagsError {
 /** `raw` as tags (sorted, checked as `tagsSchema` checks them), or why it is not acceptable. */
 export function checkTags(raw: unknown): Tags | { error: string } {
   const tags = readTags(raw);
-  return tags instanceof TagsError ? { error: tags.message } : tags;
+  return tags instanceof TagsError ? { error: inEnglish(tags.id, tags.params) } : tags;
 }
 
 export const tagsSchema = z.unknown().transform((raw, ctx): Tags => {
   const tags = readTags(raw);
   if (tags instanceof TagsError) {
-    ctx.addIssue({ code: 'custom', message: tags.message });
+    ctx.addIssue({ code: 'custom', message: zodMessage(tags.id, tags.params) });
     return z.NEVER;
   }
   return tags;
@@ -67,27 +68,27 @@ export const tagsSchema = z.unknown().transform((raw, ctx): Tags => {
 
 export const metricType = z.enum(METRIC_TYPES);
 const METRIC_TYPE_SET: ReadonlySet<unknown> = new Set(METRIC_TYPES);
-const clientId = z.string().uuid('id must be a UUID');
+const clientId = z.string().uuid(zodMessage('field.uuid', { field: 'id' }));
 
 /** One point as a client sends it (`MetricInput`), validated and normalised. */
 export const metricInputSchema = z
   .object({
     name: metricName,
-    value: z.number().refine(Number.isFinite, 'value must be a finite number'),
+    value: z.number().refine(Number.isFinite, zodMessage('field.notFinite', { field: 'value' })),
     type: metricType,
     tags: tagsSchema.optional().nullable(),
     timestamp: z.date().optional().nullable(),
-    unit: z.string().min(1).max(50, 'unit must be at most 50 characters').refine(storable, 'unit must not contain NUL or unpaired surrogate characters').optional().nullable(),
+    unit: z.string().min(1).max(50, zodMessage('field.tooLong', { field: 'unit', max: 50 })).refine(storable, zodMessage('point.unitUnstorable')).optional().nullable(),
     id: clientId.optional().nullable(),
   })
   .superRefine((input, ctx) => {
     if (input.type === 'COUNTER' && input.value < 0) {
-      ctx.addIssue({ code: 'custom', path: ['value'], message: 'a COUNTER value is an increment and must be >= 0' });
+      ctx.addIssue({ code: 'custom', path: ['value'], message: zodMessage('point.counterNegative') });
     }
     const time = input.timestamp?.getTime();
     if (time !== undefined && !Number.isNaN(time)) {
-      if (time > Date.now() + MAX_FUTURE_MS) ctx.addIssue({ code: 'custom', path: ['timestamp'], message: 'timestamp is more than 10 minutes in the future' });
-      if (time < MIN_TIMESTAMP.getTime()) ctx.addIssue({ code: 'custom', path: ['timestamp'], message: 'timestamp is before 1970-01-01' });
+      if (time > Date.now() + MAX_FUTURE_MS) ctx.addIssue({ code: 'custom', path: ['timestamp'], message: zodMessage('point.future') });
+      if (time < MIN_TIMESTAMP.getTime()) ctx.addIssue({ code: 'custom', path: ['timestamp'], message: zodMessage('point.beforeEpoch') });
     }
   })
   .transform((input) => ({

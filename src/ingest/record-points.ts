@@ -5,6 +5,7 @@ import { audit } from '../audit.js';
 import type { Database, MetricType, NewAuditRow, Tags } from '../db/tables.js';
 import { tenantSettingsSql, UUID, withTenant, type TenantTx } from '../db/tenant.js';
 import type { ErrorCode } from '../errors.js';
+import { phrased, type Phrased } from '../messages.js';
 import { admitSeries, type Budgets } from './cardinality.js';
 import type { Logger } from '../log.js';
 import type { MetricInput } from './metric-input.js';
@@ -29,7 +30,7 @@ export interface StoredPoint {
 
 export type ItemOutcome =
   | { ok: true; id: string; duplicate: boolean; point: StoredPoint }
-  | { ok: false; code: ErrorCode; message: string };
+  | ({ ok: false; code: ErrorCode } & Phrased);
 
 interface MetricRow {
   id: number;
@@ -54,10 +55,10 @@ const seriesKey = (metricId: number, tags: Tags) => `${metricId}\u0000${tagsKey(
 /** The failure of an item whose metric has another type or unit; null when it fits. */
 function conflictOf(item: RecordItem, metric: MetricRow): ItemOutcome | null {
   if (metric.type !== item.type) {
-    return { ok: false, code: 'BAD_USER_INPUT', message: `metric '${item.name}' is a ${metric.type}; it cannot record a ${item.type}` };
+    return { ok: false, code: 'BAD_USER_INPUT', ...phrased('point.typeConflict', { metric: item.name, type: metric.type, got: item.type }) };
   }
   if (item.unit !== null && metric.unit !== null && item.unit !== metric.unit) {
-    return { ok: false, code: 'BAD_USER_INPUT', message: `metric '${item.name}' has unit '${metric.unit}'; got '${item.unit}'` };
+    return { ok: false, code: 'BAD_USER_INPUT', ...phrased('point.unitConflict', { metric: item.name, unit: metric.unit, got: item.unit }) };
   }
   return null;
 }
@@ -108,7 +109,7 @@ export async function storePoints(
   items.forEach((item, index) => {
     const metric = metrics.get(item.name);
     if (!metric) {
-      outcomes[index] = { ok: false, code: 'INTERNAL', message: `metric '${item.name}' could not be created` };
+      outcomes[index] = { ok: false, code: 'INTERNAL', ...phrased('point.metricNotCreated', { metric: item.name }) };
       return;
     }
     const conflict = conflictOf(item, metric);
@@ -127,8 +128,8 @@ export async function storePoints(
     const refused = await admitSeries(trx, [...newSeries].map(([key, s]) => ({ key, ...s })), budgets);
     for (const key of refused.keys()) newSeries.delete(key);
     items.forEach((_item, index) => {
-      const message = refused.get(seriesKeys[index]!);
-      if (message && !outcomes[index]) outcomes[index] = { ok: false, code: 'LIMIT_EXCEEDED', message };
+      const refusal = refused.get(seriesKeys[index]!);
+      if (refusal && !outcomes[index]) outcomes[index] = { ok: false, code: 'LIMIT_EXCEEDED', ...refusal };
     });
   }
   if (newSeries.size > 0) {

@@ -2,7 +2,7 @@
  * A new ADMIN key for a tenant, from the shell: the way back from a lost dev key without
  * deleting ./data. Run by whoever runs the service (the operator), so it is audited as such.
  */
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import { actorOf, audit, auditRow } from '../audit.js';
 import type { Database } from '../db/tables.js';
 import { withTenant } from '../db/tenant.js';
@@ -11,10 +11,16 @@ import { userError } from '../errors.js';
 
 /** The tenant whose id or name is `ref`; NOT_FOUND listing the tenants there are (at most 20) when none is. */
 export async function findTenant(kysely: Kysely<Database>, ref: string): Promise<{ id: string; name: string }> {
-  const { rows } = await sql<{ id: string; name: string }>`select id, name from tenants where id::text = ${ref} or name = ${ref} limit 1`.execute(kysely);
-  if (rows[0]) return rows[0];
-  const all = (await sql<{ name: string }>`select name from tenants order by created_at limit 20`.execute(kysely)).rows.map((r) => r.name);
-  throw userError('NOT_FOUND', `No tenant with the id or name '${ref}'. ${all.length ? `Tenants: ${all.join(', ')}` : 'There are no tenants yet: start the service once (it creates "dev").'}`);
+  const found = await kysely
+    .selectFrom('tenants')
+    .select(['id', 'name'])
+    // id as text: a name is not a UUID, and comparing it to one would be an error, not a miss.
+    .where((eb) => eb.or([eb(eb.cast('id', 'text'), '=', ref), eb('name', '=', ref)]))
+    .limit(1)
+    .executeTakeFirst();
+  if (found) return found;
+  const all = (await kysely.selectFrom('tenants').select('name').orderBy('created_at').limit(20).execute()).map((r) => r.name);
+  throw all.length ? userError('NOT_FOUND', 'tenant.noSuchRef', { ref, tenants: all.join(', ') }) : userError('NOT_FOUND', 'tenant.noneYet', { ref });
 }
 
 /** Creates an ADMIN key in tenant `ref` (id or name) and returns it: the only time it is shown. */

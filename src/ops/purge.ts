@@ -46,7 +46,7 @@ export async function purgeMetrics(
     async (trx) => {
       const metrics = await trx.selectFrom('metrics').select(['id', 'name']).where('name', 'in', names).execute();
       const missing = names.find((name) => !metrics.some((m) => m.name === name));
-      if (missing) throw userError('NOT_FOUND', `metric '${missing}' does not exist in this tenant`, { metric: missing });
+      if (missing) throw userError('NOT_FOUND', 'metric.notFound', { metric: missing }, { metric: missing });
       const series = (await trx.selectFrom('series').select('id').where('metric_id', 'in', metrics.map((m) => m.id)).execute()).map((s) => s.id);
       const { rows } = await sql<{ deleted: number; oldest: Date | null; newest: Date | null }>`
         select deleted::float8 as deleted, oldest, newest from purge_tenant_points(${series}::bigint[], ${input.olderThan.toISOString()}::timestamptz)`.execute(trx);

@@ -227,9 +227,14 @@ export function createRetention(deps: RetentionDeps) {
   /** Moves each source's refresh floor past the newest row this run may delete (never back). */
   async function raiseFloors(now: number, shortest: Record<'raw' | '1m' | '1h', number>) {
     for (const [source, days] of Object.entries(shortest)) {
-      const sealed = new Date(now - days * DAY + FLOOR_LEAD_MS).toISOString();
-      await sql`insert into retention_floors (source, sealed_before) values (${source}, ${sealed}::timestamptz)
-                on conflict (source) do update set sealed_before = greatest(retention_floors.sealed_before, excluded.sealed_before), updated_at = now()`.execute(kysely);
+      const sealed = new Date(now - days * DAY + FLOOR_LEAD_MS);
+      await kysely
+        .insertInto('retention_floors')
+        .values({ source: source as 'raw' | '1m' | '1h', sealed_before: sealed })
+        .onConflict((oc) =>
+          oc.column('source').doUpdateSet((eb) => ({ sealed_before: eb.fn<Date>('greatest', ['retention_floors.sealed_before', 'excluded.sealed_before']), updated_at: sql<Date>`now()` })),
+        )
+        .execute();
     }
     deps.floors.forget();
     // A refresh that began before the floors moved may still be reading: let it finish first.
@@ -258,9 +263,14 @@ export function createRetention(deps: RetentionDeps) {
         const group = seriesIds.slice(i, i + 1_000);
         total += await kysely.transaction().execute(async (trx) => {
           await liftDecompressionLimit(trx);
-          const result = await sql`delete from points where tenant_id = ${tenantId}::uuid and series_id = any(${group}::bigint[])
-                                   and time >= ${chunk.range_start.toISOString()}::timestamptz and time < ${end.toISOString()}::timestamptz`.execute(trx);
-          return Number(result.numAffectedRows ?? 0);
+          const result = await trx
+            .deleteFrom('points')
+            .where('tenant_id', '=', tenantId)
+            .where('series_id', 'in', group)
+            .where('time', '>=', chunk.range_start)
+            .where('time', '<', end)
+            .executeTakeFirst();
+          return Number(result.numDeletedRows);
         });
       }
     }

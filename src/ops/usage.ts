@@ -24,15 +24,26 @@ export interface Usage {
 /** The tenant's series in all, its budgets, and its `limit` largest metrics and tag keys (by distinct values per metric). */
 export async function readUsage(trx: TenantTx, defaults: Budgets, limit: number): Promise<Usage> {
   const budgets = await budgetsOf(trx, defaults);
-  const total = await sql<{ n: number }>`select count(*)::int as n from series`.execute(trx);
-  const metrics = await sql<{ metric: string; series: number }>`
-    select m.name as metric, count(*)::int as series from series s join metrics m on m.id = s.metric_id
-    group by m.name order by series desc, m.name limit ${limit}`.execute(trx);
+  const total = await trx
+    .selectFrom('series')
+    .select((eb) => eb.cast<number>(eb.fn.countAll(), 'integer').as('n'))
+    .executeTakeFirstOrThrow();
+  const metrics = await trx
+    .selectFrom('series as s')
+    .innerJoin('metrics as m', 'm.id', 's.metric_id')
+    .select((eb) => ['m.name as metric', eb.cast<number>(eb.fn.countAll(), 'integer').as('series')])
+    .groupBy('m.name')
+    .orderBy('series', 'desc')
+    .orderBy('m.name')
+    .limit(limit)
+    .execute();
+  // Hand-written: the tag pairs come from a set-returning function (jsonb_each_text) in the
+  // FROM list, whose columns the Database interface cannot describe.
   const keys = await sql<TagKeyUsage>`
     select m.name as metric, t.key, count(distinct t.value)::int as values
     from series s join metrics m on m.id = s.metric_id, jsonb_each_text(s.tags) t
     group by m.name, t.key order by values desc, m.name, t.key limit ${limit}`.execute(trx);
-  return { series: total.rows[0]!.n, budgets, metrics: metrics.rows, topTagKeys: keys.rows };
+  return { series: total.n, budgets, metrics, topTagKeys: keys.rows };
 }
 
 /**
@@ -45,12 +56,13 @@ export async function setTenantLimits(
   defaults: Budgets,
   input: { tenantId: string; maxSeries?: number | null; maxSeriesPerMetric?: number | null; maxTagValues?: number | null },
 ): Promise<Budgets> {
-  const tenant = await sql<{ id: string }>`select id from tenants where id = ${input.tenantId}`.execute(owner);
-  if (tenant.rows.length === 0) throw userError('NOT_FOUND', `tenant ${input.tenantId} does not exist`);
-  await sql`
-    insert into tenant_limits (tenant_id, max_series, max_series_per_metric, max_tag_values, updated_at)
-    values (${input.tenantId}, ${input.maxSeries ?? null}, ${input.maxSeriesPerMetric ?? null}, ${input.maxTagValues ?? null}, now())
-    on conflict (tenant_id) do update set max_series = excluded.max_series, max_series_per_metric = excluded.max_series_per_metric,
-      max_tag_values = excluded.max_tag_values, updated_at = now()`.execute(owner);
+  const tenant = await owner.selectFrom('tenants').select('id').where('id', '=', input.tenantId).executeTakeFirst();
+  if (!tenant) throw userError('NOT_FOUND', 'tenant.notFound', { id: input.tenantId });
+  const budgets = { max_series: input.maxSeries ?? null, max_series_per_metric: input.maxSeriesPerMetric ?? null, max_tag_values: input.maxTagValues ?? null };
+  await owner
+    .insertInto('tenant_limits')
+    .values({ tenant_id: input.tenantId, ...budgets, updated_at: sql<Date>`now()` })
+    .onConflict((oc) => oc.column('tenant_id').doUpdateSet({ ...budgets, updated_at: sql<Date>`now()` }))
+    .execute();
   return withTenant(owner, input.tenantId, (trx) => budgetsOf(trx, defaults));
 }

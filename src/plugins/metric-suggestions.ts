@@ -5,11 +5,12 @@
  * by name (queries, reports, latest values, purges), and no cost unless it fails. Subscriptions
  * check their names up front instead (requireKnownMetrics): envelop's subscribe hook is synchronous.
  */
-import { GraphQLError, type ExecutionResult } from 'graphql';
+import type { ExecutionResult } from 'graphql';
 import type { Kysely } from 'kysely';
 import type { Plugin } from 'graphql-yoga';
 import type { Context } from '../context.js';
 import type { Database } from '../db/tables.js';
+import { withSuggestion } from '../errors.js';
 import { withTenant } from '../db/tenant.js';
 import { readerOf } from '../definitions/store-definitions.js';
 import { suggestMetricName } from '../query/check-names.js';
@@ -30,14 +31,7 @@ export function useMetricSuggestions(kysely: Kysely<Database>): Plugin<Context> 
         const suggestion = await withTenant(kysely, principal.tenantId, (trx) => suggestMetricName(trx, metric, readerOf(principal))).catch(() => undefined);
         if (!suggestion) return error;
         changed = true;
-        // No originalError: the error masking would show the original, without the suggestion.
-        return new GraphQLError(`${error.message}; did you mean '${suggestion}'?`, {
-          nodes: error.nodes,
-          source: error.source,
-          positions: error.positions,
-          path: error.path,
-          extensions: { ...error.extensions, suggestion },
-        });
+        return withSuggestion(error, suggestion);
       }),
     );
     if (changed) setResult({ ...result, errors });

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { metricName, tagsSchema } from '../ingest/metric-input.js';
 import type { AggregateQuery } from './aggregate.js';
 import { autoGranularity, GRANULARITIES, type Granularity } from './plan.js';
+import { zodMessage } from '../messages.js';
 
 export const tagKey = z.string().min(1).max(50);
 const tagValue = z.string().max(100);
@@ -21,7 +22,7 @@ export const filterSchema = z
   .transform((f, ctx) => {
     const set = (['equals', 'notEquals', 'in', 'notIn', 'exists'] as const).filter((op) => f[op] !== undefined && f[op] !== null);
     if (set.length !== 1) {
-      ctx.addIssue({ code: 'custom', message: `filter on '${f.key}' must set exactly one of equals, notEquals, in, notIn, exists` });
+      ctx.addIssue({ code: 'custom', message: zodMessage('filter.exactlyOne', { key: f.key }) });
       return z.NEVER;
     }
     const op = set[0]!;
@@ -31,22 +32,22 @@ export const filterSchema = z
 export const MAX_LIMIT = 10_000;
 
 export const aggregateInputShape = z.object({
-    metrics: z.array(metricName).min(1, 'metrics needs at least one name').max(10, 'metrics takes at most 10 names'),
+    metrics: z.array(metricName).min(1, zodMessage('metrics.empty')).max(10, zodMessage('metrics.tooMany', { max: 10 })),
     from: z.date(),
     to: z.date().nullish(),
     granularity: z.enum(Object.keys(GRANULARITIES) as [Granularity, ...Granularity[]]).nullish(),
     tags: tagsSchema.nullish(),
-    filters: z.array(filterSchema).max(20, 'at most 20 filters').nullish(),
-    groupBy: z.array(tagKey).max(5, 'groupBy takes at most 5 tag keys').nullish(),
+    filters: z.array(filterSchema).max(20, zodMessage('field.listTooLong', { field: 'filters', max: 20 })).nullish(),
+    groupBy: z.array(tagKey).max(5, zodMessage('groupBy.tooMany', { max: 5 })).nullish(),
     fill: z.enum(['NONE', 'NULL', 'ZERO', 'PREVIOUS']).nullish(),
-    limit: z.number().int().min(1, `limit must be 1-${MAX_LIMIT}`).max(MAX_LIMIT, `limit must be 1-${MAX_LIMIT}`).nullish(),
+    limit: z.number().int().min(1, zodMessage('field.range', { field: 'limit', min: 1, max: MAX_LIMIT })).max(MAX_LIMIT, zodMessage('field.range', { field: 'limit', min: 1, max: MAX_LIMIT })).nullish(),
     after: z.string().max(500).nullish(),
   });
 
 export const aggregateInputSchema = aggregateInputShape.transform((input, ctx) => {
     const to = input.to ?? new Date();
     if (input.from >= to) {
-      ctx.addIssue({ code: 'custom', path: ['from'], message: 'from must be before to' });
+      ctx.addIssue({ code: 'custom', path: ['from'], message: zodMessage('from.beforeTo') });
       return z.NEVER;
     }
     const query: AggregateQuery = {

@@ -104,7 +104,7 @@ export async function resolveSeries(trx: TenantTx, query: Pick<AggregateQuery, '
     from metrics m where m.name = any(${query.metrics}::text[])`.execute(trx);
   const metrics = rows.map(({ series: _series, ...metric }) => ({ ...metric, id: Number(metric.id) }));
   const missing = query.metrics.filter((name) => !metrics.some((m) => m.name === name));
-  if (missing.length > 0) throw userError('NOT_FOUND', `metric '${missing[0]}' does not exist in this tenant`, { metric: missing[0] });
+  if (missing.length > 0) throw userError('NOT_FOUND', 'metric.notFound', { metric: missing[0]! }, { metric: missing[0] });
   const series: SeriesRow[] = rows.flatMap((m) => (m.series ?? []).map(([id, tags]) => ({ id, metric_id: Number(m.id), tags })));
   return { metrics, series };
 }
@@ -131,7 +131,7 @@ export async function runAggregate(
   if (series.length * buckets > options.limits.maxCells) {
     throw userError(
       'LIMIT_EXCEEDED',
-      `This query would read ${series.length} series × ${buckets} buckets, over the limit of ${options.limits.maxCells}. Narrow the range, coarsen the granularity or filter by tags.`,
+      'query.overCells', { series: series.length, buckets, limit: options.limits.maxCells },
       { limit: options.limits.maxCells },
     );
   }

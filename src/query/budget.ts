@@ -30,7 +30,7 @@ export function bucketBudget(from: Date, to: Date, granularityMs: number, budget
   if (!Number.isFinite(buckets) || buckets > budget.maxBuckets) {
     throw userError(
       'LIMIT_EXCEEDED',
-      `This range spans ${buckets} buckets of ${granularity}, over the limit of ${budget.maxBuckets}. Narrow the range or coarsen the granularity.`,
+      'query.overBuckets', { buckets, granularity, limit: budget.maxBuckets },
       { limit: budget.maxBuckets, buckets },
     );
   }

@@ -35,7 +35,7 @@ export async function requireKnownMetrics(trx: TenantTx, names: readonly string[
   const missing = rest.find((n) => !defined.has(n));
   if (missing === undefined) return;
   const suggestion = await suggestMetricName(trx, missing, reader);
-  throw userError('NOT_FOUND', `metric '${missing}' does not exist in this tenant (neither recorded nor defined)${suggestion ? `; did you mean '${suggestion}'?` : ''}`, {
+  throw userError('NOT_FOUND', suggestion ? 'metric.notFoundAnywhereDidYouMean' : 'metric.notFoundAnywhere', { metric: missing, ...(suggestion ? { suggestion } : {}) }, {
     metric: missing,
     ...(suggestion ? { suggestion } : {}),
   });
@@ -66,8 +66,8 @@ export async function checkGroupBy(trx: TenantTx, metrics: readonly string[], gr
   ).rows.map((r) => r.key);
   const suggestion = didYouMean(unknown, known);
   const names = metrics.join(', ');
-  const keys = known.length ? `its tag keys are ${known.join(', ')}` : 'it has no tags';
-  throw userError('BAD_USER_INPUT', `groupBy key '${unknown}' is not a tag of ${names}; ${keys}${suggestion ? ` (did you mean '${suggestion}'?)` : ''}`, {
+  const said = { key: unknown, metrics: names, known: known.join(', '), ...(suggestion ? { suggestion } : {}) };
+  throw userError('BAD_USER_INPUT', known.length === 0 ? 'groupBy.notATagNoTags' : suggestion ? 'groupBy.notATagDidYouMean' : 'groupBy.notATag', said, {
     key: unknown,
     knownKeys: known,
     ...(suggestion ? { suggestion } : {}),
@@ -84,7 +84,7 @@ export async function refuseMisspeltMetrics(trx: TenantTx, names: readonly strin
     if (recorded.has(name)) continue;
     const suggestion = await suggestMetricName(trx, name, reader);
     if (suggestion) {
-      throw userError('NOT_FOUND', `metric '${name}' is not recorded in this tenant; did you mean '${suggestion}'? (A name nothing resembles is taken as a new metric: the subscription waits for its first point.)`, {
+      throw userError('NOT_FOUND', 'metric.notRecordedDidYouMean', { metric: name, suggestion }, {
         metric: name,
         suggestion,
       });

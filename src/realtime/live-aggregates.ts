@@ -207,7 +207,7 @@ export function createLiveAggregates(options: { bus: PointBus; log: Logger; inte
 
   return {
     async subscribe(principal, request) {
-      if (principal?.kind !== 'tenant') throw userError('UNAUTHENTICATED', 'liveAggregates needs an API key or JWT of a tenant');
+      if (principal?.kind !== 'tenant') throw userError('UNAUTHENTICATED', 'live.needsTenant');
       const { query, openEnded, percentiles, limit } = request;
       const identity = JSON.stringify([principal.tenantId, readerOf(principal), openEnded ? { ...query, to: null } : query, openEnded, percentiles]);
       const key = createHash('sha256').update(identity).digest('base64url');
@@ -224,7 +224,7 @@ export function createLiveAggregates(options: { bus: PointBus; log: Logger; inte
       const buckets = first.series.reduce((n, s) => n + s.buckets.length, 0);
       if (buckets > limit) {
         if (current.feeds.size === 0) current.dispose();
-        throw userError('LIMIT_EXCEEDED', `This live query holds ${buckets} buckets, over its limit of ${limit}. Narrow the range or coarsen the granularity.`, { limit });
+        throw userError('LIMIT_EXCEEDED', 'live.overLimit', { buckets, limit }, { limit });
       }
       const feed = createFeed(
         latestOnly(mergeUpdates),

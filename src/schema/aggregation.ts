@@ -112,7 +112,7 @@ function decodeCursor(cursor: string, queryTag: string, seriesCount: number, gra
   } catch {
     // fall through
   }
-  throw userError('BAD_USER_INPUT', 'after is not a cursor returned by this same query');
+  throw userError('BAD_USER_INPUT', 'query.cursor');
 }
 
 const BucketRef = builder.objectRef<Bucket>('AggregateBucket').implement({
@@ -194,7 +194,7 @@ const LatestValueRef = builder
 /** Throws NOT_FOUND for a metric this tenant has not recorded. */
 async function loadMetric(ctx: Context, name: string) {
   const metric = await metricLoader(ctx).load(name);
-  if (!metric) throw userError('NOT_FOUND', `metric '${name}' does not exist in this tenant`, { metric: name });
+  if (!metric) throw userError('NOT_FOUND', 'metric.notFound', { metric: name }, { metric: name });
   return metric;
 }
 
@@ -205,7 +205,7 @@ function withDefinition<T>(ctx: Context, name: string, work: (trx: TenantTx, def
     ctx,
     async (trx) => {
       const [definition] = await findDefinitions(trx, [name], readerOf(principal));
-      if (!definition) throw userError('NOT_FOUND', `metric '${name}' does not exist in this tenant (neither recorded nor defined)`, { metric: name });
+      if (!definition) throw userError('NOT_FOUND', 'metric.notFoundAnywhere', { metric: name }, { metric: name });
       return work(trx, definition);
     },
     queryTimeout(ctx),

@@ -18,6 +18,7 @@ import { SENSITIVITIES, type Sensitivity } from '../anomaly/baseline.js';
 import { createFeed, dropOldest } from '../realtime/feed.js';
 import { filterSchema, TagFilterInput } from './aggregation.js';
 import { TagFilterRef } from './definitions.js';
+import { zodMessage } from '../messages.js';
 
 const KINDS = ['THRESHOLD', 'ERROR_RATE', 'ABSENCE', 'ANOMALY'] as const;
 const SEVERITIES = ['INFO', 'WARNING', 'CRITICAL'] as const;
@@ -47,33 +48,33 @@ const StateEnum = builder.enumType('AlertState', { values: ALERT_STATES });
 /** A URL a webhook may call: HTTPS anywhere, HTTP only to this host. */
 const webhookUrl = z
   .string()
-  .max(2000, 'webhookUrl must be at most 2000 characters')
+  .max(2000, zodMessage('field.tooLong', { field: 'webhookUrl', max: 2000 }))
   .refine((value) => {
     if (!URL.canParse(value)) return false;
     const url = new URL(value);
     if (url.username || url.password) return false;
     return url.protocol === 'https:' || (url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname));
-  }, 'webhookUrl must be an https:// URL, or http:// to localhost, 127.0.0.1 or [::1], without credentials');
+  }, zodMessage('alert.webhookUrl'));
 
 const ruleFields = {
-  name: z.string().trim().min(1, 'name must not be empty').max(200, 'name must be at most 200 characters'),
+  name: z.string().trim().min(1, zodMessage('field.empty', { field: 'name' })).max(200, zodMessage('field.tooLong', { field: 'name', max: 200 })),
   kind: z.enum(KINDS),
   metric: metricName,
   aggregation: z.enum(AGGREGATIONS),
   tags: tagsSchema,
-  filters: z.array(filterSchema).max(20, 'at most 20 filters'),
-  errorFilters: z.array(filterSchema).max(20, 'at most 20 errorFilters'),
+  filters: z.array(filterSchema).max(20, zodMessage('field.listTooLong', { field: 'filters', max: 20 })),
+  errorFilters: z.array(filterSchema).max(20, zodMessage('field.listTooLong', { field: 'errorFilters', max: 20 })),
   comparison: z.enum(Object.keys(COMPARISONS) as [keyof typeof COMPARISONS, ...Array<keyof typeof COMPARISONS>]),
-  threshold: z.number().finite('threshold must be a finite number'),
-  windowSeconds: z.number().int().min(60, 'windowSeconds must be 60-86400').max(86_400, 'windowSeconds must be 60-86400'),
-  forSeconds: z.number().int().min(0, 'forSeconds must be 0-86400').max(86_400, 'forSeconds must be 0-86400'),
-  cooldownSeconds: z.number().int().min(0, 'cooldownSeconds must be 0-604800').max(604_800, 'cooldownSeconds must be 0-604800'),
+  threshold: z.number().finite(zodMessage('field.notFinite', { field: 'threshold' })),
+  windowSeconds: z.number().int().min(60, zodMessage('field.range', { field: 'windowSeconds', min: 60, max: 86400 })).max(86_400, zodMessage('field.range', { field: 'windowSeconds', min: 60, max: 86400 })),
+  forSeconds: z.number().int().min(0, zodMessage('field.range', { field: 'forSeconds', min: 0, max: 86400 })).max(86_400, zodMessage('field.range', { field: 'forSeconds', min: 0, max: 86400 })),
+  cooldownSeconds: z.number().int().min(0, zodMessage('field.range', { field: 'cooldownSeconds', min: 0, max: 604800 })).max(604_800, zodMessage('field.range', { field: 'cooldownSeconds', min: 0, max: 604800 })),
   severity: z.enum(SEVERITIES),
   labels: tagsSchema,
   webhookUrl: webhookUrl.nullable(),
   sensitivity: z.enum(Object.keys(SENSITIVITIES) as [Sensitivity, ...Sensitivity[]]),
-  historyWeeks: z.number().int().min(1, 'historyWeeks must be 1-8').max(8, 'historyWeeks must be 1-8'),
-  minHistoryDays: z.number().int().min(1, 'minHistoryDays must be 1-56').max(56, 'minHistoryDays must be 1-56'),
+  historyWeeks: z.number().int().min(1, zodMessage('field.range', { field: 'historyWeeks', min: 1, max: 8 })).max(8, zodMessage('field.range', { field: 'historyWeeks', min: 1, max: 8 })),
+  minHistoryDays: z.number().int().min(1, zodMessage('field.range', { field: 'minHistoryDays', min: 1, max: 56 })).max(56, zodMessage('field.range', { field: 'minHistoryDays', min: 1, max: 56 })),
 };
 
 const createSchema = z
@@ -98,11 +99,11 @@ const createSchema = z
     minHistoryDays: ruleFields.minHistoryDays.nullish(),
   })
   .superRefine((rule, ctx) => {
-    if (rule.kind === 'ERROR_RATE' && rule.errorFilters.length === 0) ctx.addIssue({ code: 'custom', path: ['errorFilters'], message: 'an ERROR_RATE rule needs errorFilters that pick the errors' });
+    if (rule.kind === 'ERROR_RATE' && rule.errorFilters.length === 0) ctx.addIssue({ code: 'custom', path: ['errorFilters'], message: zodMessage('alert.errorRateNeedsFilters') });
   });
 
 const updateSchema = z.object({
-  id: z.string().uuid('id must be a UUID'),
+  id: z.string().uuid(zodMessage('field.uuid', { field: 'id' })),
   name: ruleFields.name.nullish(),
   aggregation: ruleFields.aggregation.nullish(),
   tags: ruleFields.tags.nullish(),
@@ -121,7 +122,7 @@ const updateSchema = z.object({
   minHistoryDays: ruleFields.minHistoryDays.nullish(),
 });
 
-const idSchema = z.string().uuid('id must be a UUID');
+const idSchema = z.string().uuid(zodMessage('field.uuid', { field: 'id' }));
 
 const AlertRuleRef = builder.objectRef<AlertRuleRow>('AlertRule').implement({
   description: 'A condition on a metric or metric definition, evaluated every ALERT_EVALUATION_CRON tick.',
@@ -248,7 +249,7 @@ async function checkMetric(ctx: Context, name: string) {
   if (await metricLoader(ctx).load(name)) return;
   const principal = requireTenant(ctx);
   const definitions = await tenantTx(ctx, (trx) => findDefinitions(trx, [name], readerOf(principal)));
-  if (definitions.length === 0) throw userError('BAD_USER_INPUT', `metric '${name}' does not exist in this tenant (neither recorded nor a definition)`);
+  if (definitions.length === 0) throw userError('BAD_USER_INPUT', 'metric.notFoundNorDefinition', { metric: name });
 }
 
 /** A rule's change, applied and audited in one transaction of the caller's tenant (a writer). */
@@ -338,8 +339,8 @@ builder.queryFields((t) => ({
     resolve: async (_root, args, ctx) => {
       requireTenant(ctx);
       const ruleId = args.ruleId == null ? null : parseInput(idSchema, args.ruleId);
-      const before = args.before == null ? null : parseInput(z.coerce.number().int().positive('before must be an event id'), args.before);
-      const limit = parseInput(z.number().int().min(1, 'limit must be 1-500').max(500, 'limit must be 1-500'), args.limit ?? 100);
+      const before = args.before == null ? null : parseInput(z.coerce.number().int().positive(zodMessage('alert.eventCursor')), args.before);
+      const limit = parseInput(z.number().int().min(1, zodMessage('field.range', { field: 'limit', min: 1, max: 500 })).max(500, zodMessage('field.range', { field: 'limit', min: 1, max: 500 })), args.limit ?? 100);
       const rows = await tenantTx(ctx, (trx) => listEvents(trx, { ruleId, before, limit }));
       return rows.map(eventOf);
     },
@@ -352,7 +353,7 @@ builder.queryFields((t) => ({
     resolve: async (_root, args, ctx) => {
       requireTenant(ctx);
       const ruleId = parseInput(idSchema, args.ruleId);
-      const limit = parseInput(z.number().int().min(1, 'limit must be 1-200').max(200, 'limit must be 1-200'), args.limit ?? 50);
+      const limit = parseInput(z.number().int().min(1, zodMessage('field.range', { field: 'limit', min: 1, max: 200 })).max(200, zodMessage('field.range', { field: 'limit', min: 1, max: 200 })), args.limit ?? 50);
       return tenantTx(ctx, (trx) => listDeliveries(trx, ruleId, limit));
     },
   }),

@@ -13,6 +13,7 @@ import { DAY_MS, SENSITIVITIES, type AnomalyPoint } from '../anomaly/baseline.js
 import { ANOMALY_GRANULARITIES, checkBudget, findAnomalies, judgedRange, seriesToRead, type AnomalySeries, type ReadBuckets } from '../anomaly/find-anomalies.js';
 import { filterSchema, GranularityEnum, tagKey, TagFilterInput } from './aggregation.js';
 import { AggregationEnum, SensitivityEnum } from './alerts.js';
+import { zodMessage } from '../messages.js';
 
 /** metricAnomalies reads through the query service, as metricAggregates does (cache, definitions, statement timeout). */
 const readerFor =
@@ -45,22 +46,22 @@ const anomalyInput = z
     to: z.date().nullish(),
     granularity: z.enum(['MINUTE', 'FIVE_MINUTES', 'HOUR', 'DAY']).nullish(),
     tags: tagsSchema.nullish(),
-    filters: z.array(filterSchema).max(20, 'at most 20 filters').nullish(),
-    groupBy: z.array(tagKey).max(5, 'groupBy takes at most 5 tag keys').nullish(),
+    filters: z.array(filterSchema).max(20, zodMessage('field.listTooLong', { field: 'filters', max: 20 })).nullish(),
+    groupBy: z.array(tagKey).max(5, zodMessage('groupBy.tooMany', { max: 5 })).nullish(),
     aggregation: z.enum(AGGREGATIONS).nullish(),
     sensitivity: z.enum(Object.keys(SENSITIVITIES) as [keyof typeof SENSITIVITIES, ...Array<keyof typeof SENSITIVITIES>]).nullish(),
-    historyWeeks: z.number().int().min(1, 'historyWeeks must be 1-8').max(8, 'historyWeeks must be 1-8').nullish(),
-    minHistoryDays: z.number().int().min(1, 'minHistoryDays must be 1-56').max(56, 'minHistoryDays must be 1-56').nullish(),
+    historyWeeks: z.number().int().min(1, zodMessage('field.range', { field: 'historyWeeks', min: 1, max: 8 })).max(8, zodMessage('field.range', { field: 'historyWeeks', min: 1, max: 8 })).nullish(),
+    minHistoryDays: z.number().int().min(1, zodMessage('field.range', { field: 'minHistoryDays', min: 1, max: 56 })).max(56, zodMessage('field.range', { field: 'minHistoryDays', min: 1, max: 56 })).nullish(),
   })
   .transform((input, ctx) => {
     const granularity = input.granularity ?? 'HOUR';
     if (granularity !== 'HOUR' && granularity !== 'DAY') {
-      ctx.addIssue({ code: 'custom', path: ['granularity'], message: `history is read from the 1 hour and 1 day aggregates, so granularity must be HOUR or DAY, not ${granularity}` });
+      ctx.addIssue({ code: 'custom', path: ['granularity'], message: zodMessage('anomaly.granularity', { granularity: granularity }) });
       return z.NEVER;
     }
     const to = input.to ?? new Date();
     if (input.from >= to) {
-      ctx.addIssue({ code: 'custom', path: ['from'], message: 'from must be before to' });
+      ctx.addIssue({ code: 'custom', path: ['from'], message: zodMessage('from.beforeTo') });
       return z.NEVER;
     }
     const sensitivity = input.sensitivity ?? 'MEDIUM';
@@ -135,9 +136,9 @@ builder.queryFields((t) => ({
       const range = judgedRange(request, now);
       const width = ANOMALY_GRANULARITIES[request.granularity];
       if (range.buckets < 1) {
-        throw userError('BAD_USER_INPUT', `the range must hold at least one whole ${request.granularity === 'HOUR' ? 'hour' : 'day'} that has ended: widen it or end it earlier`);
+        throw userError('BAD_USER_INPUT', 'anomaly.noWholeBucket', { unit: request.granularity === 'HOUR' ? 'hour' : 'day' });
       }
-      if (range.buckets > MAX_JUDGED_BUCKETS) throw userError('BAD_USER_INPUT', `the range holds ${range.buckets} buckets; at most ${MAX_JUDGED_BUCKETS} are judged per request`);
+      if (range.buckets > MAX_JUDGED_BUCKETS) throw userError('BAD_USER_INPUT', 'anomaly.tooManyBuckets', { buckets: range.buckets, max: MAX_JUDGED_BUCKETS });
       await readTx(ctx, async (trx) => {
         const [definition] = await findDefinitions(trx, [request.metric], readerOf(principal));
         checkBudget(await seriesToRead(trx, request, definition), request, range.buckets, ctx.deps.env.ANOMALY_MAX_CELLS);

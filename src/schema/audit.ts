@@ -5,6 +5,7 @@ import { AUDIT_ACTIONS, readAuditLog, type AuditAction } from '../audit.js';
 import { parseInput, userError } from '../errors.js';
 import type { AuditRow } from '../db/tables.js';
 import { RoleEnum } from './tenancy.js';
+import { zodMessage } from '../messages.js';
 
 const AuditActionEnum = builder.enumType('AuditAction', {
   values: Object.fromEntries(AUDIT_ACTIONS.map((action) => [action, {}])) as Record<AuditAction, object>,
@@ -61,7 +62,7 @@ const AuditLogFilter = builder.inputType('AuditLogFilter', {
 const filterSchema = z
   .object({
     actions: z.array(z.enum(AUDIT_ACTIONS)).max(AUDIT_ACTIONS.length).nullish(),
-    keyId: z.string().uuid('keyId must be a UUID').nullish(),
+    keyId: z.string().uuid(zodMessage('field.uuid', { field: 'keyId' })).nullish(),
     target: z.string().max(500).nullish(),
     from: z.date().nullish(),
     to: z.date().nullish(),
@@ -78,7 +79,7 @@ const AuditLogPage = builder.objectRef<{ entries: AuditRow[]; nextCursor: string
 
 const decodeCursor = (cursor: string): number => {
   const id = Number(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!Number.isSafeInteger(id) || id <= 0) throw userError('BAD_USER_INPUT', 'cursor is not a nextCursor returned by auditLog');
+  if (!Number.isSafeInteger(id) || id <= 0) throw userError('BAD_USER_INPUT', 'audit.cursor');
   return id;
 };
 
@@ -90,7 +91,7 @@ builder.queryFields((t) => ({
     args: {
       filter: t.arg({ type: AuditLogFilter }),
       cursor: t.arg.string({ description: 'The `nextCursor` of the previous page.' }),
-      limit: t.arg.int({ description: '1-1000, default 100.', validate: { schema: z.number().int().min(1, 'limit must be 1-1000').max(1000, 'limit must be 1-1000') } }),
+      limit: t.arg.int({ description: '1-1000, default 100.', validate: { schema: z.number().int().min(1, zodMessage('field.range', { field: 'limit', min: 1, max: 1000 })).max(1000, zodMessage('field.range', { field: 'limit', min: 1, max: 1000 })) } }),
     },
     resolve: (_root, args, ctx) =>
       tenantTx(

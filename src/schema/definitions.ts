@@ -30,6 +30,7 @@ import { audit, auditRow, contextActor } from '../audit.js';
 import { fillBuckets, type ResultSeries, type TagFilter } from '../query/aggregate.js';
 import { autoGranularity, GRANULARITIES, type Granularity } from '../query/plan.js';
 import { AggregateSeriesRef, filterSchema, GranularityEnum, tagKey, TagFilterInput } from './aggregation.js';
+import { zodMessage } from '../messages.js';
 
 export const VisibilityEnum = builder.enumType('DefinitionVisibility', {
   values: {
@@ -131,12 +132,12 @@ builder.objectField(AggregateSeriesRef, 'definition', (t) =>
   }),
 );
 
-const description = z.string().max(1000, 'description must be at most 1000 characters');
-const unit = z.string().min(1, 'unit must not be empty').max(50, 'unit must be at most 50 characters');
+const description = z.string().max(1000, zodMessage('field.tooLong', { field: 'description', max: 1000 }));
+const unit = z.string().min(1, zodMessage('field.empty', { field: 'unit' })).max(50, zodMessage('field.tooLong', { field: 'unit', max: 50 }));
 // The parser checks the length itself (with a positioned message); this only bounds what is read.
 const formula = z.string().max(100_000);
-const filters = z.array(filterSchema).max(20, 'at most 20 filters');
-const groupBy = z.array(tagKey).max(5, 'groupBy takes at most 5 tag keys');
+const filters = z.array(filterSchema).max(20, zodMessage('field.listTooLong', { field: 'filters', max: 20 }));
+const groupBy = z.array(tagKey).max(5, zodMessage('groupBy.tooMany', { max: 5 }));
 const visibility = z.enum(['PRIVATE', 'TENANT']);
 
 const createSchema = z.object({
@@ -150,7 +151,7 @@ const createSchema = z.object({
 });
 
 const updateSchema = z.object({
-  id: z.string().uuid('id must be a UUID'),
+  id: z.string().uuid(zodMessage('field.uuid', { field: 'id' })),
   formula: formula.nullish(),
   description: description.nullish(),
   unit: unit.nullish(),
@@ -213,7 +214,7 @@ const previewSchema = z
   .transform((input, ctx) => {
     const to = input.to ?? new Date();
     if (input.from >= to) {
-      ctx.addIssue({ code: 'custom', path: ['from'], message: 'from must be before to' });
+      ctx.addIssue({ code: 'custom', path: ['from'], message: zodMessage('from.beforeTo') });
       return z.NEVER;
     }
     return { ...input, to, granularity: input.granularity ?? autoGranularity(input.from, to) };
@@ -376,7 +377,7 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: DeleteInput, required: true }) },
     resolve: async (_root, { input: raw }, ctx) => {
       const principal = requireTenant(ctx, WRITERS);
-      const { id } = parseInput(z.object({ id: z.string().uuid('id must be a UUID') }), raw);
+      const { id } = parseInput(z.object({ id: z.string().uuid(zodMessage('field.uuid', { field: 'id' })) }), raw);
       const deleted = await tenantTx(ctx, async (trx) => {
         const gone = await deleteDefinition(trx, readerOf(principal), id);
         await audit(trx, auditRow(principal.tenantId, contextActor(ctx), { action: 'METRIC_DEFINITION_DELETED', target: gone.id, details: { name: gone.name } }));

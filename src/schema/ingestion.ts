@@ -8,6 +8,7 @@ import { metricInputSchema, metricName, readMetricInput, tagsSchema, type Metric
 import type { AuditOf, ItemOutcome, StoredPoint } from '../ingest/record-points.js';
 import { audit, auditRow, contextActor } from '../audit.js';
 import { listMetrics, readPoints } from '../query/metric-catalog.js';
+import { zodMessage } from '../messages.js';
 
 export const MetricTypeEnum = builder.enumType('MetricType', {
   values: {
@@ -133,7 +134,7 @@ const metricPointsSchema = z.object({
   tags: tagsSchema.optional().nullable(),
   from: z.date().optional().nullable(),
   to: z.date().optional().nullable(),
-  limit: z.number().int().min(1, 'limit must be 1-1000').max(1000, 'limit must be 1-1000').optional().nullable(),
+  limit: z.number().int().min(1, zodMessage('field.range', { field: 'limit', min: 1, max: 1000 })).max(1000, zodMessage('field.range', { field: 'limit', min: 1, max: 1000 })).optional().nullable(),
   after: z.string().max(200).optional().nullable(),
 });
 
@@ -151,7 +152,7 @@ function encodeCursor(time: Date, id: string): string {
 function decodeCursor(cursor: string): { time: Date; id: string } {
   const [time, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   const date = new Date(time ?? '');
-  if (!id || !/^[0-9a-f-]{36}$/.test(id) || Number.isNaN(date.getTime())) throw userError('BAD_USER_INPUT', 'after is not a cursor returned by metricPoints');
+  if (!id || !/^[0-9a-f-]{36}$/.test(id) || Number.isNaN(date.getTime())) throw userError('BAD_USER_INPUT', 'points.cursor');
   return { time: date, id };
 }
 
@@ -189,7 +190,7 @@ builder.mutationFields((t) => ({
             })
           : null;
       const [outcome] = await record(ctx, [item], auditOf);
-      if (!outcome!.ok) throw userError(outcome!.code, outcome!.message);
+      if (!outcome!.ok) throw userError(outcome!.code, outcome!.phrase.id, outcome!.phrase.params);
       return outcome!;
     },
   }),
@@ -202,7 +203,7 @@ builder.mutationFields((t) => ({
       const max = ctx.deps.env.MAX_BATCH_SIZE;
       if (input.metrics.length > max) {
         ctx.deps.metrics.pointsRejected.inc({ reason: 'batch_too_large' }, input.metrics.length);
-        throw userError('LIMIT_EXCEEDED', `A batch may hold at most ${max} items; got ${input.metrics.length}. Split it.`, { limit: max });
+        throw userError('LIMIT_EXCEEDED', 'batch.tooLarge', { max, got: input.metrics.length }, { limit: max });
       }
       const failed: Failure[] = [];
       const valid: MetricInput[] = [];

@@ -19,6 +19,7 @@ import { MetricPointRef } from './ingestion.js';
 import type { AggregateQuery } from '../query/aggregate.js';
 import { bucketBudget, fillsEveryBucket } from '../query/budget.js';
 import { GRANULARITIES } from '../query/plan.js';
+import { zodMessage } from '../messages.js';
 
 const MetricRecordedFilter = builder.inputType('MetricRecordedFilter', {
   fields: (t) => ({
@@ -28,7 +29,7 @@ const MetricRecordedFilter = builder.inputType('MetricRecordedFilter', {
 });
 
 const metricRecordedFilterSchema = z.object({
-  metrics: z.array(metricName).min(1, 'metrics needs at least one name').max(5, 'metrics takes at most 5 names'),
+  metrics: z.array(metricName).min(1, zodMessage('metrics.empty')).max(5, zodMessage('metrics.tooMany', { max: 5 })),
   tags: tagsSchema.nullish(),
 });
 
@@ -86,7 +87,7 @@ builder.subscriptionFields((t) => ({
     args: { input: t.arg({ type: AggregateQueryInput, required: true }) },
     subscribe: async (_root, { input }, ctx, info) => {
       tenantOf(ctx);
-      if (input.after) throw userError('BAD_USER_INPUT', 'liveAggregates does not page: leave out `after`');
+      if (input.after) throw userError('BAD_USER_INPUT', 'live.noPaging');
       const { query, limit } = parseInput(aggregateInputSchema, input);
       const percentiles = selects(info, PERCENTILE_FIELDS);
       liveBudget(query, limit, ctx.deps.env.QUERY_MAX_BUCKETS);
@@ -109,6 +110,6 @@ builder.subscriptionFields((t) => ({
 function liveBudget(query: AggregateQuery, limit: number, maxBuckets: number): void {
   const buckets = bucketBudget(query.from, query.to, GRANULARITIES[query.granularity], { maxBuckets }, query.granularity);
   if (fillsEveryBucket(query.fill) && buckets > limit) {
-    throw userError('LIMIT_EXCEEDED', `With fill ${query.fill} every series holds all ${buckets} buckets of the range, over this live query's limit of ${limit}. Narrow the range, coarsen the granularity or use fill NONE.`, { limit });
+    throw userError('LIMIT_EXCEEDED', 'live.fillOverLimit', { fill: query.fill, buckets, limit }, { limit });
   }
 }

@@ -7,6 +7,7 @@ import { parseInput, userError } from '../errors.js';
 import { metricName } from '../ingest/metric-input.js';
 import { purgeMetrics, type PurgeResult } from '../ops/purge.js';
 import { RETENTION_DEFAULTS, RETENTION_LIMITS, setTenantRetention, SOURCES, tenantRetention, type Source, type TenantRetention } from '../ops/retention.js';
+import { zodMessage } from '../messages.js';
 
 /** GraphQL field names of each source's days. */
 const FIELDS: Record<Source, 'rawDays' | 'minuteDays' | 'fiveMinuteDays' | 'hourDays' | 'dayDays'> = {
@@ -60,8 +61,8 @@ const days = (source: Source) => {
   return z
     .number()
     .int()
-    .min(min, `${FIELDS[source]} must be ${min}-${max}`)
-    .max(max, `${FIELDS[source]} must be ${min}-${max}`)
+    .min(min, zodMessage('field.range', { field: FIELDS[source], min, max }))
+    .max(max, zodMessage('field.range', { field: FIELDS[source], min, max }))
     .nullish();
 };
 const setRetentionSchema = z.object({ rawDays: days('raw'), minuteDays: days('1m'), fiveMinuteDays: days('5m'), hourDays: days('1h'), dayDays: days('1d') });
@@ -74,7 +75,7 @@ const PurgeMetricsInput = builder.inputType('PurgeMetricsInput', {
 });
 
 const purgeSchema = z.object({
-  metrics: z.array(metricName).min(1, 'metrics needs at least one name').max(100, 'metrics takes at most 100 names'),
+  metrics: z.array(metricName).min(1, zodMessage('metrics.empty')).max(100, zodMessage('metrics.tooMany', { max: 100 })),
   olderThan: z.date(),
 });
 
@@ -172,7 +173,7 @@ builder.mutationFields((t) => ({
     resolve: async (_root, args, ctx) => {
       const principal = requireTenant(ctx, ADMINS);
       const input = parseInput(purgeSchema, args.input);
-      if (args.confirm !== true) throw userError('BAD_USER_INPUT', 'purgeMetrics removes points for good: pass confirm: true to go ahead');
+      if (args.confirm !== true) throw userError('BAD_USER_INPUT', 'purge.confirm');
       return purgeMetrics(ctx.deps, principal, contextActor(ctx), input);
     },
   }),

@@ -16,6 +16,7 @@ import { tagKey } from './aggregation.js';
 import { UsedDefinitionRef } from './definitions.js';
 import { listTenantJobRuns, readJobRun, type JobRunRow } from '../jobs/job-runs.js';
 import { MetricTypeEnum } from './ingestion.js';
+import { zodMessage } from '../messages.js';
 
 const PeriodEnum = builder.enumType('ReportPeriod', {
   values: {
@@ -43,18 +44,18 @@ const reportSchema = z
     period: z.enum(['DAY', 'WEEK', 'MONTH']),
     from: z.date(),
     to: z.date().nullish(),
-    groupBy: z.array(tagKey).max(5, 'groupBy takes at most 5 tag keys').nullish(),
+    groupBy: z.array(tagKey).max(5, zodMessage('groupBy.tooMany', { max: 5 })).nullish(),
     tags: tagsSchema.nullish(),
     timeZone: z
       .string()
       .max(64)
-      .refine(isTimeZone, 'timeZone must be an IANA time zone name, e.g. Europe/Warsaw or UTC')
+      .refine(isTimeZone, zodMessage('timeZone.invalid'))
       .nullish(),
   })
   .transform((input, ctx) => {
     const to = input.to ?? new Date();
     if (input.from >= to) {
-      ctx.addIssue({ code: 'custom', path: ['from'], message: 'from must be before to' });
+      ctx.addIssue({ code: 'custom', path: ['from'], message: zodMessage('from.beforeTo') });
       return z.NEVER;
     }
     // "Etc/UTC", "utc" and friends are UTC: they may use the rollups.
@@ -133,9 +134,9 @@ const BackfillInput = builder.inputType('BackfillReportRollupsInput', {
 const MAX_BACKFILL_DAYS = 400;
 
 const backfillSchema = z.object({ from: z.date(), to: z.date() }).superRefine((input, ctx) => {
-  if (input.from >= input.to) ctx.addIssue({ code: 'custom', path: ['from'], message: 'from must be before to' });
+  if (input.from >= input.to) ctx.addIssue({ code: 'custom', path: ['from'], message: zodMessage('from.beforeTo') });
   if (input.to.getTime() - input.from.getTime() > MAX_BACKFILL_DAYS * DAY) {
-    ctx.addIssue({ code: 'custom', path: ['to'], message: `a backfill covers at most ${MAX_BACKFILL_DAYS} days; split the range` });
+    ctx.addIssue({ code: 'custom', path: ['to'], message: zodMessage('report.backfillTooLong', { max: MAX_BACKFILL_DAYS }) });
   }
 });
 
@@ -155,7 +156,7 @@ builder.queryFields((t) => ({
       const report = await readTx(ctx, async (trx) => {
         if (recorded) return metricReport(trx, input, options);
         const [definition] = await findDefinitions(trx, [input.metric], readerOf(principal));
-        if (!definition) throw userError('NOT_FOUND', `metric '${input.metric}' does not exist in this tenant (neither recorded nor defined)`, { metric: input.metric });
+        if (!definition) throw userError('NOT_FOUND', 'metric.notFoundAnywhere', { metric: input.metric }, { metric: input.metric });
         return definitionReport(trx, definition, input, options);
       }, queryTimeout(ctx));
       return { ...report, executionTimeMs: performance.now() - started };
@@ -185,7 +186,7 @@ builder.mutationFields((t) => ({
       const { db, scheduler, env } = ctx.deps;
       const rollups = createReportRollups(db.kysely, scheduler, { timescale: db.timescale, lookbackDays: env.REPORT_ROLLUP_LOOKBACK_DAYS });
       const run = await rollups.backfill(principal.tenantId, input.from, input.to);
-      if (!run) throw userError('BAD_USER_INPUT', 'A backfill for your tenant started in this same millisecond; retry');
+      if (!run) throw userError('BAD_USER_INPUT', 'report.backfillRace');
       return (await tenantTx(ctx, (trx) => readJobRun(trx, run.id)))!;
     },
   }),

@@ -5,6 +5,7 @@ import { ROLES, type ApiKey } from '../db/tables.js';
 import { createApiKey, createTenant, listApiKeys, readTenant, revokeApiKey } from '../db/tenants.js';
 import { contextActor } from '../audit.js';
 import { userError } from '../errors.js';
+import { zodMessage } from '../messages.js';
 
 export const RoleEnum = builder.enumType('Role', {
   values: {
@@ -45,8 +46,8 @@ const CreatedApiKeyRef = builder.objectRef<{ key: string; apiKey: ApiKey }>('Cre
 
 const tenantName = z
   .string()
-  .regex(/^[a-zA-Z0-9][a-zA-Z0-9 ._-]{0,99}$/, 'name must be 1-100 letters, digits, spaces, ".", "_" or "-", starting with a letter or digit');
-const keyName = z.string().trim().min(1, 'name must not be empty').max(100, 'name must be at most 100 characters');
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9 ._-]{0,99}$/, zodMessage('tenantName.pattern'));
+const keyName = z.string().trim().min(1, zodMessage('field.empty', { field: 'name' })).max(100, zodMessage('field.tooLong', { field: 'name', max: 100 }));
 
 const CreateTenantInput = builder.inputType('CreateTenantInput', {
   fields: (t) => ({ name: t.string({ required: true, validate: { schema: tenantName } }) }),
@@ -60,7 +61,7 @@ const CreateApiKeyInput = builder.inputType('CreateApiKeyInput', {
 });
 
 const RevokeApiKeyInput = builder.inputType('RevokeApiKeyInput', {
-  fields: (t) => ({ id: t.id({ required: true, validate: { schema: z.string().uuid('id must be a UUID') } }) }),
+  fields: (t) => ({ id: t.id({ required: true, validate: { schema: z.string().uuid(zodMessage('field.uuid', { field: 'id' })) } }) }),
 });
 
 const CreateTenantPayload = builder
@@ -112,7 +113,7 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: RevokeApiKeyInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const key = await tenantTx(ctx, (trx) => revokeApiKey(trx, contextActor(ctx), String(input.id)), { roles: ADMINS });
-      if (!key) throw userError('NOT_FOUND', `No API key with id ${input.id} in this tenant`);
+      if (!key) throw userError('NOT_FOUND', 'apiKey.notFound', { id: input.id });
       ctx.deps.auth.forget(key.id);
       return key;
     },

@@ -8,6 +8,7 @@ import { requireOperator, requireTenant, tenantTx, type Context } from '../conte
 import { parseInput } from '../errors.js';
 import type { Budgets } from '../ingest/cardinality.js';
 import { readUsage, setTenantLimits, type TagKeyUsage, type Usage } from '../ops/usage.js';
+import { zodMessage } from '../messages.js';
 
 const defaultsOf = (ctx: Context): Budgets => ({ maxSeries: ctx.deps.env.MAX_SERIES, maxSeriesPerMetric: ctx.deps.env.MAX_SERIES_PER_METRIC, maxTagValues: ctx.deps.env.MAX_TAG_VALUES });
 
@@ -42,7 +43,7 @@ builder.queryFields((t) => ({
     args: { limit: t.arg.int({ description: 'Rows of metrics and of tag keys, 1-100, default 20.' }) },
     resolve: async (_root, args, ctx) => {
       requireTenant(ctx);
-      const limit = parseInput(z.number().int().min(1, 'limit must be 1-100').max(100, 'limit must be 1-100'), args.limit ?? 20);
+      const limit = parseInput(z.number().int().min(1, zodMessage('field.range', { field: 'limit', min: 1, max: 100 })).max(100, zodMessage('field.range', { field: 'limit', min: 1, max: 100 })), args.limit ?? 20);
       return tenantTx(ctx, (trx) => readUsage(trx, defaultsOf(ctx), limit));
     },
   }),
@@ -56,8 +57,8 @@ const SetTenantLimitsInput = builder.inputType('SetTenantLimitsInput', {
     maxTagValues: t.int({ description: 'null: the service default (MAX_TAG_VALUES).' }),
   }),
 });
-const positive = z.number().int().min(1, 'budgets must be at least 1').max(100_000_000, 'budgets must be at most 100000000').nullish();
-const setLimitsSchema = z.object({ tenantId: z.string().uuid('tenantId must be a UUID'), maxSeries: positive, maxSeriesPerMetric: positive, maxTagValues: positive });
+const positive = z.number().int().min(1, zodMessage('budgets.atLeast', { min: 1 })).max(100_000_000, zodMessage('budgets.atMost', { max: 100_000_000 })).nullish();
+const setLimitsSchema = z.object({ tenantId: z.string().uuid(zodMessage('field.uuid', { field: 'tenantId' })), maxSeries: positive, maxSeriesPerMetric: positive, maxTagValues: positive });
 
 builder.mutationFields((t) => ({
   setTenantLimits: t.field({
