@@ -73,7 +73,7 @@ export const exportOptions = z.object({
 });
 export type ExportOptions = z.infer<typeof exportOptions>;
 
-const FIELDS = ['count', 'sum', 'min', 'max', 'avg', 'last', 'rate', 'p50', 'p90', 'p95', 'p99', 'value'] as const;
+export const FIELDS = ['count', 'sum', 'min', 'max', 'avg', 'last', 'rate', 'p50', 'p90', 'p95', 'p99', 'value'] as const;
 
 /** A number as the locale writes it in CSV. */
 export function formatNumber(value: number | null | undefined, locale: ExportOptions['locale']): string {
@@ -85,6 +85,20 @@ export function formatNumber(value: number | null | undefined, locale: ExportOpt
   const digits = sign ? whole.slice(1) : whole;
   const grouped = digits.replace(/\B(?=(\d{3})+(?!\d))/g, ' ');
   return `${sign}${grouped}${fraction ? `,${fraction}` : ''}`;
+}
+
+/** One CSV line: `head` (metric and tags), the bucket's frame, then FIELDS as the locale writes them. */
+export function csvRow(head: string, bucket: Bucket, separator: string, locale: ExportOptions['locale']): string {
+  let line = `${head}${separator}${bucket.start.toISOString()}${separator}${bucket.end.toISOString()}`;
+  for (const field of FIELDS) line += separator + csvField(formatNumber(bucket[field], locale), separator);
+  return `${line}\n`;
+}
+
+/** One JSON row, as JSON.stringify({ metric, tags, start, end, ...FIELDS }) writes it (missing fields null): `head` holds metric and tags. */
+export function jsonRow(head: string, bucket: Bucket): string {
+  let row = `${head},"start":${JSON.stringify(bucket.start)},"end":${JSON.stringify(bucket.end)}`;
+  for (const field of FIELDS) row += `,"${field}":${JSON.stringify(bucket[field] ?? null)}`;
+  return `${row}}`;
 }
 
 function csvField(text: string, separator: string): string {
@@ -314,15 +328,14 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
       let chunk = '';
       let chunkRows = 0;
       for (const s of series) {
-        const tags = JSON.stringify(s.tags);
+        // What every row of the series starts with, made once per series, not per row (#16: an
+        // export of 100 000 rows allocated ~170 MB in formatting with arrays and spreads per row).
+        const head = format === 'csv' ? `${csvField(s.metric, separator)}${separator}${csvField(JSON.stringify(s.tags), separator)}` : `{"metric":${JSON.stringify(s.metric)},"tags":${JSON.stringify(s.tags)}`;
         for (const bucket of s.buckets) {
-          if (format === 'csv') {
-            chunk += [csvField(s.metric, separator), csvField(tags, separator), bucket.start.toISOString(), bucket.end.toISOString(), ...FIELDS.map((f) => csvField(formatNumber(bucket[f as keyof Bucket] as number | null, locale), separator))].join(separator) + '\n';
-          } else {
-            chunk += `${rows + chunkRows === 0 ? '' : ','}\n${JSON.stringify({ metric: s.metric, tags: s.tags, start: bucket.start, end: bucket.end, ...Object.fromEntries(FIELDS.map((f) => [f, bucket[f as keyof Bucket] ?? null])) })}`;
-          }
+          chunk += format === 'csv' ? csvRow(head, bucket, separator, locale) : `${rows + chunkRows === 0 ? '' : ','}\n${jsonRow(head, bucket)}`;
           chunkRows++;
-          await tick();
+          const pause = tick();
+          if (pause) await pause;
         }
       }
       await write(res, chunk);

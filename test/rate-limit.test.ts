@@ -58,6 +58,24 @@ describe.each(STORES)('rate limits (%s buckets)', (store) => {
     // failed on a loaded machine (977 ms against a 454 ms bound beside a CPU hog).
   });
 
+  test('/export is charged from the same bucket as queries (#16): past the burst it is 429 RATE_LIMITED, and so are queries', async () => {
+    const c = (await app.createTenant()).adminKey;
+    // Charged before the query is even parsed: a bad one costs its request too (400 while there are tokens).
+    const exportOnce = () =>
+      fetch(`${app.url}/export?query=not-json`, { headers: { authorization: `Bearer ${c}` } }).then(async (r) => ({ status: r.status, retryAfter: r.headers.get('retry-after'), code: ((await r.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0]!.extensions.code }));
+    const started = Date.now();
+    const flood = await Promise.all(Array.from({ length: 25 }, exportOnce));
+    const refilled = Math.ceil((Date.now() - started) / 1000);
+    const served = flood.filter((r) => r.status === 400 && r.code === 'BAD_USER_INPUT').length;
+    expect(served).toBeGreaterThanOrEqual(1);
+    expect(served).toBeLessThanOrEqual(10 + refilled);
+    const limited = flood.filter((r) => r.status === 429);
+    expect(limited.length).toBe(25 - served);
+    expect(limited.every((r) => r.code === 'RATE_LIMITED' && Number(r.retryAfter) >= 1)).toBe(true);
+    // The exports used the tenant's query tokens.
+    expect(await query(c)).toMatchObject({ status: 429, code: 'RATE_LIMITED' });
+  });
+
   test('writes are charged per point: a batch over the bucket is refused whole, smaller ones pass', async () => {
     const tenant = (await app.createTenant()).adminKey;
     const batch = (n: number) =>

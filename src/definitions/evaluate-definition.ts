@@ -13,7 +13,7 @@ import { sql } from 'kysely';
 import type { Tags } from '../db/tables.js';
 import type { TenantTx } from '../db/tenant.js';
 import { userError } from '../errors.js';
-import { bucketingOf, fillBuckets, runAggregate, type AggregateQuery, type AggregateResult, type Bucket, type QueryLimits, type ResultSeries } from '../query/aggregate.js';
+import { bucketingOf, runAggregate, type AggregateQuery, type AggregateResult, type Bucket, type QueryLimits, type ResultSeries } from '../query/aggregate.js';
 import { MINUTE } from '../query/plan.js';
 import { checkFormula, type CheckedFormula } from './check-formula.js';
 import { evaluateFormula, type FormulaCost, type FormulaGroup } from './evaluate-formula.js';
@@ -53,8 +53,8 @@ export async function checkStored(trx: TenantTx, definition: Pick<LoadedDefiniti
  */
 export function definitionBuckets(group: FormulaGroup, bucketing: Bucketing): Bucket[] {
   return group.values.map(({ index, value, n }) => ({
-    start: new Date(bucketing.starts[index]!),
-    end: new Date(bucketing.ends[index]!),
+    start: new Date(bucketing.start(index)),
+    end: new Date(bucketing.end(index)),
     count: n,
     sum: value,
     min: value,
@@ -79,7 +79,6 @@ export async function evaluateDefinition(
 ): Promise<{ series: DefinitionSeries[]; sources: string[]; cost: FormulaCost }> {
   const formula = await checkStored(trx, definition);
   const bucketing = bucketingOf(query);
-  const width = bucketing.ends[0]! - bucketing.starts[0]!;
   const groupBy = query.groupBy.length > 0 ? query.groupBy : definition.groupBy;
   const result = await evaluateFormula(trx, formula, { bucketing, tags: query.tags, filters: [...definition.filters, ...query.filters], groupBy }, options);
   const series = result.groups.map((group) => ({
@@ -88,9 +87,8 @@ export async function evaluateDefinition(
     unit: definition.unit,
     tags: group.tags,
     definition: { name: definition.name, version: definition.version },
-    buckets: fillBuckets(definitionBuckets(group, bucketing), bucketing.starts, width, query.fill, 'GAUGE').map((b) =>
-      b.value === undefined ? { ...b, value: query.fill === 'ZERO' ? 0 : null } : b,
-    ),
+    // Buckets with points only: a fill mode is applied per page by src/query/fill.ts.
+    buckets: definitionBuckets(group, bucketing),
   }));
   return { series, sources: result.sources, cost: result.cost };
 }
@@ -149,7 +147,7 @@ export async function latestDefinitionValue(
   const result = await evaluateFormula(trx, formula, { bucketing, tags, filters: definition.filters, groupBy: [] }, options);
   const newest = result.groups[0]?.values.at(-1);
   if (!newest || newest.value === null) return null;
-  return { value: newest.value, timestamp: new Date(bucketing.starts[newest.index]!) };
+  return { value: newest.value, timestamp: new Date(bucketing.start(newest.index)) };
 }
 
 /** tagKeys of a definition: the keys every metric it references has, so the keys it can be grouped by. */

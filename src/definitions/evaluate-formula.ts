@@ -139,7 +139,7 @@ export async function planFormula(trx: TenantTx, formula: CheckedFormula, query:
     selection.values?.push(row.tags[formula.references[row.ref]!.tagKey!] ?? null);
   }
   const series = rows.length;
-  const buckets = query.bucketing.starts.length;
+  const buckets = query.bucketing.count;
   const cost: FormulaCost = { series, buckets, cells: series * buckets, limit: options.maxCost };
   if (cost.cells > options.maxCost) {
     throw userError(

@@ -127,7 +127,7 @@ export async function runAggregate(
 ): Promise<AggregateResult> {
   const bucketing = bucketingOf(query);
   const { metrics, series } = await resolveSeries(trx, query);
-  const buckets = bucketing.starts.length;
+  const buckets = bucketing.count;
   if (series.length * buckets > options.limits.maxCells) {
     throw userError(
       'LIMIT_EXCEEDED',
@@ -177,7 +177,6 @@ export async function runAggregate(
     else byGroup.set(bucket.grp, [bucket]);
   }
 
-  const width = bucketing.ends[0]! - bucketing.starts[0]!;
   const result: ResultSeries[] = groups
     .map((group, index) => {
       const metric = metrics.find((m) => m.name === query.metrics[group.metricIndex])!;
@@ -189,13 +188,8 @@ export async function runAggregate(
       type: metric.type,
       unit: metric.unit,
       tags: group.tags,
-      buckets: fillBuckets(
-        (byGroup.get(index) ?? []).sort((a, b) => a.index - b.index).map((row) => toBucket(bucketing, query, metric.type, row)),
-        bucketing.starts,
-        width,
-        query.fill,
-        metric.type,
-      ),
+      // Buckets with points only: a fill mode is applied per page by src/query/fill.ts.
+      buckets: (byGroup.get(index) ?? []).sort((a, b) => a.index - b.index).map((row) => toBucket(bucketing, query, metric.type, row)),
     }));
   // Part of the range is older than the tenant keeps raw points: answered at the levels' resolution.
   const downsampled = horizons !== undefined && query.from.getTime() < horizons.raw;
@@ -203,8 +197,8 @@ export async function runAggregate(
 }
 
 function toBucket(bucketing: Bucketing, query: AggregateQuery, type: MetricType, row: MergedBucket): Bucket {
-  const start = bucketing.starts[row.index]!;
-  const end = bucketing.ends[row.index]!;
+  const start = bucketing.start(row.index);
+  const end = bucketing.end(row.index);
   const covered = (Math.min(end, query.to.getTime()) - Math.max(start, query.from.getTime())) / 1000;
   const q = (field: QuantileField) => row.quantiles?.[FIELDS.indexOf(field)] ?? null;
   return {
@@ -222,24 +216,4 @@ function toBucket(bucketing: Bucketing, query: AggregateQuery, type: MetricType,
     p95: q('p95'),
     p99: q('p99'),
   };
-}
-
-const EMPTY = { count: 0, sum: null, min: null, max: null, avg: null, last: null, rate: null, p50: null, p90: null, p95: null, p99: null };
-
-/** Adds the empty buckets the fill mode asks for. */
-export function fillBuckets(buckets: Bucket[], starts: number[], width: number, fill: Fill, type: MetricType): Bucket[] {
-  if (fill === 'NONE') return buckets;
-  const byStart = new Map(buckets.map((b) => [b.start.getTime(), b]));
-  let previous: Bucket | undefined;
-  return starts.map((start) => {
-    const found = byStart.get(start);
-    if (found) return (previous = found);
-    const frame = { start: new Date(start), end: new Date(start + width) };
-    if (fill === 'ZERO') {
-      const zero = type === 'COUNTER' ? { rate: 0, last: null } : { rate: null, last: 0 };
-      return { ...frame, count: 0, sum: 0, min: 0, max: 0, avg: 0, p50: 0, p90: 0, p95: 0, p99: 0, ...zero };
-    }
-    if (fill === 'PREVIOUS' && previous) return { ...previous, ...frame, count: 0 };
-    return { ...frame, ...EMPTY };
-  });
 }

@@ -26,20 +26,31 @@ export interface PagePosition {
   t: number;
 }
 
-const EMPTY = { count: 0, sum: null, min: null, max: null, avg: null, last: null, rate: null, p50: null, p90: null, p95: null, p99: null };
-
 /** A definition's series carries `value` in each bucket (src/definitions/evaluate-definition.ts). */
 const isDefinition = (series: ResultSeries) => 'definition' in series;
 
-/** The bucket at `start` that holds no points, as `fill` shows it; `previous` is the newest earlier bucket with points. */
+/**
+ * The bucket at `start` that holds no points, as `fill` shows it; `previous` is the newest earlier bucket with points.
+ * Written out as one object literal (no spreads): a page makes up to 10 000 of these, and an
+ * object built by spreading others is a slow, dictionary-backed object of ~1.7 KB where a
+ * literal of a fixed shape is ~150 bytes (test/fill.test.ts keeps the values; bench/abuse.ts the cost).
+ */
 export function emptyBucket(start: number, width: number, fill: Fill, type: MetricType, definition: boolean, previous: Bucket | undefined): Bucket {
-  const frame = { start: new Date(start), end: new Date(start + width) };
+  const end = new Date(start + width);
+  let bucket: Bucket;
   if (fill === 'ZERO') {
-    const zero = type === 'COUNTER' ? { rate: 0, last: null } : { rate: null, last: 0 };
-    return { ...frame, count: 0, sum: 0, min: 0, max: 0, avg: 0, p50: 0, p90: 0, p95: 0, p99: 0, ...zero, ...(definition ? { value: 0 } : {}) };
+    const counter = type === 'COUNTER';
+    bucket = { start: new Date(start), end, count: 0, sum: 0, min: 0, max: 0, avg: 0, last: counter ? null : 0, rate: counter ? 0 : null, p50: 0, p90: 0, p95: 0, p99: 0 };
+    if (definition) bucket.value = 0;
+  } else if (fill === 'PREVIOUS' && previous) {
+    const p = previous;
+    bucket = { start: new Date(start), end, count: 0, sum: p.sum, min: p.min, max: p.max, avg: p.avg, last: p.last, rate: p.rate, p50: p.p50, p90: p.p90, p95: p.p95, p99: p.p99 };
+    if ('value' in p) bucket.value = p.value;
+  } else {
+    bucket = { start: new Date(start), end, count: 0, sum: null, min: null, max: null, avg: null, last: null, rate: null, p50: null, p90: null, p95: null, p99: null };
+    if (definition) bucket.value = null;
   }
-  if (fill === 'PREVIOUS' && previous) return { ...previous, ...frame, count: 0 };
-  return { ...frame, ...EMPTY, ...(definition ? { value: null } : {}) };
+  return bucket;
 }
 
 /** Index of the first bucket starting at or after `t` (buckets are sorted by start). */

@@ -173,39 +173,67 @@ export function avoidDirty<S extends { source: string; from: Date; to: Date }>(
   return out;
 }
 
+/** The buckets an answer falls into: fixed widths (`widthMs`), or calendar periods listed by starts and ends. */
+export interface AnswerBuckets {
+  from: Date;
+  to: Date;
+  starts: number[];
+  ends: number[];
+  widthMs?: number;
+}
+
+/**
+ * [from, to) planned bucket by bucket, as the readers plan them, so no aggregate row straddles
+ * two answer buckets; neighbouring pieces of one source joined. Fixed-width buckets are aligned
+ * to the epoch and every level that planSegments picks divides their width, so one plan of the
+ * whole range gives the same pieces (test/late-points-plan.test.ts compares them): a year at
+ * MINUTE is then one call, not one per bucket (#16: 40 000 calls held the loop and allocated
+ * ~30 MB per definition query).
+ */
+export function planBucketwise(buckets: AnswerBuckets, from: Date, to: Date, timescale: boolean): Segment[] {
+  const pieces: Segment[] = [];
+  const push = (segments: Segment[]) => {
+    for (const s of segments) {
+      const last = pieces.at(-1);
+      if (last && last.source === s.source && last.to.getTime() === s.from.getTime()) pieces[pieces.length - 1] = { ...last, to: s.to };
+      else pieces.push(s);
+    }
+  };
+  if (buckets.widthMs !== undefined && buckets.widthMs <= DAY) {
+    const w = buckets.widthMs;
+    // The span of the buckets: the first starts at or before `from`, the last ends at or after `to`.
+    const first = Math.floor(buckets.from.getTime() / w) * w;
+    const a = Math.max(from.getTime(), first);
+    const b = Math.min(to.getTime(), first + Math.ceil((buckets.to.getTime() - first) / w) * w);
+    if (a < b) push(planSegments(new Date(a), new Date(b), buckets.widthMs, timescale));
+    return pieces;
+  }
+  for (let i = 0; i < buckets.starts.length; i++) {
+    const a = Math.max(from.getTime(), buckets.starts[i]!);
+    const b = Math.min(to.getTime(), buckets.ends[i]!);
+    if (a >= b) continue;
+    push(planSegments(new Date(a), new Date(b), Math.min(DAY, buckets.ends[i]! - buckets.starts[i]!), timescale));
+  }
+  return pieces;
+}
+
 /**
  * The formula and report hook (src/definitions/evaluate-formula.ts): `sources` — aggregate
  * levels, raw points, report rollups — with the dirty ranges of the series read answered from
  * raw points. Answer buckets run from starts[i] to ends[i] (fixed widths, or calendar periods in
- * a time zone); what is planned again is planned bucket by bucket, as the readers plan them, so
- * no aggregate row straddles two answer buckets.
+ * a time zone); what is planned again is planned bucket by bucket (planBucketwise).
  */
 export async function avoidLatePointsInBuckets<S extends { source: string; from: Date; to: Date }>(
   trx: TenantTx,
   sources: S[],
   seriesIds: number[],
-  buckets: { from: Date; to: Date; starts: number[]; ends: number[] },
+  buckets: AnswerBuckets,
   timescale: boolean,
 ): Promise<Array<S | Segment>> {
   if (seriesIds.length === 0 || sources.length === 0) return sources;
   const dirty = await dirtyIntervals(trx, { seriesIds }, buckets.from, buckets.to);
   if (dirty.length === 0) return sources;
-  const replan = (from: Date, to: Date): Segment[] => {
-    const pieces: Segment[] = [];
-    for (let i = 0; i < buckets.starts.length; i++) {
-      const a = Math.max(from.getTime(), buckets.starts[i]!);
-      const b = Math.min(to.getTime(), buckets.ends[i]!);
-      if (a >= b) continue;
-      const width = Math.min(DAY, buckets.ends[i]! - buckets.starts[i]!);
-      for (const s of planSegments(new Date(a), new Date(b), width, timescale)) {
-        const last = pieces.at(-1);
-        if (last && last.source === s.source && last.to.getTime() === s.from.getTime()) pieces[pieces.length - 1] = { ...last, to: s.to };
-        else pieces.push(s);
-      }
-    }
-    return pieces;
-  };
-  return avoidDirty(sources, dirty, replan);
+  return avoidDirty(sources, dirty, (from, to) => planBucketwise(buckets, from, to, timescale));
 }
 
 /**

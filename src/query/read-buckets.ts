@@ -37,7 +37,16 @@ export type BucketExpr = (time: RawBuilder<unknown>) => RawBuilder<unknown>;
 export interface Bucketing {
   from: Date;
   to: Date;
-  /** Start (ms) of each bucket, oldest first; bucket i ends at ends[i]. */
+  /** How many buckets: known without listing them, so a budget can be checked before anything grows with the range. */
+  count: number;
+  /** Start and end (ms) of bucket i, without listing the others. */
+  start(i: number): number;
+  end(i: number): number;
+  /**
+   * Start (ms) of each bucket, oldest first; bucket i ends at ends[i]. Fixed-width buckets list
+   * them only when asked (#16: two arrays of 100 000 numbers are large objects V8 frees only in
+   * a full collection, made even for a request then refused): use count, start(i) and end(i).
+   */
   starts: number[];
   ends: number[];
   /** The SQL bucket of a row stamped `time`. */
@@ -56,14 +65,22 @@ const ORIGIN = sql`timestamptz '2000-01-01 00:00:00+00'`;
 
 /** Fixed-width buckets aligned to the epoch, as metricAggregates has them. */
 export function fixedBuckets(from: Date, to: Date, widthMs: number): Bucketing {
-  const starts = bucketStarts(from, to, widthMs);
-  const first = starts[0] ?? from.getTime();
+  const first = Math.floor(from.getTime() / widthMs) * widthMs;
   const seconds = widthMs / 1000;
+  let starts: number[] | undefined;
+  let ends: number[] | undefined;
   return {
     from,
     to,
-    starts,
-    ends: starts.map((s) => s + widthMs),
+    count: Math.max(0, Math.ceil((to.getTime() - first) / widthMs)),
+    start: (i) => first + i * widthMs,
+    end: (i) => first + (i + 1) * widthMs,
+    get starts() {
+      return (starts ??= bucketStarts(from, to, widthMs));
+    },
+    get ends() {
+      return (ends ??= this.starts.map((s) => s + widthMs));
+    },
     widthMs,
     of: (time) => sql`date_bin(make_interval(secs => ${seconds}::float8), ${time}, ${ORIGIN})`,
     covered: (b) =>
@@ -85,6 +102,9 @@ export function boundedBuckets(bounds: number[]): Bucketing {
   return {
     from: new Date(bounds[0]!),
     to: new Date(bounds.at(-1)!),
+    count: bounds.length - 1,
+    start: (i) => bounds[i]!,
+    end: (i) => bounds[i + 1]!,
     starts: bounds.slice(0, -1),
     ends: bounds.slice(1),
     of: (time) => sql`(width_bucket(${time}, ${iso}::timestamptz[]) - 1)`,

@@ -27,7 +27,7 @@ import { parseInput } from '../errors.js';
 import { metricName, tagsSchema } from '../ingest/metric-input.js';
 import { bucketBudget } from '../query/budget.js';
 import { audit, auditRow, contextActor } from '../audit.js';
-import { fillBuckets, type ResultSeries, type TagFilter } from '../query/aggregate.js';
+import type { ResultSeries, TagFilter } from '../query/aggregate.js';
 import { autoGranularity, GRANULARITIES, type Granularity } from '../query/plan.js';
 import { AggregateSeriesRef, filterSchema, GranularityEnum, tagKey, TagFilterInput } from './aggregation.js';
 import { zodMessage } from '../messages.js';
@@ -315,7 +315,7 @@ builder.queryFields((t) => ({
           type: 'GAUGE' as const,
           unit: null,
           tags: group.tags,
-          buckets: fillBuckets(definitionBuckets(group, bucketing), bucketing.starts, width, 'NONE', 'GAUGE'),
+          buckets: definitionBuckets(group, bucketing),
         }));
         return { granularity: input.granularity, metrics: checked.metrics, series, cost: result.cost, sources: result.sources, executionTimeMs: performance.now() - started };
       }, queryTimeout(ctx));
