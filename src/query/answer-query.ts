@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { Principal } from '../auth.js';
 import { withTenantRead, type Reads } from '../db/tenant.js';
 import { runAggregateWithDefinitions } from '../definitions/evaluate-definition.js';
-import { definitionStamp, findDefinitions, readerOf, type LoadedDefinition } from '../definitions/store-definitions.js';
+import { definitionStamp, findDefinitions, readerOf, scopeSettings, type LoadedDefinition } from '../definitions/store-definitions.js';
 import type { Env } from '../env.js';
 import { olderThanRaw } from '../ops/retention.js';
 import type { AggregateQuery, AggregateResult } from './aggregate.js';
@@ -80,7 +80,7 @@ export async function answerQuery(
     db.reads,
     principal.tenantId,
     async (trx) => {
-      const definitions = await findDefinitions(trx, query.metrics, readerOf(principal));
+      const definitions = await findDefinitions(trx, query.metrics, 'scoped');
       // The write generations of what the query reads (bumped by every commit, across instances
       // through Redis): a write retires the answers that may include it. A definition reads other
       // metrics, so any write of the tenant retires it (ANY_METRIC).
@@ -92,7 +92,7 @@ export async function answerQuery(
       const answer = await runAggregateWithDefinitions(trx, query, definitions, options);
       return { key, result: { ...answer, downsampled: answer.downsampled ?? (db.timescale && (await olderThanRaw(trx, query.from))) } };
     },
-    { timeoutMs: env.QUERY_TIMEOUT_MS, limitExceeded: true },
+    { timeoutMs: env.QUERY_TIMEOUT_MS, limitExceeded: true, settings: scopeSettings(readerOf(principal)) },
   );
   if ('cached' in outcome) return { result: JSON.parse(outcome.cached!, reviveDates) as AggregateResult, fromCache: true };
   const { key, result } = outcome;
