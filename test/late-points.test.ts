@@ -14,6 +14,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { withTenant } from '../src/db/tenant.js';
 import { createLatePoints } from '../src/jobs/late-points.js';
 import { createLogger } from '../src/log.js';
+import { createQueryCache } from '../src/query/cache.js';
+import { Redis } from 'ioredis';
 import { ENGINES, startApp, TEST_REDIS_URL, type TestApp } from './harness.js';
 import { RecordMetric, RecordMetrics } from './operations.js';
 
@@ -385,4 +387,43 @@ describe.each(ENGINES)('the query cache and writes on %s', (engine) => {
     expect(after.metadata.fromCache).toBe(false);
     expect(after.series[0]!.buckets.map((x) => [x.count, x.sum])).toEqual([[2, 3]]);
   }, 120_000);
+});
+
+/**
+ * The cache's one-round-trip lookup: an entry carries the write generations it was made under,
+ * so one made before a write (even one stored after it, by a slow query) is never served.
+ */
+describe.each([['in-process', undefined], ['redis', TEST_REDIS_URL]] as const)('the query cache stamps answers with generations (%s)', (_name, url) => {
+  test.runIf(_name === 'in-process' || url)('an answer is served under the generations it was made with, and not once a write bumped them', async () => {
+    const redis = url ? new Redis(url) : undefined;
+    try {
+      const cache = createQueryCache({ redis, size: 10, log: createLogger('silent') });
+      const [tenant, other] = [randomUUID(), randomUUID()];
+      const key = `${tenant}:answer`;
+      const before = await cache.lookup(tenant, ['cpu'], key);
+      expect(before.value).toBeUndefined();
+      await cache.set(key, 'old', 60_000, before.written);
+      expect(await cache.lookup(tenant, ['cpu'], key)).toEqual({ written: before.written, value: 'old' });
+      // Another tenant's and another metric's writes retire nothing.
+      await cache.touch(other, ['cpu']);
+      await cache.touch(tenant, ['mem']);
+      expect((await cache.lookup(tenant, ['cpu'], key)).value).toBe('old');
+      await cache.touch(tenant, ['cpu']);
+      const after = await cache.lookup(tenant, ['cpu'], key);
+      expect(after.value).toBeUndefined();
+      expect(after.written).not.toBe(before.written);
+      // A slow query that read before the write stores its answer after it: still not served.
+      await cache.set(key, 'stale', 60_000, before.written);
+      expect((await cache.lookup(tenant, ['cpu'], key)).value).toBeUndefined();
+      await cache.set(key, 'fresh', 60_000, after.written);
+      expect((await cache.lookup(tenant, ['cpu'], key)).value).toBe('fresh');
+      // A definition's answer follows every write of the tenant (ANY_METRIC).
+      const any = await cache.lookup(tenant, ['*'], `${tenant}:definition`);
+      await cache.set(`${tenant}:definition`, 'defined', 60_000, any.written);
+      await cache.touch(tenant, ['disk']);
+      expect((await cache.lookup(tenant, ['*'], `${tenant}:definition`)).value).toBeUndefined();
+    } finally {
+      redis?.disconnect();
+    }
+  });
 });

@@ -52,8 +52,8 @@ describe('status codes', () => {
 
 test('an unexpected error is masked: INTERNAL with a request id, and none of its text', async () => {
   const cache = app.server.deps.queryCache;
-  const original = cache.get;
-  cache.get = async () => {
+  const original = cache.lookup;
+  cache.lookup = async () => {
     throw new Error('relation "secret_table" does not exist: select * from secret_table');
   };
   try {
@@ -63,7 +63,7 @@ test('an unexpected error is masked: INTERNAL with a request id, and none of its
     expect(error.message).toMatch(/\(request id [0-9a-f-]{36}\)$/);
     expect(response.text).not.toMatch(/secret_table|select|at .*\.[jt]s:\d+/);
   } finally {
-    cache.get = original;
+    cache.lookup = original;
   }
 });
 

@@ -44,6 +44,11 @@ export interface TxOptions {
    * `limit`, the timeout) rather than an internal error.
    */
   limitExceeded?: boolean;
+  /**
+   * More transaction-local settings, set by the same statement as the tenant (one round trip
+   * fewer): e.g. the definitions reader (store-definitions.ts scopeSettings).
+   */
+  settings?: Readonly<Record<string, string>>;
 }
 
 /** PostgreSQL's query_canceled: what a statement past statement_timeout fails with. */
@@ -63,9 +68,10 @@ export async function withTenant<T>(kysely: Kysely<Database>, tenantId: string, 
   const timeoutMs = options.timeoutMs ?? 5_000;
   try {
     return await kysely.transaction().execute(async (trx) => {
+      const more = Object.entries(options.settings ?? {}).map(([name, value]) => sql`, set_config(${name}, ${value}, true)`);
       await sql`select set_config('role', ${APP_ROLE}, true),
                        set_config('app.tenant_id', ${tenantId}, true),
-                       set_config('statement_timeout', ${String(timeoutMs)}, true)`.execute(trx);
+                       set_config('statement_timeout', ${String(timeoutMs)}, true)${sql.join(more, sql``)}`.execute(trx);
       return work(trx as TenantTx);
     });
   } catch (error) {

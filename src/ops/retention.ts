@@ -83,7 +83,8 @@ export interface TenantRetention extends Retention {
   updatedAt: Date | null;
 }
 
-function withDefaults(row: Partial<Record<(typeof COLUMNS)[Source], number | null>> | undefined): Retention & { custom: Source[] } {
+/** A tenant_retention row (or none: every default) as the days each source keeps. */
+export function withDefaults(row: Partial<Record<(typeof COLUMNS)[Source], number | null>> | undefined): Retention & { custom: Source[] } {
   const custom: Source[] = [];
   const retention = { ...RETENTION_DEFAULTS };
   for (const source of SOURCES) {

@@ -5,8 +5,8 @@ import { userError } from '../errors.js';
 import { GRANULARITIES, readRawWithin, type Granularity } from './plan.js';
 import { boundedBuckets, describe, fixedBuckets, readBuckets, type Bucketing, type MergedBucket } from './read-buckets.js';
 import { QUANTILES, type QuantileField } from './sketch.js';
-import { horizons as retentionHorizons, tenantRetention } from '../ops/retention.js';
-import { lateRanges } from './invalidations.js';
+import { horizons as retentionHorizons, withDefaults } from '../ops/retention.js';
+import { dirtyOf, lateOf } from './invalidations.js';
 import { groupReading } from './group-levels.js';
 
 /** A tag filter of a query, as a definition stores it too (one declaration: src/db/tables.ts). */
@@ -92,21 +92,43 @@ interface SeriesRow {
 /**
  * The series a query reads, with the group each belongs to, in one statement (each round trip
  * is a fixed cost of every answer). Reads ordinary tables only, so row-level security decides
- * what exists for this tenant.
+ * what exists for this tenant. With `within` (the aggregate path on TimescaleDB), the same
+ * statement also reads the tenant's retention row and the late ranges of these metrics
+ * overlapping [from, to) (src/query/invalidations.ts), which runAggregate would otherwise read
+ * in two more round trips.
  */
-export async function resolveSeries(trx: TenantTx, query: Pick<AggregateQuery, 'metrics' | 'tags' | 'filters'>) {
+export async function resolveSeries(trx: TenantTx, query: Pick<AggregateQuery, 'metrics' | 'tags' | 'filters'>, within?: { from: Date; to: Date }) {
   const conditions = [sql<boolean>`s.metric_id = m.id`];
   if (Object.keys(query.tags).length > 0) conditions.push(sql<boolean>`s.tags @> ${JSON.stringify(query.tags)}::jsonb`);
   for (const filter of query.filters) conditions.push(filterSql(filter));
-  const { rows } = await sql<{ id: number; name: string; type: MetricType; unit: string | null; series: Array<[number, Tags]> | null }>`
+  const context = within
+    ? sql`, (select to_jsonb(r) from tenant_retention r) as retention,
+        (select json_agg(json_build_array(extract(epoch from i.lo) * 1000, extract(epoch from i.hi) * 1000))
+           from aggregate_invalidations i
+           where i.metric_id = m.id and i.hi >= ${within.from.toISOString()}::timestamptz and i.lo < ${within.to.toISOString()}::timestamptz) as late`
+    : sql``;
+  const { rows } = await sql<{
+    id: number;
+    name: string;
+    type: MetricType;
+    unit: string | null;
+    series: Array<[number, Tags]> | null;
+    retention?: Parameters<typeof withDefaults>[0] | null;
+    late?: Array<[number | string, number | string]> | null;
+  }>`
     select m.id, m.name, m.type, m.unit,
-      (select json_agg(json_build_array(s.id, s.tags) order by s.id) from series s where ${sql.join(conditions, sql` and `)}) as series
+      (select json_agg(json_build_array(s.id, s.tags) order by s.id) from series s where ${sql.join(conditions, sql` and `)}) as series${context}
     from metrics m where m.name = any(${query.metrics}::text[])`.execute(trx);
-  const metrics = rows.map(({ series: _series, ...metric }) => ({ ...metric, id: Number(metric.id) }));
+  const metrics = rows.map(({ series: _series, retention: _retention, late: _late, ...metric }) => ({ ...metric, id: Number(metric.id) }));
   const missing = query.metrics.filter((name) => !metrics.some((m) => m.name === name));
   if (missing.length > 0) throw userError('NOT_FOUND', 'metric.notFound', { metric: missing[0]! }, { metric: missing[0] });
   const series: SeriesRow[] = rows.flatMap((m) => (m.series ?? []).map(([id, tags]) => ({ id, metric_id: Number(m.id), tags })));
-  return { metrics, series };
+  return {
+    metrics,
+    series,
+    retention: withDefaults(rows[0]?.retention ?? undefined),
+    late: rows.flatMap((m) => (m.late ?? []).map(([lo, hi]) => [Number(lo), Number(hi)] as const)),
+  };
 }
 
 /**
@@ -126,7 +148,7 @@ export async function runAggregate(
   options: { timescale: boolean; percentiles: boolean; limits: QueryLimits; rawRanges?: Array<{ from: Date; to: Date }> },
 ): Promise<AggregateResult> {
   const bucketing = bucketingOf(query);
-  const { metrics, series } = await resolveSeries(trx, query);
+  const { metrics, series, retention, late: lateRows } = await resolveSeries(trx, query, options.timescale ? query : undefined);
   const buckets = bucketing.count;
   if (series.length * buckets > options.limits.maxCells) {
     throw userError(
@@ -159,10 +181,10 @@ export async function runAggregate(
   }
 
   // Retention (src/ops/retention.ts): where raw points are gone, the planner reads the levels left.
-  const horizons = options.timescale ? retentionHorizons(await tenantRetention(trx), Date.now()) : undefined;
+  const horizons = options.timescale ? retentionHorizons(retention, Date.now()) : undefined;
   // Ranges with late points the aggregates do not hold yet are read from raw points until the
   // late-points job has recomputed them (src/query/invalidations.ts).
-  const late = options.timescale && ids.length > 0 ? await lateRanges(trx, metrics.map((m) => m.id), query, horizons) : [];
+  const late = options.timescale && ids.length > 0 ? lateOf(dirtyOf(lateRows, query.from, query.to), horizons) : [];
   const segments = readRawWithin(bucketing.plan(options.timescale, horizons), [...(options.rawRanges ?? []), ...late]);
   // Where the hourly and daily levels keep whole tag groups the answer needs, they are read
   // instead of the groups' series (src/query/group-levels.ts).

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { Principal } from '../auth.js';
 import { withTenantRead, type Reads } from '../db/tenant.js';
 import { runAggregateWithDefinitions } from '../definitions/evaluate-definition.js';
-import { definitionStamp, findDefinitions, readerOf, type LoadedDefinition } from '../definitions/store-definitions.js';
+import { definitionStamp, findDefinitions, readerOf, scopeSettings, type LoadedDefinition } from '../definitions/store-definitions.js';
 import type { Env } from '../env.js';
 import { olderThanRaw } from '../ops/retention.js';
 import type { AggregateQuery, AggregateResult } from './aggregate.js';
@@ -36,7 +36,7 @@ export interface QueryDeps {
 const LIVE_WINDOW_MS = 15 * 60_000;
 
 /** The cache key of an answer; it names the version of each definition used, so changing a definition retires its cached answers. */
-export function queryKey(tenantId: string, query: AggregateQuery, percentiles: boolean, definitions: readonly Pick<LoadedDefinition, 'name' | 'version'>[], written = ''): string {
+export function queryKey(tenantId: string, query: AggregateQuery, percentiles: boolean, definitions: readonly Pick<LoadedDefinition, 'name' | 'version'>[]): string {
   const canonical = JSON.stringify([
     query.metrics,
     query.from.getTime(),
@@ -49,7 +49,6 @@ export function queryKey(tenantId: string, query: AggregateQuery, percentiles: b
     percentiles,
     definitionStamp(definitions as readonly LoadedDefinition[]),
     query.window ?? false,
-    written,
   ]);
   return `${tenantId}:${createHash('sha256').update(canonical).digest('base64url')}`;
 }
@@ -80,23 +79,22 @@ export async function answerQuery(
     db.reads,
     principal.tenantId,
     async (trx) => {
-      const definitions = await findDefinitions(trx, query.metrics, readerOf(principal));
+      const definitions = await findDefinitions(trx, query.metrics, 'scoped');
       // The write generations of what the query reads (bumped by every commit, across instances
       // through Redis): a write retires the answers that may include it. A definition reads other
       // metrics, so any write of the tenant retires it (ANY_METRIC).
-      const written = await queryCache.generations(principal.tenantId, definitions.length > 0 ? [ANY_METRIC] : query.metrics);
-      const key = queryKey(principal.tenantId, query, percentiles, definitions, written);
-      const cached = await queryCache.get(key);
-      if (cached) return { key, cached };
+      const key = queryKey(principal.tenantId, query, percentiles, definitions);
+      const { written, value: cached } = await queryCache.lookup(principal.tenantId, definitions.length > 0 ? [ANY_METRIC] : query.metrics, key);
+      if (cached) return { key, written, cached };
       const options = { timescale: db.timescale, percentiles, limits: { maxCells: env.QUERY_MAX_CELLS }, maxCost: env.FORMULA_MAX_COST };
       const answer = await runAggregateWithDefinitions(trx, query, definitions, options);
-      return { key, result: { ...answer, downsampled: answer.downsampled ?? (db.timescale && (await olderThanRaw(trx, query.from))) } };
+      return { key, written, result: { ...answer, downsampled: answer.downsampled ?? (db.timescale && (await olderThanRaw(trx, query.from))) } };
     },
-    { timeoutMs: env.QUERY_TIMEOUT_MS, limitExceeded: true },
+    { timeoutMs: env.QUERY_TIMEOUT_MS, limitExceeded: true, settings: scopeSettings(readerOf(principal)) },
   );
   if ('cached' in outcome) return { result: JSON.parse(outcome.cached!, reviveDates) as AggregateResult, fromCache: true };
-  const { key, result } = outcome;
+  const { key, written, result } = outcome;
   const live = query.to.getTime() > Date.now() - LIVE_WINDOW_MS;
-  await queryCache.set(key, JSON.stringify(result), live ? env.QUERY_CACHE_TTL_MS : env.QUERY_CACHE_HISTORICAL_TTL_MS);
+  await queryCache.set(key, JSON.stringify(result), live ? env.QUERY_CACHE_TTL_MS : env.QUERY_CACHE_HISTORICAL_TTL_MS, written);
   return { result, fromCache: false };
 }

@@ -8,8 +8,14 @@ import type { Logger } from '../log.js';
  * cache is bypassed and the failure logged (once a minute at most).
  */
 export interface QueryCache {
-  get(key: string): Promise<string | undefined>;
-  set(key: string, value: string, ttlMs: number): Promise<void>;
+  /**
+   * The write generations of `names` for the tenant (as text) and the answer cached under `key`
+   * if it was cached under those same generations, in one round trip: an answer cached before a
+   * write of one of them is never found again after it.
+   */
+  lookup(tenantId: string, names: readonly string[], key: string): Promise<{ written: string; value: string | undefined }>;
+  /** Caches `value` under `key`, made when the generations were `written` (what lookup returned). */
+  set(key: string, value: string, ttlMs: number, written: string): Promise<void>;
   /** Hits and misses since start, for the cache hit ratio. */
   readonly stats: { hits: number; misses: number };
   /**
@@ -18,11 +24,17 @@ export interface QueryCache {
    * after a write commits and before its mutation returns.
    */
   touch(tenantId: string, metrics: readonly string[]): Promise<void>;
-  /**
-   * The write generations of `names` for the tenant, as text for a cache key: an answer cached
-   * before a write of one of them is never found again after it.
-   */
-  generations(tenantId: string, names: readonly string[]): Promise<string>;
+}
+
+/**
+ * A cached entry is the generations it was made under, a newline, then the answer: the answer
+ * only if those are still `written`.
+ */
+const stamped = (written: string, value: string) => `${written}\n${value}`;
+function unstamped(entry: string | null | undefined, written: string): string | undefined {
+  if (entry == null) return undefined;
+  const end = entry.indexOf('\n');
+  return end >= 0 && entry.slice(0, end) === written ? entry.slice(end + 1) : undefined;
 }
 
 /** The field of the tenant's tenant-wide generation: bumped by every write. */
@@ -36,7 +48,7 @@ export const ANY_METRIC = '*';
 const GENERATION_TTL_MS = 86_400_000;
 
 /** A cache that never holds anything: for readers that must see the database as it is now (live queries, alerts, exports). */
-export const NO_CACHE: QueryCache = { stats: { hits: 0, misses: 0 }, get: async () => undefined, set: async () => {}, touch: async () => {}, generations: async () => '' };
+export const NO_CACHE: QueryCache = { stats: { hits: 0, misses: 0 }, lookup: async () => ({ written: '', value: undefined }), set: async () => {}, touch: async () => {} };
 
 export function createQueryCache(options: { redis?: Redis; size: number; log: Logger }): QueryCache {
   const stats = { hits: 0, misses: 0 };
@@ -55,17 +67,22 @@ export function createQueryCache(options: { redis?: Redis; size: number; log: Lo
     };
     return {
       stats,
-      async get(key) {
+      // One round trip for both (MULTI … EXEC is sent at once): the generations and the entry.
+      async lookup(tenantId, names, key) {
         try {
-          return count((await redis.get(`mg:q:${key}`)) ?? undefined);
+          const replies = await redis.multi().hmget(`mg:gen:${tenantId}`, ...names).get(`mg:q:${key}`).exec();
+          if (!replies || replies.some(([error]) => error)) throw replies?.find(([error]) => error)?.[0] ?? new Error('transaction aborted');
+          const written = (replies[0]![1] as Array<string | null>).map((g) => g ?? '0').join('.');
+          return { written, value: count(unstamped(replies[1]![1] as string | null, written)) };
         } catch (error) {
           warn(error);
-          return count(undefined);
+          // Unknown generations: a key no answer was cached under, so nothing stale is served.
+          return { written: `unknown-${Math.random()}`, value: count(undefined) };
         }
       },
-      async set(key, value, ttlMs) {
+      async set(key, value, ttlMs, written) {
         if (ttlMs <= 0) return;
-        await redis.set(`mg:q:${key}`, value, 'PX', ttlMs).catch(warn);
+        await redis.set(`mg:q:${key}`, stamped(written, value), 'PX', ttlMs).catch(warn);
       },
       // Shared by every instance through one hash per tenant, so a write on one instance retires
       // the answers all of them cached.
@@ -76,15 +93,6 @@ export function createQueryCache(options: { redis?: Redis; size: number; log: Lo
         pipeline.pexpire(key, GENERATION_TTL_MS);
         await pipeline.exec().catch(warn);
       },
-      async generations(tenantId, names) {
-        try {
-          return (await redis.hmget(`mg:gen:${tenantId}`, ...names)).map((g) => g ?? '0').join('.');
-        } catch (error) {
-          warn(error);
-          // Unknown generations: a key no answer was cached under, so nothing stale is served.
-          return `unknown-${Math.random()}`;
-        }
-      },
     };
   }
 
@@ -93,27 +101,25 @@ export function createQueryCache(options: { redis?: Redis; size: number; log: Lo
   // In-process: this instance's writes only (without Redis, instances do not share answers either).
   // Kept a plain Map, not an LRU: evicting one counter alone would start it from 0 again and
   // serve answers cached under its old value; it is cleared together with the answers instead.
-  const written = new Map<string, number>();
+  const generations = new Map<string, number>();
   const field = (tenantId: string, name: string) => `${tenantId}\u0000${name}`;
   return {
     stats,
     async touch(tenantId, metrics) {
-      if (written.size >= 100_000) {
+      if (generations.size >= 100_000) {
         // Bounded: counters start again from 0, so answers cached under the old ones go too.
-        written.clear();
+        generations.clear();
         entries.clear();
       }
-      for (const name of new Set([...metrics, ANY_METRIC])) written.set(field(tenantId, name), (written.get(field(tenantId, name)) ?? 0) + 1);
+      for (const name of new Set([...metrics, ANY_METRIC])) generations.set(field(tenantId, name), (generations.get(field(tenantId, name)) ?? 0) + 1);
     },
-    async generations(tenantId, names) {
-      return names.map((name) => written.get(field(tenantId, name)) ?? 0).join('.');
+    async lookup(tenantId, names, key) {
+      const written = names.map((name) => generations.get(field(tenantId, name)) ?? 0).join('.');
+      return { written, value: count(unstamped(entries.get(key), written)) };
     },
-    async get(key) {
-      return count(entries.get(key));
-    },
-    async set(key, value, ttlMs) {
+    async set(key, value, ttlMs, written) {
       if (ttlMs <= 0 || options.size === 0) return;
-      entries.set(key, value, { ttl: ttlMs });
+      entries.set(key, stamped(written, value), { ttl: ttlMs });
     },
   };
 }

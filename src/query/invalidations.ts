@@ -101,9 +101,14 @@ export async function dirtyIntervals(trx: TenantTx, of: { metricIds: number[] } 
     .where('lo', '<', to)
     .orderBy('lo')
     .execute();
-  const intervals = rows.map((r) => ({
-    from: Math.max(from.getTime(), floorTo(new Date(r.lo).getTime(), MINUTE)),
-    to: Math.min(to.getTime(), floorTo(new Date(r.hi).getTime(), MINUTE) + MINUTE),
+  return dirtyOf(rows.map((r) => [new Date(r.lo).getTime(), new Date(r.hi).getTime()]), from, to);
+}
+
+/** aggregate_invalidations rows ([lo, hi] in ms) as dirtyIntervals returns them for a read over [from, to). */
+export function dirtyOf(rows: ReadonlyArray<readonly [number, number]>, from: Date, to: Date): Interval[] {
+  const intervals = rows.map(([lo, hi]) => ({
+    from: Math.max(from.getTime(), floorTo(lo, MINUTE)),
+    to: Math.min(to.getTime(), floorTo(hi, MINUTE) + MINUTE),
   }));
   return mergeIntervals(intervals.filter((i) => i.from < i.to));
 }
@@ -237,12 +242,11 @@ export async function avoidLatePointsInBuckets<S extends { source: string; from:
 }
 
 /**
- * The ranges a read of `metricIds` over `range` must take from raw points: the tenant's
- * not-yet-recomputed late ranges, from the raw horizon on (older raw points are gone, so the
- * levels left answer there).
+ * The ranges a read must take from raw points, of the `dirty` intervals of the metrics it reads
+ * (aggregate.ts resolveSeries reads them in its own statement): the tenant's not-yet-recomputed
+ * late ranges, from the raw horizon on (older raw points are gone, so the levels left answer there).
  */
-export async function lateRanges(trx: TenantTx, metricIds: number[], range: { from: Date; to: Date }, horizons?: { raw: number }): Promise<Array<{ from: Date; to: Date }>> {
-  const dirty = await dirtyIntervals(trx, { metricIds }, range.from, range.to);
+export function lateOf(dirty: Interval[], horizons?: { raw: number }): Array<{ from: Date; to: Date }> {
   return dirty
     .map((d) => ({ from: Math.max(d.from, horizons?.raw ?? -Infinity), to: d.to }))
     .filter((d) => d.from < d.to)
