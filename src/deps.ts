@@ -107,7 +107,7 @@ export async function openDeps(env: Env, log: Logger, options: OpenOptions = {})
   const floors = createRefreshFloors(db.kysely);
   const aggregates = createAggregateRefresher(db, log, { floor: floors.floor });
   const bus = redis ? createRedisBus(redis, log) : createLocalBus(log);
-  const queryCache = createQueryCache({ redis, size: env.QUERY_CACHE_SIZE, log });
+  const queryCache = createQueryCache({ redis, size: env.QUERY_CACHE_SIZE, maxBytes: env.QUERY_CACHE_MAX_BYTES, log });
   const recorder = createRecorder({
     kysely: db.kysely,
     log,

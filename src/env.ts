@@ -101,6 +101,8 @@ export const envSchema = z.object({
   QUERY_CACHE_HISTORICAL_TTL_MS: positiveInt(0, 86_400_000).default(60_000),
   /** Entries in the in-process cache (used when REDIS_URL is not set). */
   QUERY_CACHE_SIZE: positiveInt(0, 1_000_000).default(1_000),
+  /** Characters of cached answers held in process, together; one answer may take an eighth (src/query/cache.ts). */
+  QUERY_CACHE_MAX_BYTES: positiveInt(8, 4_000_000_000).default(32_000_000),
   /**
    * When the service refreshes continuous aggregates itself: `auto` on the embedded engine
    * (no background workers there); `on` also on a server; `off` leaves it to TimescaleDB's policies.

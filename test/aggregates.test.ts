@@ -436,6 +436,27 @@ describe.each(ENGINES)('aggregates on %s', (engine) => {
       await cached.close();
     }
   });
+
+  test('an answer longer than the cache takes for one entry is answered anew, not cached', async () => {
+    // 8 000 characters in all, 1 000 per answer: one bucket fits (≥ 190 characters), ten do not.
+    const cached = await startApp(engine, { QUERY_CACHE_MAX_BYTES: '8000' });
+    try {
+      const key = (await cached.createTenant()).adminKey;
+      const base = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
+      const metrics = Array.from({ length: 10 }, (_, i) => ({ name: 'wide', type: 'GAUGE' as const, value: i, timestamp: iso(base + i * 60_000) }));
+      await cached.gql(RecordMetrics, { metrics }, key);
+      const ask = async (to: number) => {
+        const input = { metrics: ['wide'], from: iso(base), to: iso(to), granularity: 'MINUTE' as const };
+        const [first, second] = [await cached.gql(STATS_ONLY, { input }, key), await cached.gql(STATS_ONLY, { input }, key)];
+        expect(second.data!.metricAggregates.series).toEqual(first.data!.metricAggregates.series);
+        return [first.data!.metricAggregates.series[0]!.buckets.length, second.data!.metricAggregates.metadata.fromCache];
+      };
+      expect(await ask(base + 10 * 60_000)).toEqual([10, false]);
+      expect(await ask(base + 60_000)).toEqual([1, true]);
+    } finally {
+      await cached.close();
+    }
+  });
 });
 
 describe.runIf(TEST_DATABASE_URL)('embedded TimescaleDB and PostgreSQL give the same answers', () => {

@@ -397,7 +397,7 @@ describe.each([['in-process', undefined], ['redis', TEST_REDIS_URL]] as const)('
   test.runIf(_name === 'in-process' || url)('an answer is served under the generations it was made with, and not once a write bumped them', async () => {
     const redis = url ? new Redis(url) : undefined;
     try {
-      const cache = createQueryCache({ redis, size: 10, log: createLogger('silent') });
+      const cache = createQueryCache({ redis, size: 10, maxBytes: 1_000_000, log: createLogger('silent') });
       const [tenant, other] = [randomUUID(), randomUUID()];
       const key = `${tenant}:answer`;
       const before = await cache.lookup(tenant, ['cpu'], key);

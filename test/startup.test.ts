@@ -20,11 +20,15 @@ import { OPERATOR_TOKEN, startApp, type TestApp } from './harness.js';
 import { AuditLog, Tenant } from './operations.js';
 
 const PROCESS_TIMEOUT_MS = 10 * 60_000;
-const TSX = join('node_modules', '.bin', 'tsx');
 
-/** Runs a script with tsx; `until` resolves early (the child keeps running) once stdout matches. */
+/**
+ * Runs a script as `npm start` and `npm run key` do: one Node process with tsx's loader. (The
+ * tsx command would run it in a second process and relay signals to it, and a SIGINT relayed
+ * twice on a busy machine reads as a second Ctrl-C: exit 130.) `until` resolves early (the
+ * child keeps running) once stdout matches.
+ */
 function run(script: string, args: string[], env: Record<string, string>) {
-  const child = spawn(TSX, [script, ...args], { env: { ...process.env, LOG_LEVEL: 'silent', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { env: { ...process.env, LOG_LEVEL: 'silent', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   const waiters: Array<() => void> = [];

@@ -53,6 +53,13 @@ export function queryKey(tenantId: string, query: AggregateQuery, percentiles: b
   return `${tenantId}:${createHash('sha256').update(canonical).digest('base64url')}`;
 }
 
+/**
+ * No bucket serialises shorter than this (191 characters with two dates, count 0 and ten
+ * nulls): an answer with more buckets than maxEntryBytes / this is surely too long to cache,
+ * and is not serialised for it.
+ */
+const MIN_BUCKET_JSON = 190;
+
 const reviveDates = (key: string, value: unknown) => (key === 'start' || key === 'end' ? new Date(value as string) : value);
 
 /**
@@ -95,6 +102,9 @@ export async function answerQuery(
   if ('cached' in outcome) return { result: JSON.parse(outcome.cached!, reviveDates) as AggregateResult, fromCache: true };
   const { key, written, result } = outcome;
   const live = query.to.getTime() > Date.now() - LIVE_WINDOW_MS;
-  await queryCache.set(key, JSON.stringify(result), live ? env.QUERY_CACHE_TTL_MS : env.QUERY_CACHE_HISTORICAL_TTL_MS, written);
+  const buckets = result.series.reduce((n, s) => n + s.buckets.length, 0);
+  if (buckets * MIN_BUCKET_JSON <= queryCache.maxEntryBytes) {
+    await queryCache.set(key, JSON.stringify(result), live ? env.QUERY_CACHE_TTL_MS : env.QUERY_CACHE_HISTORICAL_TTL_MS, written);
+  }
   return { result, fromCache: false };
 }

@@ -14,8 +14,16 @@ export interface QueryCache {
    * write of one of them is never found again after it.
    */
   lookup(tenantId: string, names: readonly string[], key: string): Promise<{ written: string; value: string | undefined }>;
-  /** Caches `value` under `key`, made when the generations were `written` (what lookup returned). */
+  /**
+   * Caches `value` under `key`, made when the generations were `written` (what lookup returned),
+   * unless it is longer than `maxEntryBytes` (then it is not kept).
+   */
   set(key: string, value: string, ttlMs: number, written: string): Promise<void>;
+  /**
+   * The longest answer (JSON characters) the cache keeps: a caller may skip serialising an
+   * answer that is surely longer. Bounds what one request can make the cache hold.
+   */
+  readonly maxEntryBytes: number;
   /** Hits and misses since start, for the cache hit ratio. */
   readonly stats: { hits: number; misses: number };
   /**
@@ -48,10 +56,17 @@ export const ANY_METRIC = '*';
 const GENERATION_TTL_MS = 86_400_000;
 
 /** A cache that never holds anything: for readers that must see the database as it is now (live queries, alerts, exports). */
-export const NO_CACHE: QueryCache = { stats: { hits: 0, misses: 0 }, lookup: async () => ({ written: '', value: undefined }), set: async () => {}, touch: async () => {} };
+export const NO_CACHE: QueryCache = { stats: { hits: 0, misses: 0 }, maxEntryBytes: 0, lookup: async () => ({ written: '', value: undefined }), set: async () => {}, touch: async () => {} };
 
-export function createQueryCache(options: { redis?: Redis; size: number; log: Logger }): QueryCache {
+/**
+ * `size`: entries kept in process (QUERY_CACHE_SIZE); `maxBytes`: their JSON characters together
+ * (QUERY_CACHE_MAX_BYTES; JSON answers are ASCII, so characters are bytes of V8's one-byte
+ * strings). One answer may take an eighth of `maxBytes`, in process and in Redis alike, so a few
+ * wide answers can neither fill the heap nor push every other answer out.
+ */
+export function createQueryCache(options: { redis?: Redis; size: number; maxBytes: number; log: Logger }): QueryCache {
   const stats = { hits: 0, misses: 0 };
+  const maxEntryBytes = Math.floor(options.maxBytes / 8);
   const count = (value: string | undefined) => {
     if (value === undefined) stats.misses++;
     else stats.hits++;
@@ -67,6 +82,7 @@ export function createQueryCache(options: { redis?: Redis; size: number; log: Lo
     };
     return {
       stats,
+      maxEntryBytes,
       // One round trip for both (MULTI … EXEC is sent at once): the generations and the entry.
       async lookup(tenantId, names, key) {
         try {
@@ -81,7 +97,7 @@ export function createQueryCache(options: { redis?: Redis; size: number; log: Lo
         }
       },
       async set(key, value, ttlMs, written) {
-        if (ttlMs <= 0) return;
+        if (ttlMs <= 0 || value.length > maxEntryBytes) return;
         await redis.set(`mg:q:${key}`, stamped(written, value), 'PX', ttlMs).catch(warn);
       },
       // Shared by every instance through one hash per tenant, so a write on one instance retires
@@ -96,8 +112,14 @@ export function createQueryCache(options: { redis?: Redis; size: number; log: Lo
     };
   }
 
-  // Least recently used answers go first past QUERY_CACHE_SIZE; each expires after its own TTL.
-  const entries = new LRUCache<string, string>({ max: Math.max(1, options.size), ttl: 0 });
+  // Least recently used answers go first past QUERY_CACHE_SIZE entries or QUERY_CACHE_MAX_BYTES;
+  // each expires after its own TTL.
+  const entries = new LRUCache<string, string>({
+    max: Math.max(1, options.size),
+    maxSize: Math.max(1, options.maxBytes),
+    sizeCalculation: (value) => Math.max(1, value.length),
+    ttl: 0,
+  });
   // In-process: this instance's writes only (without Redis, instances do not share answers either).
   // Kept a plain Map, not an LRU: evicting one counter alone would start it from 0 again and
   // serve answers cached under its old value; it is cleared together with the answers instead.
@@ -105,6 +127,7 @@ export function createQueryCache(options: { redis?: Redis; size: number; log: Lo
   const field = (tenantId: string, name: string) => `${tenantId}\u0000${name}`;
   return {
     stats,
+    maxEntryBytes,
     async touch(tenantId, metrics) {
       if (generations.size >= 100_000) {
         // Bounded: counters start again from 0, so answers cached under the old ones go too.
@@ -118,7 +141,7 @@ export function createQueryCache(options: { redis?: Redis; size: number; log: Lo
       return { written, value: count(unstamped(entries.get(key), written)) };
     },
     async set(key, value, ttlMs, written) {
-      if (ttlMs <= 0 || options.size === 0) return;
+      if (ttlMs <= 0 || options.size === 0 || value.length > maxEntryBytes) return;
       entries.set(key, stamped(written, value), { ttl: ttlMs });
     },
   };
