@@ -41,17 +41,7 @@ try {
   await deps.close();
   process.exit(1);
 }
-say(`  ready in ${(progress.done() / 1000).toFixed(1)} s`);
-
-log.info({ url: `${url}/graphql` }, 'metrograph is listening');
-process.stdout.write(`\nMetrograph is running: GraphiQL at ${url}/graphql, dashboard at ${url}/, health at ${url}/health\n`);
-if (devKey) {
-  process.stdout.write(
-    `\nCreated tenant "dev". Its ADMIN API key, shown this once:\n\n  ${devKey}\n\n` +
-      `In GraphiQL, open Headers and paste: {"Authorization": "Bearer ${devKey}"}\n\n`,
-  );
-}
-
+// Graceful from here on, before anything is printed that a user (or a test) would answer with Ctrl-C.
 let stopping = false;
 async function shutdown(signal: string) {
   if (stopping) return;
@@ -68,6 +58,17 @@ async function shutdown(signal: string) {
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 process.on('SIGINT', () => void shutdown('SIGINT'));
+say(`  ready in ${(progress.done() / 1000).toFixed(1)} s`);
+
+log.info({ url: `${url}/graphql` }, 'metrograph is listening');
+process.stdout.write(`\nMetrograph is running: GraphiQL at ${url}/graphql, dashboard at ${url}/, health at ${url}/health\n`);
+if (devKey) {
+  process.stdout.write(
+    `\nCreated tenant "dev". Its ADMIN API key, shown this once:\n\n  ${devKey}\n\n` +
+      `In GraphiQL, open Headers and paste: {"Authorization": "Bearer ${devKey}"}\n\n`,
+  );
+}
+
 
 /**
  * On the first start of an embedded database, a `dev` tenant so a newcomer can try GraphiQL
