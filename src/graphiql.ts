@@ -44,10 +44,14 @@ export const HEADERS_TEMPLATE = JSON.stringify({ Authorization: 'Bearer <your AP
 /** Metrograph's icon: three bars of a chart. */
 const FAVICON = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#0072B2"/><rect x="6" y="16" width="5" height="10" fill="#fff"/><rect x="13.5" y="10" width="5" height="16" fill="#fff"/><rect x="21" y="5" width="5" height="21" fill="#E69F00"/></svg>`;
 
-const HEADERS_FROM_FRAGMENT = `function withFragmentHeaders(o){try{const h=new URLSearchParams(location.hash.slice(1)).get("headers");if(h){o.headers=h;history.replaceState(null,"",location.pathname+location.search)}}catch(e){}return o}`;
+// Yoga's page opens on its `query` option, else on its own welcome text, never on GraphiQL's
+// `defaultQuery`; and a `query` option would win over a `?query=` in the URL (the dashboard's
+// links). So the page itself sets `query` to the example when the URL has none.
+const PAGE_OPTIONS = `function pageOptions(o){try{if(!new URLSearchParams(location.search).has("query"))o.query=o.defaultQuery;const h=new URLSearchParams(location.hash.slice(1)).get("headers");if(h){o.headers=h;history.replaceState(null,"",location.pathname+location.search)}}catch(e){}return o}`;
 
 /**
- * Yoga's page with local assets, our icon, and headers taken from the URL's fragment
+ * Yoga's page with local assets, our icon, the example query unless the URL has one, and
+ * headers taken from the URL's fragment
  * (`#headers=<JSON>`): the dashboard's "Open in GraphiQL" carries the key that way, and a
  * fragment never reaches a server or its logs.
  */
@@ -55,8 +59,8 @@ export function renderLocalGraphiQL(options: GraphiQLOptions): string {
   return renderGraphiQL({ defaultQuery: EXAMPLE_QUERY, headers: HEADERS_TEMPLATE, defaultEditorToolsVisibility: 'headers', ...options })
     .replace(CDN_PREFIX, '/graphiql/')
     .replace(/<link rel=icon[^>]*>/, '<link rel=icon href=/favicon.svg type=image/svg+xml>')
-    .replace('<script>prepareWorkers()', `<script>${HEADERS_FROM_FRAGMENT}</script><script>prepareWorkers()`)
-    .replace('YogaGraphiQL.renderYogaGraphiQL(root,', 'YogaGraphiQL.renderYogaGraphiQL(root,withFragmentHeaders(')
+    .replace('<script>prepareWorkers()', `<script>${PAGE_OPTIONS}</script><script>prepareWorkers()`)
+    .replace('YogaGraphiQL.renderYogaGraphiQL(root,', 'YogaGraphiQL.renderYogaGraphiQL(root,pageOptions(')
     .replace(')})</script></body>', '))})</script></body>');
 }
 

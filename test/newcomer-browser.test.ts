@@ -32,6 +32,18 @@ describe.runIf(existsSync(CHROMIUM))('a newcomer in Chromium', () => {
     await app?.close();
   });
 
+  test('GraphiQL opens on the Metrograph example, with the headers template', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${app.url}/graphql`);
+    const editor = page.locator('.graphiql-query-editor');
+    const text = async () => ((await editor.textContent()) ?? '').replace(/[\s\u00a0]+/g, ' ');
+    await expect.poll(text, { timeout: BROWSER_TIMEOUT_MS, interval: 250 }).toContain('# Welcome to Metrograph. Paste your API key in Headers');
+    expect(await text()).toContain('mutation Record');
+    expect(await text()).not.toContain('is an in-browser tool');
+    expect(((await page.locator('.graphiql-editor-tool').textContent()) ?? '').replace(/[\s\u00a0]+/g, '')).toContain('"Authorization":"Bearer<yourAPIkey>"');
+    await page.close();
+  }, BROWSER_TIMEOUT_MS);
+
   test('GraphiQL: a subscription with the key in Headers (as the dashboard’s link fills it) receives points', async () => {
     const { adminKey } = await app.createTenant();
     const record = (value: number) => app.gql(`mutation { recordMetric(input: { name: "gq.live", value: ${value}, type: GAUGE, unit: "ms" }) { id } }`, {}, adminKey);
