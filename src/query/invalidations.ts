@@ -16,6 +16,7 @@
 import { sql } from 'kysely';
 import type { TenantTx } from '../db/tenant.js';
 import { DAY, HOUR, MINUTE, planSegments, type Segment } from './plan.js';
+import { mergeSegments, type Bucketing } from './read-buckets.js';
 
 /**
  * A point older than this when written may lie behind a watermark. The newest watermark (1
@@ -84,19 +85,16 @@ export interface Interval {
 }
 
 /**
- * The transaction's tenant's not-yet-refreshed ranges that a read of `metricIds` (or of the
- * metrics of `seriesIds`) over [from, to) overlaps: widened to whole minutes (the finest
- * aggregate bucket), clipped to [from, to), merged, oldest first.
+ * The transaction's tenant's not-yet-refreshed ranges that a read of the metrics of `seriesIds`
+ * over [from, to) overlaps: widened to whole minutes (the finest aggregate bucket), clipped to
+ * [from, to), merged, oldest first. (metricAggregates reads the same rows in resolveSeries'
+ * statement, src/query/aggregate.ts, and shapes them with dirtyOf.)
  */
-export async function dirtyIntervals(trx: TenantTx, of: { metricIds: number[] } | { seriesIds: number[] }, from: Date, to: Date): Promise<Interval[]> {
+export async function dirtyIntervals(trx: TenantTx, seriesIds: number[], from: Date, to: Date): Promise<Interval[]> {
   const rows = await trx
     .selectFrom('aggregate_invalidations')
     .select(['lo', 'hi'])
-    .where('metric_id', '=', (eb) =>
-      'metricIds' in of
-        ? eb.fn.any(eb.val(of.metricIds))
-        : eb.fn.any(eb.selectFrom('series').select('metric_id').where('id', '=', eb.fn.any(eb.val(of.seriesIds)))),
-    )
+    .where('metric_id', '=', (eb) => eb.fn.any(eb.selectFrom('series').select('metric_id').where('id', '=', eb.fn.any(eb.val(seriesIds)))))
     .where('hi', '>=', from)
     .where('lo', '<', to)
     .orderBy('lo')
@@ -179,13 +177,7 @@ export function avoidDirty<S extends { source: string; from: Date; to: Date }>(
 }
 
 /** The buckets an answer falls into: fixed widths (`widthMs`), or calendar periods listed by starts and ends. */
-export interface AnswerBuckets {
-  from: Date;
-  to: Date;
-  starts: number[];
-  ends: number[];
-  widthMs?: number;
-}
+export type AnswerBuckets = Pick<Bucketing, 'from' | 'to' | 'starts' | 'ends' | 'widthMs'>;
 
 /**
  * [from, to) planned bucket by bucket, as the readers plan them, so no aggregate row straddles
@@ -196,30 +188,22 @@ export interface AnswerBuckets {
  * ~30 MB per definition query).
  */
 export function planBucketwise(buckets: AnswerBuckets, from: Date, to: Date, timescale: boolean): Segment[] {
-  const pieces: Segment[] = [];
-  const push = (segments: Segment[]) => {
-    for (const s of segments) {
-      const last = pieces.at(-1);
-      if (last && last.source === s.source && last.to.getTime() === s.from.getTime()) pieces[pieces.length - 1] = { ...last, to: s.to };
-      else pieces.push(s);
-    }
-  };
   if (buckets.widthMs !== undefined && buckets.widthMs <= DAY) {
     const w = buckets.widthMs;
     // The span of the buckets: the first starts at or before `from`, the last ends at or after `to`.
     const first = Math.floor(buckets.from.getTime() / w) * w;
     const a = Math.max(from.getTime(), first);
     const b = Math.min(to.getTime(), first + Math.ceil((buckets.to.getTime() - first) / w) * w);
-    if (a < b) push(planSegments(new Date(a), new Date(b), buckets.widthMs, timescale));
-    return pieces;
+    return a < b ? mergeSegments(planSegments(new Date(a), new Date(b), buckets.widthMs, timescale)) : [];
   }
+  const pieces: Segment[] = [];
   for (let i = 0; i < buckets.starts.length; i++) {
     const a = Math.max(from.getTime(), buckets.starts[i]!);
     const b = Math.min(to.getTime(), buckets.ends[i]!);
     if (a >= b) continue;
-    push(planSegments(new Date(a), new Date(b), Math.min(DAY, buckets.ends[i]! - buckets.starts[i]!), timescale));
+    for (const segment of planSegments(new Date(a), new Date(b), Math.min(DAY, buckets.ends[i]! - buckets.starts[i]!), timescale)) pieces.push(segment);
   }
-  return pieces;
+  return mergeSegments(pieces);
 }
 
 /**
@@ -236,7 +220,7 @@ export async function avoidLatePointsInBuckets<S extends { source: string; from:
   timescale: boolean,
 ): Promise<Array<S | Segment>> {
   if (seriesIds.length === 0 || sources.length === 0) return sources;
-  const dirty = await dirtyIntervals(trx, { seriesIds }, buckets.from, buckets.to);
+  const dirty = await dirtyIntervals(trx, seriesIds, buckets.from, buckets.to);
   if (dirty.length === 0) return sources;
   return avoidDirty(sources, dirty, (from, to) => planBucketwise(buckets, from, to, timescale));
 }
