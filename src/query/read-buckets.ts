@@ -334,10 +334,9 @@ type SketchRow = Pick<LevelSketch, 'series_id'> & { ks: number[] | null; ws: num
  * the answer's buckets, each of those buckets is that one group row (the planner gives a level
  * whole buckets of its own width, src/query/plan.ts), so its kept ranks are its merged sketch's.
  */
-function keptGroups(selection: Selection, qs: readonly number[]): number[] {
+function keptGroups(selection: Selection, grpOf: ReadonlyMap<number, number>, qs: readonly number[]): number[] {
   const groups = selection.groups;
   if (!groups || !qs.every((q) => KEPT_QUANTILES.includes(q))) return [];
-  const grpOf = new Map(selection.ids.map((id, i) => [id, selection.grps[i]!]));
   const members = new Map<number, number>();
   for (const id of [...groups.gids, ...groups.ungrouped]) members.set(grpOf.get(id)!, (members.get(grpOf.get(id)!) ?? 0) + 1);
   return groups.gids.filter((gid) => members.get(grpOf.get(gid)!) === 1);
@@ -359,7 +358,7 @@ export async function readBuckets(trx: TenantTx, request: { sources: Source[]; b
   }
   if (qs.length > 0) {
     const grpOf = new Map(selection.ids.map((id, i) => [id, selection.grps[i]!]));
-    const kept = keptGroups(selection, qs);
+    const kept = keptGroups(selection, grpOf, qs);
     const { rows: sketches } = await sql<SketchRow>`${unionSql(sources, 'sketch', bucketing, selection.ids, selection.groups, kept)}`.execute(trx);
     const cells = new Map<string, Cells>();
     const ranks = new Map<string, number[]>();
