@@ -220,6 +220,18 @@ export function createAuthenticator(kysely: Kysely<Database>, options: AuthOptio
   };
 }
 
+/** What GraphiQL's Headers tab holds until a newcomer pastes a key (src/graphiql.ts). */
+export const KEY_PLACEHOLDER = '<your API key>';
+
+/**
+ * The Authorization header GraphiQL sends before its template is filled in: no credentials,
+ * not a malformed one. GraphiQL introspects the schema with it on its first load, and that
+ * must work; what needs a tenant then says to replace the placeholder (requireTenant).
+ */
+export function isUnfilledTemplate(header: string | null | undefined): boolean {
+  return header?.trim() === `Bearer ${KEY_PLACEHOLDER}`;
+}
+
 /** Reads `Bearer <token>` from an Authorization header value. */
 export function bearerToken(header: string | null | undefined): string | undefined {
   if (!header) return undefined;
@@ -257,6 +269,7 @@ export async function principalFromSubscribe(
 ): Promise<{ principal: Principal | null; token?: string }> {
   const header = subscribeAuthorization(payload);
   if (header === undefined) return { principal: connection };
+  if (isUnfilledTemplate(header)) throw userError('UNAUTHENTICATED', 'auth.replacePlaceholder');
   const token = bearerToken(header);
   return { principal: await auth.authenticate(token), token };
 }

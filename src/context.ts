@@ -21,6 +21,8 @@ export interface Context {
   origin?: string;
   /** 'ws' for an operation over the WebSocket, where credentials travel differently (connectionParams), so errors say so. */
   transport?: 'ws';
+  /** The request carried GraphiQL's unfilled header template (src/auth.ts isUnfilledTemplate): no credentials. */
+  unfilledTemplate?: boolean;
 }
 
 /** What a WebSocket operation without credentials is told: where that transport takes them. */
@@ -29,7 +31,7 @@ export const WS_CREDENTIALS_HINT = inEnglish('auth.sendBearerWs');
 /** The caller's tenant principal; UNAUTHENTICATED without one, FORBIDDEN if its role is not in `roles`. */
 export function requireTenant(ctx: Context, roles?: readonly Role[]): TenantPrincipal {
   const principal = ctx.principal;
-  if (!principal) throw userError('UNAUTHENTICATED', ctx.transport === 'ws' ? 'auth.sendBearerWs' : 'auth.sendBearer');
+  if (!principal) throw userError('UNAUTHENTICATED', ctx.unfilledTemplate ? 'auth.replacePlaceholder' : ctx.transport === 'ws' ? 'auth.sendBearerWs' : 'auth.sendBearer');
   if (principal.kind !== 'tenant') throw userError('FORBIDDEN', 'auth.operatorManagesTenants');
   if (roles && !roles.includes(principal.role)) {
     throw userError('FORBIDDEN', 'auth.roles', { roles: roles.join(', '), role: principal.role });

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { ServerResponse } from 'node:http';
 import { renderGraphiQL, type GraphiQLOptions } from 'graphql-yoga';
+import { KEY_PLACEHOLDER } from './auth.js';
 
 /**
  * GraphiQL served from this service, not from a CDN: the machines it runs on may have no
@@ -39,7 +40,7 @@ subscription Live {
   metricRecorded(filter: { metrics: ["http.latency"] }) { point { metric tags value timestamp } }
 }
 `;
-export const HEADERS_TEMPLATE = JSON.stringify({ Authorization: 'Bearer <your API key>' }, null, 2);
+export const HEADERS_TEMPLATE = JSON.stringify({ Authorization: `Bearer ${KEY_PLACEHOLDER}` }, null, 2);
 
 /** Metrograph's icon: three bars of a chart. */
 const FAVICON = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#0072B2"/><rect x="6" y="16" width="5" height="10" fill="#fff"/><rect x="13.5" y="10" width="5" height="16" fill="#fff"/><rect x="21" y="5" width="5" height="21" fill="#E69F00"/></svg>`;

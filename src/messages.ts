@@ -20,6 +20,8 @@ export const english = {
   'auth.sendBearerWs':
     'Send connectionParams: { "authorization": "Bearer <API key or JWT>" } in connection_init, or an Authorization header in the subscribe message\'s extensions.headers (as GraphiQL does)',
   'auth.bearerForm': 'Authorization must be "Bearer <token>"',
+  'auth.replacePlaceholder':
+    'Replace <your API key> in the Authorization header (GraphiQL\'s Headers tab) with your API key: `npm start` prints one for the dev tenant the first time; `npm run key -- --tenant dev` makes another',
   'auth.tokenExpired': 'Token has expired',
   'auth.tokenMalformed': 'Malformed token',
   'auth.tokenSignature': 'Invalid token signature',
@@ -184,6 +186,8 @@ export const polish: Readonly<Record<MessageId, Template | typeof ENGLISH>> = {
   'auth.sendBearerWs':
     'Wyślij connectionParams: { "authorization": "Bearer <klucz API lub JWT>" } w connection_init albo nagłówek Authorization w extensions.headers komunikatu subscribe (jak robi to GraphiQL)',
   'auth.bearerForm': 'Nagłówek Authorization musi mieć postać "Bearer <token>"',
+  'auth.replacePlaceholder':
+    'Zastąp <your API key> w nagłówku Authorization (zakładka Headers w GraphiQL) swoim kluczem API: `npm start` wypisuje go za pierwszym razem dla najemcy dev; `npm run key -- --tenant dev` tworzy kolejny',
   'auth.tokenExpired': 'Token wygasł',
   'auth.tokenMalformed': 'Token ma nieprawidłową postać',
   'auth.tokenSignature': 'Nieprawidłowy podpis tokenu',

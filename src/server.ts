@@ -6,7 +6,7 @@ import { createYoga, type YogaInitialContext } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { clientOf, useQueryAudit } from './audit.js';
-import { bearerToken, principalFromSubscribe, type Principal } from './auth.js';
+import { bearerToken, isUnfilledTemplate, principalFromSubscribe, type Principal } from './auth.js';
 import type { Context, Deps } from './context.js';
 import { isUnavailable, userError } from './errors.js';
 import { serveDashboard } from './dashboard.js';
@@ -95,8 +95,11 @@ export function createServer(deps: Deps): Server {
       // Only the WebSocket path passes a principal in (from connectionParams or the subscribe message).
       if (initial.principal !== undefined) return { deps, principal: initial.principal, requestId, client, transport: 'ws' };
       const request = (initial as unknown as YogaInitialContext).request;
-      const principal = await deps.auth.authenticate(bearerToken(request.headers.get('authorization')));
-      return { deps, principal, requestId, client, origin: new URL(request.url).origin };
+      const origin = new URL(request.url).origin;
+      const header = request.headers.get('authorization');
+      if (isUnfilledTemplate(header)) return { deps, principal: null, requestId, client, origin, unfilledTemplate: true };
+      const principal = await deps.auth.authenticate(bearerToken(header));
+      return { deps, principal, requestId, client, origin };
     },
     maskedErrors: {
       maskError(error) {

@@ -4,7 +4,8 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { signJwt } from '../src/auth.js';
+import { KEY_PLACEHOLDER, signJwt } from '../src/auth.js';
+import { inEnglish } from '../src/messages.js';
 import type { Role } from './gql/graphql.js';
 import { codes, ENGINES, JWT_SECRET, OPERATOR_TOKEN, startApp, type TestApp } from './harness.js';
 import { ApiKeys, CreateApiKey, CreateTenant, MetricPoints, Metrics, RecordMetric, RecordMetrics, RevokeApiKey, Tenant } from './operations.js';
@@ -40,6 +41,20 @@ describe.each(ENGINES)('authentication and roles on %s', (engine) => {
       expect(response.status).toBe(401);
       const body = (await response.json()) as { errors: Array<{ message: string; extensions: { code: string } }> };
       expect(body.errors.map((e) => [e.extensions.code, e.message])).toEqual([['UNAUTHENTICATED', message]]);
+    });
+
+    test('GraphiQL’s header template left unfilled is no credentials: introspection answers, a tenant field says to replace it', async () => {
+      const post = (query: string) =>
+        fetch(`${app.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY_PLACEHOLDER}` }, body: JSON.stringify({ query }) });
+      // What GraphiQL does on its first load, before a key is pasted.
+      const introspection = await post('{ __schema { queryType { name } } }');
+      expect(introspection.status).toBe(200);
+      expect(await introspection.json()).toEqual({ data: { __schema: { queryType: { name: 'Query' } } } });
+      const refused = await post('{ tenant { id } }');
+      expect(refused.status).toBe(401);
+      const body = (await refused.json()) as { errors: Array<{ message: string; extensions: { code: string } }> };
+      expect(body.errors.map((e) => [e.extensions.code, e.message])).toEqual([['UNAUTHENTICATED', inEnglish('auth.replacePlaceholder')]]);
+      expect(body.errors[0]!.message).toContain('Replace <your API key>');
     });
 
     test('a key is stored only as its sha256; its prefix is shown to tell keys apart', async () => {

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { WS_CREDENTIALS_HINT } from '../src/context.js';
+import { inEnglish } from '../src/messages.js';
 import { startApp, type TestApp } from './harness.js';
 import { RevokeApiKey } from './operations.js';
 import { openRawSocket, refusal, type RawSocket } from './ws-raw.js';
@@ -56,6 +57,7 @@ describe('subscriptions authenticated by the Authorization header in payload.ext
   test.each([
     ['an unknown key', 'Bearer mg_notakeyatall000000000000000000000', 'Invalid API key'],
     ['a header without Bearer', 'mg_whatever', 'Authorization must be "Bearer <token>"'],
+    ['GraphiQL’s template left unfilled', 'Bearer <your API key>', inEnglish('auth.replacePlaceholder')],
   ])('%s in the header: that subscription gets UNAUTHENTICATED, the socket stays open', async (_, header, message) => {
     const socket = await connect();
     socket.send({ type: 'subscribe', id: 'bad', payload: { query: RECORDED, extensions: { headers: { Authorization: header } } } });
