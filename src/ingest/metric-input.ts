@@ -129,6 +129,11 @@ function rawTagsSignature(raw: object): string | null {
 export function readMetricInput(raw: unknown, tagsCache?: Map<string, Tags>): MetricInput | undefined {
   if (raw === null || typeof raw !== 'object') return undefined;
   const { name, value, type, tags, timestamp, unit, id } = raw as Record<string, unknown>;
+  return readMetricFields(name, value, type, tags, timestamp, unit, id, tagsCache);
+}
+
+/** readMetricInput of an item given field by field (a reader that has them in hand builds no object for it). */
+export function readMetricFields(name: unknown, value: unknown, type: unknown, tags: unknown, timestamp: unknown, unit: unknown, id: unknown, tagsCache?: Map<string, Tags>): MetricInput | undefined {
   if (typeof name !== 'string' || name.length === 0 || name.length > 255 || !METRIC_NAME_PATTERN.test(name)) return undefined;
   if (typeof value !== 'number' || !Number.isFinite(value)) return undefined;
   if (!METRIC_TYPE_SET.has(type)) return undefined;
@@ -161,4 +166,18 @@ export function readMetricInput(raw: unknown, tagsCache?: Map<string, Tags>): Me
     unit: (unit as string | null | undefined) ?? null,
     id: (id as string | null | undefined)?.toLowerCase() ?? null,
   };
+}
+
+/** Lists whose items readMetricInput has read already (src/plugins/metric-input-list.ts, ahead of GraphQL's coercion). */
+const readLists = new WeakSet<readonly unknown[]>();
+
+/** Marks `items` as read: isRead answers true for this very array. */
+export function markRead(items: MetricInput[]): MetricInput[] {
+  readLists.add(items);
+  return items;
+}
+
+/** Whether every item of `list` is readMetricInput's result for what the client sent (see markRead). */
+export function isRead(list: readonly unknown[]): list is MetricInput[] {
+  return readLists.has(list);
 }
