@@ -57,6 +57,41 @@ export function checkTags(raw: unknown): Tags | { error: string } {
   return tags instanceof TagsError ? { error: inEnglish(tags.id, tags.params) } : tags;
 }
 
+/**
+ * Valid Tags by signature (a raw object's keys and values in order, each prefixed by its length:
+ * tagSignature), kept across requests. A client sends the same tag sets request after request;
+ * with one Tags object per set, every cache keyed by the object (tagsKey, cumulative.ts's series
+ * keys) answers without building its key again: a key JSON and a SHA-1 per series and request
+ * before (#13). Tags are never changed once validated, so one object can serve every request.
+ * Bounded: long signatures are not kept, and the map starts afresh when full.
+ */
+const knownTags = new Map<string, Tags>();
+const KNOWN_TAGS = 4096;
+const KNOWN_SIGNATURE = 1024;
+
+/** One key and value of a signature (see knownTags): their texts, each after its length. */
+export const tagSignature = (key: string, value: string) => `${key.length}:${key}${value.length}:${value}`;
+
+function rememberTags(signature: string, tags: Tags): void {
+  if (signature.length > KNOWN_SIGNATURE) return;
+  if (knownTags.size >= KNOWN_TAGS) knownTags.clear();
+  knownTags.set(signature, tags);
+}
+
+/**
+ * checkTags of the object `raw()` builds, whose own keys and string values, in order, make
+ * `signature` (tagSignature, concatenated): the same Tags object for the same signature, in
+ * this request and the next (see knownTags); raw is only built for a signature not seen.
+ */
+export function checkTagsBySignature(signature: string, raw: () => Record<string, string>): Tags | { error: string } {
+  const known = knownTags.get(signature);
+  if (known) return known;
+  const tags = readTags(raw());
+  if (tags instanceof TagsError) return { error: inEnglish(tags.id, tags.params) };
+  rememberTags(signature, tags);
+  return tags;
+}
+
 export const tagsSchema = z.unknown().transform((raw, ctx): Tags => {
   const tags = readTags(raw);
   if (tags instanceof TagsError) {
@@ -113,7 +148,7 @@ function rawTagsSignature(raw: object): string | null {
     if (!Object.hasOwn(raw, key)) continue;
     const value = (raw as Record<string, unknown>)[key];
     if (typeof value !== 'string') return null;
-    signature += `${key.length}:${key}${value.length}:${value}`;
+    signature += tagSignature(key, value);
   }
   return signature;
 }
@@ -141,13 +176,16 @@ export function readMetricFields(name: unknown, value: unknown, type: unknown, t
   let readTagsResult: Tags = {};
   if (tags !== undefined && tags !== null) {
     const signature = tagsCache && typeof tags === 'object' && !Array.isArray(tags) ? rawTagsSignature(tags) : null;
-    const cached = signature !== null ? tagsCache!.get(signature) : undefined;
+    const cached = signature !== null ? (tagsCache!.get(signature) ?? knownTags.get(signature)) : undefined;
     if (cached) readTagsResult = cached;
     else {
       const read = readTags(tags);
       if (read instanceof TagsError) return undefined;
       readTagsResult = read;
-      if (signature !== null) tagsCache!.set(signature, read);
+      if (signature !== null) {
+        tagsCache!.set(signature, read);
+        rememberTags(signature, read);
+      }
     }
   }
   if (timestamp !== undefined && timestamp !== null) {
