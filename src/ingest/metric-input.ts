@@ -206,16 +206,38 @@ export function readMetricFields(name: unknown, value: unknown, type: unknown, t
   };
 }
 
-/** Lists whose items readMetricInput has read already (src/plugins/metric-input-list.ts, ahead of GraphQL's coercion). */
-const readLists = new WeakSet<readonly unknown[]>();
+/**
+ * Lists of items read ahead of GraphQL (src/plugins/metric-input-list.ts), by the request's
+ * context: what reaches a resolver is not the list itself but a copy (Pothos' zod plugin
+ * copies an input argument, its lists and their objects, shallowly).
+ */
+const readAhead = new WeakMap<object, MetricInput[][]>();
 
-/** Marks `items` as read: isRead answers true for this very array. */
-export function markRead(items: MetricInput[]): MetricInput[] {
-  readLists.add(items);
-  return items;
+/** Keeps `items`, readMetricInput's results, for the request whose context is `context` (see readAheadOf). */
+export function markRead(context: object, items: MetricInput[]): void {
+  const lists = readAhead.get(context);
+  if (lists) lists.push(items);
+  else readAhead.set(context, [items]);
 }
 
-/** Whether every item of `list` is readMetricInput's result for what the client sent (see markRead). */
-export function isRead(list: readonly unknown[]): list is MetricInput[] {
-  return readLists.has(list);
+const sameItem = (copy: unknown, read: MetricInput) => {
+  if (copy === read) return true;
+  if (copy === null || typeof copy !== 'object') return false;
+  const c = copy as Record<string, unknown>;
+  return c.name === read.name && Object.is(c.value, read.value) && c.type === read.type && c.tags === read.tags && c.timestamp === read.timestamp && c.unit === read.unit && c.id === read.id;
+};
+
+/**
+ * The items read ahead for this request that `list` holds (the same values, field by field,
+ * tags and timestamp the very objects): then `list` is readMetricInput's result item by item.
+ * Null when no list read ahead matches (the resolver reads `list` itself).
+ */
+export function readAheadOf(context: object, list: readonly unknown[]): MetricInput[] | null {
+  for (const items of readAhead.get(context) ?? []) {
+    if (items.length !== list.length) continue;
+    let same = true;
+    for (let i = 0; i < items.length && same; i++) same = sameItem(list[i], items[i]!);
+    if (same) return items;
+  }
+  return null;
 }

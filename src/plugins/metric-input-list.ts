@@ -11,12 +11,11 @@
  * checks as before, which say what is wrong, with the same codes and messages.
  */
 import type { Tags } from '../db/tables.js';
-import { markRead, readMetricFields, type MetricInput } from '../ingest/metric-input.js';
+import { readMetricFields, type MetricInput } from '../ingest/metric-input.js';
 
 /**
  * `raw` read as recordMetrics' items, or undefined when GraphQL or readMetricInput would refuse
  * any of it. `parseTime` is the DateTime scalar's parseValue (it throws on what it refuses).
- * The result is marked (isRead): the resolver takes its items as read.
  */
 export function readMetricInputList(raw: unknown, parseTime: (value: unknown) => unknown): MetricInput[] | undefined {
   // A single object is a list of one to GraphQL; that case is left to it.
@@ -56,5 +55,5 @@ export function readMetricInputList(raw: unknown, parseTime: (value: unknown) =>
     if (read === undefined) return undefined;
     items[i] = read;
   }
-  return markRead(items);
+  return items;
 }

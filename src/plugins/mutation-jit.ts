@@ -18,6 +18,7 @@
 import { getOperationAST, isScalarType, Kind, visit, type DocumentNode, type ExecutionArgs, type GraphQLSchema, type TypeNode } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 import type { Plugin } from 'graphql-yoga';
+import { markRead, type MetricInput } from '../ingest/metric-input.js';
 import { readMetricInputList } from './metric-input-list.js';
 
 interface Compiled {
@@ -68,13 +69,17 @@ export function useMutationJit(): Plugin {
     return entry;
   };
   /** The variables with every read-ahead list read, or null when the reader refuses one. */
-  const readVariables = (readAhead: NonNullable<Compiled['readAhead']>, variables: Record<string, unknown>): Record<string, unknown> | null => {
+  const readVariables = (readAhead: NonNullable<Compiled['readAhead']>, variables: Record<string, unknown>, context: object): Record<string, unknown> | null => {
     const read = { ...variables };
+    const lists: MetricInput[][] = [];
     for (const name of readAhead.names) {
       const items = readMetricInputList(variables[name], readAhead.parseTime);
       if (!items) return null;
       read[name] = items;
+      lists.push(items);
     }
+    // The resolver finds them by the request's context (what it is handed is a copy: readAheadOf).
+    for (const items of lists) markRead(context, items);
     return read;
   };
   return {
@@ -84,7 +89,8 @@ export function useMutationJit(): Plugin {
       if (!entry) return;
       setExecuteFn(async (execution) => {
         const variables = (execution.variableValues ?? {}) as Record<string, unknown>;
-        const read = entry.readAhead ? readVariables(entry.readAhead, variables) : null;
+        const context = execution.contextValue;
+        const read = entry.readAhead && typeof context === 'object' && context !== null ? readVariables(entry.readAhead, variables, context) : null;
         const query = read ? entry.readAhead!.query : entry.query;
         const result = await query.query(execution.rootValue, execution.contextValue, read ?? variables);
         return 'data' in result && result.data !== undefined ? result : executeFn(execution);

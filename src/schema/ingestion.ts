@@ -4,7 +4,7 @@ import { readTx, requireTenant, tenantTx, WRITERS, type Context } from '../conte
 import { METRIC_TYPES, type MetricType, type Tags } from '../db/tables.js';
 import { describeZodError, userError } from '../errors.js';
 import { rateLimited } from '../rate-limit.js';
-import { isRead, metricInputSchema, metricName, readMetricInput, tagsSchema, type MetricInput } from '../ingest/metric-input.js';
+import { metricInputSchema, metricName, readAheadOf, readMetricInput, tagsSchema, type MetricInput } from '../ingest/metric-input.js';
 import type { AuditOf, ItemOutcome, StoredPoint } from '../ingest/record-points.js';
 import { audit, auditRow, contextActor } from '../audit.js';
 import { listMetrics, readPoints } from '../query/metric-catalog.js';
@@ -207,7 +207,7 @@ builder.mutationFields((t) => ({
       }
       const failed: Failure[] = [];
       // Items read ahead of GraphQL's coercion (src/plugins/metric-input-list.ts) are all valid, in place.
-      const read = isRead(input.metrics) ? input.metrics : null;
+      const read = readAheadOf(ctx, input.metrics);
       const valid: MetricInput[] = read ?? [];
       const positions: number[] = [];
       const tagsCache = new Map<string, Tags>();
