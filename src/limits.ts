@@ -126,9 +126,19 @@ export function operationLimits(env: Env): Plugin[] {
   return plugins;
 }
 
-/** The key of a complexity verdict: the operation and its cost variables as JSON (they came as JSON); null when too long to keep. */
+/**
+ * The key of a complexity verdict: the operation and its cost variables as JSON (they came as
+ * JSON); null when too long to keep, or when JSON.stringify cannot print them (a value nested
+ * thousands of levels deep overflows it; the rule then answers as it did before this cache).
+ */
 function verdictKey(operationName: string | null | undefined, variables: Record<string, unknown>): string | null {
-  const key = `${operationName ?? ''}\u0000${JSON.stringify(variables)}`;
+  let json: string;
+  try {
+    json = JSON.stringify(variables);
+  } catch {
+    return null;
+  }
+  const key = `${operationName ?? ''}\u0000${json}`;
   return key.length <= 2000 ? key : null;
 }
 
