@@ -81,16 +81,28 @@ export function operationLimits(env: Env): Plugin[] {
   // what a list selects by its size bound (builder.ts), with the request's own variables. It
   // runs when the operation is about to execute or subscribe (HTTP and WebSocket alike), not in
   // validation: Yoga caches validation by document text, and the cost depends on the variables.
+  //
+  // The cost is a function of the document, the operation and these variables alone (no cost
+  // function reads the context: builder.ts listOf), so each verdict is kept per document: a
+  // recordMetrics batch (cost variables always `{ m: [] }`) paid a validation pass per request
+  // (about 1 ms, #13's profile).
+  const verdicts = new WeakMap<DocumentNode, Map<string, string | null>>();
   const complexity = ({ args, setResultAndStopExecution }: { args: { schema: GraphQLSchema; document: DocumentNode; contextValue: unknown; variableValues?: unknown; operationName?: string | null }; setResultAndStopExecution: (result: { errors: GraphQLError[] }) => void }) => {
-    const rule = createComplexityRule({
-      context: (args.contextValue ?? {}) as object,
-      variableValues: costVariables(args.document, args.operationName, (args.variableValues ?? {}) as Record<string, unknown>),
-      operationName: args.operationName ?? undefined,
-      maxComplexity: env.GRAPHQL_MAX_COMPLEXITY,
-    });
-    const refused = validate(args.schema, args.document, [rule]).find((error) => error.extensions?.code === 'QUERY_COMPLEXITY');
-    if (refused) {
-      setResultAndStopExecution({ errors: [new GraphQLError(refused.message, { extensions: { code: 'LIMIT_EXCEEDED', limit: env.GRAPHQL_MAX_COMPLEXITY, http: { status: 400 } } })] });
+    const variableValues = costVariables(args.document, args.operationName, (args.variableValues ?? {}) as Record<string, unknown>);
+    let known = verdicts.get(args.document);
+    if (!known) verdicts.set(args.document, (known = new Map()));
+    const key = verdictKey(args.operationName, variableValues);
+    let refused = key === null ? undefined : known.get(key);
+    if (refused === undefined) {
+      const rule = createComplexityRule({ context: (args.contextValue ?? {}) as object, variableValues, operationName: args.operationName ?? undefined, maxComplexity: env.GRAPHQL_MAX_COMPLEXITY });
+      refused = validate(args.schema, args.document, [rule]).find((error) => error.extensions?.code === 'QUERY_COMPLEXITY')?.message ?? null;
+      if (key !== null) {
+        if (known.size >= 100) known.clear();
+        known.set(key, refused);
+      }
+    }
+    if (refused !== null) {
+      setResultAndStopExecution({ errors: [new GraphQLError(refused, { extensions: { code: 'LIMIT_EXCEEDED', limit: env.GRAPHQL_MAX_COMPLEXITY, http: { status: 400 } } })] });
     }
   };
   plugins.push({ onExecute: complexity, onSubscribe: complexity } as Plugin);
@@ -112,6 +124,22 @@ export function operationLimits(env: Env): Plugin[] {
     },
   });
   return plugins;
+}
+
+/**
+ * The key of a complexity verdict: the operation and its cost variables as JSON (they came as
+ * JSON); null when too long to keep, or when JSON.stringify cannot print them (a value nested
+ * thousands of levels deep overflows it; the rule then answers as it did before this cache).
+ */
+function verdictKey(operationName: string | null | undefined, variables: Record<string, unknown>): string | null {
+  let json: string;
+  try {
+    json = JSON.stringify(variables);
+  } catch {
+    return null;
+  }
+  const key = `${operationName ?? ''}\u0000${json}`;
+  return key.length <= 2000 ? key : null;
 }
 
 /**

@@ -188,6 +188,10 @@ describe('operation cost multiplies list fields by their size bounds (Pothos com
     expect(codeOf((await app.post({ query, variables: { n: 1000 } }, viewer)).body)).toBe('LIMIT_EXCEEDED');
     expect((await app.post({ query, variables: { n: 10 } }, viewer)).body.errors).toBeUndefined();
     expect(codeOf(await overWs(viewer, query, { n: 1000 }))).toBe('LIMIT_EXCEEDED');
+    // Verdicts are kept per document and variables: each value keeps its own, in any order.
+    expect((await app.post({ query, variables: { n: 10 } }, viewer)).body.errors).toBeUndefined();
+    expect(codeOf((await app.post({ query, variables: { n: 1000 } }, viewer)).body)).toBe('LIMIT_EXCEEDED');
+    expect(codeOf((await app.post({ query, variables: {} }, viewer)).body)).toBe('LIMIT_EXCEEDED'); // no limit: up to 1 000
   });
 });
 

@@ -13,7 +13,7 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import type { Tags } from '../src/db/tables.js';
-import { MAX_FUTURE_MS, MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TAGS, metricInputSchema, MIN_TIMESTAMP, readMetricInput } from '../src/ingest/metric-input.js';
+import { checkTags, checkTagsBySignature, MAX_FUTURE_MS, MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TAGS, metricInputSchema, MIN_TIMESTAMP, readMetricInput, tagSignature } from '../src/ingest/metric-input.js';
 
 const SEED = process.env.FC_SEED === 'random' ? Date.now() % 2 ** 31 : Number(process.env.FC_SEED ?? 20_261_202);
 const RUNS = Number(process.env.FC_RUNS ?? 3000);
@@ -144,5 +144,41 @@ describe('readMetricInput, the fast path of a recorded point', () => {
       }),
       { seed: SEED, numRuns: RUNS / 6 },
     );
+  });
+});
+
+describe('checkTagsBySignature, the Tags of a label list kept across requests', () => {
+  /** A protocol's label list: names and values near the edges, names repeated (the last wins). */
+  const labelList = fc.array(fc.tuple(fc.oneof(goodText, badText, fc.constantFrom('host', 'region')), fc.oneof(goodText, badText)), { maxLength: 6 });
+  const signatureOf = (labels: Array<[string, string]>) => labels.map(([k, v]) => tagSignature(k, v)).join('');
+  const objectOf = (labels: Array<[string, string]>) => () => {
+    const raw: Record<string, string> = {};
+    for (const [k, v] of labels) raw[k] = v;
+    return raw;
+  };
+
+  test('answers as checkTags does, and with the same Tags object every time a valid list comes again', () => {
+    fc.assert(
+      fc.property(fc.array(labelList, { minLength: 1, maxLength: 4 }), (lists) => {
+        for (const labels of [...lists, ...lists]) {
+          const first = checkTagsBySignature(signatureOf(labels), objectOf(labels));
+          expect(first).toEqual(checkTags(objectOf(labels)()));
+          const again = checkTagsBySignature(signatureOf(labels), objectOf(labels));
+          if ('error' in first) expect(again).toEqual(first);
+          else expect(again).toBe(first);
+        }
+      }),
+      { seed: SEED, numRuns: RUNS / 6 },
+    );
+  });
+
+  test('a valid list is not built again once known (the second request reads no labels)', () => {
+    let built = 0;
+    const raw = () => (built++, { zone: 'b', host: 'a' });
+    const signature = tagSignature('zone', 'b') + tagSignature('host', 'a');
+    const first = checkTagsBySignature(signature, raw);
+    expect(first).toEqual({ host: 'a', zone: 'b' });
+    expect(checkTagsBySignature(signature, raw)).toBe(first);
+    expect(built).toBe(1);
   });
 });

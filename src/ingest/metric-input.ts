@@ -57,6 +57,41 @@ export function checkTags(raw: unknown): Tags | { error: string } {
   return tags instanceof TagsError ? { error: inEnglish(tags.id, tags.params) } : tags;
 }
 
+/**
+ * Valid Tags by signature (a raw object's keys and values in order, each prefixed by its length:
+ * tagSignature), kept across requests. A client sends the same tag sets request after request;
+ * with one Tags object per set, every cache keyed by the object (tagsKey, cumulative.ts's series
+ * keys) answers without building its key again: a key JSON and a SHA-1 per series and request
+ * before (#13). Tags are never changed once validated, so one object can serve every request.
+ * Bounded: long signatures are not kept, and the map starts afresh when full.
+ */
+const knownTags = new Map<string, Tags>();
+const KNOWN_TAGS = 4096;
+const KNOWN_SIGNATURE = 1024;
+
+/** One key and value of a signature (see knownTags): their texts, each after its length. */
+export const tagSignature = (key: string, value: string) => `${key.length}:${key}${value.length}:${value}`;
+
+function rememberTags(signature: string, tags: Tags): void {
+  if (signature.length > KNOWN_SIGNATURE) return;
+  if (knownTags.size >= KNOWN_TAGS) knownTags.clear();
+  knownTags.set(signature, tags);
+}
+
+/**
+ * checkTags of the object `raw()` builds, whose own keys and string values, in order, make
+ * `signature` (tagSignature, concatenated): the same Tags object for the same signature, in
+ * this request and the next (see knownTags); raw is only built for a signature not seen.
+ */
+export function checkTagsBySignature(signature: string, raw: () => Record<string, string>): Tags | { error: string } {
+  const known = knownTags.get(signature);
+  if (known) return known;
+  const tags = readTags(raw());
+  if (tags instanceof TagsError) return { error: inEnglish(tags.id, tags.params) };
+  rememberTags(signature, tags);
+  return tags;
+}
+
 export const tagsSchema = z.unknown().transform((raw, ctx): Tags => {
   const tags = readTags(raw);
   if (tags instanceof TagsError) {
@@ -113,7 +148,7 @@ function rawTagsSignature(raw: object): string | null {
     if (!Object.hasOwn(raw, key)) continue;
     const value = (raw as Record<string, unknown>)[key];
     if (typeof value !== 'string') return null;
-    signature += `${key.length}:${key}${value.length}:${value}`;
+    signature += tagSignature(key, value);
   }
   return signature;
 }
@@ -129,6 +164,11 @@ function rawTagsSignature(raw: object): string | null {
 export function readMetricInput(raw: unknown, tagsCache?: Map<string, Tags>): MetricInput | undefined {
   if (raw === null || typeof raw !== 'object') return undefined;
   const { name, value, type, tags, timestamp, unit, id } = raw as Record<string, unknown>;
+  return readMetricFields(name, value, type, tags, timestamp, unit, id, tagsCache);
+}
+
+/** readMetricInput of an item given field by field (a reader that has them in hand builds no object for it). */
+export function readMetricFields(name: unknown, value: unknown, type: unknown, tags: unknown, timestamp: unknown, unit: unknown, id: unknown, tagsCache?: Map<string, Tags>): MetricInput | undefined {
   if (typeof name !== 'string' || name.length === 0 || name.length > 255 || !METRIC_NAME_PATTERN.test(name)) return undefined;
   if (typeof value !== 'number' || !Number.isFinite(value)) return undefined;
   if (!METRIC_TYPE_SET.has(type)) return undefined;
@@ -136,13 +176,16 @@ export function readMetricInput(raw: unknown, tagsCache?: Map<string, Tags>): Me
   let readTagsResult: Tags = {};
   if (tags !== undefined && tags !== null) {
     const signature = tagsCache && typeof tags === 'object' && !Array.isArray(tags) ? rawTagsSignature(tags) : null;
-    const cached = signature !== null ? tagsCache!.get(signature) : undefined;
+    const cached = signature !== null ? (tagsCache!.get(signature) ?? knownTags.get(signature)) : undefined;
     if (cached) readTagsResult = cached;
     else {
       const read = readTags(tags);
       if (read instanceof TagsError) return undefined;
       readTagsResult = read;
-      if (signature !== null) tagsCache!.set(signature, read);
+      if (signature !== null) {
+        tagsCache!.set(signature, read);
+        rememberTags(signature, read);
+      }
     }
   }
   if (timestamp !== undefined && timestamp !== null) {
@@ -161,4 +204,40 @@ export function readMetricInput(raw: unknown, tagsCache?: Map<string, Tags>): Me
     unit: (unit as string | null | undefined) ?? null,
     id: (id as string | null | undefined)?.toLowerCase() ?? null,
   };
+}
+
+/**
+ * Lists of items read ahead of GraphQL (src/plugins/metric-input-list.ts), by the request's
+ * context: what reaches a resolver is not the list itself but a copy (Pothos' zod plugin
+ * copies an input argument, its lists and their objects, shallowly).
+ */
+const readAhead = new WeakMap<object, MetricInput[][]>();
+
+/** Keeps `items`, readMetricInput's results, for the request whose context is `context` (see readAheadOf). */
+export function markRead(context: object, items: MetricInput[]): void {
+  const lists = readAhead.get(context);
+  if (lists) lists.push(items);
+  else readAhead.set(context, [items]);
+}
+
+const sameItem = (copy: unknown, read: MetricInput) => {
+  if (copy === read) return true;
+  if (copy === null || typeof copy !== 'object') return false;
+  const c = copy as Record<string, unknown>;
+  return c.name === read.name && Object.is(c.value, read.value) && c.type === read.type && c.tags === read.tags && c.timestamp === read.timestamp && c.unit === read.unit && c.id === read.id;
+};
+
+/**
+ * The items read ahead for this request that `list` holds (the same values, field by field,
+ * tags and timestamp the very objects): then `list` is readMetricInput's result item by item.
+ * Null when no list read ahead matches (the resolver reads `list` itself).
+ */
+export function readAheadOf(context: object, list: readonly unknown[]): MetricInput[] | null {
+  for (const items of readAhead.get(context) ?? []) {
+    if (items.length !== list.length) continue;
+    let same = true;
+    for (let i = 0; i < items.length && same; i++) same = sameItem(list[i], items[i]!);
+    if (same) return items;
+  }
+  return null;
 }

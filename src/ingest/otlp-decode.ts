@@ -26,7 +26,7 @@ import protobuf from 'protobufjs';
 import type { MetricType, Tags } from '../db/tables.js';
 import type { Observation } from './cumulative.js';
 import { explicitBuckets, exponentialBuckets, type Buckets } from './distribution.js';
-import { checkTags, MAX_FUTURE_MS, METRIC_NAME_PATTERN, storable } from './metric-input.js';
+import { checkTagsBySignature, MAX_FUTURE_MS, METRIC_NAME_PATTERN, storable, tagSignature, type checkTags } from './metric-input.js';
 import type { AnyValue, ExponentialPoint, HistogramPoint, Int64, KeyValue, Metric, NumberPoint, OtlpRequest, SummaryPoint } from './otlp-message.js';
 import { decodeOtlpProtobuf, sharedAttributes } from './otlp-protobuf.js';
 
@@ -138,6 +138,7 @@ export function otlpObservations(request: OtlpRequest, now = Date.now()): Decode
   const out: Decoded = { observations: [], rejections: [], dataPoints: 0 };
   const checked = new Map<Record<string, string>, Map<string, ReturnType<typeof checkTags>>>();
   const sharedTags = new Map<Record<string, string>, Map<KeyValue[], ReturnType<typeof checkTags>>>();
+  const scopeSignatures = new Map<Record<string, string>, string>();
   const refuse = (source: number, reason: Decoded['rejections'][number]['reason'], message: string) => out.rejections.push({ source, reason, message });
 
   for (const rm of request.resourceMetrics ?? []) {
@@ -168,17 +169,27 @@ export function otlpObservations(request: OtlpRequest, now = Date.now()): Decode
     if (attributes) {
       for (let i = 0; i < attributes.length; i++) {
         const kv = attributes[i]!;
-        const value = text(kv.value);
-        signature += `${kv.key.length}:${kv.key}${value.length}:${value}`;
+        signature += tagSignature(kv.key, text(kv.value));
       }
     }
     let byScope = checked.get(scopeTags);
     if (!byScope) checked.set(scopeTags, (byScope = new Map()));
     let tags = byScope.get(signature);
     if (!tags) {
-      const raw: Record<string, string> = { ...scopeTags };
-      for (const kv of attributes ?? []) raw[kv.key] = text(kv.value);
-      byScope.set(signature, (tags = checkTags(raw)));
+      // The scope's tags, then the point's attributes over them: the signature of both in that
+      // order says what raw holds, and finds the Tags of earlier requests (metric-input.ts knownTags).
+      let scopeSignature = scopeSignatures.get(scopeTags);
+      if (scopeSignature === undefined) {
+        scopeSignature = '';
+        for (const key in scopeTags) scopeSignature += tagSignature(key, scopeTags[key]!);
+        scopeSignatures.set(scopeTags, scopeSignature);
+      }
+      tags = checkTagsBySignature(scopeSignature + signature, () => {
+        const raw: Record<string, string> = { ...scopeTags };
+        for (const kv of attributes ?? []) raw[kv.key] = text(kv.value);
+        return raw;
+      });
+      byScope.set(signature, tags);
     }
     if (byArray) byArray.set(attributes!, tags);
     return tags;

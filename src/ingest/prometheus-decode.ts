@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import type { MetricType, Tags } from '../db/tables.js';
 import type { Observation } from './cumulative.js';
-import { checkTags, MAX_FUTURE_MS, METRIC_NAME_PATTERN } from './metric-input.js';
+import { checkTagsBySignature, MAX_FUTURE_MS, METRIC_NAME_PATTERN, tagSignature } from './metric-input.js';
 
 const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url));
 const WriteRequest = protobuf.loadSync(path.join(PROTO_DIR, 'prometheus/remote.proto')).lookupType('prometheus.WriteRequest');
@@ -158,18 +158,25 @@ export function remoteWriteObservations(request: RemoteWriteRequest, existing: R
       for (let i = from; i < to; i++) out.rejections.push({ source: i, reason, message });
     };
     let name = '';
-    const labels: Record<string, string> = {};
+    // The labels but the name, as their signature (one text per label list: the Tags of an
+    // earlier request are found by it, metric-input.ts knownTags) and, when not, as an object.
+    let signature = '';
     for (const label of series.labels ?? []) {
       if (label.name === '__name__') name = label.value;
-      else labels[label.name] = label.value;
+      else signature += tagSignature(label.name, label.value);
     }
+    const labels = () => {
+      const raw: Record<string, string> = {};
+      for (const label of series.labels ?? []) if (label.name !== '__name__') raw[label.name] = label.value;
+      return raw;
+    };
     if (series.histograms?.length) refuseAll('unsupported', `${name}: native histograms are not stored; send classic histograms`, first + samples.length);
     if (samples.length === 0) continue;
     if (name.length === 0 || name.length > 255 || !METRIC_NAME_PATTERN.test(name)) {
       refuseAll('validation', `metric name '${name.slice(0, 100)}' must be 1-255 characters, start with a letter and hold only letters, digits, '.', '_' and '-'`, first, first + samples.length);
       continue;
     }
-    const tags = checkTags(labels);
+    const tags = checkTagsBySignature(signature, labels);
     if ('error' in tags) {
       refuseAll('validation', `${name}: ${tags.error}`, first, first + samples.length);
       continue;

@@ -347,13 +347,36 @@ function planFromCache(items: readonly RecordItem[], known: Known): { outcomes: 
       if (seriesId === undefined) return null;
       seriesOfMetric!.set(item.tags, seriesId);
     }
-    const id = randomUUID();
-    const point: StoredPoint = { id, seriesId, metric: item.name, type: metric.type, unit: metric.unit, tags: item.tags, time: item.timestamp ?? now, value: item.value };
-    points.push(point);
+    const outcome = new StoredOutcome(randomUUID(), seriesId, item.name, metric.type, metric.unit, item.tags, item.timestamp ?? now, item.value);
+    points.push(outcome);
     stored.push(item);
-    outcomes[index] = { ok: true, id, duplicate: false, point };
+    outcomes[index] = outcome;
   }
   return { outcomes, points, stored };
+}
+
+/**
+ * A stored point that is also its item's outcome (its `point` is itself): a write decided from
+ * the caches makes one object per item, not a point and an outcome around it (#13: the objects
+ * of a request, alive until it is answered, are most of what its garbage collection costs).
+ */
+class StoredOutcome implements StoredPoint {
+  readonly ok = true;
+  readonly duplicate = false;
+  constructor(
+    readonly id: string,
+    readonly seriesId: number,
+    readonly metric: string,
+    readonly type: MetricType,
+    readonly unit: string | null,
+    readonly tags: Tags,
+    readonly time: Date,
+    readonly value: number,
+  ) {}
+
+  get point(): StoredPoint {
+    return this;
+  }
 }
 
 /** Columns an audit row may set (NewAuditRow), in the order they are inserted. */

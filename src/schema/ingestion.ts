@@ -4,7 +4,7 @@ import { readTx, requireTenant, tenantTx, WRITERS, type Context } from '../conte
 import { METRIC_TYPES, type MetricType, type Tags } from '../db/tables.js';
 import { describeZodError, userError } from '../errors.js';
 import { rateLimited } from '../rate-limit.js';
-import { metricInputSchema, metricName, readMetricInput, tagsSchema, type MetricInput } from '../ingest/metric-input.js';
+import { metricInputSchema, metricName, readAheadOf, readMetricInput, tagsSchema, type MetricInput } from '../ingest/metric-input.js';
 import type { AuditOf, ItemOutcome, StoredPoint } from '../ingest/record-points.js';
 import { audit, auditRow, contextActor } from '../audit.js';
 import { listMetrics, readPoints } from '../query/metric-catalog.js';
@@ -206,13 +206,15 @@ builder.mutationFields((t) => ({
         throw userError('LIMIT_EXCEEDED', 'batch.tooLarge', { max, got: input.metrics.length }, { limit: max });
       }
       const failed: Failure[] = [];
-      const valid: MetricInput[] = [];
+      // Items read ahead of GraphQL's coercion (src/plugins/metric-input-list.ts) are all valid, in place.
+      const read = readAheadOf(ctx, input.metrics);
+      const valid: MetricInput[] = read ?? [];
       const positions: number[] = [];
       const tagsCache = new Map<string, Tags>();
-      input.metrics.forEach((raw, index) => {
-        const read = readMetricInput(raw, tagsCache);
-        if (read) {
-          valid.push(read);
+      if (!read) input.metrics.forEach((raw, index) => {
+        const item = readMetricInput(raw, tagsCache);
+        if (item) {
+          valid.push(item);
           positions.push(index);
           return;
         }
@@ -247,7 +249,7 @@ builder.mutationFields((t) => ({
       const ids: string[] = [];
       let duplicates = 0;
       outcomes.forEach((outcome, i) => {
-        const index = positions[i]!;
+        const index = read ? i : positions[i]!;
         if (outcome.ok) {
           ids.push(outcome.id);
           if (outcome.duplicate) duplicates++;
