@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
@@ -40,16 +41,23 @@ export function serverEnvFromBench(): Record<string, string> {
   );
 }
 
+/** The node arguments of the image's CMD (the Dockerfile's last line), so the build runs here exactly as the image runs it. */
+function imageCommand(): string[] {
+  const cmd = /^CMD (\[.*\])\s*$/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))?.[1];
+  if (!cmd) throw new Error('the Dockerfile has no CMD ["node", …] line');
+  return (JSON.parse(cmd) as string[]).slice(1);
+}
+
 /**
  * Starts `src/main.ts` on a free port with `env` (over the defaults: production, jobs that
  * would only add noise off); resolves once it prints its URL. Logs go nowhere unless
  * BENCH_SERVER_LOGS is set; BENCH_SERVER_NODE_ARGS adds node flags (e.g. `--cpu-prof`).
- * BENCH_SERVER_DIST=1 runs the build (`npm run build` first: `node dist/main.js`, as the image
- * does) instead of the sources through tsx, whose compiled modules and source maps add to the heap.
+ * BENCH_SERVER_DIST=1 runs the build (`npm run build` first) with the node arguments of the
+ * Dockerfile's CMD, as the image does, instead of the sources through tsx, whose compiled modules and source maps add to the heap.
  */
 export function startServer(env: Record<string, string>, extraNodeArgs: string[] = []): Promise<{ child: ChildProcess; url: string }> {
   const nodeArgs = [...extraNodeArgs, ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean)];
-  const entry = process.env.BENCH_SERVER_DIST === '1' ? ['dist/main.js'] : ['--import', 'tsx', 'src/main.ts'];
+  const entry = process.env.BENCH_SERVER_DIST === '1' ? imageCommand() : ['--import', 'tsx', 'src/main.ts'];
   const child = spawn(process.execPath, [...nodeArgs, ...entry], {
     cwd: ROOT,
     env: {

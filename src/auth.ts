@@ -113,6 +113,17 @@ export interface Authenticator {
   check(principal: Principal, token: string): Promise<PrincipalCheck>;
 }
 
+/**
+ * Whether a token is the operator token. Compared as SHA-256 digests in constant time: the
+ * digests are always 32 bytes, so neither the time taken nor an early length check tells
+ * anything about the operator token's length or content (#16 item 10). `equal` is
+ * crypto.timingSafeEqual; a test passes a recording one to see what is compared.
+ */
+export function operatorMatcher(operatorToken: string, equal: (a: Buffer, b: Buffer) => boolean = timingSafeEqual): (token: string) => boolean {
+  const digest = createHash('sha256').update(operatorToken).digest();
+  return (token) => equal(createHash('sha256').update(token).digest(), digest);
+}
+
 export function createAuthenticator(kysely: Kysely<Database>, options: AuthOptions): Authenticator {
   const ttl = options.cacheTtlMs ?? 5_000;
   // Verified keys by hash, trusted for `ttl` without asking the database again.
@@ -121,7 +132,7 @@ export function createAuthenticator(kysely: Kysely<Database>, options: AuthOptio
   const revokedKeys = new LRUCache<string, true>({ max: 100_000 });
   // Keys whose last_used_at this instance wrote in the last minute.
   const lastUsedWritten = new LRUCache<string, true>({ max: 10_000, ttl: 60_000 });
-  const operatorDigest = options.operatorToken ? createHash('sha256').update(options.operatorToken).digest() : null;
+  const isOperator = options.operatorToken ? operatorMatcher(options.operatorToken) : () => false;
 
   // Lookups of one key in flight: a thousand dashboards reconnecting with the same key (or
   // re-checked in the same second) cost one query, not a thousand waiting for the pool.
@@ -171,9 +182,7 @@ export function createAuthenticator(kysely: Kysely<Database>, options: AuthOptio
   return {
     async authenticate(token) {
       if (!token) return null;
-      // Compared as SHA-256 digests: equal lengths always, so neither the time nor an early
-      // length check tells anything about the operator token's length or content.
-      if (operatorDigest && timingSafeEqual(createHash('sha256').update(token).digest(), operatorDigest)) {
+      if (isOperator(token)) {
         return { kind: 'operator' };
       }
       if (token.startsWith(KEY_PREFIX)) return lookupKey(token);

@@ -13,6 +13,7 @@ import type { Env } from './env.js';
 import { shareRevocations } from './ws-guard.js';
 import { createRateLimiter, type RateLimiter } from './rate-limit.js';
 import { createRecorder, type Recorder } from './ingest/record-points.js';
+import { createAnswerGate, type AnswerGate } from './query/answer-gate.js';
 import { createQueryCache, NO_CACHE, type QueryCache } from './query/cache.js';
 import { fillAll } from './query/fill.js';
 import { GRANULARITIES } from './query/plan.js';
@@ -59,6 +60,8 @@ export interface Deps {
   alerts: Alerts;
   /** Per-tenant token buckets (src/rate-limit.ts). */
   limiter: RateLimiter;
+  /** The buckets of pages being completed at once on this instance (src/query/answer-gate.ts). */
+  pages: AnswerGate;
 }
 
 /**
@@ -172,6 +175,7 @@ export async function openDeps(env: Env, log: Logger, options: OpenOptions = {})
     alertBus,
     alerts,
     limiter,
+    pages: createAnswerGate({ capacity: env.QUERY_PAGE_BUCKETS_IN_FLIGHT, maxWaiting: env.QUERY_PAGE_QUEUE, maxWaitingPerTenant: env.QUERY_PAGE_QUEUE_PER_TENANT, waitMs: env.QUERY_TIMEOUT_MS }),
     async close() {
       scheduler.stop();
       await recorder.drain();

@@ -93,6 +93,16 @@ export const envSchema = z.object({
    * of a range then take under 1 MB.
    */
   QUERY_MAX_BUCKETS: positiveInt(100, 10_000_000).default(100_000),
+  /**
+   * Buckets of pages (metricAggregates, previewMetricDefinition) one instance turns into
+   * responses at once (src/query/answer-gate.ts); more wait their turn, by tenant. 10 000 = one
+   * full page: completing it allocates tens of MB in graphql-js, and two side by side took the
+   * service to 576 MB (#16). Small pages still run side by side.
+   */
+  QUERY_PAGE_BUCKETS_IN_FLIGHT: positiveInt(100, 10_000_000).default(10_000),
+  /** Requests waiting for QUERY_PAGE_BUCKETS_IN_FLIGHT, in all and per tenant; past them (or after QUERY_TIMEOUT_MS waiting) RATE_LIMITED. */
+  QUERY_PAGE_QUEUE: positiveInt(0, 10_000).default(32),
+  QUERY_PAGE_QUEUE_PER_TENANT: positiveInt(0, 10_000).default(4),
   /** series × buckets (history and range) one metricAnomalies request may read. */
   ANOMALY_MAX_CELLS: positiveInt(1_000, 100_000_000).default(200_000),
   /** Oldest a cached answer may be when its range touches the last 15 minutes. */

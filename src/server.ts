@@ -19,6 +19,7 @@ import { localeFrom, localizeErrors, useLocalizedErrors } from './i18n.js';
 import { useRateLimits } from './rate-limit.js';
 import { useMetricSuggestions } from './plugins/metric-suggestions.js';
 import { useMutationJit } from './plugins/mutation-jit.js';
+import { usePageAdmission } from './plugins/page-admission.js';
 import { renderLocalGraphiQL, serveGraphiQLAsset } from './graphiql.js';
 import { useServiceMetrics } from './observability/graphql.js';
 import { live, observeRequest, pathOf, ready, serveMetrics } from './observability/http.js';
@@ -87,7 +88,7 @@ export function createServer(deps: Deps): Server {
     graphiql: { title: 'Metrograph', subscriptionsProtocol: 'WS' },
     renderGraphiQL: renderLocalGraphiQL,
     logging: false,
-    plugins: [...operationLimits(deps.env), useRateLimits(deps.limiter), useLocalizedErrors(), useServiceMetrics(deps.metrics, log), useQueryAudit(deps.db.kysely, log), useDirectDelivery({ field: 'metricRecorded', log }), useMetricSuggestions(deps.db.kysely), useMutationJit()],
+    plugins: [...operationLimits(deps.env), useRateLimits(deps.limiter), useLocalizedErrors(), useServiceMetrics(deps.metrics, log), useQueryAudit(deps.db.kysely, log), useDirectDelivery({ field: 'metricRecorded', log }), useMetricSuggestions(deps.db.kysely), useMutationJit(), usePageAdmission()],
     context: async (initial): Promise<Context> => {
       const requestId = initial.requestId ?? randomUUID();
       // The Node request: the HTTP request itself, or a WebSocket's upgrade request.

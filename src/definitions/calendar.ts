@@ -17,6 +17,11 @@ export type CalendarPeriod = 'DAY' | 'WEEK' | 'MONTH';
 const formatters = new LRUCache<string, Intl.DateTimeFormat>({ max: 600 });
 const canonical = new LRUCache<string, string>({ max: 2_000 });
 
+/** How many formatters and spellings are cached now (test/calendar-cache.test.ts holds them to their bounds). */
+export function cachedZones(): { formatters: number; spellings: number } {
+  return { formatters: formatters.size, spellings: canonical.size };
+}
+
 function formatter(timeZone: string): Intl.DateTimeFormat {
   const name = canonical.get(timeZone) ?? new Intl.DateTimeFormat('en-US', { timeZone }).resolvedOptions().timeZone;
   canonical.set(timeZone, name);

@@ -15,6 +15,8 @@ import { GRANULARITIES, type Granularity } from '../query/plan.js';
 import { checkGroupBy } from '../query/check-names.js';
 import { latestMetricValue, metricTagKeys, metricTagValues } from '../query/metric-catalog.js';
 import { fillPage, type PagePosition } from '../query/fill.js';
+import { bucketSpan } from '../query/budget.js';
+import { admitPage } from '../plugins/page-admission.js';
 import { MetricTypeEnum } from './ingestion.js';
 
 export const GranularityEnum = builder.enumType('Granularity', {
@@ -230,6 +232,9 @@ builder.queryFields((t) => ({
       if (query.groupBy.some((key) => !result.series.some((s) => key in s.tags))) await readTx(ctx, (trx) => checkGroupBy(trx, query.metrics, query.groupBy));
       const width = GRANULARITIES[query.granularity];
       const cursor = after ? decodeCursor(after, queryTag, result.series.length, width) : null;
+      // #16: the page's buckets are held in the instance's answer gate until the response is made.
+      const answered = query.fill === 'NONE' ? result.series.reduce((n, s) => n + s.buckets.length, 0) : result.series.length * bucketSpan(query.from, query.to, width);
+      await admitPage(ctx, info, Math.min(limit, answered));
       const page = fillPage(result.series, { from: query.from, to: query.to, granularityMs: width, fill: query.fill }, limit, cursor);
       const nextCursor = page.more && page.last ? encodeCursor(page.last, queryTag) : null;
       return { granularity: result.granularity, series: page.series, nextCursor, metadata: { executionTimeMs: performance.now() - started, fromCache, sources: result.sources, downsampled: result.downsampled ?? false } };

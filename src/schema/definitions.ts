@@ -23,13 +23,14 @@ import {
   updateDefinition,
   type LoadedDefinition,
 } from '../definitions/store-definitions.js';
-import { parseInput } from '../errors.js';
+import { parseInput, userError } from '../errors.js';
+import { admitPage } from '../plugins/page-admission.js';
 import { metricName, tagsSchema } from '../ingest/metric-input.js';
 import { bucketBudget } from '../query/budget.js';
 import { audit, auditRow, contextActor } from '../audit.js';
 import type { ResultSeries, TagFilter } from '../query/aggregate.js';
 import { autoGranularity, GRANULARITIES, type Granularity } from '../query/plan.js';
-import { AggregateSeriesRef, filterSchema, GranularityEnum, tagKey, TagFilterInput } from './aggregation.js';
+import { AggregateSeriesRef, filterSchema, GranularityEnum, MAX_LIMIT, tagKey, TagFilterInput } from './aggregation.js';
 import { zodMessage } from '../messages.js';
 
 export const VisibilityEnum = builder.enumType('DefinitionVisibility', {
@@ -293,7 +294,7 @@ builder.queryFields((t) => ({
     type: PreviewRef,
     description: 'Evaluates a formula as metricAggregates would a definition of it, without saving anything, and shows what it costs.',
     args: { input: t.arg({ type: PreviewInput, required: true }) },
-    resolve: async (_root, { input: raw }, ctx) => {
+    resolve: async (_root, { input: raw }, ctx, info) => {
       const started = performance.now();
       requireTenant(ctx);
       const input = parseInput(previewSchema, raw);
@@ -301,24 +302,31 @@ builder.queryFields((t) => ({
       const width = GRANULARITIES[input.granularity];
       // #16: the range is budgeted before fixedBuckets lists its starts (the cost check below comes after).
       bucketBudget(input.from, input.to, width, { maxBuckets: env.QUERY_MAX_BUCKETS }, input.granularity);
-      return readTx(ctx, async (trx) => {
+      const bucketing = fixedBuckets(input.from, input.to, width);
+      const { checked, result } = await readTx(ctx, async (trx) => {
         const checked = await checkFormulaInput(trx, input.formula);
-        const bucketing = fixedBuckets(input.from, input.to, width);
         const result = await evaluateFormula(
           trx,
           checked,
           { bucketing, tags: (input.tags ?? {}) as Tags, filters: input.filters ?? [], groupBy: [...new Set(input.groupBy ?? [])] },
           { timescale: db.timescale, maxCost: env.FORMULA_MAX_COST },
         );
-        const series = result.groups.map((group) => ({
-          metric: 'preview',
-          type: 'GAUGE' as const,
-          unit: null,
-          tags: group.tags,
-          buckets: definitionBuckets(group, bucketing),
-        }));
-        return { granularity: input.granularity, metrics: checked.metrics, series, cost: result.cost, sources: result.sources, executionTimeMs: performance.now() - started };
+        return { checked, result };
       }, queryTimeout(ctx));
+      // #16: a preview is one page, at most MAX_LIMIT buckets as metricAggregates' are (it could
+      // be FORMULA_MAX_COST), admitted through the answer gate outside the transaction (a wait
+      // there would hold the engine's connection).
+      const buckets = result.groups.reduce((n, group) => n + group.values.length, 0);
+      if (buckets > MAX_LIMIT) throw userError('LIMIT_EXCEEDED', 'query.previewOverPage', { buckets, limit: MAX_LIMIT }, { limit: MAX_LIMIT });
+      await admitPage(ctx, info, buckets);
+      const series = result.groups.map((group) => ({
+        metric: 'preview',
+        type: 'GAUGE' as const,
+        unit: null,
+        tags: group.tags,
+        buckets: definitionBuckets(group, bucketing),
+      }));
+      return { granularity: input.granularity, metrics: checked.metrics, series, cost: result.cost, sources: result.sources, executionTimeMs: performance.now() - started };
     },
   }),
 }));

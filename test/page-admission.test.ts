@@ -1,0 +1,138 @@
+/**
+ * #16: pages go through the instance's answer gate (src/query/answer-gate.ts,
+ * src/plugins/page-admission.ts), over HTTP and WebSocket alike. The gate here holds 100
+ * buckets, and each page is 60 (an hour at MINUTE, fill ZERO): one page is completed at a time,
+ * the others wait their turn and then succeed, and past the line's bounds they are refused at
+ * once with RATE_LIMITED (429, Retry-After). The test takes the gate itself first, so what
+ * waits is decided by the test, not by timing.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import WebSocket from 'ws';
+import type { AnswerGate } from '../src/query/answer-gate.js';
+import { ENGINES, startApp, type GraphQLResponse, type TestApp } from './harness.js';
+
+const MINUTE = 60_000;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A bound for a broken run, not a speed assertion: a met condition returns at once. */
+async function until(done: () => boolean, what: string, ms = 30_000) {
+  for (const end = Date.now() + ms; Date.now() < end; await sleep(10)) if (done()) return;
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+const PAGE = `query($i: AggregateQueryInput!) { metricAggregates(input: $i) { nextCursor series { buckets { start count avg } } } }`;
+
+describe.each(ENGINES)('page admission (%s)', (engine) => {
+  let app: TestApp;
+  let keys: string[];
+  let from: string;
+  let to: string;
+  /** Buckets held each time a page was admitted. */
+  const heldAtAdmission: number[] = [];
+  let gate: AnswerGate;
+
+  beforeAll(async () => {
+    app = await startApp(engine, { QUERY_PAGE_BUCKETS_IN_FLIGHT: '100', QUERY_PAGE_QUEUE: '3', QUERY_PAGE_QUEUE_PER_TENANT: '2', QUERY_CACHE_SIZE: '0' });
+    keys = [];
+    const hour = Math.floor(Date.now() / (60 * MINUTE)) * 60 * MINUTE - 2 * 60 * MINUTE;
+    from = new Date(hour).toISOString();
+    to = new Date(hour + 60 * MINUTE).toISOString();
+    for (let t = 0; t < 3; t++) {
+      const { adminKey } = await app.createTenant();
+      keys.push(adminKey);
+      const recorded = await app.gql(
+        `mutation($m: [MetricInput!]!) { recordMetrics(input: { metrics: $m }) { accepted } }`,
+        { m: [{ name: 'gate.v', type: 'GAUGE', value: 4, timestamp: new Date(hour + 10 * MINUTE).toISOString() }] },
+        adminKey,
+      );
+      expect(recorded.errors).toBeUndefined();
+    }
+    // Every admission notes what the gate then holds.
+    const pages = app.server.deps.pages;
+    gate = pages;
+    app.server.deps.pages = {
+      ...pages,
+      capacity: pages.capacity,
+      admit: async (tenantId, weight) => {
+        const release = await pages.admit(tenantId, weight);
+        heldAtAdmission.push(pages.held());
+        return release;
+      },
+    };
+  }, 600_000);
+  afterAll(() => app?.close());
+
+  const page = (key: string, limit?: number) => app.post<any>({ query: PAGE, variables: { i: { metrics: ['gate.v'], from, to, granularity: 'MINUTE', fill: 'ZERO', ...(limit ? { limit } : {}) } } }, key);
+
+  /** The same query over a WebSocket: its `next` payload or its `error` list. */
+  async function overSocket(key: string): Promise<GraphQLResponse<any>> {
+    const socket = new WebSocket(`${app.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+    const messages: any[] = [];
+    socket.on('message', (data) => messages.push(JSON.parse(String(data))));
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+    socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${key}` } }));
+    await until(() => messages.some((m) => m.type === 'connection_ack'), 'connection_ack');
+    socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: PAGE, variables: { i: { metrics: ['gate.v'], from, to, granularity: 'MINUTE', fill: 'ZERO' } } } }));
+    await until(() => messages.some((m) => m.id === '1' && (m.type === 'next' || m.type === 'error')), 'the answer');
+    socket.close();
+    const message = messages.find((m) => m.id === '1' && (m.type === 'next' || m.type === 'error'));
+    return message.type === 'next' ? message.payload : { errors: message.payload };
+  }
+
+  test('one page at a time; the others wait their turn, over HTTP and WebSocket, and then succeed; a full line refuses at once', async () => {
+    heldAtAdmission.length = 0;
+    // The test holds the whole gate: every page now waits.
+    const holder = await gate.admit('the test', 100);
+    const [a, b, c] = keys as [string, string, string];
+    const waitingA1 = page(a);
+    const waitingA2 = page(a);
+    await until(() => gate.waiting() === 2, 'two pages of tenant a waiting');
+    // A third page of tenant a: over its share of the line (2), refused at once.
+    const refusedA3 = await page(a);
+    expect(refusedA3.status).toBe(429);
+    expect(refusedA3.body.errors?.map((e) => [e.extensions?.code, e.extensions?.retryAfter])).toEqual([['RATE_LIMITED', 5]]);
+    // Tenant b over a WebSocket takes the last place in the line (3 in all)...
+    const waitingB = overSocket(b);
+    await until(() => gate.waiting() === 3, 'tenant b waiting');
+    // ...so tenant c, with nothing waiting of its own, is refused too: the line is full.
+    const refusedC = await page(c);
+    expect(refusedC.status).toBe(429);
+    expect(refusedC.body.errors?.map((e) => e.extensions?.code)).toEqual(['RATE_LIMITED']);
+    expect(heldAtAdmission).toEqual([]);
+
+    holder();
+    const answers = [(await waitingA1).body, (await waitingA2).body, await waitingB];
+    for (const answer of answers) {
+      expect(answer.errors).toBeUndefined();
+      const buckets = answer.data.metricAggregates.series[0].buckets;
+      expect(buckets).toHaveLength(60);
+      expect(buckets[10]).toEqual({ start: new Date(Date.parse(from) + 10 * MINUTE).toISOString(), count: 1, avg: 4 });
+      expect(buckets[11]).toEqual({ start: new Date(Date.parse(from) + 11 * MINUTE).toISOString(), count: 0, avg: 0 });
+    }
+    // Three pages of 60 in a gate of 100: each was admitted alone.
+    expect(heldAtAdmission).toEqual([60, 60, 60]);
+    expect([gate.held(), gate.waiting()]).toEqual([0, 0]);
+  });
+
+  test('the pages of one request share one admission: together they hold at most the gate', async () => {
+    heldAtAdmission.length = 0;
+    const [a] = keys as [string];
+    const two = (limit: number) =>
+      app.gql<any, any>(
+        `query($i: AggregateQueryInput!) { one: metricAggregates(input: $i) { series { buckets { count } } } two: metricAggregates(input: $i) { series { buckets { count } } } }`,
+        { i: { metrics: ['gate.v'], from, to, granularity: 'MINUTE', fill: 'ZERO', limit } },
+        a,
+      );
+    const fits = await two(40);
+    expect(fits.errors).toBeUndefined();
+    expect([fits.data.one.series[0].buckets.length, fits.data.two.series[0].buckets.length]).toEqual([40, 40]);
+    // Admitted once, for the first page and a full page for the other field, at most the gate.
+    expect(heldAtAdmission).toEqual([100]);
+    const over = await two(60);
+    // The second page would pass what the request holds (60 + 60 > 100): refused, saying what to change.
+    expect(over.errors?.map((e) => [e.extensions?.code, e.message])).toEqual([
+      ['LIMIT_EXCEEDED', 'The pages of one request may hold 100 buckets together; these would hold 120. Ask for smaller pages (limit) or send the fields in separate requests.'],
+    ]);
+    expect(over.data).toBeNull();
+    expect([gate.held(), gate.waiting()]).toEqual([0, 0]);
+  });
+});
