@@ -4,7 +4,7 @@
  * plugin-zod validates a field's arguments in its resolver wrapper, before the resolver runs; a
  * resolver's own `requireTenant` therefore came too late: a caller with no key (or too weak a
  * role) who also sent bad input was told the input rules (BAD_USER_INPUT) instead of
- * UNAUTHENTICATED / FORBIDDEN. This plugin is listed before ZodPlugin in src/builder.ts, and
+ * UNAUTHENTICATED / FORBIDDEN. This plugin is listed before ZodOncePlugin in src/builder.ts, and
  * Pothos wraps resolvers so that the first plugin listed runs first, so the check here runs
  * before validation. The resolver keeps its own check (it needs the principal anyway).
  *
