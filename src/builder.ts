@@ -1,6 +1,7 @@
 import SchemaBuilder from '@pothos/core';
 import ComplexityPlugin from '@pothos/plugin-complexity';
-import ZodPlugin from '@pothos/plugin-zod';
+import AccessPlugin from './plugins/access.js';
+import ZodOncePlugin from './plugins/zod-once.js';
 import { GraphQLError, Kind } from 'graphql';
 import type { Context } from './context.js';
 import type { Tags } from './db/tables.js';
@@ -17,7 +18,10 @@ export const builder = new SchemaBuilder<{
     Tags: { Input: unknown; Output: Tags };
   };
 }>({
-  plugins: [ComplexityPlugin, ZodPlugin],
+  // AccessPlugin first: Pothos runs the first plugin's wrapper first, so who may call a field is
+  // checked before its arguments are validated (src/plugins/access.ts). ZodOncePlugin is
+  // plugin-zod without its second validation of a subscription's arguments at every event.
+  plugins: [AccessPlugin, ComplexityPlugin, ZodOncePlugin],
   defaultFieldNullability: false,
   // Each field's cost is declared here (a list multiplies what it selects by its size bound:
   // `listOf(limit)` below, 10 by default); the operation's total is checked at validation, over

@@ -83,13 +83,6 @@ export function invalidInput(error: z.ZodError): GraphQLError {
   return errorSaying('BAD_USER_INPUT', saidByZod(error), {});
 }
 
-/** Parses with a zod schema, or throws BAD_USER_INPUT saying what to change. */
-export function parseInput<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
-  const result = schema.safeParse(value);
-  if (!result.success) throw invalidInput(result.error);
-  return result.data;
-}
-
 /** Errors from a database that is down or restarting: the client may retry. */
 export function isUnavailable(error: unknown): boolean {
   const code = (error as { code?: string })?.code;

@@ -199,4 +199,38 @@ describe.each(ENGINES)('authentication and roles on %s', (engine) => {
       expect(refused.errors!.map((e) => [e.extensions?.code, e.message])).toEqual([['FORBIDDEN', 'The operator token can only manage tenants']]);
     });
   });
+
+  // Who may call a field is checked before its arguments are validated (src/plugins/access.ts):
+  // a caller without a key, or with too weak a role, is told that, never the input rules. Each
+  // input is really bad: a caller who may call the field gets BAD_USER_INPUT for it.
+  describe('access is checked before input is validated', () => {
+    const keys = { VIEWER: '', DEVELOPER: '' };
+    beforeAll(async () => {
+      keys.VIEWER = (await app.createKey(tenant.adminKey, 'VIEWER')).key;
+      keys.DEVELOPER = (await app.createKey(tenant.adminKey, 'DEVELOPER')).key;
+    });
+    const tokenOf = (who: string) => (who === 'none' ? undefined : who === 'ADMIN' ? tenant.adminKey : who === 'OPERATOR' ? OPERATOR_TOKEN : keys[who as keyof typeof keys]);
+
+    // [what, operation with bad input, refused caller, its code, a caller who may call it]
+    test.each([
+      ['metricAggregates, no metrics', '{ metricAggregates(input: { metrics: [], from: "2026-01-01T00:00:00Z" }) { granularity } }', 'none', 'UNAUTHENTICATED', 'VIEWER'],
+      ['metricAnomalies, MINUTE', '{ metricAnomalies(input: { metric: "cpu", from: "2026-01-01T00:00:00Z", granularity: MINUTE }) { threshold } }', 'none', 'UNAUTHENTICATED', 'VIEWER'],
+      ['latestValue, nested tags', '{ latestValue(metric: "cpu", tags: { a: { b: "c" } }) { value } }', 'none', 'UNAUTHENTICATED', 'VIEWER'],
+      ['alertEvents, limit 0', '{ alertEvents(limit: 0) { id } }', 'none', 'UNAUTHENTICATED', 'VIEWER'],
+      ['usage, limit 0', '{ usage(limit: 0) { series } }', 'none', 'UNAUTHENTICATED', 'VIEWER'],
+      ['metricReport, bad metric name', '{ metricReport(input: { metric: "1cpu", period: DAY, from: "2026-01-01T00:00:00Z", to: "2026-01-02T00:00:00Z" }) { metric } }', 'none', 'UNAUTHENTICATED', 'VIEWER'],
+      ['setTenantLimits, bad tenant id', 'mutation { setTenantLimits(input: { tenantId: "nope" }) { maxSeries } }', 'none', 'UNAUTHENTICATED', 'OPERATOR'],
+      ['setTenantLimits by a tenant key, bad tenant id', 'mutation { setTenantLimits(input: { tenantId: "nope" }) { maxSeries } }', 'ADMIN', 'FORBIDDEN', 'OPERATOR'],
+      ['recordMetric, negative counter', 'mutation { recordMetric(input: { name: "c", type: COUNTER, value: -1 }) { id } }', 'VIEWER', 'FORBIDDEN', 'DEVELOPER'],
+      ['createMetricDefinition, bad name', 'mutation { createMetricDefinition(input: { name: "1bad", formula: "cpu" }) { definition { id } } }', 'VIEWER', 'FORBIDDEN', 'DEVELOPER'],
+      ['createAlertRule, empty name', 'mutation { createAlertRule(input: { name: " ", metric: "cpu" }) { webhookSecret } }', 'VIEWER', 'FORBIDDEN', 'DEVELOPER'],
+      ['pauseAlertRule, not a uuid', 'mutation { pauseAlertRule(id: "nope") { id } }', 'VIEWER', 'FORBIDDEN', 'DEVELOPER'],
+      ['setRetention, 0 raw days', 'mutation { setRetention(input: { rawDays: 0 }) { rawDays } }', 'DEVELOPER', 'FORBIDDEN', 'ADMIN'],
+      ['purgeMetrics, no metrics', 'mutation { purgeMetrics(input: { metrics: [], olderThan: "2026-01-01T00:00:00Z" }, confirm: true) { deleted } }', 'VIEWER', 'FORBIDDEN', 'ADMIN'],
+      ['backfillReportRollups, empty range', 'mutation { backfillReportRollups(input: { from: "2026-01-02T00:00:00Z", to: "2026-01-01T00:00:00Z" }) { id } }', 'VIEWER', 'FORBIDDEN', 'ADMIN'],
+    ])('%s', async (_what, query, refused, code, allowed) => {
+      expect(codes(await app.gql(query, {}, tokenOf(refused)))).toEqual([code]);
+      expect(codes(await app.gql(query, {}, tokenOf(allowed)))).toEqual(['BAD_USER_INPUT']);
+    });
+  });
 });

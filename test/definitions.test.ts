@@ -324,7 +324,7 @@ describe.each(ENGINES)('metric definitions on %s', (engine) => {
     const cases: Array<[Record<string, unknown>, string]> = [
       [{ name: 'dup.name', formula: 'sum(cpu)' }, "A metric definition named 'dup.name' already exists in this tenant"],
       [{ name: 'cpu', formula: 'avg(cpu)' }, "'cpu' is a recorded metric; a definition must not shadow it: choose another name"],
-      [{ name: '9lives', formula: 'avg(cpu)' }, 'name: name must start with a letter and contain only letters, digits, ".", "_" and "-"'],
+      [{ name: '9lives', formula: 'avg(cpu)' }, 'input.name: name must start with a letter and contain only letters, digits, ".", "_" and "-"'],
       [{ name: 'x', formula: 'avg(cpu)', groupBy: ['host', 'route'] }, "groupBy key 'route' is not a tag of 'cpu' (its tags: host); a definition can group by tag keys that every metric it references has"],
     ];
     for (const [input, message] of cases) {

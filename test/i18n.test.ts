@@ -7,7 +7,7 @@ import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import type { GraphQLError } from 'graphql';
 import { z } from 'zod';
-import { parseInput } from '../src/errors.js';
+import { invalidInput } from '../src/errors.js';
 import { localeFrom, localizeErrors } from '../src/i18n.js';
 import { metricName } from '../src/ingest/metric-input.js';
 import { english, ENGLISH, polish, render, zodMessage, type MessageId } from '../src/messages.js';
@@ -47,12 +47,8 @@ test('a message with params is said with its params in each language; an English
 
 test("a validation summary is said part by part, by id; zod's own messages stay as zod wrote them", () => {
   const schema = z.object({ metrics: z.array(z.object({ value: z.number().max(10, zodMessage('field.range', { field: 'value', min: 0, max: 10 })), unit: z.string().max(3, zodMessage('field.tooLong', { field: 'unit', max: 3 })), name: metricName })), count: z.number() });
-  let error: GraphQLError | undefined;
-  try {
-    parseInput(schema, { metrics: [{ value: 11, unit: 'bytes', name: '1a' }], count: 'x' });
-  } catch (thrown) {
-    error = thrown as GraphQLError;
-  }
+  const parsed = schema.safeParse({ metrics: [{ value: 11, unit: 'bytes', name: '1a' }], count: 'x' });
+  const error: GraphQLError | undefined = parsed.success ? undefined : invalidInput(parsed.error);
   expect(error!.extensions.code).toBe('BAD_USER_INPUT');
   expect(error!.message).toBe(
     'metrics.0.value: value must be 0-10; metrics.0.unit: unit must be at most 3 characters; metrics.0.name: name must start with a letter and contain only letters, digits, ".", "_" and "-"; count: Invalid input: expected number, received string',
@@ -113,7 +109,7 @@ describe('over HTTP and WebSocket', () => {
     };
     const english = await errorsIn(undefined);
     const polish = await errorsIn('pl');
-    expect(english.map((e) => [e.extensions.code, e.message])).toEqual([['BAD_USER_INPUT', 'metrics: metrics needs at least one name']]);
-    expect(polish.map((e) => [e.extensions.code, e.message])).toEqual([['BAD_USER_INPUT', 'metrics: metrics potrzebuje co najmniej jednej nazwy']]);
+    expect(english.map((e) => [e.extensions.code, e.message])).toEqual([['BAD_USER_INPUT', 'filter.metrics: metrics needs at least one name']]);
+    expect(polish.map((e) => [e.extensions.code, e.message])).toEqual([['BAD_USER_INPUT', 'filter.metrics: metrics potrzebuje co najmniej jednej nazwy']]);
   });
 });

@@ -216,7 +216,7 @@ describe.each(ENGINES)('reports on %s', (engine) => {
 
   test('bad input: an unknown time zone, too many periods, an unknown metric', async () => {
     const zone = await app.send(REPORT, { input: { metric: 'orders', period: 'DAY', from: '2026-10-01T00:00:00Z', timeZone: 'Mars/Olympus' } }, admin);
-    expect(zone.errors?.[0]).toMatchObject({ message: 'timeZone: timeZone must be an IANA time zone name, e.g. Europe/Warsaw or UTC', extensions: { code: 'BAD_USER_INPUT' } });
+    expect(zone.errors?.[0]).toMatchObject({ message: 'input.timeZone: timeZone must be an IANA time zone name, e.g. Europe/Warsaw or UTC', extensions: { code: 'BAD_USER_INPUT' } });
     const long = await app.send(REPORT, { input: { metric: 'orders', period: 'DAY', from: '2020-01-01T00:00:00Z', to: '2026-01-01T00:00:00Z' } }, admin);
     expect(codes(long)).toEqual(['LIMIT_EXCEEDED']);
     expect(codes(await app.send(REPORT, { input: { metric: 'nope', period: 'DAY', from: '2026-10-01T00:00:00Z' } }, admin))).toEqual(['NOT_FOUND']);

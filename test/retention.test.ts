@@ -125,7 +125,7 @@ describe.each(ENGINES)('retention on %s', (engine) => {
     expect(codes(await app.gql(SetRetention, { input: { rawDays: 10 } }, developer.key))).toEqual(['FORBIDDEN']);
     const tooShort = await app.gql(SetRetention, { input: { rawDays: 3, hourDays: 20 } }, a.adminKey);
     expect(codes(tooShort)).toEqual(['BAD_USER_INPUT']);
-    expect(tooShort.errors![0]!.message).toBe('rawDays: rawDays must be 7-36500; hourDays: hourDays must be 36-36500');
+    expect(tooShort.errors![0]!.message).toBe('input.rawDays: rawDays must be 7-36500; input.hourDays: hourDays must be 36-36500');
 
     expect((await app.gql(SetRetention, { input: { rawDays: 7, minuteDays: 7, dayDays: 400 } }, a.adminKey)).data!.setRetention).toMatchObject({
       rawDays: 7,

@@ -21,14 +21,25 @@ export interface Budgets {
 
 /** The tenant's budgets: its overrides over the defaults. */
 export async function budgetsOf(trx: TenantTx, defaults: Budgets): Promise<Budgets> {
-  const { rows } = await sql<{ max_series: number | null; max_series_per_metric: number | null; max_tag_values: number | null }>`
-    select max_series, max_series_per_metric, max_tag_values from tenant_limits where tenant_id = current_tenant_id()`.execute(trx);
-  const row = rows[0];
+  const row = await trx
+    .selectFrom('tenant_limits')
+    .select(['max_series', 'max_series_per_metric', 'max_tag_values'])
+    .where('tenant_id', '=', sql<string>`current_tenant_id()`)
+    .executeTakeFirst();
   return {
     maxSeries: row?.max_series ?? defaults.maxSeries,
     maxSeriesPerMetric: row?.max_series_per_metric ?? defaults.maxSeriesPerMetric,
     maxTagValues: row?.max_tag_values ?? defaults.maxTagValues,
   };
+}
+
+/** The tenant's series in all. */
+export async function countSeries(trx: TenantTx): Promise<number> {
+  const { n } = await trx
+    .selectFrom('series')
+    .select((eb) => eb.cast<number>(eb.fn.countAll(), 'integer').as('n'))
+    .executeTakeFirstOrThrow();
+  return n;
 }
 
 export interface Candidate {
@@ -50,13 +61,20 @@ export async function admitSeries(trx: TenantTx, wanted: Candidate[], defaults: 
   const metricIds = [...new Set(wanted.map((w) => w.metricId))];
   const tagKeys = [...new Set(wanted.flatMap((w) => Object.keys(w.tags)))];
 
+  // Hand-written: `existing` and `values` read set-returning functions (unnest … with
+  // ordinality, jsonb_each_text) in the FROM list, whose columns the Database interface cannot describe.
   const [existing, total, perMetric, values] = await Promise.all([
     sql<{ n: number }>`
       select i.n::int as n from series s
       join unnest(${wanted.map((w) => w.metricId)}::bigint[], ${wanted.map((w) => JSON.stringify(w.tags))}::jsonb[]) with ordinality as i (metric_id, tags, n)
         on s.metric_id = i.metric_id and md5(s.tags::text) = md5(i.tags::text)`.execute(trx),
-    sql<{ n: number }>`select count(*)::int as n from series`.execute(trx),
-    sql<{ metric_id: number; n: number }>`select metric_id, count(*)::int as n from series where metric_id = any(${metricIds}::bigint[]) group by 1`.execute(trx),
+    countSeries(trx),
+    trx
+      .selectFrom('series')
+      .select((eb) => ['metric_id', eb.cast<number>(eb.fn.countAll(), 'integer').as('n')])
+      .where((eb) => eb('metric_id', '=', eb.fn.any(sql<number[]>`${metricIds}::bigint[]`)))
+      .groupBy('metric_id')
+      .execute(),
     tagKeys.length
       ? sql<{ metric_id: number; key: string; value: string }>`
           select distinct s.metric_id, t.key, t.value from series s, jsonb_each_text(s.tags) t
@@ -64,8 +82,8 @@ export async function admitSeries(trx: TenantTx, wanted: Candidate[], defaults: 
       : Promise.resolve({ rows: [] as Array<{ metric_id: number; key: string; value: string }> }),
   ]);
   const exists = new Set(existing.rows.map((r) => wanted[r.n - 1]!.key));
-  let series = total.rows[0]?.n ?? 0;
-  const seriesOf = new Map(perMetric.rows.map((r) => [Number(r.metric_id), r.n]));
+  let series = total;
+  const seriesOf = new Map(perMetric.map((r) => [Number(r.metric_id), r.n]));
   const valuesOf = new Map<string, Set<string>>();
   for (const row of values.rows) {
     const k = `${row.metric_id} ${row.key}`;

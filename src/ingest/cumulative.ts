@@ -197,9 +197,12 @@ export async function readStates(trx: TenantTx, keys: Iterable<string>): Promise
   const states = new Map<string, State>();
   if (list.length === 0) return states;
   await sql`select pg_advisory_xact_lock(hashtextextended('metrograph.cumulative.' || current_tenant_id()::text, 0))`.execute(trx);
-  const { rows } = await sql<{ series_key: string; state: State }>`
-    select series_key, state from cumulative_state where series_key = any(${list}::text[])`.execute(trx);
-  for (const row of rows) states.set(row.series_key, row.state);
+  const rows = await trx
+    .selectFrom('cumulative_state')
+    .select(['series_key', 'state'])
+    .where((eb) => eb('series_key', '=', eb.fn.any(sql<string[]>`${list}::text[]`)))
+    .execute();
+  for (const row of rows) states.set(row.series_key, row.state as State);
   return states;
 }
 

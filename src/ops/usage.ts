@@ -6,7 +6,7 @@ import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/tables.js';
 import { withTenant, type TenantTx } from '../db/tenant.js';
 import { userError } from '../errors.js';
-import { budgetsOf, type Budgets } from '../ingest/cardinality.js';
+import { budgetsOf, countSeries, type Budgets } from '../ingest/cardinality.js';
 
 export interface TagKeyUsage {
   metric: string;
@@ -24,10 +24,7 @@ export interface Usage {
 /** The tenant's series in all, its budgets, and its `limit` largest metrics and tag keys (by distinct values per metric). */
 export async function readUsage(trx: TenantTx, defaults: Budgets, limit: number): Promise<Usage> {
   const budgets = await budgetsOf(trx, defaults);
-  const total = await trx
-    .selectFrom('series')
-    .select((eb) => eb.cast<number>(eb.fn.countAll(), 'integer').as('n'))
-    .executeTakeFirstOrThrow();
+  const total = await countSeries(trx);
   const metrics = await trx
     .selectFrom('series as s')
     .innerJoin('metrics as m', 'm.id', 's.metric_id')
@@ -43,7 +40,7 @@ export async function readUsage(trx: TenantTx, defaults: Budgets, limit: number)
     select m.name as metric, t.key, count(distinct t.value)::int as values
     from series s join metrics m on m.id = s.metric_id, jsonb_each_text(s.tags) t
     group by m.name, t.key order by values desc, m.name, t.key limit ${limit}`.execute(trx);
-  return { series: total.n, budgets, metrics, topTagKeys: keys.rows };
+  return { series: total, budgets, metrics, topTagKeys: keys.rows };
 }
 
 /**

@@ -60,6 +60,7 @@ export const aggregateInputSchema = aggregateInputShape.transform((input, ctx) =
       groupBy: [...new Set(input.groupBy ?? [])],
       fill: input.fill ?? 'NONE',
     };
-    return { query, limit: input.limit ?? MAX_LIMIT, after: input.after ?? null };
+    // openEnded: no `to` was given, so a live query's range grows with time.
+    return { query, limit: input.limit ?? MAX_LIMIT, after: input.after ?? null, openEnded: input.to == null };
   });
 

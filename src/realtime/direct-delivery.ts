@@ -176,7 +176,8 @@ export function useDirectDelivery(options: { field: string; log: Logger }): Plug
 
   /** One execution of the selection set over `event`, as graphql-ws would have sent it. */
   function serialise(args: ExecutionArgs, event: object): Payload {
-    // Asynchronous when the root field's resolver is (plugin-zod wraps fields with arguments).
+    // Asynchronous only if the root field's resolver is: src/plugins/zod-once.ts leaves a
+    // subscription's resolve unwrapped (plain plugin-zod made it async, parsing the arguments per event).
     const result = execute({ ...args, rootValue: event });
     return isPromise(result) ? result.then(toJson) : toJson(result);
   }

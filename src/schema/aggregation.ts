@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { builder } from '../builder.js';
 import { metricLoader, queryTimeout, readTx, requireTenant, type Context } from '../context.js';
 import type { Tags } from '../db/tables.js';
-import { parseInput, userError } from '../errors.js';
+import { userError } from '../errors.js';
 import { metricName, tagsSchema } from '../ingest/metric-input.js';
 import { type Bucket, type ResultSeries } from '../query/aggregate.js';
 import { answerQuery, type QueryMetadata } from '../query/answer-query.js';
@@ -65,7 +65,8 @@ export const AggregateQueryInput = builder.inputType('AggregateQueryInput', {
   }),
 });
 
-import { aggregateInputSchema, aggregateInputShape, tagKey } from '../query/aggregate-input.js';
+import { aggregateInputSchema, tagKey } from '../query/aggregate-input.js';
+import { validated } from './validated.js';
 export { aggregateInputSchema, aggregateInputShape, filterSchema, MAX_LIMIT, tagKey } from '../query/aggregate-input.js';
 export type { QueryMetadata } from '../query/answer-query.js';
 
@@ -215,16 +216,18 @@ function withDefinition<T>(ctx: Context, name: string, work: (trx: TenantTx, def
 }
 
 const nameArg = z.string().max(255);
+const aggregateInput = validated(aggregateInputSchema);
+const latestTags = validated(tagsSchema);
 
 builder.queryFields((t) => ({
   metricAggregates: t.field({
     type: AggregateResultRef,
     description: 'Aggregates per time bucket, filtered by tags and grouped by tag values, from continuous aggregates where they answer exactly.',
-    args: { input: t.arg({ type: AggregateQueryInput, required: true, validate: { schema: aggregateInputShape } }) },
-    resolve: async (_root, { input }, ctx, info) => {
+    access: 'tenant',
+    args: { input: t.arg({ type: AggregateQueryInput, required: true, validate: aggregateInput.validate }) },
+    resolve: async (_root, args, ctx, info) => {
       const started = performance.now();
-      requireTenant(ctx);
-      const { query, limit, after } = parseInput(aggregateInputSchema, input);
+      const { query, limit, after } = aggregateInput.of(args.input);
       const percentiles = selects(info, PERCENTILE_FIELDS);
       const queryTag = createHash('sha256').update(JSON.stringify([query, percentiles])).digest('base64url').slice(0, 12);
       const { result, fromCache } = await answerQuery(ctx.deps, requireTenant(ctx), query, percentiles);
@@ -245,9 +248,10 @@ builder.queryFields((t) => ({
     nullable: true,
     description:
       'The latest value of a metric over the series matching `tags`; null when it has no points. For a metric definition: its value over the newest minute (within 24 hours) in which its metrics have points, stamped with that minute’s start.',
-    args: { metric: t.arg.string({ required: true, validate: { schema: metricName } }), tags: t.arg({ type: 'Tags' }) },
+    access: 'tenant',
+    args: { metric: t.arg.string({ required: true, validate: { schema: metricName } }), tags: t.arg({ type: 'Tags', validate: latestTags.validate }) },
     resolve: async (_root, args, ctx) => {
-      const tags: Tags = args.tags == null ? {} : parseInput(tagsSchema, args.tags);
+      const tags: Tags = latestTags.of(args.tags) ?? {};
       if (!(await metricLoader(ctx).load(args.metric))) {
         return withDefinition(ctx, args.metric, async (trx, definition) => {
           const latest = await latestDefinitionValue(trx, definition, tags, { timescale: ctx.deps.db.timescale, maxCost: ctx.deps.env.FORMULA_MAX_COST });
@@ -261,6 +265,7 @@ builder.queryFields((t) => ({
   }),
   tagKeys: t.stringList({
     description: 'The tag keys used by a metric’s series, alphabetically. For a metric definition: the keys every metric it reads has (what it can be grouped by).',
+    access: 'tenant',
     args: { metric: t.arg.string({ required: true, validate: { schema: metricName } }) },
     resolve: async (_root, args, ctx) => {
       if (!(await metricLoader(ctx).load(args.metric))) return withDefinition(ctx, args.metric, definitionTagKeys);
@@ -271,6 +276,7 @@ builder.queryFields((t) => ({
   tagValues: t.stringList({
     description:
       'The values of one tag key in a metric’s series, alphabetically, optionally those starting with `prefix` (at most `limit`, default 1000). For a metric definition: across the series of the metrics it reads.',
+    access: 'tenant',
     args: {
       metric: t.arg.string({ required: true, validate: { schema: metricName } }),
       key: t.arg.string({ required: true, validate: { schema: tagKey } }),

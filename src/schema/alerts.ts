@@ -8,7 +8,7 @@ import { contextActor, type AuditAction } from '../audit.js';
 import { builder, listOf } from '../builder.js';
 import { metricLoader, requireTenant, tenantTx, WRITERS, type Context } from '../context.js';
 import { findDefinitions, readerOf } from '../definitions/store-definitions.js';
-import { parseInput, userError } from '../errors.js';
+import { userError } from '../errors.js';
 import { metricName, tagsSchema } from '../ingest/metric-input.js';
 import type { AlertRuleRow, WebhookAttemptRow, WebhookDeliveryRow } from '../db/tables.js';
 import { changeRule, createRule, deleteRule, listDeliveries, listEvents, listRules, newWebhookSecret, readRule, ruleColumns, type AlertEventWithRule } from '../alerts/rules.js';
@@ -19,6 +19,7 @@ import { createFeed, dropOldest } from '../realtime/feed.js';
 import { filterSchema, TagFilterInput } from './aggregation.js';
 import { TagFilterRef } from './definitions.js';
 import { zodMessage } from '../messages.js';
+import { validated } from './validated.js';
 
 const KINDS = ['THRESHOLD', 'ERROR_RATE', 'ABSENCE', 'ANOMALY'] as const;
 const SEVERITIES = ['INFO', 'WARNING', 'CRITICAL'] as const;
@@ -123,6 +124,13 @@ const updateSchema = z.object({
 });
 
 const idSchema = z.string().uuid(zodMessage('field.uuid', { field: 'id' }));
+const createInput = validated(createSchema);
+const updateInput = validated(updateSchema);
+const ruleId = validated(idSchema);
+const eventCursor = validated(z.coerce.number().int().positive(zodMessage('alert.eventCursor')));
+const limitUpTo = (max: number) => validated(z.number().int().min(1, zodMessage('field.range', { field: 'limit', min: 1, max })).max(max, zodMessage('field.range', { field: 'limit', min: 1, max })));
+const eventsLimit = limitUpTo(500);
+const deliveriesLimit = limitUpTo(200);
 
 const AlertRuleRef = builder.objectRef<AlertRuleRow>('AlertRule').implement({
   description: 'A condition on a metric or metric definition, evaluated every ALERT_EVALUATION_CRON tick.',
@@ -262,10 +270,11 @@ builder.mutationFields((t) => ({
   createAlertRule: t.field({
     type: CreatedAlertRuleRef,
     description: 'A new rule (ADMIN, MANAGER, DEVELOPER), evaluated from the next tick. Its webhook secret is shown only here.',
-    args: { input: t.arg({ type: CreateAlertRuleInput, required: true }) },
+    access: { roles: WRITERS },
+    args: { input: t.arg({ type: CreateAlertRuleInput, required: true, validate: createInput.validate }) },
     resolve: async (_root, args, ctx) => {
       const principal = requireTenant(ctx, WRITERS);
-      const input = parseInput(createSchema, args.input);
+      const input = createInput.of(args.input);
       await checkMetric(ctx, input.metric);
       const webhookSecret = input.webhookUrl ? newWebhookSecret() : null;
       const rule = await tenantTx(ctx, (trx) => createRule(trx, principal, contextActor(ctx), input, webhookSecret));
@@ -275,10 +284,10 @@ builder.mutationFields((t) => ({
   updateAlertRule: t.field({
     type: AlertRuleRef,
     description: 'Changes a rule (ADMIN, MANAGER, DEVELOPER). A new webhookUrl keeps the rule’s secret; the first one creates it (see createAlertRule).',
-    args: { input: t.arg({ type: UpdateAlertRuleInput, required: true }) },
+    access: { roles: WRITERS },
+    args: { input: t.arg({ type: UpdateAlertRuleInput, required: true, validate: updateInput.validate }) },
     resolve: async (_root, args, ctx) => {
-      requireTenant(ctx, WRITERS);
-      const input = parseInput(updateSchema, args.input);
+      const input = updateInput.of(args.input);
       const set = ruleColumns(input);
       if (input.webhookUrl !== undefined) {
         set.webhook_url = input.webhookUrl;
@@ -291,21 +300,24 @@ builder.mutationFields((t) => ({
   pauseAlertRule: t.field({
     type: AlertRuleRef,
     description: 'Stops evaluating a rule until resumed.',
-    args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => changeRuleAs(ctx, parseInput(idSchema, args.id), 'ALERT_RULE_PAUSED', { paused: true }),
+    access: { roles: WRITERS },
+    args: { id: t.arg.id({ required: true, validate: ruleId.validate }) },
+    resolve: (_root, args, ctx) => changeRuleAs(ctx, ruleId.of(args.id), 'ALERT_RULE_PAUSED', { paused: true }),
   }),
   resumeAlertRule: t.field({
     type: AlertRuleRef,
-    args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => changeRuleAs(ctx, parseInput(idSchema, args.id), 'ALERT_RULE_RESUMED', { paused: false }),
+    access: { roles: WRITERS },
+    args: { id: t.arg.id({ required: true, validate: ruleId.validate }) },
+    resolve: (_root, args, ctx) => changeRuleAs(ctx, ruleId.of(args.id), 'ALERT_RULE_RESUMED', { paused: false }),
   }),
   deleteAlertRule: t.field({
     type: 'ID',
     description: 'Deletes a rule and its history; returns its id.',
-    args: { id: t.arg.id({ required: true }) },
+    access: { roles: WRITERS },
+    args: { id: t.arg.id({ required: true, validate: ruleId.validate }) },
     resolve: async (_root, args, ctx) => {
       const principal = requireTenant(ctx, WRITERS);
-      const id = parseInput(idSchema, args.id);
+      const id = ruleId.of(args.id);
       return tenantTx(ctx, (trx) => deleteRule(trx, principal.tenantId, contextActor(ctx), id));
     },
   }),
@@ -335,13 +347,15 @@ builder.queryFields((t) => ({
     type: [AlertEventRef],
     description: 'State changes, newest first; `before` (an event id) pages back.',
     complexity: listOf(100),
-    args: { ruleId: t.arg.id(), before: t.arg.id(), limit: t.arg.int({ description: '1-500, default 100.' }) },
+    access: 'tenant',
+    args: {
+      ruleId: t.arg.id({ validate: ruleId.validate }),
+      before: t.arg.id({ validate: eventCursor.validate }),
+      limit: t.arg.int({ description: '1-500, default 100.', validate: eventsLimit.validate }),
+    },
     resolve: async (_root, args, ctx) => {
-      requireTenant(ctx);
-      const ruleId = args.ruleId == null ? null : parseInput(idSchema, args.ruleId);
-      const before = args.before == null ? null : parseInput(z.coerce.number().int().positive(zodMessage('alert.eventCursor')), args.before);
-      const limit = parseInput(z.number().int().min(1, zodMessage('field.range', { field: 'limit', min: 1, max: 500 })).max(500, zodMessage('field.range', { field: 'limit', min: 1, max: 500 })), args.limit ?? 100);
-      const rows = await tenantTx(ctx, (trx) => listEvents(trx, { ruleId, before, limit }));
+      const filter = { ruleId: ruleId.of(args.ruleId) ?? null, before: eventCursor.of(args.before) ?? null, limit: eventsLimit.of(args.limit) ?? 100 };
+      const rows = await tenantTx(ctx, (trx) => listEvents(trx, filter));
       return rows.map(eventOf);
     },
   }),
@@ -349,12 +363,12 @@ builder.queryFields((t) => ({
     type: [WebhookDeliveryRef],
     description: 'The delivery log of a rule’s webhook, newest first, with every attempt.',
     complexity: listOf(50),
-    args: { ruleId: t.arg.id({ required: true }), limit: t.arg.int({ description: '1-200, default 50.' }) },
+    access: 'tenant',
+    args: { ruleId: t.arg.id({ required: true, validate: ruleId.validate }), limit: t.arg.int({ description: '1-200, default 50.', validate: deliveriesLimit.validate }) },
     resolve: async (_root, args, ctx) => {
-      requireTenant(ctx);
-      const ruleId = parseInput(idSchema, args.ruleId);
-      const limit = parseInput(z.number().int().min(1, zodMessage('field.range', { field: 'limit', min: 1, max: 200 })).max(200, zodMessage('field.range', { field: 'limit', min: 1, max: 200 })), args.limit ?? 50);
-      return tenantTx(ctx, (trx) => listDeliveries(trx, ruleId, limit));
+      const id = ruleId.of(args.ruleId);
+      const limit = deliveriesLimit.of(args.limit) ?? 50;
+      return tenantTx(ctx, (trx) => listDeliveries(trx, id, limit));
     },
   }),
 }));

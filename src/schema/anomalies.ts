@@ -6,7 +6,8 @@ import { builder } from '../builder.js';
 import { answerQuery } from '../query/answer-query.js';
 import { readTx, requireTenant, type Context } from '../context.js';
 import { findDefinitions, readerOf } from '../definitions/store-definitions.js';
-import { parseInput, userError } from '../errors.js';
+import { userError } from '../errors.js';
+import { validated } from './validated.js';
 import { metricName, tagsSchema } from '../ingest/metric-input.js';
 import { AGGREGATIONS } from '../alerts/state.js';
 import { DAY_MS, SENSITIVITIES, type AnomalyPoint } from '../anomaly/baseline.js';
@@ -122,16 +123,19 @@ const AnomalyResultRef = builder
     }),
   });
 
+const anomalyRequest = validated(anomalyInput);
+
 builder.queryFields((t) => ({
   metricAnomalies: t.field({
     type: AnomalyResultRef,
     description:
       'Each bucket of a metric or definition against its seasonal baseline: the median of the same hour of the week over the last historyWeeks weeks (trend-adjusted), with a robust band. Read from the 1 hour and 1 day aggregates.',
-    args: { input: t.arg({ type: AnomalyQueryInput, required: true }) },
+    access: 'tenant',
+    args: { input: t.arg({ type: AnomalyQueryInput, required: true, validate: anomalyRequest.validate }) },
     resolve: async (_root, args, ctx) => {
       const started = performance.now();
       const principal = requireTenant(ctx);
-      const request = parseInput(anomalyInput, args.input);
+      const request = anomalyRequest.of(args.input);
       const now = new Date();
       const range = judgedRange(request, now);
       const width = ANOMALY_GRANULARITIES[request.granularity];

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { builder, listOf } from '../builder.js';
 import { ADMINS, tenantTx } from '../context.js';
 import { AUDIT_ACTIONS, readAuditLog, type AuditAction } from '../audit.js';
-import { parseInput, userError } from '../errors.js';
+import { userError } from '../errors.js';
+import { validated } from './validated.js';
 import type { AuditRow } from '../db/tables.js';
 import { RoleEnum } from './tenancy.js';
 import { zodMessage } from '../messages.js';
@@ -59,15 +60,15 @@ const AuditLogFilter = builder.inputType('AuditLogFilter', {
   }),
 });
 
-const filterSchema = z
-  .object({
+const auditFilter = validated(
+  z.object({
     actions: z.array(z.enum(AUDIT_ACTIONS)).max(AUDIT_ACTIONS.length).nullish(),
     keyId: z.string().uuid(zodMessage('field.uuid', { field: 'keyId' })).nullish(),
     target: z.string().max(500).nullish(),
     from: z.date().nullish(),
     to: z.date().nullish(),
-  })
-  .nullish();
+  }),
+);
 
 const AuditLogPage = builder.objectRef<{ entries: AuditRow[]; nextCursor: string | null }>('AuditLogPage').implement({
   fields: (t) => ({
@@ -88,8 +89,9 @@ builder.queryFields((t) => ({
     type: AuditLogPage,
     description: 'The tenant’s audit log, newest first. ADMIN only.',
     complexity: listOf(100),
+    access: { roles: ADMINS },
     args: {
-      filter: t.arg({ type: AuditLogFilter }),
+      filter: t.arg({ type: AuditLogFilter, validate: auditFilter.validate }),
       cursor: t.arg.string({ description: 'The `nextCursor` of the previous page.' }),
       limit: t.arg.int({ description: '1-1000, default 100.', validate: { schema: z.number().int().min(1, zodMessage('field.range', { field: 'limit', min: 1, max: 1000 })).max(1000, zodMessage('field.range', { field: 'limit', min: 1, max: 1000 })) } }),
     },
@@ -97,7 +99,7 @@ builder.queryFields((t) => ({
       tenantTx(
         ctx,
         async (trx) => {
-          const filter = parseInput(filterSchema, args.filter) ?? {};
+          const filter = auditFilter.of(args.filter) ?? {};
           const limit = args.limit ?? 100;
           const rows = await readAuditLog(trx, { ...filter, before: args.cursor ? decodeCursor(args.cursor) : null, limit });
           const entries = rows.slice(0, limit);

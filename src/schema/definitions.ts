@@ -23,8 +23,9 @@ import {
   updateDefinition,
   type LoadedDefinition,
 } from '../definitions/store-definitions.js';
-import { parseInput, userError } from '../errors.js';
+import { userError } from '../errors.js';
 import { admitPage } from '../plugins/page-admission.js';
+import { validated } from './validated.js';
 import { metricName, tagsSchema } from '../ingest/metric-input.js';
 import { bucketBudget } from '../query/budget.js';
 import { audit, auditRow, contextActor } from '../audit.js';
@@ -269,12 +270,17 @@ async function auditDefinition(trx: TenantTx, ctx: Context, action: 'METRIC_DEFI
 }
 
 const nameArg = z.string().max(255);
+const previewInput = validated(previewSchema);
+const createInput = validated(createSchema);
+const updateInput = validated(updateSchema);
+const deleteInput = validated(z.object({ id: z.string().uuid(zodMessage('field.uuid', { field: 'id' })) }));
 
 builder.queryFields((t) => ({
   metricDefinitions: t.field({
     type: [MetricDefinitionRef],
     description: 'The metric definitions you can see, by name, at their latest version.',
     complexity: listOf(1000),
+    access: 'tenant',
     args: {
       prefix: t.arg.string({ validate: { schema: nameArg } }),
       limit: t.arg.int({ description: '1-1000, default 1000.', validate: { schema: z.number().int().min(1).max(1000) } }),
@@ -284,6 +290,7 @@ builder.queryFields((t) => ({
   metricDefinition: t.field({
     type: MetricDefinitionRef,
     description: 'One metric definition at `version`, or at its latest. NOT_FOUND if it does not exist or you cannot see it.',
+    access: 'tenant',
     args: {
       name: t.arg.string({ required: true, validate: { schema: nameArg } }),
       version: t.arg.int({ validate: { schema: z.number().int().min(1) } }),
@@ -293,11 +300,11 @@ builder.queryFields((t) => ({
   previewMetricDefinition: t.field({
     type: PreviewRef,
     description: 'Evaluates a formula as metricAggregates would a definition of it, without saving anything, and shows what it costs.',
-    args: { input: t.arg({ type: PreviewInput, required: true }) },
-    resolve: async (_root, { input: raw }, ctx, info) => {
+    access: 'tenant',
+    args: { input: t.arg({ type: PreviewInput, required: true, validate: previewInput.validate }) },
+    resolve: async (_root, args, ctx, info) => {
       const started = performance.now();
-      requireTenant(ctx);
-      const input = parseInput(previewSchema, raw);
+      const input = previewInput.of(args.input);
       const { db, env } = ctx.deps;
       const width = GRANULARITIES[input.granularity];
       // #16: the range is budgeted before fixedBuckets lists its starts (the cost check below comes after).
@@ -335,10 +342,11 @@ builder.mutationFields((t) => ({
   createMetricDefinition: t.field({
     type: DefinitionPayload,
     description: 'Defines a metric by a formula. DEVELOPER, MANAGER or ADMIN.',
-    args: { input: t.arg({ type: CreateInput, required: true }) },
-    resolve: async (_root, { input: raw }, ctx) => {
+    access: { roles: WRITERS },
+    args: { input: t.arg({ type: CreateInput, required: true, validate: createInput.validate }) },
+    resolve: async (_root, args, ctx) => {
       const principal = requireTenant(ctx, WRITERS);
-      const input = parseInput(createSchema, raw);
+      const input = createInput.of(args.input);
       const definition = await tenantTx(ctx, async (trx) => {
         const created = await createDefinition(trx, readerOf(principal), {
           name: input.name,
@@ -358,17 +366,18 @@ builder.mutationFields((t) => ({
   updateMetricDefinition: t.field({
     type: DefinitionPayload,
     description: 'Makes a new version of a definition. DEVELOPER for their own; MANAGER and ADMIN for any. Cached answers of the old version are not served again.',
-    args: { input: t.arg({ type: UpdateInput, required: true }) },
-    resolve: async (_root, { input: raw }, ctx) => {
+    access: { roles: WRITERS },
+    args: { input: t.arg({ type: UpdateInput, required: true, validate: updateInput.validate }) },
+    resolve: async (_root, args, ctx) => {
       const principal = requireTenant(ctx, WRITERS);
-      const input = parseInput(updateSchema, raw);
-      const given = raw as Record<string, unknown>;
+      const input = updateInput.of(args.input);
       const definition = await tenantTx(ctx, async (trx) => {
         const updated = await updateDefinition(trx, readerOf(principal), input.id, {
           ...(input.formula != null ? { formula: input.formula } : {}),
           // null clears description and unit; leaving them out keeps them.
-          ...('description' in given ? { description: input.description ?? null } : {}),
-          ...('unit' in given ? { unit: input.unit ?? null } : {}),
+          // (zod leaves a key that was not sent out of what it parsed.)
+          ...('description' in input ? { description: input.description ?? null } : {}),
+          ...('unit' in input ? { unit: input.unit ?? null } : {}),
           ...(input.filters != null ? { filters: input.filters } : {}),
           ...(input.groupBy != null ? { groupBy: [...new Set(input.groupBy)] } : {}),
           ...(input.visibility != null ? { visibility: input.visibility as Visibility } : {}),
@@ -382,10 +391,11 @@ builder.mutationFields((t) => ({
   deleteMetricDefinition: t.field({
     type: DeletePayload,
     description: 'Deletes a definition and all its versions. DEVELOPER for their own; MANAGER and ADMIN for any.',
-    args: { input: t.arg({ type: DeleteInput, required: true }) },
-    resolve: async (_root, { input: raw }, ctx) => {
+    access: { roles: WRITERS },
+    args: { input: t.arg({ type: DeleteInput, required: true, validate: deleteInput.validate }) },
+    resolve: async (_root, args, ctx) => {
       const principal = requireTenant(ctx, WRITERS);
-      const { id } = parseInput(z.object({ id: z.string().uuid(zodMessage('field.uuid', { field: 'id' })) }), raw);
+      const { id } = deleteInput.of(args.input);
       const deleted = await tenantTx(ctx, async (trx) => {
         const gone = await deleteDefinition(trx, readerOf(principal), id);
         await audit(trx, auditRow(principal.tenantId, contextActor(ctx), { action: 'METRIC_DEFINITION_DELETED', target: gone.id, details: { name: gone.name } }));

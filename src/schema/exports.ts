@@ -6,9 +6,10 @@
 import { audit, auditRow, contextActor } from '../audit.js';
 import { builder } from '../builder.js';
 import { requireTenant, tenantTx } from '../context.js';
-import { parseInput } from '../errors.js';
 import { exportOptions, signedExportPath } from '../export.js';
+import { z } from 'zod';
 import { AggregateQueryInput, aggregateInputShape } from './aggregation.js';
+import { validated } from './validated.js';
 
 const ExportFormatEnum = builder.enumType('ExportFormat', { values: { CSV: { value: 'csv' }, JSON: { value: 'json' } } });
 const ExportLocaleEnum = builder.enumType('ExportLocale', {
@@ -22,18 +23,29 @@ const ExportLinkRef = builder.objectRef<{ url: string; expiresAt: Date }>('Expor
   }),
 });
 
+/** format and locale as exportOptions reads them (GET /export's too): left out or null, its default. */
+const exportArgs = validated(
+  z.looseObject({
+    format: z.preprocess((value) => value ?? undefined, exportOptions.shape.format),
+    locale: z.preprocess((value) => value ?? undefined, exportOptions.shape.locale),
+  }),
+);
+
 builder.queryFields((t) => ({
   exportUrl: t.field({
     type: ExportLinkRef,
     description: 'A signed link to download the answer of metricAggregates(input) as CSV or JSON (streamed, any size), valid for EXPORT_URL_TTL_SECONDS.',
+    access: 'tenant',
     args: {
       input: t.arg({ type: AggregateQueryInput, required: true, validate: { schema: aggregateInputShape } }),
       format: t.arg({ type: ExportFormatEnum }),
       locale: t.arg({ type: ExportLocaleEnum }),
     },
+    validate: exportArgs.validate,
     resolve: async (_root, args, ctx) => {
       const principal = requireTenant(ctx);
-      const options = parseInput(exportOptions, { format: args.format ?? undefined, locale: args.locale ?? undefined });
+      const { format, locale } = exportArgs.of(args);
+      const options = { format, locale };
       const now = Date.now();
       const path = signedExportPath(ctx.deps, principal, args.input, options, now);
       // Absolute, so it can be pasted anywhere; PUBLIC_URL may carry a path prefix (a proxy's).

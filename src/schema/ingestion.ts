@@ -9,6 +9,7 @@ import type { AuditOf, ItemOutcome, StoredPoint } from '../ingest/record-points.
 import { audit, auditRow, contextActor } from '../audit.js';
 import { listMetrics, readPoints } from '../query/metric-catalog.js';
 import { zodMessage } from '../messages.js';
+import { validated } from './validated.js';
 
 export const MetricTypeEnum = builder.enumType('MetricType', {
   values: {
@@ -129,14 +130,16 @@ const MetricPointsInput = builder.inputType('MetricPointsInput', {
   }),
 });
 
-const metricPointsSchema = z.object({
+const metricInput = validated(metricInputSchema);
+
+const metricPointsInput = validated(z.object({
   metric: metricName,
   tags: tagsSchema.optional().nullable(),
   from: z.date().optional().nullable(),
   to: z.date().optional().nullable(),
   limit: z.number().int().min(1, zodMessage('field.range', { field: 'limit', min: 1, max: 1000 })).max(1000, zodMessage('field.range', { field: 'limit', min: 1, max: 1000 })).optional().nullable(),
   after: z.string().max(200).optional().nullable(),
-});
+}));
 
 const MetricPointPage = builder.objectRef<{ points: StoredPoint[]; nextCursor: string | null }>('MetricPointPage').implement({
   fields: (t) => ({
@@ -176,10 +179,11 @@ builder.mutationFields((t) => ({
   recordMetric: t.field({
     type: RecordMetricPayload,
     description: 'Records one point. Visible to queries as soon as this returns.',
-    args: { input: t.arg({ type: MetricInputType, required: true, validate: { schema: metricInputSchema } }) },
-    resolve: async (_root, { input }, ctx) => {
+    access: { roles: WRITERS },
+    args: { input: t.arg({ type: MetricInputType, required: true, validate: metricInput.validate }) },
+    resolve: async (_root, args, ctx) => {
       const { tenantId } = requireTenant(ctx, WRITERS);
-      const item = metricInputSchema.parse(input);
+      const item = metricInput.of(args.input);
       // The audit row goes in the transaction that stores the point (a conflict stores nothing, so records nothing).
       const auditOf = ([stored]: ItemOutcome[]) =>
         stored?.ok
@@ -265,9 +269,10 @@ builder.queryFields((t) => ({
   metricPoints: t.field({
     type: MetricPointPage,
     description: 'Raw stored points of one metric, newest first. For debugging and tests; dashboards want metricAggregates.',
-    args: { input: t.arg({ type: MetricPointsInput, required: true, validate: { schema: metricPointsSchema } }) },
-    resolve: async (_root, { input: raw }, ctx) => {
-      const input = metricPointsSchema.parse(raw);
+    access: 'tenant',
+    args: { input: t.arg({ type: MetricPointsInput, required: true, validate: metricPointsInput.validate }) },
+    resolve: async (_root, args, ctx) => {
+      const input = metricPointsInput.of(args.input);
       const limit = input.limit ?? 100;
       const after = input.after ? decodeCursor(input.after) : null;
       const rows = await readTx(ctx, (trx) => readPoints(trx, input.metric, { tags: input.tags, from: input.from, to: input.to, after, limit }));
@@ -283,6 +288,7 @@ builder.queryFields((t) => ({
     type: [MetricRef],
     description: 'The tenant’s metric names, alphabetically, optionally those starting with `prefix`.',
     complexity: listOf(1000),
+    access: 'tenant',
     args: {
       prefix: t.arg.string({ validate: { schema: z.string().max(255) } }),
       limit: t.arg.int({ description: '1-1000, default 1000.', validate: { schema: z.number().int().min(1).max(1000) } }),

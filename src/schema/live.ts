@@ -9,7 +9,7 @@ import { requireTenant, tenantTx, type Context } from '../context.js';
 import { readerOf } from '../definitions/store-definitions.js';
 import { checkGroupBy, refuseMisspeltMetrics, requireKnownMetrics } from '../query/check-names.js';
 import type { Tags } from '../db/tables.js';
-import { parseInput, userError } from '../errors.js';
+import { userError } from '../errors.js';
 import { metricName, tagsSchema } from '../ingest/metric-input.js';
 import type { LivePoint } from '../realtime/bus.js';
 import type { LiveUpdate } from '../realtime/live-aggregates.js';
@@ -20,6 +20,7 @@ import type { AggregateQuery } from '../query/aggregate.js';
 import { bucketBudget, fillsEveryBucket } from '../query/budget.js';
 import { GRANULARITIES } from '../query/plan.js';
 import { zodMessage } from '../messages.js';
+import { validated } from './validated.js';
 
 const MetricRecordedFilter = builder.inputType('MetricRecordedFilter', {
   fields: (t) => ({
@@ -28,10 +29,13 @@ const MetricRecordedFilter = builder.inputType('MetricRecordedFilter', {
   }),
 });
 
-const metricRecordedFilterSchema = z.object({
-  metrics: z.array(metricName).min(1, zodMessage('metrics.empty')).max(5, zodMessage('metrics.tooMany', { max: 5 })),
-  tags: tagsSchema.nullish(),
-});
+const recordedFilter = validated(
+  z.object({
+    metrics: z.array(metricName).min(1, zodMessage('metrics.empty')).max(5, zodMessage('metrics.tooMany', { max: 5 })),
+    tags: tagsSchema.nullish(),
+  }),
+);
+const liveInput = validated(aggregateInputSchema);
 
 interface RecordedEvent {
   point: LivePoint;
@@ -70,10 +74,11 @@ builder.subscriptionFields((t) => ({
   metricRecorded: t.field({
     type: MetricRecordedEventRef,
     description: 'Every point of these metrics committed from now on, in this tenant, on any instance. A client that reads too slowly loses the oldest waiting points, counted in `dropped`.',
-    args: { filter: t.arg({ type: MetricRecordedFilter, required: true }) },
+    access: 'tenant',
+    args: { filter: t.arg({ type: MetricRecordedFilter, required: true, validate: recordedFilter.validate }) },
     subscribe: async (_root, args, ctx) => {
       const tenantId = tenantOf(ctx);
-      const filter = parseInput(metricRecordedFilterSchema, args.filter);
+      const filter = recordedFilter.of(args.filter);
       await tenantTx(ctx, (trx) => refuseMisspeltMetrics(trx, filter.metrics, readerOf(requireTenant(ctx))));
       const tags: Tags = filter.tags ?? {};
       return recordedFeeds(ctx.deps.bus).subscribe(tenantId, filter.metrics, tags, ctx.deps.env.LIVE_BUFFER_POINTS);
@@ -84,11 +89,11 @@ builder.subscriptionFields((t) => ({
     type: LiveAggregatesUpdateRef,
     description:
       'The result of metricAggregates(input), then the buckets that change as points land, at most once a second. Without `to` the range grows with time. `limit` bounds the buckets of the whole result; `after` is not taken.',
-    args: { input: t.arg({ type: AggregateQueryInput, required: true }) },
-    subscribe: async (_root, { input }, ctx, info) => {
-      tenantOf(ctx);
-      if (input.after) throw userError('BAD_USER_INPUT', 'live.noPaging');
-      const { query, limit } = parseInput(aggregateInputSchema, input);
+    access: 'tenant',
+    args: { input: t.arg({ type: AggregateQueryInput, required: true, validate: liveInput.validate }) },
+    subscribe: async (_root, args, ctx, info) => {
+      const { query, limit, after, openEnded } = liveInput.of(args.input);
+      if (after) throw userError('BAD_USER_INPUT', 'live.noPaging');
       const percentiles = selects(info, PERCENTILE_FIELDS);
       liveBudget(query, limit, ctx.deps.env.QUERY_MAX_BUCKETS);
       // Told now, not by silence: a misspelt metric or groupBy key.
@@ -96,7 +101,7 @@ builder.subscriptionFields((t) => ({
         await requireKnownMetrics(trx, query.metrics, readerOf(requireTenant(ctx)));
         await checkGroupBy(trx, query.metrics, query.groupBy);
       });
-      return ctx.deps.live.subscribe(ctx.principal, { query, openEnded: input.to == null, percentiles, limit });
+      return ctx.deps.live.subscribe(ctx.principal, { query, openEnded, percentiles, limit });
     },
     resolve: (update) => update,
   }),

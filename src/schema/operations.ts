@@ -3,11 +3,12 @@ import { z } from 'zod';
 import { audit, auditRow, contextActor } from '../audit.js';
 import { builder } from '../builder.js';
 import { ADMINS, requireTenant, tenantTx } from '../context.js';
-import { parseInput, userError } from '../errors.js';
+import { userError } from '../errors.js';
 import { metricName } from '../ingest/metric-input.js';
 import { purgeMetrics, type PurgeResult } from '../ops/purge.js';
 import { RETENTION_DEFAULTS, RETENTION_LIMITS, setTenantRetention, SOURCES, tenantRetention, type Source, type TenantRetention } from '../ops/retention.js';
 import { zodMessage } from '../messages.js';
+import { validated } from './validated.js';
 
 /** GraphQL field names of each source's days. */
 const FIELDS: Record<Source, 'rawDays' | 'minuteDays' | 'fiveMinuteDays' | 'hourDays' | 'dayDays'> = {
@@ -65,7 +66,7 @@ const days = (source: Source) => {
     .max(max, zodMessage('field.range', { field: FIELDS[source], min, max }))
     .nullish();
 };
-const setRetentionSchema = z.object({ rawDays: days('raw'), minuteDays: days('1m'), fiveMinuteDays: days('5m'), hourDays: days('1h'), dayDays: days('1d') });
+const setRetentionInput = validated(z.object({ rawDays: days('raw'), minuteDays: days('1m'), fiveMinuteDays: days('5m'), hourDays: days('1h'), dayDays: days('1d') }));
 
 const PurgeMetricsInput = builder.inputType('PurgeMetricsInput', {
   fields: (t) => ({
@@ -74,10 +75,12 @@ const PurgeMetricsInput = builder.inputType('PurgeMetricsInput', {
   }),
 });
 
-const purgeSchema = z.object({
-  metrics: z.array(metricName).min(1, zodMessage('metrics.empty')).max(100, zodMessage('metrics.tooMany', { max: 100 })),
-  olderThan: z.date(),
-});
+const purgeInput = validated(
+  z.object({
+    metrics: z.array(metricName).min(1, zodMessage('metrics.empty')).max(100, zodMessage('metrics.tooMany', { max: 100 })),
+    olderThan: z.date(),
+  }),
+);
 
 const PurgeMetricsPayload = builder.objectRef<PurgeResult>('PurgeMetricsPayload').implement({
   fields: (t) => ({
@@ -148,12 +151,13 @@ builder.mutationFields((t) => ({
   setRetention: t.field({
     type: RetentionRef,
     description: 'Changes how long this tenant’s data is kept. The retention job applies it on its next run (RETENTION_CRON, hourly). ADMIN only.',
-    args: { input: t.arg({ type: SetRetentionInput, required: true }) },
-    resolve: (_root, { input }, ctx) => {
+    access: { roles: ADMINS },
+    args: { input: t.arg({ type: SetRetentionInput, required: true, validate: setRetentionInput.validate }) },
+    resolve: (_root, args, ctx) => {
       const principal = requireTenant(ctx, ADMINS);
-      const parsed = parseInput(setRetentionSchema, input);
-      // A field sent as null goes back to the default; one left out stays as it is.
-      const changes = Object.fromEntries(SOURCES.filter((s) => input[FIELDS[s]] !== undefined).map((s) => [s, parsed[FIELDS[s]] ?? null]));
+      const input = setRetentionInput.of(args.input);
+      // A field sent as null goes back to the default; one left out stays as it is (zod leaves it out too).
+      const changes = Object.fromEntries(SOURCES.filter((s) => input[FIELDS[s]] !== undefined).map((s) => [s, input[FIELDS[s]] ?? null]));
       return tenantTx(ctx, async (trx) => {
         const { before, after } = await setTenantRetention(trx, principal.tenantId, changes);
         const pick = (r: TenantRetention) => Object.fromEntries(SOURCES.map((s) => [FIELDS[s], r[s]]));
@@ -166,13 +170,14 @@ builder.mutationFields((t) => ({
     type: PurgeMetricsPayload,
     description:
       'Removes this tenant’s points of `metrics` older than `olderThan`, and the aggregate buckets that held them; cannot be undone. ADMIN only; `confirm` must be true.',
+    access: { roles: ADMINS },
     args: {
-      input: t.arg({ type: PurgeMetricsInput, required: true }),
+      input: t.arg({ type: PurgeMetricsInput, required: true, validate: purgeInput.validate }),
       confirm: t.arg.boolean({ required: true, description: 'Must be true: the points are gone for good.' }),
     },
     resolve: async (_root, args, ctx) => {
       const principal = requireTenant(ctx, ADMINS);
-      const input = parseInput(purgeSchema, args.input);
+      const input = purgeInput.of(args.input);
       if (args.confirm !== true) throw userError('BAD_USER_INPUT', 'purge.confirm');
       return purgeMetrics(ctx.deps, principal, contextActor(ctx), input);
     },

@@ -9,7 +9,8 @@ import { isTimeZone } from '../definitions/calendar.js';
 import { definitionReport, metricReport, type Report, type ReportRow } from '../definitions/build-report.js';
 import { createReportRollups } from '../definitions/roll-up-reports.js';
 import { findDefinitions, readerOf } from '../definitions/store-definitions.js';
-import { parseInput, userError } from '../errors.js';
+import { userError } from '../errors.js';
+import { validated } from './validated.js';
 import { metricName, tagsSchema } from '../ingest/metric-input.js';
 import { DAY } from '../query/plan.js';
 import { tagKey } from './aggregation.js';
@@ -133,23 +134,27 @@ const BackfillInput = builder.inputType('BackfillReportRollupsInput', {
 /** The longest range one backfill takes: longer ones are split by the caller, so no request holds a transaction for hours. */
 const MAX_BACKFILL_DAYS = 400;
 
-const backfillSchema = z.object({ from: z.date(), to: z.date() }).superRefine((input, ctx) => {
-  if (input.from >= input.to) ctx.addIssue({ code: 'custom', path: ['from'], message: zodMessage('from.beforeTo') });
-  if (input.to.getTime() - input.from.getTime() > MAX_BACKFILL_DAYS * DAY) {
-    ctx.addIssue({ code: 'custom', path: ['to'], message: zodMessage('report.backfillTooLong', { max: MAX_BACKFILL_DAYS }) });
-  }
-});
+const backfillInput = validated(
+  z.object({ from: z.date(), to: z.date() }).superRefine((input, ctx) => {
+    if (input.from >= input.to) ctx.addIssue({ code: 'custom', path: ['from'], message: zodMessage('from.beforeTo') });
+    if (input.to.getTime() - input.from.getTime() > MAX_BACKFILL_DAYS * DAY) {
+      ctx.addIssue({ code: 'custom', path: ['to'], message: zodMessage('report.backfillTooLong', { max: MAX_BACKFILL_DAYS }) });
+    }
+  }),
+);
+const reportInput = validated(reportSchema);
 
 builder.queryFields((t) => ({
   metricReport: t.field({
     type: ReportRef,
     description:
       'Per calendar period (UTC unless timeZone is given), count, sum, avg, min, max and p95 of a metric or definition, with growth % against the previous period. Weeks and months come from rollups kept by a scheduled job where they exist.',
-    args: { input: t.arg({ type: ReportInput, required: true }) },
-    resolve: async (_root, { input: raw }, ctx) => {
+    access: 'tenant',
+    args: { input: t.arg({ type: ReportInput, required: true, validate: reportInput.validate }) },
+    resolve: async (_root, args, ctx) => {
       const started = performance.now();
       const principal = requireTenant(ctx);
-      const input = parseInput(reportSchema, raw);
+      const input = reportInput.of(args.input);
       const { db, env } = ctx.deps;
       const options = { timescale: db.timescale, maxCost: env.FORMULA_MAX_COST, limits: { maxCells: env.QUERY_MAX_CELLS } };
       const recorded = await metricLoader(ctx).load(input.metric);
@@ -166,6 +171,7 @@ builder.queryFields((t) => ({
     type: [JobRunRef],
     description: 'Recent runs of scheduled jobs and of jobs your tenant requested, newest first. ADMIN only.',
     complexity: listOf(100),
+    access: { roles: ADMINS },
     args: {
       job: t.arg.string({ validate: { schema: z.string().max(100) } }),
       limit: t.arg.int({ description: '1-500, default 100.', validate: { schema: z.number().int().min(1).max(500) } }),
@@ -179,10 +185,11 @@ builder.mutationFields((t) => ({
   backfillReportRollups: t.field({
     type: JobRunRef,
     description: `Rolls up the report periods of [from, to) again for your tenant (after importing older points, say), at most ${MAX_BACKFILL_DAYS} days at once. ADMIN only. Logged in jobRuns.`,
-    args: { input: t.arg({ type: BackfillInput, required: true }) },
-    resolve: async (_root, { input: raw }, ctx) => {
+    access: { roles: ADMINS },
+    args: { input: t.arg({ type: BackfillInput, required: true, validate: backfillInput.validate }) },
+    resolve: async (_root, args, ctx) => {
       const principal = requireTenant(ctx, ADMINS);
-      const input = parseInput(backfillSchema, raw);
+      const input = backfillInput.of(args.input);
       const { db, scheduler, env } = ctx.deps;
       const rollups = createReportRollups(db.kysely, scheduler, { timescale: db.timescale, lookbackDays: env.REPORT_ROLLUP_LOOKBACK_DAYS });
       const run = await rollups.backfill(principal.tenantId, input.from, input.to);

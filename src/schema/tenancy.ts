@@ -91,6 +91,7 @@ builder.mutationFields((t) => ({
   createTenant: t.field({
     type: CreateTenantPayload,
     description: 'Creates a tenant and its first ADMIN key. Needs the operator token (OPERATOR_TOKEN).',
+    access: { operator: 'create tenants' },
     args: { input: t.arg({ type: CreateTenantInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       requireOperator(ctx, 'create tenants');
@@ -101,6 +102,7 @@ builder.mutationFields((t) => ({
   createApiKey: t.field({
     type: CreatedApiKeyRef,
     description: 'Creates an API key for the caller’s tenant and returns its secret once. ADMIN only.',
+    access: { roles: ADMINS },
     args: { input: t.arg({ type: CreateApiKeyInput, required: true }) },
     resolve: (_root, { input }, ctx) => {
       const principal = requireTenant(ctx, ADMINS);
@@ -110,6 +112,7 @@ builder.mutationFields((t) => ({
   revokeApiKey: t.field({
     type: ApiKeyRef,
     description: 'Revokes a key at once: requests with it are refused (UNAUTHENTICATED). ADMIN only.',
+    access: { roles: ADMINS },
     args: { input: t.arg({ type: RevokeApiKeyInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const key = await tenantTx(ctx, (trx) => revokeApiKey(trx, contextActor(ctx), String(input.id)), { roles: ADMINS });

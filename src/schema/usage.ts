@@ -4,11 +4,11 @@
  */
 import { z } from 'zod';
 import { builder } from '../builder.js';
-import { requireOperator, requireTenant, tenantTx, type Context } from '../context.js';
-import { parseInput } from '../errors.js';
+import { tenantTx, type Context } from '../context.js';
 import type { Budgets } from '../ingest/cardinality.js';
 import { readUsage, setTenantLimits, type TagKeyUsage, type Usage } from '../ops/usage.js';
 import { zodMessage } from '../messages.js';
+import { validated } from './validated.js';
 
 const defaultsOf = (ctx: Context): Budgets => ({ maxSeries: ctx.deps.env.MAX_SERIES, maxSeriesPerMetric: ctx.deps.env.MAX_SERIES_PER_METRIC, maxTagValues: ctx.deps.env.MAX_TAG_VALUES });
 
@@ -37,13 +37,15 @@ const UsageRef = builder.objectRef<Usage>('Usage').implement({
   }),
 });
 
+const usageLimit = validated(z.number().int().min(1, zodMessage('field.range', { field: 'limit', min: 1, max: 100 })).max(100, zodMessage('field.range', { field: 'limit', min: 1, max: 100 })));
+
 builder.queryFields((t) => ({
   usage: t.field({
     type: UsageRef,
-    args: { limit: t.arg.int({ description: 'Rows of metrics and of tag keys, 1-100, default 20.' }) },
+    access: 'tenant',
+    args: { limit: t.arg.int({ description: 'Rows of metrics and of tag keys, 1-100, default 20.', validate: usageLimit.validate }) },
     resolve: async (_root, args, ctx) => {
-      requireTenant(ctx);
-      const limit = parseInput(z.number().int().min(1, zodMessage('field.range', { field: 'limit', min: 1, max: 100 })).max(100, zodMessage('field.range', { field: 'limit', min: 1, max: 100 })), args.limit ?? 20);
+      const limit = usageLimit.of(args.limit) ?? 20;
       return tenantTx(ctx, (trx) => readUsage(trx, defaultsOf(ctx), limit));
     },
   }),
@@ -58,16 +60,16 @@ const SetTenantLimitsInput = builder.inputType('SetTenantLimitsInput', {
   }),
 });
 const positive = z.number().int().min(1, zodMessage('budgets.atLeast', { min: 1 })).max(100_000_000, zodMessage('budgets.atMost', { max: 100_000_000 })).nullish();
-const setLimitsSchema = z.object({ tenantId: z.string().uuid(zodMessage('field.uuid', { field: 'tenantId' })), maxSeries: positive, maxSeriesPerMetric: positive, maxTagValues: positive });
+const setLimitsInput = validated(z.object({ tenantId: z.string().uuid(zodMessage('field.uuid', { field: 'tenantId' })), maxSeries: positive, maxSeriesPerMetric: positive, maxTagValues: positive }));
 
 builder.mutationFields((t) => ({
   setTenantLimits: t.field({
     type: BudgetsRef,
     description: 'Sets a tenant’s cardinality budgets (the operator token only); returns the budgets now in force.',
-    args: { input: t.arg({ type: SetTenantLimitsInput, required: true }) },
+    access: { operator: 'set tenant limits' },
+    args: { input: t.arg({ type: SetTenantLimitsInput, required: true, validate: setLimitsInput.validate }) },
     resolve: async (_root, args, ctx) => {
-      requireOperator(ctx, 'set tenant limits');
-      const input = parseInput(setLimitsSchema, args.input);
+      const input = setLimitsInput.of(args.input);
       return setTenantLimits(ctx.deps.db.kysely, defaultsOf(ctx), input);
     },
   }),
