@@ -61,6 +61,9 @@ export const METRICS_PER_SLICE = 4;
  */
 export const RUN_HOLD_MS = 10_000;
 
+/** A slice that held the engine longer than this is logged (aggregate, window, metrics). */
+const LONG_SLICE_MS = 1_000;
+
 /** One transaction of a recomputation: one aggregate, one window (sliceRanges), a few metrics. */
 export interface Slice {
   level: LevelName;
@@ -130,14 +133,6 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
   /** Each continuous aggregate's materialisation table and definition, read once. */
   const aggregates = createAggregateCatalog(kysely);
   const turn = engineTurns(db.kind);
-  /**
-   * Where each tenant's unfinished work stopped: the rows it was planned from (metric, bucket,
-   * generation) and the slices done. A run that finds the same rows goes on from there; any
-   * change to them (a write widened one, a new row came first) starts the tenant's plan anew.
-   * Kept in this process: another instance, or a restart, redoes the slices (the same result).
-   */
-  const progress = new Map<string, { rows: string; done: number }>();
-
   /** The run's budget: slices recomputed and the engine time they held. */
   let budget = { slices: 0, heldMs: 0, longestMs: 0 };
   const spent = () => budget.heldMs >= RUN_HOLD_MS || budget.slices >= (deps.slicesPerRun ?? Infinity);
@@ -193,10 +188,9 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
 
   /**
    * Re-rolls the tenant's rolled report periods that a range touches (days first: weeks and
-   * months may be built from them), one period per transaction. Returns false when the run's
-   * budget ended first (the rows stay, and the next run rolls them all again).
+   * months may be built from them), one period per transaction.
    */
-  async function reroll(tenantId: string, ranges: Interval[], now: Date): Promise<boolean> {
+  async function reroll(tenantId: string, ranges: Interval[], now: Date): Promise<void> {
     const touched = await withTenant(kysely, tenantId, async (trx) => {
       const periods: Array<{ period: (typeof rolled)[number]; start: Date; end: Date }> = [];
       const rolled = rolledPeriods(db.timescale);
@@ -213,39 +207,28 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
       return periods;
     });
     for (const p of touched) {
-      if (spent()) return false;
       await asSlice(async () => void (await withTenant(kysely, tenantId, (trx) => rollUp(trx, p.period, p.start, p.end, { timescale: db.timescale, now }), { timeoutMs: TIMEOUT_MS })));
     }
-    return true;
   }
 
-  /**
-   * Recomputes a tenant's slices from where its last run stopped. Returns true when all are
-   * done, false when the run's budget ended first (progress is kept for the next run).
-   */
-  async function recomputeAll(tenantId: string, rows: Array<{ metric_id: number; bucket: Date; generation: number }>, slices: Slice[]): Promise<boolean> {
-    const key = rows.map((r) => `${r.metric_id}@${new Date(r.bucket).getTime()}#${r.generation}`).join(',');
-    const kept = progress.get(tenantId);
-    let done = kept && kept.rows === key ? kept.done : 0;
-    try {
-      // Slices of one aggregate and the same metrics go together while they are cheap (sparse points).
-      const sizer = createSliceSizer();
-      while (done < slices.length) {
-        if (spent()) return false;
-        const first = slices[done]!;
-        let end = done + 1;
-        while (end < slices.length && end - done < sizer.units && slices[end]!.aggregate === first.aggregate && slices[end]!.metricIds.join() === first.metricIds.join()) end++;
-        const group = slices.slice(done, end);
-        sizer.held(await asSlice(() => recompute(tenantId, group, new Date())));
-        for (const slice of group) deps.afterSlice?.(tenantId, slice);
-        done = end;
-      }
-      return true;
-    } finally {
-      if (done < slices.length) progress.set(tenantId, { rows: key, done });
-      else progress.delete(tenantId);
+  /** Recomputes a unit's slices, consecutive ones of one aggregate and the same metrics together while they are cheap (sparse points). */
+  async function recomputeSlices(tenantId: string, slices: Slice[]): Promise<void> {
+    const sizer = createSliceSizer();
+    for (let done = 0; done < slices.length; ) {
+      const first = slices[done]!;
+      let end = done + 1;
+      while (end < slices.length && end - done < sizer.units && slices[end]!.aggregate === first.aggregate && slices[end]!.metricIds.join() === first.metricIds.join()) end++;
+      const group = slices.slice(done, end);
+      const held = await asSlice(() => recompute(tenantId, group, new Date()));
+      sizer.held(held);
+      if (held > LONG_SLICE_MS) log.info({ tenantId, aggregate: first.aggregate, from: new Date(first.from), to: new Date(group.at(-1)!.to), metrics: first.metricIds.length, windows: group.length, ms: Math.round(held) }, 'late points: long slice');
+      for (const slice of group) deps.afterSlice?.(tenantId, slice);
+      done = end;
     }
   }
+
+  /** A row's range; a point at exactly hi belongs to the minute starting there: ranges end after it. */
+  const spanOf = (r: { metric_id: number; lo: Date; hi: Date }) => ({ metricId: Number(r.metric_id), from: new Date(r.lo).getTime(), to: new Date(r.hi).getTime() + 1 });
 
   async function round(now: Date): Promise<{ seen: number; handled: number; finished: boolean }> {
     // The owner sees every tenant's rows (the table's owner policy).
@@ -265,30 +248,34 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
     }
     let handled = 0;
     let finished = true;
-    for (const [tenantId, mine] of byTenant) {
-      if (spent()) {
-        finished = false;
-        break;
-      }
-      // A point at exactly hi belongs to the minute starting there: ranges end after it.
-      const spans = mine.map((r) => ({ metricId: Number(r.metric_id), from: new Date(r.lo).getTime(), to: new Date(r.hi).getTime() + 1 }));
-      const ranges = mergeIntervals(spans);
+    for (const [tenantId, tenantRows] of byTenant) {
+      // Units: a tenant's rows of a few metrics. A unit, once begun, is finished (its slices
+      // still take turns with requests), so a run's budget never leaves work half done for a
+      // next run to throw away, and writes that keep widening rows cannot keep it from ending.
+      const metrics = [...new Set(tenantRows.map((r) => r.metric_id))];
+      const mine: typeof rows = [];
       try {
-        if (db.timescale && !(await recomputeAll(tenantId, mine, planSlices(spans)))) {
-          finished = false;
-          break;
+        for (let i = 0; i < metrics.length; i += METRICS_PER_SLICE) {
+          if (spent()) {
+            finished = false;
+            break;
+          }
+          const chunk = new Set(metrics.slice(i, i + METRICS_PER_SLICE));
+          const unit = tenantRows.filter((r) => chunk.has(r.metric_id));
+          if (db.timescale) await recomputeSlices(tenantId, planSlices(unit.map(spanOf)));
+          mine.push(...unit);
         }
-        if (!(await reroll(tenantId, ranges, now))) {
-          finished = false;
-          break;
+        // Report periods are re-rolled once for the units done, before their rows go.
+        if (mine.length > 0) {
+          await reroll(tenantId, mergeIntervals(mine.map(spanOf)), now);
+          await deps.beforeDelete?.(tenantId);
         }
-        await deps.beforeDelete?.(tenantId);
       } catch (error) {
         // This tenant's rows stay for the next run; the others go on.
-        progress.delete(tenantId);
         log.warn({ tenantId, err: (error as Error).message }, 'late points: recomputation failed');
         continue;
       }
+      if (mine.length === 0) break;
       const { rows: deleted } = await sql<{ n: number }>`
         with gone as (
           delete from aggregate_invalidations i
@@ -297,6 +284,7 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
           returning 1
         ) select count(*)::int as n from gone`.execute(kysely);
       handled += deleted[0]?.n ?? 0;
+      if (!finished) break;
     }
     return { seen: rows.length, handled, finished };
   }

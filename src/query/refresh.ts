@@ -172,7 +172,11 @@ export function createAggregateRefresher(db: Db, log: Logger, options: RefreshOp
     if (from !== null && from >= to) return;
     for (const aggregate of aggregatesOf(level)) {
       const ranges = await invalidated(aggregate, from ?? MIN_TIMESTAMP.getTime(), to);
-      const slices = sliceRanges(ranges, level).map((s) => ({ from: Math.max(s.from, from ?? -Infinity), to: Math.min(s.to, to) }));
+      // A floor inside a bucket leaves that bucket out, as TimescaleDB does with a window's partial buckets (and it refuses a window of none).
+      const start = from === null ? -Infinity : ceilTo(from, levelMs(level));
+      const slices = sliceRanges(ranges, level)
+        .map((s) => ({ from: Math.max(s.from, start), to: Math.min(s.to, to) }))
+        .filter((s) => s.from < s.to);
       if (slices.length > MAX_SLICES_PER_RANGE) {
         await call(aggregate, from, to);
         continue;
