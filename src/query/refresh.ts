@@ -87,6 +87,9 @@ export function sliceRanges(ranges: readonly Interval[], level: LevelName): Inte
  */
 const MAX_SLICES_PER_RANGE = 2_000;
 
+/** A refresh statement that held the engine longer than this is logged (aggregate, window). */
+const LONG_STATEMENT_MS = 1_000;
+
 /** Microseconds since the epoch (TimescaleDB's internal time, ±infinity at the int64 ends) as ms, clamped to [lo, hi]. */
 const usToMs = (us: string, lo: number, hi: number) => {
   const v = BigInt(us);
@@ -154,6 +157,7 @@ export function createAggregateRefresher(db: Db, log: Logger, options: RefreshOp
     await sql`call refresh_continuous_aggregate(${aggregate}::regclass,
       ${from === null ? null : new Date(from).toISOString()}::timestamptz, ${new Date(to).toISOString()}::timestamptz)`.execute(db.kysely);
     const held = performance.now() - started;
+    if (held > LONG_STATEMENT_MS) log.info({ aggregate, from: from === null ? null : new Date(from), to: new Date(to), ms: Math.round(held) }, 'aggregate refresh: long statement');
     run.statements++;
     run.longestMs = Math.max(run.longestMs, held);
     await turn(held);
