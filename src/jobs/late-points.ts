@@ -47,10 +47,10 @@ const ROUNDS = 20;
 const TIMEOUT_MS = 300_000;
 
 /**
- * Metrics one slice recomputes at most. A slice's work grows with the series it reads; at the
- * tag-group levels every group of every metric is merged again (group_sketch_1h took 0.4–4.9 s
- * for 4 metrics × 1 hour in bench:ingest's late arm, under load). Four keep a slice of an
- * ordinary import near a second on the embedded engine.
+ * Metrics one slice recomputes at most (one at the tag-group levels). A slice's work grows with
+ * the series it reads; at the tag-group levels every group of every metric is merged again
+ * (group_sketch_1h took 0.4–4.9 s for 4 metrics × 1 hour in bench:ingest's late arm, 75 series
+ * and about 35 groups per metric, under load).
  */
 export const METRICS_PER_SLICE = 4;
 
@@ -102,9 +102,11 @@ export function planSlices(ranges: ReadonlyArray<{ metricId: number } & Interval
     }
     const ordered = [...windows.values()].sort((a, b) => a.from - b.from);
     for (const aggregate of aggregatesOf(level)) {
+      // A tag-group level merges every group of a metric again: one metric per slice there.
+      const per = aggregate.startsWith('group_') ? 1 : metricsPerSlice;
       for (const { from, to, metrics } of ordered) {
         const ids = [...metrics].sort((a, b) => a - b);
-        for (let i = 0; i < ids.length; i += metricsPerSlice) slices.push({ level, aggregate, from, to, metricIds: ids.slice(i, i + metricsPerSlice) });
+        for (let i = 0; i < ids.length; i += per) slices.push({ level, aggregate, from, to, metricIds: ids.slice(i, i + per) });
       }
     }
   }
