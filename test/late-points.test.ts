@@ -303,7 +303,7 @@ describe.each(ENGINES)('late points on %s', (engine) => {
       const day = (await report('DAY')).groups[0]!.rows.find((r) => r.start === iso(monthStart + 9 * DAY))!;
       expect([day.count, day.sum]).toEqual([2, 10 + 1000]);
     }
-  });
+  }, 120_000); // a month of days: two late-points jobs over ~30 day buckets, in slices, up to ~30 s under load
 });
 
 describe.each(ENGINES)('one tenant’s retention and another’s late points on %s', (engine) => {
