@@ -12,31 +12,106 @@
  * recorded metrics, from the aggregate's own definition (timescaledb_information), so one
  * tenant's retention never decides what another tenant's aggregates hold.
  *
+ * In slices (planSlices): each transaction recomputes one aggregate over one window of at most
+ * an hour (one bucket at the 1 h and 1 d levels) for a few metrics, and on the embedded engine
+ * requests get the engine between slices (src/db/engine-turns.ts). One transaction per tenant
+ * over every level and range held the embedded engine's only connection 8–10 s per run in
+ * bench:ingest's late arm, and every write waited. A run stops after RUN_HOLD_MS of slices; the
+ * next one goes on where it stopped. A tenant's rows are deleted only once all its slices and
+ * re-rolls are done: until then readers answer the ranges from raw points
+ * (src/query/invalidations.ts), so a half-done recomputation is never read.
+ *
  * Races: a row is deleted only if its generation is the one read; a write that widened it
  * meanwhile bumped the generation, so the row stays and the next run takes it again. The
- * materialisation tables are locked (SHARE ROW EXCLUSIVE) while a tenant's buckets are
+ * materialisation tables are locked (SHARE ROW EXCLUSIVE) while a slice's buckets are
  * replaced, so a concurrent policy refresh on a TimescaleDB server cannot insert the same
  * buckets between our delete and insert.
  */
 import { sql } from 'kysely';
 import type { Db } from '../db/connect.js';
+import { createSliceSizer, engineTurns } from '../db/engine-turns.js';
 import { withOwnerForTenant, withTenant } from '../db/tenant.js';
 import { rolledPeriods, rollUp } from '../definitions/roll-up-reports.js';
 import type { Logger } from '../log.js';
 import { createAggregateCatalog } from '../query/aggregate-catalog.js';
 import { mergeIntervals, type Interval } from '../query/invalidations.js';
-import { aggregatesOf, levelMs } from '../query/plan.js';
-import { liftDecompressionLimit, REFRESH_ORDER, REFRESH_WINDOW } from '../query/refresh.js';
+import { aggregatesOf, type LevelName } from '../query/plan.js';
+import { liftDecompressionLimit, REFRESH_ORDER, REFRESH_WINDOW, sliceRanges, sliceWidth } from '../query/refresh.js';
 
 export const LATE_POINTS_JOB = 'late-points';
 
 /** Rows taken per round; a run goes on while rows are left, up to ROUNDS. */
 const BATCH = 500;
 const ROUNDS = 20;
-/** A tenant's recomputation may cover days of raw points. */
+/** One slice's statement timeout: a slice is bounded in time and metrics, this only stops a runaway. */
 const TIMEOUT_MS = 300_000;
 
-const SPAN_GAP_MS = 86_400_000;
+/**
+ * Metrics one slice recomputes at most (one at the tag-group levels). A slice's work grows with
+ * the series it reads; at the tag-group levels every group of every metric is merged again
+ * (group_sketch_1h took 0.4–4.9 s for 4 metrics × 1 hour in bench:ingest's late arm, 75 series
+ * and about 35 groups per metric, under load).
+ */
+export const METRICS_PER_SLICE = 4;
+
+/**
+ * How long one run may hold the engine with slices (on every engine; on the embedded one the
+ * run also leaves it as long again to requests, src/db/engine-turns.ts). What is left is taken
+ * up where it stopped by the next run (the tick is every 15 s by default).
+ */
+export const RUN_HOLD_MS = 10_000;
+
+/** A slice that held the engine longer than this is logged (aggregate, window, metrics). */
+const LONG_SLICE_MS = 1_000;
+
+/** One transaction of a recomputation: one aggregate, one window (sliceRanges), a few metrics. */
+export interface Slice {
+  level: LevelName;
+  aggregate: string;
+  from: number;
+  to: number;
+  metricIds: number[];
+}
+
+/**
+ * A tenant's recorded ranges (per metric) as slices, in the order they must run: level by level
+ * (a level reads the one below it), within a level the series' aggregates before the tag groups'
+ * (which read them), oldest window first. Each slice covers one window of sliceRanges and the
+ * metrics whose ranges touch it, at most METRICS_PER_SLICE of them.
+ *
+ *   lat and req late over [10:07, 11:20) → 1m [10:07, 11:00) and [11:00, 11:20) for both, then
+ *   5m [10:05, 11:00), [11:00, 11:20), then 1h [10:00, 11:00), [11:00, 12:00) (× stats, sketch,
+ *   group_stats, group_sketch), then 1d [day, next day)
+ */
+export function planSlices(ranges: ReadonlyArray<{ metricId: number } & Interval>, metricsPerSlice = METRICS_PER_SLICE): Slice[] {
+  const slices: Slice[] = [];
+  for (const level of REFRESH_ORDER) {
+    const windows = new Map<number, { from: number; to: number; metrics: Set<number> }>();
+    const width = sliceWidth(level);
+    for (const range of ranges) {
+      // Pieces never cross a multiple of the width: those in one such window are one slice, from the first to the last.
+      for (const piece of sliceRanges([range], level)) {
+        const cell = Math.floor(piece.from / width) * width;
+        const window = windows.get(cell);
+        if (window) {
+          window.from = Math.min(window.from, piece.from);
+          window.to = Math.max(window.to, piece.to);
+          window.metrics.add(range.metricId);
+        } else windows.set(cell, { ...piece, metrics: new Set([range.metricId]) });
+      }
+    }
+    const ordered = [...windows.values()].sort((a, b) => a.from - b.from);
+    for (const aggregate of aggregatesOf(level)) {
+      // A tag-group level merges every group of a metric again: one metric per slice there.
+      const per = aggregate.startsWith('group_') ? 1 : metricsPerSlice;
+      for (const { from, to, metrics } of ordered) {
+        const ids = [...metrics].sort((a, b) => a - b);
+        for (let i = 0; i < ids.length; i += per) slices.push({ level, aggregate, from, to, metricIds: ids.slice(i, i + per) });
+      }
+    }
+  }
+  return slices;
+}
 
 export interface LatePoints {
   /** Handles every recorded range (up to a bound per run); returns the rows handled. */
@@ -48,6 +123,10 @@ export interface LatePointsDeps {
   log: Logger;
   /** Called after a tenant's ranges were recomputed and re-rolled, before its rows are deleted: where a test interleaves a write. */
   beforeDelete?: (tenantId: string) => Promise<void>;
+  /** Called after each slice is recomputed (tests read the slices). */
+  afterSlice?: (tenantId: string, slice: Slice) => void;
+  /** Slices one run recomputes at most (tests; by default a run stops after RUN_HOLD_MS of them). */
+  slicesPerRun?: number;
 }
 
 export function createLatePoints(deps: LatePointsDeps): LatePoints {
@@ -55,73 +134,105 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
   const kysely = db.kysely;
   /** Each continuous aggregate's materialisation table and definition, read once. */
   const aggregates = createAggregateCatalog(kysely);
+  const turn = engineTurns(db.kind);
+  /** The run's budget: slices recomputed and the engine time they held. */
+  let budget = { slices: 0, heldMs: 0, longestMs: 0 };
+  const spent = () => budget.heldMs >= RUN_HOLD_MS || budget.slices >= (deps.slicesPerRun ?? Infinity);
 
-  /** Recomputes one tenant's buckets of `seriesIds` over `ranges` at every level, in one transaction. */
-  async function recompute(tenantId: string, metricIds: number[], ranges: Interval[], now: Date): Promise<void> {
-    const views = await aggregates();
+  /** Recomputes the tenant's buckets of consecutive slices of one aggregate and the same metrics, in one transaction. */
+  async function recompute(tenantId: string, group: Slice[], now: Date): Promise<void> {
+    const slice = group[0]!;
+    const view = (await aggregates()).get(slice.aggregate);
+    if (!view) return;
     // As the owner (the application role has no privilege on the materialisation tables), with the tenant set so row-level security shows its series.
     await withOwnerForTenant(kysely, tenantId, async (trx) => {
       await liftDecompressionLimit(trx);
-      const series = (await trx.selectFrom('series').select('id').where('metric_id', 'in', metricIds).execute()).map((r) => r.id);
-      if (series.length === 0) return;
-      for (const level of REFRESH_ORDER) {
-        const w = levelMs(level);
-        // Spans less than a day apart are recomputed as one: a few statements for an import of
-        // weeks of hourly points, at the price of recomputing the (unchanged) buckets between.
-        const spans = mergeIntervals(ranges.map((r) => ({ from: Math.floor(r.from / w) * w, to: Math.ceil(r.to / w) * w })), SPAN_GAP_MS);
-        // The series' aggregates first, then the tag groups' (1h, 1d), which read them.
-        for (const aggregate of aggregatesOf(level)) {
-          const view = views.get(aggregate);
-          if (!view) continue;
-          const table = sql.raw(view.table); // from TimescaleDB's catalog, quoted by aggregate-catalog.ts
-          const columns = sql.raw(view.columns);
-          await sql`lock table ${table} in share row exclusive mode`.execute(trx);
-          // Buckets past the aggregate's watermark are not read from its materialisation
-          // (real-time aggregation computes them from the level below, which holds the point by
-          // now), and those within the refresh window are materialised by the refresh when the
-          // watermark passes: recomputing them here would only redo work (for today's 1 d bucket,
-          // a day of every series). Older ones past the watermark no refresh would reach (below
-          // the retention floor, or outside a policy's window): those are recomputed here.
-          const { rows: marks } = await sql<{ us: string }>`select _timescaledb_functions.cagg_watermark(${view.id}::int)::text as us`.execute(trx);
-          const skipFrom = Math.max(Number(BigInt(marks[0]!.us) / 1000n), now.getTime() - REFRESH_WINDOW[level]);
-          for (const { from, to: end } of spans) {
-            const span = { from, to: Math.min(end, skipFrom) };
-            if (span.from >= span.to) continue;
-            const rows = aggregate.startsWith('group_') ? sql`metric_id = any(${metricIds}::bigint[])` : sql`series_id = any(${series}::bigint[])`;
-            const mine = sql`tenant_id = ${tenantId}::uuid and ${rows}
-                             and bucket >= ${new Date(span.from).toISOString()}::timestamptz and bucket < ${new Date(span.to).toISOString()}::timestamptz`;
-            await sql`delete from ${table} where ${mine}`.execute(trx);
-            // The aggregate's own definition, narrowed to this tenant, these series and this range
-            // (the conditions are on its grouping columns, so PostgreSQL applies them before grouping).
-            await sql`insert into ${table} (${columns}) select ${columns} from (${sql.raw(view.definition)}) q where ${mine}`.execute(trx);
-          }
-        }
+      let rows;
+      if (slice.aggregate.startsWith('group_')) rows = sql`metric_id = any(${slice.metricIds}::bigint[])`;
+      else {
+        const series = (await trx.selectFrom('series').select('id').where('metric_id', 'in', slice.metricIds).execute()).map((r) => r.id);
+        if (series.length === 0) return;
+        rows = sql`series_id = any(${series}::bigint[])`;
       }
+      const table = sql.raw(view.table); // from TimescaleDB's catalog, quoted by aggregate-catalog.ts
+      const columns = sql.raw(view.columns);
+      await sql`lock table ${table} in share row exclusive mode`.execute(trx);
+      // Buckets past the aggregate's watermark are not read from its materialisation
+      // (real-time aggregation computes them from the level below, which holds the point by
+      // now), and those within the refresh window are materialised by the refresh when the
+      // watermark passes: recomputing them here would only redo work (for today's 1 d bucket,
+      // a day of every series). Older ones past the watermark no refresh would reach (below
+      // the retention floor, or outside a policy's window): those are recomputed here.
+      const { rows: marks } = await sql<{ us: string }>`select _timescaledb_functions.cagg_watermark(${view.id}::int)::text as us`.execute(trx);
+      const skipFrom = Math.max(Number(BigInt(marks[0]!.us) / 1000n), now.getTime() - REFRESH_WINDOW[slice.level]);
+      const spans = group.map((s) => ({ from: s.from, to: Math.min(s.to, skipFrom) })).filter((s) => s.from < s.to);
+      if (spans.length === 0) return;
+      const within = spans.map((s) => sql`(bucket >= ${new Date(s.from).toISOString()}::timestamptz and bucket < ${new Date(s.to).toISOString()}::timestamptz)`);
+      const mine = sql`tenant_id = ${tenantId}::uuid and ${rows} and (${sql.join(within, sql` or `)})`;
+      await sql`delete from ${table} where ${mine}`.execute(trx);
+      // The aggregate's own definition, narrowed to this tenant, these series and this range
+      // (the conditions are on its grouping columns, so PostgreSQL applies them before grouping).
+      await sql`insert into ${table} (${columns}) select ${columns} from (${sql.raw(view.definition)}) q where ${mine}`.execute(trx);
     }, { timeoutMs: TIMEOUT_MS });
   }
 
-  /** Re-rolls the tenant's rolled report periods that a range touches (days first: weeks and months may be built from them). */
-  async function reroll(tenantId: string, ranges: Interval[], now: Date): Promise<void> {
-    await withTenant(
-      kysely,
-      tenantId,
-      async (trx) => {
-        for (const period of rolledPeriods(db.timescale)) {
-          const touched = await trx
-            .selectFrom('report_rollup_periods')
-            .select(['start', 'end'])
-            .where('period', '=', period)
-            .where((eb) => eb.or(ranges.map((r) => eb.and([eb('start', '<', new Date(r.to)), eb('end', '>', new Date(r.from))]))))
-            .orderBy('start')
-            .execute();
-          for (const p of touched) await rollUp(trx, period, new Date(p.start), new Date(p.end), { timescale: db.timescale, now });
-        }
-      },
-      { timeoutMs: TIMEOUT_MS },
-    );
+  /** Runs one piece of work as a slice: counted against the run's budget, then the engine's turn. */
+  async function asSlice(work: () => Promise<void>): Promise<number> {
+    const started = performance.now();
+    await work();
+    const held = performance.now() - started;
+    budget.slices++;
+    budget.heldMs += held;
+    budget.longestMs = Math.max(budget.longestMs, held);
+    await turn(held);
+    return held;
   }
 
-  async function round(now: Date): Promise<{ seen: number; handled: number }> {
+  /**
+   * Re-rolls the tenant's rolled report periods that a range touches (days first: weeks and
+   * months may be built from them), one period per transaction.
+   */
+  async function reroll(tenantId: string, ranges: Interval[], now: Date): Promise<void> {
+    const touched = await withTenant(kysely, tenantId, async (trx) => {
+      const periods: Array<{ period: (typeof rolled)[number]; start: Date; end: Date }> = [];
+      const rolled = rolledPeriods(db.timescale);
+      for (const period of rolled) {
+        const rows = await trx
+          .selectFrom('report_rollup_periods')
+          .select(['start', 'end'])
+          .where('period', '=', period)
+          .where((eb) => eb.or(ranges.map((r) => eb.and([eb('start', '<', new Date(r.to)), eb('end', '>', new Date(r.from))]))))
+          .orderBy('start')
+          .execute();
+        for (const p of rows) periods.push({ period, start: new Date(p.start), end: new Date(p.end) });
+      }
+      return periods;
+    });
+    for (const p of touched) {
+      await asSlice(async () => void (await withTenant(kysely, tenantId, (trx) => rollUp(trx, p.period, p.start, p.end, { timescale: db.timescale, now }), { timeoutMs: TIMEOUT_MS })));
+    }
+  }
+
+  /** Recomputes a unit's slices, consecutive ones of one aggregate and the same metrics together while they are cheap (sparse points). */
+  async function recomputeSlices(tenantId: string, slices: Slice[]): Promise<void> {
+    const sizer = createSliceSizer();
+    for (let done = 0; done < slices.length; ) {
+      const first = slices[done]!;
+      let end = done + 1;
+      while (end < slices.length && end - done < sizer.units && slices[end]!.aggregate === first.aggregate && slices[end]!.metricIds.join() === first.metricIds.join()) end++;
+      const group = slices.slice(done, end);
+      const held = await asSlice(() => recompute(tenantId, group, new Date()));
+      sizer.held(held);
+      if (held > LONG_SLICE_MS) log.info({ tenantId, aggregate: first.aggregate, from: new Date(first.from), to: new Date(group.at(-1)!.to), metrics: first.metricIds.length, windows: group.length, ms: Math.round(held) }, 'late points: long slice');
+      for (const slice of group) deps.afterSlice?.(tenantId, slice);
+      done = end;
+    }
+  }
+
+  /** A row's range; a point at exactly hi belongs to the minute starting there: ranges end after it. */
+  const spanOf = (r: { metric_id: number; lo: Date; hi: Date }) => ({ metricId: Number(r.metric_id), from: new Date(r.lo).getTime(), to: new Date(r.hi).getTime() + 1 });
+
+  async function round(now: Date): Promise<{ seen: number; handled: number; finished: boolean }> {
     // The owner sees every tenant's rows (the table's owner policy).
     const rows = await kysely
       .selectFrom('aggregate_invalidations')
@@ -138,18 +249,35 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
       else byTenant.set(row.tenant_id, [row]);
     }
     let handled = 0;
-    for (const [tenantId, mine] of byTenant) {
-      // A point at exactly hi belongs to the minute starting there: ranges end after it.
-      const ranges = mergeIntervals(mine.map((r) => ({ from: new Date(r.lo).getTime(), to: new Date(r.hi).getTime() + 1 })));
+    let finished = true;
+    for (const [tenantId, tenantRows] of byTenant) {
+      // Units: a tenant's rows of a few metrics. A unit, once begun, is finished (its slices
+      // still take turns with requests), so a run's budget never leaves work half done for a
+      // next run to throw away, and writes that keep widening rows cannot keep it from ending.
+      const metrics = [...new Set(tenantRows.map((r) => r.metric_id))];
+      const mine: typeof rows = [];
       try {
-        if (db.timescale) await recompute(tenantId, [...new Set(mine.map((r) => r.metric_id))], ranges, new Date());
-        await reroll(tenantId, ranges, now);
-        await deps.beforeDelete?.(tenantId);
+        for (let i = 0; i < metrics.length; i += METRICS_PER_SLICE) {
+          if (spent()) {
+            finished = false;
+            break;
+          }
+          const chunk = new Set(metrics.slice(i, i + METRICS_PER_SLICE));
+          const unit = tenantRows.filter((r) => chunk.has(r.metric_id));
+          if (db.timescale) await recomputeSlices(tenantId, planSlices(unit.map(spanOf)));
+          mine.push(...unit);
+        }
+        // Report periods are re-rolled once for the units done, before their rows go.
+        if (mine.length > 0) {
+          await reroll(tenantId, mergeIntervals(mine.map(spanOf)), now);
+          await deps.beforeDelete?.(tenantId);
+        }
       } catch (error) {
         // This tenant's rows stay for the next run; the others go on.
         log.warn({ tenantId, err: (error as Error).message }, 'late points: recomputation failed');
         continue;
       }
+      if (mine.length === 0) break;
       const { rows: deleted } = await sql<{ n: number }>`
         with gone as (
           delete from aggregate_invalidations i
@@ -158,22 +286,24 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
           returning 1
         ) select count(*)::int as n from gone`.execute(kysely);
       handled += deleted[0]?.n ?? 0;
+      if (!finished) break;
     }
-    return { seen: rows.length, handled };
+    return { seen: rows.length, handled, finished };
   }
 
   return {
     async refreshPending(now = new Date()) {
+      budget = { slices: 0, heldMs: 0, longestMs: 0 };
       let total = 0;
       for (let i = 0; i < ROUNDS; i++) {
-        const { seen, handled } = await round(now);
+        const { seen, handled, finished } = await round(now);
         total += handled;
-        // All taken, or nothing could be handled (a tenant failed, or writes keep widening its rows): the rest waits for the next run.
-        if (seen < BATCH || handled === 0) break;
+        // All taken, the run's budget spent, or nothing could be handled (a tenant failed, or
+        // writes keep widening its rows): the rest waits for the next run.
+        if (seen < BATCH || !finished || handled === 0) break;
       }
+      if (budget.slices > 0) log.info({ rows: total, slices: budget.slices, heldMs: Math.round(budget.heldMs), longestSliceMs: Math.round(budget.longestMs) }, 'late points recomputed');
       return total;
     },
   };
 }
-
-

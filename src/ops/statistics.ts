@@ -9,14 +9,15 @@
  * After each refresh, this analyzes what has changed enough since its statistics were taken,
  * judged by size (the counters are gone): tables and chunks never analyzed (a new chunk, a new
  * aggregate) and those that have grown to more than twice the pages they had then (the newest
- * chunk of each hypertable while it fills). One relation per statement, so the event loop gets
- * its turn between them. A TimescaleDB server has autovacuum: this is not called there.
+ * chunk of each hypertable while it fills). One relation per statement, with `turn` between
+ * them (src/db/engine-turns.ts), so requests get the engine. A TimescaleDB server has autovacuum: this is not called there.
  */
 import { sql, type Kysely } from 'kysely';
+import type { EngineTurn } from '../db/engine-turns.js';
 import type { Database } from '../db/tables.js';
 
 /** Analyzes the relations whose statistics are missing or still moving; returns how many. */
-export async function analyzeChanged(kysely: Kysely<Database>): Promise<number> {
+export async function analyzeChanged(kysely: Kysely<Database>, turn: EngineTurn = () => new Promise((resolve) => setImmediate(resolve))): Promise<number> {
   const { rows } = await sql<{ name: string }>`
     select format('%I.%I', n.nspname, c.relname) as name
     from pg_class c join pg_namespace n on n.oid = c.relnamespace
@@ -26,8 +27,9 @@ export async function analyzeChanged(kysely: Kysely<Database>): Promise<number> 
       and (c.reltuples < 0 or pg_relation_size(c.oid) / current_setting('block_size')::int > 2 * c.relpages + 1)
     order by 1`.execute(kysely);
   for (const { name } of rows) {
+    const started = performance.now();
     await sql`analyze ${sql.raw(name)}`.execute(kysely); // from pg_class, quoted by format()
-    await new Promise((resolve) => setImmediate(resolve));
+    await turn(performance.now() - started);
   }
   return rows.length;
 }

@@ -1,9 +1,12 @@
 import { sql, type Kysely } from 'kysely';
 import type { Db } from '../db/connect.js';
+import { createSliceSizer, engineTurns } from '../db/engine-turns.js';
 import type { Database } from '../db/tables.js';
+import { MIN_TIMESTAMP } from '../ingest/metric-input.js';
 import type { Logger } from '../log.js';
 import { analyzeChanged } from '../ops/statistics.js';
-import { aggregatesOf, levelMs, type LevelName } from './plan.js';
+import { mergeIntervals, type Interval } from './invalidations.js';
+import { aggregatesOf, HOUR, levelMs, type LevelName } from './plan.js';
 
 /**
  * How far behind now each level's materialisation stays (its refresh window's end, as in the
@@ -40,6 +43,58 @@ export async function liftDecompressionLimit(trx: Kysely<Database>): Promise<voi
   await sql`set local timescaledb.max_tuples_decompressed_per_dml_transaction = 0`.execute(trx);
 }
 const floorTo = (ms: number, w: number) => Math.floor(ms / w) * w;
+const ceilTo = (ms: number, w: number) => Math.ceil(ms / w) * w;
+
+/**
+ * The widest time window one refresh statement recomputes, at the 1-minute and 5-minute
+ * levels; a level whose buckets are wider recomputes one bucket (1 hour, 1 day). On the
+ * embedded engine every statement holds the only connection (src/db/engine-turns.ts): an hour
+ * is one aggregate_invalidations row's width (src/query/invalidations.ts), and it held the
+ * engine 0.1–1 s per aggregate in bench:ingest's late arm (300 series, 4 metrics, 20 000 points
+ * a round), where whole-range statements held it 5–25 s.
+ */
+export const REFRESH_SLICE_MS = HOUR;
+
+/** The widest range one statement recomputes at `level`: REFRESH_SLICE_MS, or one bucket where buckets are wider. */
+export const sliceWidth = (level: LevelName): number => Math.max(REFRESH_SLICE_MS, levelMs(level));
+
+/**
+ * `ranges` widened to `level`'s buckets, merged, and cut where they cross a multiple of the
+ * level's slice (REFRESH_SLICE_MS, or one bucket where buckets are wider): each piece is one
+ * statement's work, oldest first.
+ *
+ *   5m, [10:07, 12:02) → [10:05, 11:00), [11:00, 12:00), [12:00, 12:05)
+ *   1d, [Mon 10:00, Tue 02:00) → [Mon, Tue), [Tue, Wed)
+ */
+export function sliceRanges(ranges: readonly Interval[], level: LevelName): Interval[] {
+  const w = levelMs(level);
+  const slice = sliceWidth(level);
+  const out: Interval[] = [];
+  for (const r of mergeIntervals(ranges.filter((r) => r.from < r.to).map((r) => ({ from: floorTo(r.from, w), to: ceilTo(r.to, w) })))) {
+    for (let from = r.from; from < r.to; ) {
+      const to = Math.min(r.to, floorTo(from, slice) + slice);
+      out.push({ from, to });
+      from = to;
+    }
+  }
+  return out;
+}
+
+/**
+ * A range cut into more slices than this (an aggregate not refreshed since it was created, whose
+ * invalidation is everything; an import spanning months in one transaction) is refreshed by one
+ * statement, as before slicing: cutting it would mean thousands of statements over mostly empty time.
+ */
+const MAX_SLICES_PER_RANGE = 2_000;
+
+/** A refresh statement that held the engine longer than this is logged (aggregate, window). */
+const LONG_STATEMENT_MS = 1_000;
+
+/** Microseconds since the epoch (TimescaleDB's internal time, ±infinity at the int64 ends) as ms, clamped to [lo, hi]. */
+const usToMs = (us: string, lo: number, hi: number) => {
+  const v = BigInt(us);
+  return v <= BigInt(lo) * 1000n ? lo : v >= BigInt(hi) * 1000n ? hi : Number(v / 1000n);
+};
 
 export interface AggregateRefresher {
   /**
@@ -73,13 +128,71 @@ export function createAggregateRefresher(db: Db, log: Logger, options: RefreshOp
   // Refreshes are serialised: one CALL at a time, in level order.
   const serial = (work: () => Promise<void>) => (running = running.then(work, work));
 
+  const turn = engineTurns(db.kind);
+
+  /**
+   * What a refresh of `aggregate` over [from, to) would recompute: the ranges TimescaleDB has
+   * logged as changed in its source (writes not yet taken into any aggregate, and those already
+   * handed to this one) and the new data from its watermark on, clipped to [from, to).
+   */
+  async function invalidated(aggregate: string, from: number, to: number): Promise<Interval[]> {
+    const { rows } = await sql<{ lo: string; hi: string }>`
+      with c as (select mat_hypertable_id, raw_hypertable_id from _timescaledb_catalog.continuous_agg where user_view_schema = 'public' and user_view_name = ${aggregate})
+      select l.lowest_modified_value::text as lo, l.greatest_modified_value::text as hi
+      from c join _timescaledb_catalog.continuous_aggs_hypertable_invalidation_log l on l.hypertable_id = c.raw_hypertable_id
+      union all
+      select l.lowest_modified_value::text, l.greatest_modified_value::text
+      from c join _timescaledb_catalog.continuous_aggs_materialization_invalidation_log l on l.materialization_id = c.mat_hypertable_id
+      union all
+      select _timescaledb_functions.cagg_watermark(c.mat_hypertable_id)::text, '9223372036854775807' from c`.execute(db.kysely);
+    // greatest_modified_value is the last changed instant: the range ends just after it.
+    return rows.map((r) => ({ from: usToMs(r.lo, from, to), to: usToMs(r.hi, from - 1, to - 1) + 1 })).filter((r) => r.from < r.to);
+  }
+
+  /** The longest a refresh statement held the engine in the current run, and how many ran. */
+  let run = { statements: 0, longestMs: 0 };
+
+  async function call(aggregate: string, from: number | null, to: number) {
+    const started = performance.now();
+    await sql`call refresh_continuous_aggregate(${aggregate}::regclass,
+      ${from === null ? null : new Date(from).toISOString()}::timestamptz, ${new Date(to).toISOString()}::timestamptz)`.execute(db.kysely);
+    const held = performance.now() - started;
+    if (held > LONG_STATEMENT_MS) log.info({ aggregate, from: from === null ? null : new Date(from), to: new Date(to), ms: Math.round(held) }, 'aggregate refresh: long statement');
+    run.statements++;
+    run.longestMs = Math.max(run.longestMs, held);
+    await turn(held);
+    return held;
+  }
+
+  /**
+   * Refreshes `level` over [requested, to) (from its floor at the earliest) in slices
+   * (sliceRanges): only where something changed, one statement per slice, with the engine's
+   * turn between them. The result is the same as one statement over the whole range; what a run
+   * does not reach (a failure) stays in TimescaleDB's log for the next one.
+   */
   async function refresh(level: LevelName, requested: number | null, to: number) {
     const floor = (await options.floor?.(level)) ?? null;
     const from = floor === null ? requested : requested === null ? floor : Math.max(requested, floor);
     if (from !== null && from >= to) return;
     for (const aggregate of aggregatesOf(level)) {
-      await sql`call refresh_continuous_aggregate(${aggregate}::regclass,
-        ${from === null ? null : new Date(from).toISOString()}::timestamptz, ${new Date(to).toISOString()}::timestamptz)`.execute(db.kysely);
+      const ranges = await invalidated(aggregate, from ?? MIN_TIMESTAMP.getTime(), to);
+      // A floor inside a bucket leaves that bucket out, as TimescaleDB does with a window's partial buckets (and it refuses a window of none).
+      const start = from === null ? -Infinity : ceilTo(from, levelMs(level));
+      const slices = sliceRanges(ranges, level)
+        .map((s) => ({ from: Math.max(s.from, start), to: Math.min(s.to, to) }))
+        .filter((s) => s.from < s.to);
+      if (slices.length > MAX_SLICES_PER_RANGE) {
+        await call(aggregate, from, to);
+        continue;
+      }
+      // Consecutive slices of one range are refreshed together while they are cheap (sparse data).
+      const sizer = createSliceSizer();
+      for (let i = 0; i < slices.length; ) {
+        let j = i + 1;
+        while (j < slices.length && j - i < sizer.units && slices[j]!.from === slices[j - 1]!.to) j++;
+        sizer.held(await call(aggregate, slices[i]!.from, slices[j - 1]!.to));
+        i = j;
+      }
     }
   }
 
@@ -88,10 +201,11 @@ export function createAggregateRefresher(db: Db, log: Logger, options: RefreshOp
       if (!db.timescale) return Promise.resolve();
       return serial(async () => {
         const started = Date.now();
+        run = { statements: 0, longestMs: 0 };
         for (const level of REFRESH_ORDER) await refresh(level, null, floorTo(Date.now() - REFRESH_LAG[level], levelMs(level)));
         // No autovacuum in PGlite: the planner's statistics are kept here (src/ops/statistics.ts).
-        const analyzed = db.kind === 'embedded' ? await analyzeChanged(db.kysely) : 0;
-        log.debug({ ms: Date.now() - started, analyzed }, 'aggregates refreshed');
+        const analyzed = db.kind === 'embedded' ? await analyzeChanged(db.kysely, turn) : 0;
+        log.info({ ms: Date.now() - started, statements: run.statements, longestStatementMs: Math.round(run.longestMs), analyzed }, 'aggregates refreshed');
       });
     },
     afterWrite(times) {

@@ -1,0 +1,158 @@
+/**
+ * The late-points job and the aggregate refresh in bounded slices (src/jobs/late-points.ts,
+ * src/query/refresh.ts): on the embedded engine each statement holds the only connection, so no
+ * slice may cover more than one window (an hour; one bucket at the 1 h and 1 d levels) of a few
+ * metrics. The plan is checked as a table; then a job given hours of late points of six metrics
+ * (two units of at most 4 metrics), and only a few slices per run, is followed run by run: every slice within its bound, the
+ * points counted exactly by every query in between, and all of it in the aggregates at the end.
+ */
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createLatePoints, METRICS_PER_SLICE, planSlices, type Slice } from '../src/jobs/late-points.js';
+import { createLogger } from '../src/log.js';
+import { DAY, HOUR, MINUTE } from '../src/query/plan.js';
+import { REFRESH_SLICE_MS, sliceRanges, sliceWidth } from '../src/query/refresh.js';
+import { ENGINES, startApp, type TestApp } from './harness.js';
+import { RecordMetrics } from './operations.js';
+
+const T = Date.UTC(2026, 10, 2); // a Monday, 00:00 UTC
+const iso = (ms: number) => new Date(ms).toISOString();
+
+describe('sliceRanges', () => {
+  test.each([
+    ['5m', [[10 * HOUR + 7 * MINUTE, 12 * HOUR + 2 * MINUTE]], [[10 * HOUR + 5 * MINUTE, 11 * HOUR], [11 * HOUR, 12 * HOUR], [12 * HOUR, 12 * HOUR + 5 * MINUTE]]],
+    ['1m', [[30_000, 90_000], [2 * MINUTE, 3 * MINUTE]], [[0, 3 * MINUTE]]],
+    ['1m', [[0, MINUTE], [HOUR + MINUTE, HOUR + 2 * MINUTE]], [[0, MINUTE], [HOUR + MINUTE, HOUR + 2 * MINUTE]]],
+    ['1h', [[10 * HOUR + 1, 12 * HOUR]], [[10 * HOUR, 11 * HOUR], [11 * HOUR, 12 * HOUR]]],
+    ['1d', [[10 * HOUR, DAY + 2 * HOUR]], [[0, DAY], [DAY, 2 * DAY]]],
+    ['1d', [[5, 5]], []],
+  ] as const)('%s %j → %j', (level, ranges, expected) => {
+    const out = sliceRanges(ranges.map(([from, to]) => ({ from: T + from, to: T + to })), level);
+    expect(out.map((s) => [s.from - T, s.to - T])).toEqual(expected);
+  });
+});
+
+describe('planSlices', () => {
+  const ranges = [
+    // metric 1: 10:07–11:20; metrics 2–6: 10:30–10:31; metric 7: two days later
+    { metricId: 1, from: T + 10 * HOUR + 7 * MINUTE, to: T + 11 * HOUR + 20 * MINUTE },
+    ...[2, 3, 4, 5, 6].map((metricId) => ({ metricId, from: T + 10 * HOUR + 30 * MINUTE, to: T + 10 * HOUR + 31 * MINUTE })),
+    { metricId: 7, from: T + 2 * DAY + 5 * HOUR, to: T + 2 * DAY + 5 * HOUR + 1 },
+  ];
+  const slices = planSlices(ranges);
+
+  test('every slice is one aggregate over at most one window of its level, of at most METRICS_PER_SLICE metrics', () => {
+    for (const s of slices) {
+      expect(s.to - s.from).toBeGreaterThan(0);
+      expect(s.to - s.from).toBeLessThanOrEqual(sliceWidth(s.level));
+      // Within one window: it never crosses a multiple of the width.
+      expect(Math.floor(s.from / sliceWidth(s.level))).toBe(Math.floor((s.to - 1) / sliceWidth(s.level)));
+      expect(s.metricIds.length).toBeLessThanOrEqual(METRICS_PER_SLICE);
+      expect(s.aggregate.endsWith(`_${s.level}`)).toBe(true);
+    }
+  });
+
+  test('levels in refresh order, the series’ aggregates before the tag groups’, oldest window first', () => {
+    const order = ['1m', '5m', '1h', '1d'];
+    const kinds = ['stats', 'sketch', 'group_stats', 'group_sketch'];
+    const key = (s: Slice) => [order.indexOf(s.level), kinds.indexOf(s.aggregate.replace(/_(1m|5m|1h|1d)$/, '')), s.from];
+    const keys = slices.map(key);
+    const sorted = [...keys].sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]! || a[2]! - b[2]!);
+    expect(keys).toEqual(sorted);
+  });
+
+  test('every metric’s range is covered at every aggregate of every level', () => {
+    for (const r of ranges) {
+      for (const level of ['1m', '5m', '1h', '1d'] as const) {
+        for (const need of sliceRanges([r], level)) {
+          const aggregates = new Set(slices.filter((s) => s.level === level && s.metricIds.includes(r.metricId) && s.from <= need.from && s.to >= need.to).map((s) => s.aggregate));
+          expect(aggregates.size).toBe(level === '1h' || level === '1d' ? 4 : 2);
+        }
+      }
+    }
+  });
+
+  test('the 1 m level of the example, exactly', () => {
+    expect(slices.filter((s) => s.aggregate === 'stats_1m').map((s) => [iso(s.from), iso(s.to), s.metricIds])).toEqual([
+      [iso(T + 10 * HOUR + 7 * MINUTE), iso(T + 11 * HOUR), [1, 2, 3, 4]],
+      [iso(T + 10 * HOUR + 7 * MINUTE), iso(T + 11 * HOUR), [5, 6]],
+      [iso(T + 11 * HOUR), iso(T + 11 * HOUR + 20 * MINUTE), [1]],
+      [iso(T + 2 * DAY + 5 * HOUR), iso(T + 2 * DAY + 5 * HOUR + MINUTE), [7]],
+    ]);
+    expect(REFRESH_SLICE_MS).toBe(HOUR);
+  });
+});
+
+describe.each(ENGINES)('a large late range on %s', (engine) => {
+  let app: TestApp;
+  let tenant = { tenantId: '', adminKey: '' };
+  const timescale = engine === 'embedded';
+  const METRICS = ['s.a', 's.b', 's.c', 's.d', 's.e', 's.f'];
+  let H = NaN;
+
+  beforeAll(async () => {
+    H = Math.floor(Date.now() / HOUR) * HOUR - 3 * DAY;
+    app = await startApp(engine, { LATE_POINTS_CRON: 'off', QUERY_CACHE_SIZE: '0' });
+    tenant = await app.createTenant();
+  }, 120_000);
+  afterAll(() => app?.close());
+
+  const rowsLeft = async () =>
+    (await sql<{ n: number }>`select count(*)::int as n from aggregate_invalidations where tenant_id = ${tenant.tenantId}::uuid`.execute(app.server.deps.db.kysely)).rows[0]!.n;
+
+  /** Points of every metric, one every 10 minutes over 5 hours from H + 5 min: value = minute index. */
+  const points = () =>
+    METRICS.flatMap((name) => Array.from({ length: 30 }, (_, i) => ({ name, type: 'GAUGE' as const, value: i, tags: { host: `h${i % 3}` }, timestamp: iso(H + 5 * MINUTE + i * 10 * MINUTE) })));
+
+  async function counts(): Promise<{ perHour: number[][]; sources: string[] }> {
+    const response = await app.gql<{ metricAggregates: { series: Array<{ buckets: Array<{ count: number; sum: number }> }>; metadata: { sources: string[] } } }, unknown>(
+      `query($input: AggregateQueryInput!) { metricAggregates(input: $input) { series { buckets { count sum } } metadata { sources } } }`,
+      { input: { metrics: METRICS, from: iso(H), to: iso(H + 6 * HOUR), granularity: 'HOUR' } },
+    tenant.adminKey,
+    );
+    expect(response.errors).toBeUndefined();
+    const series = response.data!.metricAggregates.series;
+    return { perHour: series.map((s) => s.buckets.map((b) => b.count)), sources: response.data!.metricAggregates.metadata.sources };
+  }
+
+  test('is recomputed in bounded slices over several runs, exact in every query between them, and all of it in the end', async () => {
+    const recorded = await app.gql<{ recordMetrics: { accepted: number } }, unknown>(RecordMetrics, { metrics: points() }, tenant.adminKey);
+    expect(recorded.errors).toBeUndefined();
+    // Six metrics × the hours H … H + 4: one row each.
+    expect(await rowsLeft()).toBe(30);
+    const recordedRanges = (
+      await sql<{ metric_id: string; lo: Date; hi: Date }>`select metric_id::text, lo, hi from aggregate_invalidations where tenant_id = ${tenant.tenantId}::uuid`.execute(app.server.deps.db.kysely)
+    ).rows.map((r) => ({ metricId: Number(r.metric_id), from: new Date(r.lo).getTime(), to: new Date(r.hi).getTime() + 1 }));
+    // Per metric (three hosts together), six points in each of the five hours.
+    const exact = { perHour: METRICS.map(() => [6, 6, 6, 6, 6]) };
+
+    const seen: Slice[] = [];
+    const job = createLatePoints({ db: app.server.deps.db, log: createLogger('silent'), slicesPerRun: 7, afterSlice: (_, slice) => seen.push(slice) });
+    let runs = 0;
+    for (; runs < 200 && (await rowsLeft()) > 0; runs++) {
+      const before = { slices: seen.length, rows: await rowsLeft() };
+      const handled = await job.refreshPending();
+      // A run stops after its budget, between units (a tenant's rows of at most 4 metrics): a unit's rows are deleted once all of its slices are done.
+      expect(handled).toBeGreaterThan(0);
+      expect(await rowsLeft()).toBe(before.rows - handled);
+      if (timescale) expect(seen.length).toBeGreaterThan(before.slices);
+      // Exact at every step: the ranges not yet deleted are read from raw points.
+      expect((await counts()).perHour).toEqual(exact.perHour);
+    }
+    expect(await rowsLeft()).toBe(0);
+    const done = await counts();
+    expect(done.perHour).toEqual(exact.perHour);
+    expect(done.sources).not.toContain(timescale ? 'raw' : 'stats_1h');
+    if (!timescale) return;
+
+    // Several runs, each slice within its window, of at most METRICS_PER_SLICE metrics, and every metric's hours covered at every aggregate.
+    expect(runs).toBeGreaterThanOrEqual(2);
+    for (const s of seen) {
+      expect(s.to - s.from).toBeLessThanOrEqual(sliceWidth(s.level));
+      expect(s.metricIds.length).toBeLessThanOrEqual(METRICS_PER_SLICE);
+    }
+    const planned = planSlices(recordedRanges);
+    const key = (s: Slice) => `${s.aggregate} ${s.from} ${s.to} ${s.metricIds.join(',')}`;
+    expect(new Set(seen.map(key))).toEqual(new Set(planned.map(key)));
+  }, 300_000);
+});
