@@ -19,7 +19,7 @@ import { fillAll } from './query/fill.js';
 import { GRANULARITIES } from './query/plan.js';
 import { createAggregateRefresher, type AggregateRefresher } from './query/refresh.js';
 import { createLatePoints, type LatePoints } from './jobs/late-points.js';
-import { registerJobs, serviceJobs } from './jobs/register-jobs.js';
+import { refreshesAggregates, registerJobs, serviceJobs } from './jobs/register-jobs.js';
 import { createScheduler, type Scheduler } from './jobs/scheduler.js';
 import { createReportRollups } from './definitions/roll-up-reports.js';
 import type { Logger } from './log.js';
@@ -145,7 +145,7 @@ export async function openDeps(env: Env, log: Logger, options: OpenOptions = {})
   const retention = createRetention({ db, env, log, metrics, aggregates, floors });
   await retention.ensureCompressionPolicy();
   const rollups = createReportRollups(db.kysely, scheduler, { timescale: db.timescale, lookbackDays: env.REPORT_ROLLUP_LOOKBACK_DAYS });
-  const latePoints = createLatePoints({ db, log });
+  const latePoints = createLatePoints({ db, log, ...(refreshesAggregates(env, db) ? { materialiseLevels: () => aggregates.refreshAll() } : {}) });
   // Rules are read uncached, as their creator.
   const alerts = createAlerts({
     db,

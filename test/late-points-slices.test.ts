@@ -156,3 +156,48 @@ describe.each(ENGINES)('a large late range on %s', (engine) => {
     expect(new Set(seen.map(key))).toEqual(new Set(planned.map(key)));
   }, 300_000);
 });
+
+describe('a new database’s first late points (embedded)', () => {
+  let app: TestApp;
+  let tenant = { tenantId: '', adminKey: '' };
+  const NEVER = '-210866803200000000';
+
+  beforeAll(async () => {
+    // Its own engine: no aggregate of it has ever been refreshed. The scheduled refresh is set to
+    // a tick that does not come during the test, so only the job can refresh.
+    app = await startApp('embedded', { LATE_POINTS_CRON: 'off', AGGREGATE_REFRESH_CRON: '0 0 0 1 1 *', QUERY_CACHE_SIZE: '0' }, { ownEngine: true });
+    tenant = await app.createTenant();
+  }, 120_000);
+  afterAll(() => app?.close());
+
+  const watermark = async (view: string) =>
+    (
+      await sql<{ w: string }>`select _timescaledb_functions.cagg_watermark(mat_hypertable_id)::text as w from _timescaledb_catalog.continuous_agg where user_view_name = ${view}`.execute(
+        app.server.deps.db.kysely,
+      )
+    ).rows[0]!.w;
+
+  test('have every level materialised before a bucket is recomputed from one (the job refreshes first), and are exact', async () => {
+    const H = Math.floor(Date.now() / HOUR) * HOUR - 3 * DAY;
+    const points = ['f.a', 'f.b'].flatMap((name) => Array.from({ length: 12 }, (_, i) => ({ name, type: 'GAUGE' as const, value: i, tags: { host: `h${i % 2}` }, timestamp: iso(H + i * 5 * MINUTE) })));
+    expect((await app.gql(RecordMetrics, { metrics: points }, tenant.adminKey)).errors).toBeUndefined();
+    // Nothing materialised yet: a recompute of group_sketch_1h would read sketch_1h in real time, all of it.
+    expect(await watermark('sketch_1h')).toBe(NEVER);
+    expect(await watermark('stats_1h')).toBe(NEVER);
+
+    await app.server.deps.latePoints.refreshPending();
+
+    // The job has the levels refreshed before it recomputes (its own recomputes never move a watermark).
+    for (const view of ['stats_1m', 'sketch_1m', 'stats_1h', 'sketch_1h']) expect(Number(await watermark(view))).toBeGreaterThan(H * 1000);
+    const left = await sql<{ n: number }>`select count(*)::int as n from aggregate_invalidations where tenant_id = ${tenant.tenantId}::uuid`.execute(app.server.deps.db.kysely);
+    expect(left.rows[0]!.n).toBe(0);
+    const response = await app.gql<{ metricAggregates: { series: Array<{ buckets: Array<{ count: number; sum: number }> }> } }, unknown>(
+      `query($input: AggregateQueryInput!) { metricAggregates(input: $input) { series { buckets { count sum } } } }`,
+      { input: { metrics: ['f.a', 'f.b'], from: iso(H), to: iso(H + HOUR), granularity: 'HOUR' } },
+      tenant.adminKey,
+    );
+    expect(response.errors).toBeUndefined();
+    // Per metric: 12 points, values 0 … 11.
+    expect(response.data!.metricAggregates.series.map((s) => s.buckets)).toEqual([[{ count: 12, sum: 66 }], [{ count: 12, sum: 66 }]]);
+  }, 300_000);
+});
