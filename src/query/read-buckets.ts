@@ -145,8 +145,31 @@ export function describe(sources: Source[], kinds: Array<'stats' | 'sketch'>, gr
   return [...names];
 }
 
-const range = (column: RawBuilder<unknown>, from: Date, to: Date) =>
-  sql`${column} >= ${from.toISOString()}::timestamptz and ${column} < ${to.toISOString()}::timestamptz`;
+/**
+ * Sources of one kind (one level, raw points, or one rollup period) read in one branch of the
+ * union: late ranges cut a plan into many pieces (one per late hour of weeks of imported
+ * history), and a union of one branch per piece nests as deep as it is long — deep enough to
+ * overflow the embedded engine's stack, which kills the engine instead of raising an error.
+ * The branch's rows are those of its spans; every row still falls into the same answer bucket.
+ */
+type SourceGroup = Source & { spans: ReadonlyArray<{ from: Date; to: Date }> };
+
+function groupSources(sources: Source[]): SourceGroup[] {
+  const groups = new Map<string, SourceGroup & { spans: Array<{ from: Date; to: Date }> }>();
+  for (const s of sources) {
+    const key = s.source === 'rollup' ? `rollup:${s.period}` : s.source;
+    const group = groups.get(key);
+    if (group) group.spans.push({ from: s.from, to: s.to });
+    else groups.set(key, { ...s, spans: [{ from: s.from, to: s.to }] });
+  }
+  return [...groups.values()];
+}
+
+/** `column` within any of `spans` ([from, to) each). */
+const within = (column: RawBuilder<unknown>, spans: SourceGroup['spans']) => {
+  const one = (s: { from: Date; to: Date }) => sql`${column} >= ${s.from.toISOString()}::timestamptz and ${column} < ${s.to.toISOString()}::timestamptz`;
+  return spans.length === 1 ? one(spans[0]!) : sql`(${sql.join(spans.map((s) => sql`(${one(s)})`), sql` or `)})`;
+};
 
 /**
  * Raw points' columns as the aggregates count them (migrations/0050, 0052): a row stands for
@@ -170,17 +193,17 @@ const RAW_STATS = sql`sum(${RAW_WEIGHT}) as n, sum(${RAW_SUM}) as s,
  * answer is one group row, that row's kept quantile ranks (migrations/0091) in place of its
  * cells (ks and ws null); null everywhere else.
  */
-export function sourceSql(source: Source, kind: 'stats' | 'sketch', bucketing: Bucketing, ids: number[], groups?: GroupReading, kept?: readonly number[]): RawBuilder<unknown> {
+export function sourceSql(source: SourceGroup, kind: 'stats' | 'sketch', bucketing: Bucketing, ids: number[], groups?: GroupReading, kept?: readonly number[]): RawBuilder<unknown> {
   if (groups && source.source !== 'raw' && source.source !== 'rollup' && GROUP_LEVELS.includes(source.source)) {
     // Whole tag groups from their own level, the series outside every group from theirs.
-    const parts = [groupSql(source as Segment & { source: LevelName }, kind, bucketing, groups, kept)];
+    const parts = [groupSql(source as SourceGroup & { source: LevelName }, kind, bucketing, groups, kept)];
     if (groups.ungrouped.length > 0) parts.push(sourceSql(source, kind, bucketing, groups.ungrouped, undefined, kept));
     return sql.join(parts, sql` union all `);
   }
   const noRanks = kind === 'sketch' && kept ? sql`, null::float8[] as qr` : sql``;
   const series = sql`series_id = any(${groups ? groups.series : ids}::bigint[])`;
   if (source.source === 'raw') {
-    const where = sql`${series} and ${range(sql`time`, source.from, source.to)}`;
+    const where = sql`${series} and ${within(sql`time`, source.spans)}`;
     return kind === 'stats'
       ? sql`select series_id, ${bucketing.of(sql`time`)} as b, ${RAW_STATS} from tenant_points where ${where} group by 1, 2`
       : sql`select series_id, b, array_agg(k) as ks, array_agg(n) as ws${noRanks}
@@ -189,14 +212,14 @@ export function sourceSql(source: Source, kind: 'stats' | 'sketch', bucketing: B
             group by 1, 2`;
   }
   if (source.source === 'rollup') {
-    const where = sql`period = ${source.period} and ${range(sql`start`, source.from, source.to)} and ${series}`;
+    const where = sql`period = ${source.period} and ${within(sql`start`, source.spans)} and ${series}`;
     return kind === 'stats'
       ? sql`select series_id, ${bucketing.of(sql`start`)} as b, n::float8 as n, s, mn, mx, lt, lv from report_rollup_stats where ${where}`
       : sql`select series_id, ${bucketing.of(sql`start`)} as b, array_agg(k) as ks, array_agg(n::float8) as ws${noRanks} from report_rollup_sketch where ${where} group by 1, 2`;
   }
   // The view names come from a fixed list (LEVELS), never from the request; the type checks them against the Database interface.
   const view: AggregateView = `tenant_${kind}_${source.source}`;
-  const rows = sql`${sql.table(view)} where ${series} and ${range(sql`bucket`, source.from, source.to)}`;
+  const rows = sql`${sql.table(view)} where ${series} and ${within(sql`bucket`, source.spans)}`;
   return levelSql(rows, kind, bucketing, source.source, kept && []);
 }
 
@@ -228,7 +251,7 @@ function levelSql(rows: RawBuilder<unknown>, kind: 'stats' | 'sketch', bucketing
  * Rows of one tag-group level (migrations/0076) in the shape of sourceSql's: each group's
  * stand-in id (GroupReading.gids) in place of a series id.
  */
-function groupSql(source: Segment & { source: LevelName }, kind: 'stats' | 'sketch', bucketing: Bucketing, groups: GroupReading, kept?: readonly number[]): RawBuilder<unknown> {
+function groupSql(source: SourceGroup & { source: LevelName }, kind: 'stats' | 'sketch', bucketing: Bucketing, groups: GroupReading, kept?: readonly number[]): RawBuilder<unknown> {
   // The view names come from a fixed list (GROUP_LEVELS), never from the request.
   if (source.source !== '1h' && source.source !== '1d') throw new Error(`no tag-group level ${source.source}`);
   const name: AggregateView = `tenant_group_${kind}_${source.source}`;
@@ -236,13 +259,13 @@ function groupSql(source: Segment & { source: LevelName }, kind: 'stats' | 'sket
   const rows = sql`(select gs.gid as series_id, g.*
                     from ${view} g join unnest(${groups.metricIds}::bigint[], ${groups.values}::text[], ${groups.gids}::bigint[]) as gs (metric_id, value, gid)
                       on g.metric_id = gs.metric_id and g.value = gs.value
-                    where g.metric_id = any(${[...new Set(groups.metricIds)]}::bigint[]) and g.key = ${groups.key}::text and ${range(sql`g.bucket`, source.from, source.to)}) g`;
+                    where g.metric_id = any(${[...new Set(groups.metricIds)]}::bigint[]) and g.key = ${groups.key}::text and ${within(sql`g.bucket`, source.spans)}) g`;
   return levelSql(rows, kind, bucketing, source.source, kept);
 }
 
 export function unionSql(sources: Source[], kind: 'stats' | 'sketch', bucketing: Bucketing, ids: number[], groups?: GroupReading, kept?: readonly number[]): RawBuilder<unknown> {
   return sql.join(
-    sources.map((s) => sourceSql(s, kind, bucketing, ids, groups, kept)),
+    groupSources(sources).map((s) => sourceSql(s, kind, bucketing, ids, groups, kept)),
     sql` union all `,
   );
 }
