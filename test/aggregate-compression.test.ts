@@ -111,7 +111,7 @@ describe('compressed aggregate levels on embedded', () => {
     for (const tenant of [a, b]) {
       for (const metric of ['kept', 'late', 'purged', 'retained']) await record(tenant.adminKey, series(metric, tenant === b ? 1000 : 0));
     }
-    await app.server.deps.latePoints.refreshPending();
+    await app.takeInLatePoints();
     await app.server.deps.aggregates.refreshAll();
     before = {};
     for (const metric of ['kept', 'late', 'purged', 'retained']) {
@@ -150,7 +150,7 @@ describe('compressed aggregate levels on embedded', () => {
   test('a late point into a compressed range is counted exactly after the late-points job; the next run compresses the chunk again', async () => {
     const t = D + 97 * MINUTE + 30_000; // in the minute D + 97 min, hour D + 1 h
     await record(a.adminKey, [{ name: 'late', type: 'HISTOGRAM', value: 5000, tags: { host: 'a', region: 'eu' }, timestamp: iso(t) }]);
-    expect(await app.server.deps.latePoints.refreshPending()).toBeGreaterThanOrEqual(1);
+    expect(await app.takeInLatePoints()).toBeGreaterThanOrEqual(1);
     await app.server.deps.aggregates.refreshAll();
     // Written into the compressed chunks of every level (rows since compression: status 9).
     expect(await chunkStates(t, t + 1)).toMatchObject({ stats_1m: 9, sketch_1m: 9, stats_5m: 9, sketch_5m: 9, stats_1h: 9, sketch_1h: 9, group_stats_1h: 9, group_stats_1d: 9 });

@@ -161,7 +161,7 @@ describe.each(ENGINES)('aggregates on %s', (engine) => {
       expect(response.data?.recordMetrics.accepted).toBe(Math.min(500, points.length - i));
     }
     // The data is days old: late points, in the aggregates once the late-points job has run (src/jobs/late-points.ts).
-    await app.server.deps.latePoints.refreshPending();
+    await app.takeInLatePoints();
   }, 120_000);
   afterAll(() => app?.close());
 

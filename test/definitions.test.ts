@@ -164,7 +164,7 @@ describe.each(ENGINES)('metric definitions on %s', (engine) => {
       expect(response.data?.recordMetrics.failed).toEqual([]);
     }
     // The data is days old: late points, in the aggregates once the late-points job has run (src/jobs/late-points.ts).
-    await app.server.deps.latePoints.refreshPending();
+    await app.takeInLatePoints();
   }, 120_000);
   afterAll(() => app?.close());
 

@@ -119,7 +119,7 @@ describe('tag-group levels on the embedded TimescaleDB', () => {
     const theirs = await app.gql<{ recordMetrics: { accepted: number } }, unknown>(RecordMetrics, { metrics: [{ name: 'g.latency', type: 'HISTOGRAM', value: 5, tags: { region: 'eu', host: 'a' }, timestamp: iso(D0 + HOUR + 30 * MINUTE) }] }, other);
     expect(theirs.data?.recordMetrics.accepted).toBe(1);
     await app.server.deps.aggregates.refreshAll();
-    await app.server.deps.latePoints.refreshPending();
+    await app.takeInLatePoints();
   }, 180_000);
   afterAll(() => app?.close());
 
@@ -185,7 +185,7 @@ describe('tag-group levels on the embedded TimescaleDB', () => {
     expect(before.series[0]!.buckets.map(({ count, sum, min, max, last }) => ({ count, sum, min, max, last }))).toEqual([29, 30, 31].map(expected));
     expect(before.series[0]!.buckets[1]).toMatchObject({ count: 7, max: 1000, last: 1000 });
 
-    await app.server.deps.latePoints.refreshPending();
+    await app.takeInLatePoints();
     const after = await query(key, input);
     expect(after.metadata.sources).not.toContain('raw');
     expect(after.metadata.sources).toContain('group_stats_1h');

@@ -84,7 +84,7 @@ describe.each(ENGINES)('tenant isolation on %s', (engine) => {
     }
     // Points older than the tenant's raw retention (30 days) are read from the aggregate levels,
     // which take late points in through the late-points job.
-    await app.server.deps.latePoints.refreshPending();
+    await app.takeInLatePoints();
   });
   afterAll(() => app?.close());
 

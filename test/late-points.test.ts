@@ -81,15 +81,7 @@ async function record(app: TestApp, key: string, points: Array<ReturnType<typeof
  * every test request use a fresh connection, so no request lands on a socket being closed.
  */
 async function runJob(app: TestApp): Promise<number> {
-  // A run stops after a bounded time of slices (src/jobs/late-points.ts RUN_HOLD_MS) and the next
-  // goes on: run until every recorded range is handled, as the ticks would.
-  let handled = 0;
-  for (let run = 0; run < 100; run++) {
-    handled += await app.server.deps.latePoints.refreshPending();
-    const { rows } = await sql<{ n: number }>`select count(*)::int as n from aggregate_invalidations`.execute(app.server.deps.db.kysely);
-    if (rows[0]!.n === 0) break;
-  }
-  return handled;
+  return app.takeInLatePoints();
 }
 
 /** The transaction's tenant's recorded ranges, as the application role sees them. */

@@ -116,7 +116,7 @@ describe.each(ENGINES)('reports on %s', (engine) => {
       expect(response.data?.recordMetrics.failed).toEqual([]);
     }
     // The data is months old: late points, in the aggregates once the late-points job has run (src/jobs/late-points.ts).
-    await app.server.deps.latePoints.refreshPending();
+    await app.takeInLatePoints();
   }, 120_000);
   afterAll(() => app?.close());
 
@@ -281,7 +281,7 @@ describe.each(ENGINES)('reports on %s', (engine) => {
     await app.gql(RecordMetric, { input: { name: 'orders', type: 'COUNTER', value: 1000, tags: { shop: 'a' }, timestamp: '2026-10-04T08:00:00Z' } }, admin);
     expect((await report(week)).groups[0]!.rows[0]!.sum).toBe(rolled.groups[0]!.rows[0]!.sum! + 1000);
     // and so does the rollup the next tick writes.
-    await app.server.deps.latePoints.refreshPending();
+    await app.takeInLatePoints();
     const next = new Date(tick.getTime() + 15 * 60_000);
     await a.run(ROLLUP_JOB, next, () => rollups.rollUpRecent(next));
     const rerolled = await report(week);

@@ -108,7 +108,7 @@ describe.each(ENGINES)('retention on %s', (engine) => {
     }
     // Late points (days old): taken into the aggregates by the late-points job before retention first runs.
     await app.gql(RecordMetrics, { metrics: points('old.gone', [20 * DAY], () => 5) }, a.adminKey);
-    await app.server.deps.latePoints.refreshPending();
+    await app.takeInLatePoints();
   });
   afterAll(() => app?.close());
 

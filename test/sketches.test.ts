@@ -90,7 +90,7 @@ describe.each(ENGINES)('sketches on %s', (engine) => {
     await app.server.deps.aggregates.refreshAll();
     // The points are hours old: late points, answered from raw until the late-points job takes
     // them in. A run stops after a bounded time of slices (src/jobs/late-points.ts): run it as the ticks would, until all is taken in.
-    for (let run = 0; run < 100 && (await app.server.deps.latePoints.refreshPending()) > 0; run++);
+    await app.takeInLatePoints();
   }, 180_000);
   afterAll(() => app?.close());
 
@@ -178,7 +178,7 @@ describe.each(ENGINES)('sketches on %s', (engine) => {
     // The refresh recomputes both tenants' minute: it must succeed, twice.
     await app.server.deps.aggregates.refreshAll();
     await app.server.deps.aggregates.refreshAll();
-    await app.server.deps.latePoints.refreshPending();
+    await app.takeInLatePoints();
     const read = (token: string) =>
       app.gql<Answer, unknown>(QUERY, { input: { metrics: ['m'], from: iso(minute), to: iso(minute + 60_000), granularity: 'MINUTE' } }, token).then((r) => {
         expect(r.errors).toBeUndefined();

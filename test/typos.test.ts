@@ -29,7 +29,7 @@ describe('typos', () => {
     const stored = await app.gql(`mutation R($m: [MetricInput!]!) { recordMetrics(input: { metrics: $m }) { accepted } }`, { m: points } as never, a.adminKey);
     expect(stored).toEqual({ data: { recordMetrics: { accepted: 3 } } });
     // Points from 2026-01-01 are older than the raw retention: the late-points job takes them into the aggregates.
-    await app.server.deps.latePoints.refreshPending();
+    await app.takeInLatePoints();
   });
   afterAll(() => app?.close());
 
