@@ -15,8 +15,6 @@ export interface Db {
   pool?: pg.Pool;
   /** The embedded engine's WASM memory in bytes (embedded.ts); undefined on PostgreSQL. */
   engineMemoryBytes?: () => number;
-  /** Callers waiting for the embedded engine's one connection (embedded.ts); undefined on PostgreSQL. */
-  engineWaiting?: () => number;
   /** Where tenant reads run: the primary, or streaming replicas when DATABASE_READ_URLS is set (replicas.ts). */
   reads: Reads;
   close(): Promise<void>;
@@ -53,7 +51,6 @@ export async function connect(options: ConnectOptions): Promise<Db> {
       kind: 'embedded',
       timescale: true,
       engineMemoryBytes: engine.memoryBytes,
-      engineWaiting: engine.waiting,
       reads: primaryReads(kysely),
       async close() {
         await kysely.destroy();

@@ -26,8 +26,6 @@ export interface EmbeddedEngine {
    * contexts. It grows when a query needs more (a sort, a large result) and never shrinks.
    */
   memoryBytes(): number;
-  /** Callers waiting for the engine's one connection now (src/db/engine-turns.ts). */
-  waiting(): number;
   close(): Promise<void>;
 }
 
@@ -54,17 +52,15 @@ export async function openEmbedded(dataDir: string | undefined, options: Embedde
   // the root table of hypertable").
   await pglite.exec(`load 'timescaledb'`);
   await pglite.exec('create extension if not exists timescaledb');
-  const driver = new PGliteDriver(pglite);
   return {
     dialect: {
       createAdapter: () => new PostgresAdapter(),
-      createDriver: () => driver,
+      createDriver: () => new PGliteDriver(pglite),
       createIntrospector: (db: Kysely<unknown>) => new PostgresIntrospector(db),
       createQueryCompiler: () => new PostgresQueryCompiler(),
     },
     // PGlite keeps its Emscripten module protected; its heap view is the one way to read the size.
     memoryBytes: () => (pglite as unknown as { mod?: { HEAPU8: Uint8Array } }).mod?.HEAPU8.buffer.byteLength ?? 0,
-    waiting: () => driver.waiting,
     close: () => pglite.close(),
   };
 }
@@ -111,8 +107,6 @@ async function patchedModule(megabytes: number): Promise<WebAssembly.Module> {
 class PGliteDriver implements Driver {
   #queue: Promise<void> = Promise.resolve();
   #release: (() => void) | undefined;
-  /** Callers in line for the connection (not the holder). */
-  waiting = 0;
   readonly #connection: PGliteConnection;
 
   constructor(pglite: PGlite) {
@@ -125,12 +119,7 @@ class PGliteDriver implements Driver {
     const previous = this.#queue;
     let release!: () => void;
     this.#queue = new Promise<void>((resolve) => (release = resolve));
-    this.waiting++;
-    try {
-      await previous;
-    } finally {
-      this.waiting--;
-    }
+    await previous;
     this.#release = release;
     return this.#connection;
   }

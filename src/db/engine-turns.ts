@@ -12,7 +12,7 @@
  * On a PostgreSQL server jobs run on their own pooled connections: no turn is needed, and none
  * is taken (the job finishes as soon as before).
  */
-import type { Db } from './connect.js';
+import type { EngineKind } from './connect.js';
 
 /** The longest wait between two slices: a slice that ran long is not followed by a long idle engine. */
 export const MAX_TURN_MS = 1_000;
@@ -20,12 +20,9 @@ export const MAX_TURN_MS = 1_000;
 /** Waits after a slice that held the engine for `heldMs` (embedded engine only). */
 export type EngineTurn = (heldMs: number) => Promise<void>;
 
-export function engineTurns(db: Pick<Db, 'kind' | 'engineWaiting'>): EngineTurn {
-  if (db.kind !== 'embedded') return () => Promise.resolve();
-  // No one in line for the engine: nothing to hand it to, so the job goes on at once (an idle
-  // engine finishes a job's work in half the time). Whoever comes during the next slice waits
-  // at most that slice.
-  return (heldMs) => (db.engineWaiting?.() === 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, Math.min(MAX_TURN_MS, Math.max(0, Math.round(heldMs))))));
+export function engineTurns(kind: EngineKind): EngineTurn {
+  if (kind !== 'embedded') return () => Promise.resolve();
+  return (heldMs) => new Promise((resolve) => setTimeout(resolve, Math.min(MAX_TURN_MS, Math.max(0, Math.round(heldMs)))));
 }
 
 /**
