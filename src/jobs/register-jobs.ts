@@ -50,7 +50,7 @@ export function serviceJobs(deps: JobDeps): ScheduledJob[] {
     { name: 'aggregate-refresh', cron: refreshesAggregates(env, deps.db) ? env.AGGREGATE_REFRESH_CRON : 'off', work: () => deps.aggregates.refreshAll() },
     { name: 'retention', cron: env.RETENTION_CRON, work: (tick) => deps.retention.onTick(tick, scheduler) },
     { name: ROLLUP_JOB, cron: env.REPORT_ROLLUP_CRON, work: (tick) => deps.rollups.rollUpRecent(tick) },
-    { name: LATE_POINTS_JOB, cron: env.LATE_POINTS_CRON, work: (tick) => deps.latePoints.refreshPending(tick) },
+    { name: LATE_POINTS_JOB, cron: env.LATE_POINTS_CRON, work: (tick) => deps.latePoints.refreshPending({ now: tick }) },
     { name: 'alert-evaluation', cron: env.ALERT_EVALUATION_CRON, work: (tick) => deps.alerts.evaluate(tick) },
     { name: 'webhook-delivery', cron: env.ALERT_EVALUATION_CRON, work: (tick) => deps.alerts.deliverWebhooks(tick) },
   ];
