@@ -209,6 +209,52 @@ describe('a new database’s first late points (embedded)', () => {
     expect(response.data!.metricAggregates.series.map((s) => s.buckets)).toEqual([[{ count: 12, sum: 66 }], [{ count: 12, sum: 66 }]]);
   }, 300_000);
 
+  test('the refresh leaves changes behind its window to the late-points job (no second recompute), and forgets them from TimescaleDB’s log once taken in', async () => {
+    // Every level has a watermark by now (the test before). Ten points an hour apart, 4 days
+    // back: behind the 1-minute level's window (3 hours) and its watermark.
+    const start = Math.floor(Date.now() / HOUR) * HOUR - 4 * DAY;
+    const points = Array.from({ length: 10 }, (_, i) => ({ name: 'behind.a', type: 'GAUGE' as const, value: i + 1, timestamp: iso(start + i * HOUR + 30 * MINUTE) }));
+    expect((await app.gql(RecordMetrics, { metrics: points }, tenant.adminKey)).errors).toBeUndefined();
+    const db = app.server.deps.db.kysely;
+    /** stats_1m's entries in TimescaleDB's invalidation logs that overlap the ten hours. */
+    const logged = async () =>
+      (
+        await sql<{ n: number }>`
+          select count(*)::int as n from (
+            select l.lowest_modified_value lo, l.greatest_modified_value hi from _timescaledb_catalog.continuous_aggs_materialization_invalidation_log l
+            join _timescaledb_catalog.continuous_agg c on c.mat_hypertable_id = l.materialization_id where c.user_view_name = 'stats_1m'
+            union all
+            select l.lowest_modified_value, l.greatest_modified_value from _timescaledb_catalog.continuous_aggs_hypertable_invalidation_log l
+            join _timescaledb_catalog.continuous_agg c on c.raw_hypertable_id = l.hypertable_id where c.user_view_name = 'stats_1m'
+          ) x where x.lo <= ${BigInt(start + 10 * HOUR) * 1000n}::bigint and x.hi >= ${BigInt(start) * 1000n}::bigint`.execute(db)
+      ).rows[0]!.n;
+    const answer = async () => {
+      const response = await app.gql<{ metricAggregates: { series: Array<{ buckets: Array<{ count: number; sum: number }> }>; metadata: { sources: string[] } } }, unknown>(
+        `query($input: AggregateQueryInput!) { metricAggregates(input: $input) { series { buckets { count sum } } metadata { sources } } }`,
+        { input: { metrics: ['behind.a'], from: iso(start), to: iso(start + 10 * HOUR), granularity: 'MINUTE' } },
+        tenant.adminKey,
+      );
+      expect(response.errors).toBeUndefined();
+      return response.data!.metricAggregates;
+    };
+    expect(await logged()).toBeGreaterThan(0);
+
+    await app.server.deps.aggregates.refreshAll();
+    // Still logged: the refresh did not recompute them (the job will). Exact meanwhile, from raw points.
+    expect(await logged()).toBeGreaterThan(0);
+    const before = await answer();
+    expect(before.series[0]!.buckets.map((b) => [b.count, b.sum])).toEqual(points.map((p) => [1, p.value]));
+    expect(before.metadata.sources).toContain('raw');
+
+    await app.takeInLatePoints();
+    await app.server.deps.aggregates.refreshAll();
+    // Taken in by the job: the log's entries are dropped, and the answer is the aggregates'.
+    expect(await logged()).toBe(0);
+    const after = await answer();
+    expect(after.series[0]!.buckets.map((b) => [b.count, b.sum])).toEqual(points.map((p) => [1, p.value]));
+    expect(after.metadata.sources).toEqual(['stats_1m']);
+  }, 300_000);
+
   test('weeks of late hours not yet taken in: a definition and a metric over them are exact, and the engine survives (one union branch per source, not per late range)', async () => {
     // One point an hour over 25 days ending 3 days ago: 600 late ranges, each an hour apart. Read
     // before the job, every range is answered from raw points and the rest from the levels; a
