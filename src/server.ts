@@ -159,6 +159,7 @@ export function createServer(deps: Deps): Server {
   const wss = new WebSocketServer({ server: http, path: '/graphql' });
   // The WebSocket server re-emits the HTTP server's errors (a port in use); start() reports those.
   wss.on('error', () => {});
+  const unwatchSockets = deps.metrics.watchLiveSockets(() => wss.clients);
   // Registered before graphql-ws' own listener: limits on sockets and per-operation principal checks (src/ws-guard.ts).
   const guard = createWsGuard(deps.auth, log, { maxPending: deps.env.LIVE_MAX_PENDING_CONNECTIONS, maxAnonymous: deps.env.LIVE_MAX_ANONYMOUS_CONNECTIONS });
   wss.on('connection', (socket) => guard.opened(socket));
@@ -343,6 +344,7 @@ export function createServer(deps: Deps): Server {
       clearInterval(sweep);
       clearTimeout(timer);
       await deps.recorder.drain();
+      unwatchSockets();
     },
   };
 }

@@ -33,6 +33,11 @@ export interface ServiceMetrics {
   protocolRequests: Counter<'protocol' | 'status'>;
   /** Their data points by protocol and outcome: stored, duplicate (a resent request), rejected. */
   protocolDataPoints: Counter<'protocol' | 'outcome'>;
+  /**
+   * Counts a server's live sockets in `metrograph_live_send_buffer_bytes` (what was written to
+   * them and has not reached the kernel yet); returns the function that stops counting them.
+   */
+  watchLiveSockets(sockets: () => Iterable<{ bufferedAmount: number }>): () => void;
 }
 
 /** Why a point was not stored: a bounded set, for `metrograph_points_rejected_total{reason}`. */
@@ -104,8 +109,24 @@ export function createServiceMetrics(source: { db: Db; queryCache: QueryCache })
     },
   });
 
+  const liveSockets = new Set<() => Iterable<{ bufferedAmount: number }>>();
+  new Gauge({
+    name: 'metrograph_live_send_buffer_bytes',
+    help: "Bytes written to live (WebSocket) connections that the kernel has not taken yet. Deliveries wait for a client's socket, so a client that stops reading leaves this near zero; growth means the server is holding what clients do not read.",
+    registers,
+    collect() {
+      let bytes = 0;
+      for (const sockets of liveSockets) for (const socket of sockets()) bytes += socket.bufferedAmount;
+      this.set(bytes);
+    },
+  });
+
   return {
     registry,
+    watchLiveSockets(sockets) {
+      liveSockets.add(sockets);
+      return () => void liveSockets.delete(sockets);
+    },
     graphqlOperations: new Counter({
       name: 'metrograph_graphql_operations_total',
       help: 'GraphQL operations by root fields and outcome (ok, or the first error code).',
