@@ -209,9 +209,12 @@ describe('a new database’s first late points (embedded)', () => {
     expect(response.data!.metricAggregates.series.map((s) => s.buckets)).toEqual([[{ count: 12, sum: 66 }], [{ count: 12, sum: 66 }]]);
   }, 300_000);
 
-  test('the refresh leaves changes behind its window to the late-points job (no second recompute), and forgets them from TimescaleDB’s log once taken in', async () => {
-    // Every level has a watermark by now (the test before). Ten points an hour apart, 4 days
-    // back: behind the 1-minute level's window (3 hours) and its watermark.
+  test('the refresh leaves changes behind its watermark to the late-points job (no second recompute), and forgets them from TimescaleDB’s log once taken in', async () => {
+    // Every level gets a watermark past 50 hours ago (a watermark is the end of the newest
+    // bucket materialised, so each level needs a point there). Ten points an hour apart, 4 days
+    // back: behind every level's watermark.
+    expect((await app.gql(RecordMetrics, { metrics: [{ name: 'behind.prime', type: 'GAUGE', value: 1, timestamp: iso(Date.now() - 50 * HOUR) }] }, tenant.adminKey)).errors).toBeUndefined();
+    await app.server.deps.aggregates.refreshAll();
     const start = Math.floor(Date.now() / HOUR) * HOUR - 4 * DAY;
     const points = Array.from({ length: 10 }, (_, i) => ({ name: 'behind.a', type: 'GAUGE' as const, value: i + 1, timestamp: iso(start + i * HOUR + 30 * MINUTE) }));
     expect((await app.gql(RecordMetrics, { metrics: points }, tenant.adminKey)).errors).toBeUndefined();
@@ -253,6 +256,22 @@ describe('a new database’s first late points (embedded)', () => {
     const after = await answer();
     expect(after.series[0]!.buckets.map((b) => [b.count, b.sum])).toEqual(points.map((p) => [1, p.value]));
     expect(after.metadata.sources).toEqual(['stats_1m']);
+    // The days too (within the 1 d level's policy window of 35 days, behind its watermark): the
+    // job recomputed them, per tenant; no refresh would have.
+    const day = Math.floor(start / DAY) * DAY;
+    const days = await app.gql<{ metricAggregates: { series: Array<{ buckets: Array<{ start: string; count: number; sum: number }> }>; metadata: { sources: string[] } } }, unknown>(
+      `query($input: AggregateQueryInput!) { metricAggregates(input: $input) { series { buckets { start count sum } } metadata { sources } } }`,
+      { input: { metrics: ['behind.a'], from: iso(day), to: iso(day + 2 * DAY), granularity: 'DAY' } },
+      tenant.adminKey,
+    );
+    expect(days.errors).toBeUndefined();
+    const buckets = days.data!.metricAggregates.series[0]!.buckets;
+    const expected = [day, day + DAY]
+      .map((d) => points.filter((p) => Date.parse(p.timestamp) >= d && Date.parse(p.timestamp) < d + DAY))
+      .map((ps, i) => ({ start: iso(day + i * DAY), count: ps.length, sum: ps.reduce((n, p) => n + p.value, 0) }))
+      .filter((b) => b.count > 0);
+    expect(buckets).toEqual(expected);
+    expect(days.data!.metricAggregates.metadata.sources).not.toContain('raw');
   }, 300_000);
 
   test('weeks of late hours not yet taken in: a definition and a metric over them are exact, and the engine survives (one union branch per source, not per late range)', async () => {

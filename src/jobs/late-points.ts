@@ -151,6 +151,9 @@ export interface LatePointsDeps {
    * aggregating (its range is on the bucket it computes): one hour of group_sketch_1h held the
    * embedded engine 27 s per metric in bench:ingest's late arm when the job came first, about
    * 1.3 s after the refresh. The refresh works in bounded slices; the recompute does not.
+   *
+   * Given, it also says that the service's refresh goes on from each watermark however far
+   * back it is (src/query/refresh.ts): this job then leaves every bucket past a watermark to it.
    */
   materialiseLevels?: () => Promise<unknown>;
 }
@@ -209,12 +212,14 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
       await sql`lock table ${table} in share row exclusive mode`.execute(trx);
       // Buckets past the aggregate's watermark are not read from its materialisation
       // (real-time aggregation computes them from the level below, which holds the point by
-      // now), and those within the refresh window are materialised by the refresh when the
-      // watermark passes: recomputing them here would only redo work (for today's 1 d bucket,
-      // a day of every series). Older ones past the watermark no refresh would reach (below
-      // the retention floor, or outside a policy's window): those are recomputed here.
+      // now), and the refresh materialises them when the watermark passes: recomputing them
+      // here would only redo work (for today's 1 d bucket, a day of every series). Every bucket
+      // behind the watermark is recomputed here. Under TimescaleDB's policies, so are those
+      // past a watermark left behind a policy's window (no policy reaches them); the service's
+      // own refresh goes on from the watermark, however far back it is.
       const { rows: marks } = await sql<{ us: string }>`select _timescaledb_functions.cagg_watermark(${view.id}::int)::text as us`.execute(trx);
-      const skipFrom = Math.max(Number(BigInt(marks[0]!.us) / 1000n), now.getTime() - REFRESH_WINDOW[slice.level]);
+      const watermark = Number(BigInt(marks[0]!.us) / 1000n);
+      const skipFrom = deps.materialiseLevels ? watermark : Math.max(watermark, now.getTime() - REFRESH_WINDOW[slice.level]);
       const spans = group.map((s) => ({ from: s.from, to: Math.min(s.to, skipFrom) })).filter((s) => s.from < s.to);
       if (spans.length === 0) return;
       const within = spans.map((s) => sql`(bucket >= ${new Date(s.from).toISOString()}::timestamptz and bucket < ${new Date(s.to).toISOString()}::timestamptz)`);

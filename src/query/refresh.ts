@@ -98,8 +98,9 @@ const usToMs = (us: string, lo: number, hi: number) => {
 
 export interface AggregateRefresher {
   /**
-   * Refreshes every level up to its lag behind now and back to its policy's window (what
-   * policies do on a real TimescaleDB), and from the watermark on however old it is.
+   * Refreshes every level from its watermark up to its lag behind now (where the service
+   * refreshes the aggregates itself; policies do it on a TimescaleDB server, over their windows).
+   * What changed behind a watermark is the late-points job's (src/jobs/late-points.ts).
    * Scheduled as the job `aggregate-refresh` (src/jobs/register-jobs.ts) where the service
    * refreshes itself, once per tick across instances.
    */
@@ -136,7 +137,7 @@ export function createAggregateRefresher(db: Db, log: Logger, options: RefreshOp
    * logged as changed in its source (writes not yet taken into any aggregate, and those already
    * handed to this one) and the new data from its watermark on, clipped to [from, to).
    */
-  async function invalidated(aggregate: string, from: number, to: number, reach?: number): Promise<Interval[]> {
+  async function invalidated(aggregate: string, from: number, to: number, fromWatermark = false): Promise<Interval[]> {
     const { rows } = await sql<{ lo: string; hi: string; watermark: boolean }>`
       with c as (select mat_hypertable_id, raw_hypertable_id from _timescaledb_catalog.continuous_agg where user_view_schema = 'public' and user_view_name = ${aggregate})
       select l.lowest_modified_value::text as lo, l.greatest_modified_value::text as hi, false as watermark
@@ -146,32 +147,32 @@ export function createAggregateRefresher(db: Db, log: Logger, options: RefreshOp
       from c join _timescaledb_catalog.continuous_aggs_materialization_invalidation_log l on l.materialization_id = c.mat_hypertable_id
       union all
       select _timescaledb_functions.cagg_watermark(c.mat_hypertable_id)::text, '9223372036854775807', true from c`.execute(db.kysely);
-    // With a reach, changes older than it and than the watermark are left alone: the late-points
-    // job recomputes those (every write behind now records its range, src/query/invalidations.ts).
-    // New data from the watermark on is always refreshed, however far back it begins (an instance
-    // that was down for days; an aggregate never refreshed, whose watermark is the earliest time).
+    // From the watermark, changes behind it are left alone: the late-points job recomputes those,
+    // per tenant (every write behind now records its range, src/query/invalidations.ts). New data
+    // from the watermark on is refreshed however far back it begins (an instance that was down
+    // for days; an aggregate never refreshed, whose watermark is the earliest time).
     const watermark = rows.find((r) => r.watermark)!;
-    const start = reach === undefined ? from : Math.max(from, Math.min(usToMs(watermark.lo, from, to), reach));
+    const start = fromWatermark ? Math.max(from, usToMs(watermark.lo, from, to)) : from;
     // greatest_modified_value is the last changed instant: the range ends just after it.
     return rows.map((r) => ({ from: usToMs(r.lo, start, to), to: usToMs(r.hi, start - 1, to - 1) + 1 })).filter((r) => r.from < r.to);
   }
 
   /**
    * Drops the entries of TimescaleDB's invalidation log for `level`'s aggregates that lie wholly
-   * behind `reach` and that no recorded range (aggregate_invalidations, any tenant) overlaps:
-   * every write there has been taken in by the late-points job, and no refresh reaches them
-   * any more, so they would only pile up (one per late range, per aggregate) and be read by
-   * every run. Embedded engine only: the log is TimescaleDB's catalog, which the service owns
-   * there. Returns the entries dropped.
+   * behind the aggregate's watermark and that no recorded range (aggregate_invalidations, any
+   * tenant) overlaps: every write there has been taken in by the late-points job, and no
+   * refresh reaches them, so they would only pile up (one per late range, per aggregate) and
+   * be read by every run. Embedded engine only: the log is TimescaleDB's catalog, which the
+   * service owns there. Returns the entries dropped.
    */
-  async function forgetTakenIn(level: LevelName, reach: number): Promise<number> {
+  async function forgetTakenIn(level: LevelName): Promise<number> {
     const { rows } = await sql<{ n: number }>`
       with gone as (
         delete from _timescaledb_catalog.continuous_aggs_materialization_invalidation_log l
         using _timescaledb_catalog.continuous_agg c
         where l.materialization_id = c.mat_hypertable_id
           and c.user_view_schema = 'public' and c.user_view_name = any(${aggregatesOf(level)}::text[])
-          and l.greatest_modified_value < ${BigInt(reach) * 1000n}::bigint
+          and l.greatest_modified_value < _timescaledb_functions.cagg_watermark(c.mat_hypertable_id)
           and not exists (
             select 1 from aggregate_invalidations i
             where (extract(epoch from i.hi) * 1000000)::bigint >= l.lowest_modified_value
@@ -202,12 +203,12 @@ export function createAggregateRefresher(db: Db, log: Logger, options: RefreshOp
    * turn between them. The result is the same as one statement over the whole range; what a run
    * does not reach (a failure) stays in TimescaleDB's log for the next one.
    */
-  async function refresh(level: LevelName, requested: number | null, to: number, reach?: number) {
+  async function refresh(level: LevelName, requested: number | null, to: number, fromWatermark = false) {
     const floor = (await options.floor?.(level)) ?? null;
     const from = floor === null ? requested : requested === null ? floor : Math.max(requested, floor);
     if (from !== null && from >= to) return;
     for (const aggregate of aggregatesOf(level)) {
-      const ranges = await invalidated(aggregate, from ?? MIN_TIMESTAMP.getTime(), to, reach);
+      const ranges = await invalidated(aggregate, from ?? MIN_TIMESTAMP.getTime(), to, fromWatermark);
       // A floor inside a bucket leaves that bucket out, as TimescaleDB does with a window's partial buckets (and it refuses a window of none).
       const start = from === null ? -Infinity : ceilTo(from, levelMs(level));
       const slices = sliceRanges(ranges, level)
@@ -234,16 +235,15 @@ export function createAggregateRefresher(db: Db, log: Logger, options: RefreshOp
       return serial(async () => {
         const started = Date.now();
         run = { statements: 0, longestMs: 0 };
-        // As far back as a policy's window (REFRESH_WINDOW): older changes are the late-points
-        // job's. Reaching all the way back recomputed every late range a second time, for every
-        // tenant (85–92 s runs in the test suite, whose points are months old).
+        // From each watermark on: changes behind it are the late-points job's, per tenant.
+        // Reaching back recomputed every late range a second time for every tenant: over all
+        // history 85–92 s runs in the test suite (points months old), and even a policy's window
+        // (35 days at 1d) held one tenant's 5 weeks of late points for minutes of everyone's days.
         const now = Date.now();
         let forgotten = 0;
         for (const level of REFRESH_ORDER) {
-          const w = levelMs(level);
-          const reach = floorTo(now - REFRESH_WINDOW[level], w);
-          await refresh(level, null, floorTo(now - REFRESH_LAG[level], w), reach);
-          if (db.kind === 'embedded') forgotten += await forgetTakenIn(level, reach);
+          await refresh(level, null, floorTo(now - REFRESH_LAG[level], levelMs(level)), true);
+          if (db.kind === 'embedded') forgotten += await forgetTakenIn(level);
         }
         // No autovacuum in PGlite: the planner's statistics are kept here (src/ops/statistics.ts).
         const analyzed = db.kind === 'embedded' ? await analyzeChanged(db.kysely, turn) : 0;
