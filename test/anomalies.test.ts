@@ -62,7 +62,8 @@ describe.each(ENGINES)('anomalies on %s', (engine) => {
   const anomalies = (input: Record<string, unknown>, key = tenant.adminKey) => app.send(MetricAnomalies, { input }, key);
 
   beforeAll(async () => {
-    app = await startApp(engine, { ALERT_EVALUATION_CRON: 'off', ANOMALY_MAX_CELLS: '2000', MAX_BATCH_SIZE: '2000', WEBHOOK_ALLOW_PRIVATE: 'true' });
+    // Its own engine, as reports.test.ts: five weeks of late points to take in.
+    app = await startApp(engine, { ALERT_EVALUATION_CRON: 'off', ANOMALY_MAX_CELLS: '2000', MAX_BATCH_SIZE: '2000', WEBHOOK_ALLOW_PRIVATE: 'true' }, { ownEngine: true });
     tenant = await app.createTenant();
     const points: Array<Record<string, unknown>> = [];
     for (let t = HISTORY; t < JUDGE + 48 * HOUR_MS; t += HOUR_MS) {

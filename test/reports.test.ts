@@ -107,8 +107,11 @@ describe.each(ENGINES)('reports on %s', (engine) => {
   };
 
   beforeAll(async () => {
-    // No scheduled rollups here: the tests run the job themselves, at ticks they choose.
-    app = await startApp(engine, { REPORT_ROLLUP_CRON: 'off' });
+    // No scheduled rollups here: the tests run the job themselves, at ticks they choose. Its own
+    // engine: taking in months of late points recomputes each day of the group levels, about a
+    // second each on a fresh engine, and several times that on a worker's shared engine after
+    // other suites' data (no autovacuum in PGlite), which passed this hook's bound in CI.
+    app = await startApp(engine, { REPORT_ROLLUP_CRON: 'off' }, { ownEngine: true });
     admin = (await app.createTenant()).adminKey;
     other = (await app.createTenant()).adminKey;
     for (let i = 0; i < points.length; i += 500) {
