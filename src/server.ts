@@ -129,6 +129,9 @@ export function createServer(deps: Deps): Server {
     const requestId = observeRequest(deps, req, res);
     const path = pathOf(req);
     if (path === '/health/live') return live(res);
+    // The embedded engine's jobs give way while requests are in flight (src/db/engine-turns.ts).
+    const served = deps.db.engineUsers?.begin();
+    if (served) res.once('close', served);
     if (path === '/' || path === '/dashboard' || path === '/graphql') pageHeaders(res, path);
     if (path === '/health' || path === '/health/ready') return void ready(deps, res, draining);
     if (path === '/metrics') return void serveMetrics(deps, req, res);

@@ -3,6 +3,7 @@ import pg from 'pg';
 import type { Database } from './tables.js';
 import { primaryReads, type Reads } from './tenant.js';
 import type { Logger } from '../log.js';
+import { createEngineUsers, type EngineUsers } from './engine-turns.js';
 
 export type EngineKind = 'embedded' | 'postgres';
 
@@ -15,6 +16,11 @@ export interface Db {
   pool?: pg.Pool;
   /** The embedded engine's WASM memory in bytes (embedded.ts); undefined on PostgreSQL. */
   engineMemoryBytes?: () => number;
+  /**
+   * The embedded engine's users (src/db/engine-turns.ts): requests in flight and callers in
+   * line for its one connection, whom jobs give way to; undefined on PostgreSQL.
+   */
+  engineUsers?: EngineUsers;
   /** Where tenant reads run: the primary, or streaming replicas when DATABASE_READ_URLS is set (replicas.ts). */
   reads: Reads;
   close(): Promise<void>;
@@ -51,6 +57,7 @@ export async function connect(options: ConnectOptions): Promise<Db> {
       kind: 'embedded',
       timescale: true,
       engineMemoryBytes: engine.memoryBytes,
+      engineUsers: createEngineUsers(engine.waiting),
       reads: primaryReads(kysely),
       async close() {
         await kysely.destroy();

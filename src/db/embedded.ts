@@ -26,6 +26,8 @@ export interface EmbeddedEngine {
    * contexts. It grows when a query needs more (a sort, a large result) and never shrinks.
    */
   memoryBytes(): number;
+  /** Callers in line for the engine's one connection now, not counting its holder (src/db/engine-turns.ts). */
+  waiting(): number;
   close(): Promise<void>;
 }
 
@@ -52,15 +54,17 @@ export async function openEmbedded(dataDir: string | undefined, options: Embedde
   // the root table of hypertable").
   await pglite.exec(`load 'timescaledb'`);
   await pglite.exec('create extension if not exists timescaledb');
+  const driver = new PGliteDriver(pglite);
   return {
     dialect: {
       createAdapter: () => new PostgresAdapter(),
-      createDriver: () => new PGliteDriver(pglite),
+      createDriver: () => driver,
       createIntrospector: (db: Kysely<unknown>) => new PostgresIntrospector(db),
       createQueryCompiler: () => new PostgresQueryCompiler(),
     },
     // PGlite keeps its Emscripten module protected; its heap view is the one way to read the size.
     memoryBytes: () => (pglite as unknown as { mod?: { HEAPU8: Uint8Array } }).mod?.HEAPU8.buffer.byteLength ?? 0,
+    waiting: () => driver.waiting,
     close: () => pglite.close(),
   };
 }
@@ -107,6 +111,8 @@ async function patchedModule(megabytes: number): Promise<WebAssembly.Module> {
 class PGliteDriver implements Driver {
   #queue: Promise<void> = Promise.resolve();
   #release: (() => void) | undefined;
+  /** Callers in line for the connection (not its holder). */
+  waiting = 0;
   readonly #connection: PGliteConnection;
 
   constructor(pglite: PGlite) {
@@ -119,7 +125,12 @@ class PGliteDriver implements Driver {
     const previous = this.#queue;
     let release!: () => void;
     this.#queue = new Promise<void>((resolve) => (release = resolve));
-    await previous;
+    this.waiting++;
+    try {
+      await previous;
+    } finally {
+      this.waiting--;
+    }
     this.#release = release;
     return this.#connection;
   }

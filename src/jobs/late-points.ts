@@ -163,7 +163,7 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
   const kysely = db.kysely;
   /** Each continuous aggregate's materialisation table and definition, read once. */
   const aggregates = createAggregateCatalog(kysely);
-  const turn = engineTurns(db.kind);
+  const turn = engineTurns(db);
   /** The run's budget: slices recomputed and the engine time they held. */
   let budget = { slices: 0, heldMs: 0, longestMs: 0 };
   const spent = () => budget.heldMs >= RUN_HOLD_MS || budget.slices >= (deps.slicesPerRun ?? Infinity);

@@ -130,7 +130,7 @@ export function createAggregateRefresher(db: Db, log: Logger, options: RefreshOp
   // Refreshes are serialised: one CALL at a time, in level order.
   const serial = (work: () => Promise<void>) => (running = running.then(work, work));
 
-  const turn = engineTurns(db.kind);
+  const turn = engineTurns(db);
 
   /**
    * What a refresh of `aggregate` over [from, to) would recompute: the ranges TimescaleDB has
