@@ -12,7 +12,8 @@ import { createLatePoints, METRICS_PER_SLICE, planSlices, type Slice } from '../
 import { createLogger } from '../src/log.js';
 import { DAY, HOUR, MINUTE } from '../src/query/plan.js';
 import { REFRESH_SLICE_MS, sliceRanges, sliceWidth } from '../src/query/refresh.js';
-import { ENGINES, startApp, type TestApp } from './harness.js';
+import { createAggregateCatalog } from '../src/query/aggregate-catalog.js';
+import { ENGINES, sharedEmbedded, startApp, type TestApp } from './harness.js';
 import { RecordMetrics } from './operations.js';
 
 // Tests here run the late-points job until every range is taken in (app.takeInLatePoints): its
@@ -88,6 +89,25 @@ describe('planSlices', () => {
     expect(REFRESH_SLICE_MS).toBe(HOUR);
   });
 });
+
+test('every continuous aggregate is recomputed from a narrowed source: its definition is cut around the level below (or the points)', async () => {
+  const catalog = await createAggregateCatalog((await sharedEmbedded()).kysely)();
+  const sources = Object.fromEntries([...catalog].map(([view, t]) => [view, t.source && [t.source.relation, t.source.alias, t.source.time]]));
+  expect(sources).toEqual({
+    stats_1m: ['points', 'points', '"time"'],
+    sketch_1m: ['points', 'points', '"time"'],
+    stats_5m: ['stats_1m', 'stats_1m', 'bucket'],
+    sketch_5m: ['sketch_1m', 'sketch_1m', 'bucket'],
+    stats_1h: ['stats_1m', 'stats_1m', 'bucket'],
+    sketch_1h: ['sketch_1m', 'sketch_1m', 'bucket'],
+    stats_1d: ['stats_1h', 'stats_1h', 'bucket'],
+    sketch_1d: ['sketch_1h', 'sketch_1h', 'bucket'],
+    group_stats_1h: ['stats_1h', 'a', 'bucket'],
+    group_sketch_1h: ['sketch_1h', 'a', 'bucket'],
+    group_stats_1d: ['stats_1d', 'a', 'bucket'],
+    group_sketch_1d: ['sketch_1d', 'a', 'bucket'],
+  });
+}, 120_000);
 
 describe.each(ENGINES)('a large late range on %s', (engine) => {
   let app: TestApp;

@@ -200,13 +200,9 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
     // As the owner (the application role has no privilege on the materialisation tables), with the tenant set so row-level security shows its series.
     await withOwnerForTenant(kysely, tenantId, async (trx) => {
       await liftDecompressionLimit(trx);
-      let rows;
-      if (slice.aggregate.startsWith('group_')) rows = sql`metric_id = any(${slice.metricIds}::bigint[])`;
-      else {
-        const series = (await trx.selectFrom('series').select('id').where('metric_id', 'in', slice.metricIds).execute()).map((r) => r.id);
-        if (series.length === 0) return;
-        rows = sql`series_id = any(${series}::bigint[])`;
-      }
+      const series = (await trx.selectFrom('series').select('id').where('metric_id', 'in', slice.metricIds).execute()).map((r) => r.id);
+      if (series.length === 0) return;
+      const rows = slice.aggregate.startsWith('group_') ? sql`metric_id = any(${slice.metricIds}::bigint[])` : sql`series_id = any(${series}::bigint[])`;
       const table = sql.raw(view.table); // from TimescaleDB's catalog, quoted by aggregate-catalog.ts
       const columns = sql.raw(view.columns);
       await sql`lock table ${table} in share row exclusive mode`.execute(trx);
@@ -222,12 +218,21 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
       const skipFrom = deps.materialiseLevels ? watermark : Math.max(watermark, now.getTime() - REFRESH_WINDOW[slice.level]);
       const spans = group.map((s) => ({ from: s.from, to: Math.min(s.to, skipFrom) })).filter((s) => s.from < s.to);
       if (spans.length === 0) return;
-      const within = spans.map((s) => sql`(bucket >= ${new Date(s.from).toISOString()}::timestamptz and bucket < ${new Date(s.to).toISOString()}::timestamptz)`);
-      const mine = sql`tenant_id = ${tenantId}::uuid and ${rows} and (${sql.join(within, sql` or `)})`;
+      const within = (time: string) =>
+        sql.join(
+          spans.map((s) => sql`(${sql.raw(time)} >= ${new Date(s.from).toISOString()}::timestamptz and ${sql.raw(time)} < ${new Date(s.to).toISOString()}::timestamptz)`),
+          sql` or `,
+        );
+      const mine = sql`tenant_id = ${tenantId}::uuid and ${rows} and (${within('bucket')})`;
       await sql`delete from ${table} where ${mine}`.execute(trx);
-      // The aggregate's own definition, narrowed to this tenant, these series and this range
-      // (the conditions are on its grouping columns, so PostgreSQL applies them before grouping).
-      await sql`insert into ${table} (${columns}) select ${columns} from (${sql.raw(view.definition)}) q where ${mine}`.execute(trx);
+      // The aggregate's own definition over its source narrowed to this tenant's series and the
+      // spans (aggregate-catalog.ts narrowSource: spans are whole buckets of this level, so the
+      // source's rows in them are exactly those its buckets group), and narrowed again outside.
+      const { source } = view;
+      const definition = source
+        ? sql`${sql.raw(source.before)}(select * from ${sql.raw(source.relation)} where tenant_id = ${tenantId}::uuid and series_id = any(${series}::bigint[]) and (${within(source.time)})) ${sql.raw(source.alias)}${sql.raw(source.after)}`
+        : sql.raw(view.definition);
+      await sql`insert into ${table} (${columns}) select ${columns} from (${definition}) q where ${mine}`.execute(trx);
     }, { timeoutMs: TIMEOUT_MS });
   }
 
