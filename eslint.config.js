@@ -31,6 +31,10 @@ export default tseslint.config(
           selector: "CallExpression[callee.property.name=/^(selectFrom|insertInto|updateTable|deleteFrom|with|replaceInto|mergeInto)$/]",
           message: 'No queries in src/schema/: put the statement in a domain module that takes the tenant transaction.',
         },
+        {
+          selector: "CallExpression[callee.name='requireTenant'][arguments.length>1]",
+          message: "Roles are said once, in the field's `access` option (src/plugins/access.ts), which is checked before the resolver runs.",
+        },
       ],
     },
   },

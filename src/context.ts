@@ -40,14 +40,14 @@ export function requireTenant(ctx: Context, roles?: readonly Role[]): TenantPrin
 }
 
 /** Runs `work` in a transaction scoped to the caller's tenant (see db/tenant.ts), on the primary. */
-export function tenantTx<T>(ctx: Context, work: (trx: TenantTx) => Promise<T>, options?: TxOptions & { roles?: readonly Role[] }): Promise<T> {
-  const principal = requireTenant(ctx, options?.roles);
+export function tenantTx<T>(ctx: Context, work: (trx: TenantTx) => Promise<T>, options?: TxOptions): Promise<T> {
+  const principal = requireTenant(ctx);
   return withTenantWrite(ctx.deps.db.kysely as Kysely<Database>, ctx.deps.db.reads, principal.tenantId, work, options);
 }
 
 /** tenantTx for read-only work: on a read replica that has the tenant's writes when there is one (db/replicas.ts), else on the primary. */
-export function readTx<T>(ctx: Context, work: (trx: TenantTx) => Promise<T>, options?: TxOptions & { roles?: readonly Role[] }): Promise<T> {
-  const principal = requireTenant(ctx, options?.roles);
+export function readTx<T>(ctx: Context, work: (trx: TenantTx) => Promise<T>, options?: TxOptions): Promise<T> {
+  const principal = requireTenant(ctx);
   return withTenantRead(ctx.deps.db.reads, principal.tenantId, work, options);
 }
 

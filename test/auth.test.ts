@@ -92,6 +92,11 @@ describe.each(ENGINES)('authentication and roles on %s', (engine) => {
       expect(codes(await app.gql(ApiKeys, {}, key))).toEqual(managesKeys ? [] : ['FORBIDDEN']);
       const created = await app.gql(CreateApiKey, { input: { name: 'made by ' + role, role: 'ADMIN' } }, key);
       expect(codes(created)).toEqual(managesKeys ? [] : ['FORBIDDEN']);
+      // The tenant's settings and storage are ADMIN's to read, as its keys are (each field's `access`).
+      for (const adminRead of ['{ retention { __typename } }', '{ storageStats { __typename } }', '{ auditLog { __typename } }', '{ jobRuns { __typename } }']) {
+        expect([adminRead, codes(await app.gql(adminRead, {}, key))]).toEqual([adminRead, managesKeys ? [] : ['FORBIDDEN']]);
+      }
+      expect(codes(await app.gql('{ alertRules { id } }', {}, key))).toEqual([]);
 
       expect(await app.gql(Tenant, {}, key)).toEqual({ data: { tenant: { id: tenant.tenantId, name: 'auth-tenant' } } });
       expect((await app.gql(Metrics, {}, key)).data!.metrics.map((m) => m.name)).toEqual(['auth.probe']);

@@ -6,10 +6,12 @@
  * role) who also sent bad input was told the input rules (BAD_USER_INPUT) instead of
  * UNAUTHENTICATED / FORBIDDEN. This plugin is listed before ZodOncePlugin in src/builder.ts, and
  * Pothos wraps resolvers so that the first plugin listed runs first, so the check here runs
- * before validation. The resolver keeps its own check (it needs the principal anyway).
+ * before validation. This is the one place a field's roles are said: resolvers take the principal
+ * with `requireTenant(ctx)` and no roles (the lint forbids roles there, eslint.config.js).
  *
- * A field whose arguments carry a `validate` must say its access (or `'public'`): the schema
- * does not build otherwise, so a new validated field cannot bring the old order back.
+ * Every root field, and every field whose arguments carry a `validate`, must say its access (or
+ * `'public'`): the schema does not build otherwise, so a new field cannot forget it, and a new
+ * validated field cannot bring the old order back.
  */
 import SchemaBuilder, { BasePlugin, PothosSchemaError, type FieldNullability, type InputFieldMap, type PothosOutputFieldConfig, type SchemaTypes, type TypeParam } from '@pothos/core';
 import type { GraphQLFieldResolver } from 'graphql';
@@ -55,10 +57,12 @@ function validatesArgs(fieldConfig: PothosOutputFieldConfig<SchemaTypes>): boole
   return options.validate !== undefined || Object.values(fieldConfig.args).some((arg) => (arg.pothosOptions as { validate?: unknown }).validate !== undefined);
 }
 
+const ROOTS = new Set(['Query', 'Mutation', 'Subscription']);
+
 export class AccessPlugin<Types extends SchemaTypes> extends BasePlugin<Types> {
   override onOutputFieldConfig(fieldConfig: PothosOutputFieldConfig<Types>): PothosOutputFieldConfig<Types> {
-    if (fieldConfig.pothosOptions.access === undefined && validatesArgs(fieldConfig as unknown as PothosOutputFieldConfig<SchemaTypes>)) {
-      throw new PothosSchemaError(`${fieldConfig.parentType}.${fieldConfig.name} validates its arguments: give it an \`access\` option (src/plugins/access.ts).`);
+    if (fieldConfig.pothosOptions.access === undefined && (ROOTS.has(fieldConfig.kind) || validatesArgs(fieldConfig as unknown as PothosOutputFieldConfig<SchemaTypes>))) {
+      throw new PothosSchemaError(`${fieldConfig.parentType}.${fieldConfig.name} has no \`access\` option (src/plugins/access.ts): every root field and every field that validates its arguments says who may call it.`);
     }
     return fieldConfig;
   }

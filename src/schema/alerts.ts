@@ -260,9 +260,9 @@ async function checkMetric(ctx: Context, name: string) {
   if (definitions.length === 0) throw userError('BAD_USER_INPUT', 'metric.notFoundNorDefinition', { metric: name });
 }
 
-/** A rule's change, applied and audited in one transaction of the caller's tenant (a writer). */
+/** A rule's change, applied and audited in one transaction of the caller's tenant (a writer: the fields' `access`). */
 function changeRuleAs(ctx: Context, id: string, action: AuditAction, set: Record<string, unknown>): Promise<AlertRuleRow> {
-  const principal = requireTenant(ctx, WRITERS);
+  const principal = requireTenant(ctx);
   return tenantTx(ctx, (trx) => changeRule(trx, principal.tenantId, contextActor(ctx), id, action, set));
 }
 
@@ -273,7 +273,7 @@ builder.mutationFields((t) => ({
     access: { roles: WRITERS },
     args: { input: t.arg({ type: CreateAlertRuleInput, required: true, validate: createInput.validate }) },
     resolve: async (_root, args, ctx) => {
-      const principal = requireTenant(ctx, WRITERS);
+      const principal = requireTenant(ctx);
       const input = createInput.of(args.input);
       await checkMetric(ctx, input.metric);
       const webhookSecret = input.webhookUrl ? newWebhookSecret() : null;
@@ -316,7 +316,7 @@ builder.mutationFields((t) => ({
     access: { roles: WRITERS },
     args: { id: t.arg.id({ required: true, validate: ruleId.validate }) },
     resolve: async (_root, args, ctx) => {
-      const principal = requireTenant(ctx, WRITERS);
+      const principal = requireTenant(ctx);
       const id = ruleId.of(args.id);
       return tenantTx(ctx, (trx) => deleteRule(trx, principal.tenantId, contextActor(ctx), id));
     },
@@ -341,6 +341,7 @@ builder.queryFields((t) => ({
   alertRules: t.field({
     type: [AlertRuleRef],
     description: 'Every alert rule of the tenant, by name.',
+    access: 'tenant',
     resolve: (_root, _args, ctx) => tenantTx(ctx, listRules),
   }),
   alertEvents: t.field({
@@ -377,6 +378,7 @@ builder.subscriptionFields((t) => ({
   alertEvents: t.field({
     type: AlertEventRef,
     description: 'State changes of this tenant’s rules as they happen (OK → PENDING → FIRING → RESOLVED), from whichever instance evaluated them.',
+    access: 'tenant',
     args: { filter: t.arg({ type: AlertEventsFilter }) },
     subscribe: (_root, args, ctx) => {
       const { tenantId } = requireTenant(ctx);

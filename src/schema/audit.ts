@@ -108,7 +108,6 @@ builder.queryFields((t) => ({
             nextCursor: rows.length > limit ? Buffer.from(String(entries.at(-1)!.id)).toString('base64url') : null,
           };
         },
-        { roles: ADMINS },
       ),
   }),
 }));

@@ -345,7 +345,7 @@ builder.mutationFields((t) => ({
     access: { roles: WRITERS },
     args: { input: t.arg({ type: CreateInput, required: true, validate: createInput.validate }) },
     resolve: async (_root, args, ctx) => {
-      const principal = requireTenant(ctx, WRITERS);
+      const principal = requireTenant(ctx);
       const input = createInput.of(args.input);
       const definition = await tenantTx(ctx, async (trx) => {
         const created = await createDefinition(trx, readerOf(principal), {
@@ -369,7 +369,7 @@ builder.mutationFields((t) => ({
     access: { roles: WRITERS },
     args: { input: t.arg({ type: UpdateInput, required: true, validate: updateInput.validate }) },
     resolve: async (_root, args, ctx) => {
-      const principal = requireTenant(ctx, WRITERS);
+      const principal = requireTenant(ctx);
       const input = updateInput.of(args.input);
       const definition = await tenantTx(ctx, async (trx) => {
         const updated = await updateDefinition(trx, readerOf(principal), input.id, {
@@ -394,7 +394,7 @@ builder.mutationFields((t) => ({
     access: { roles: WRITERS },
     args: { input: t.arg({ type: DeleteInput, required: true, validate: deleteInput.validate }) },
     resolve: async (_root, args, ctx) => {
-      const principal = requireTenant(ctx, WRITERS);
+      const principal = requireTenant(ctx);
       const { id } = deleteInput.of(args.input);
       const deleted = await tenantTx(ctx, async (trx) => {
         const gone = await deleteDefinition(trx, readerOf(principal), id);

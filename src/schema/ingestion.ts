@@ -86,9 +86,9 @@ const RecordMetricsPayload = builder
     }),
   });
 
-/** Records valid items through the group-commit recorder; one outcome per item. */
+/** Records valid items through the group-commit recorder; one outcome per item. Its fields' `access` admits writers only. */
 async function record(ctx: Context, items: MetricInput[], auditOf: AuditOf): Promise<ItemOutcome[]> {
-  const principal = requireTenant(ctx, WRITERS);
+  const principal = requireTenant(ctx);
   if (items.length > 0) {
     const wait = await ctx.deps.limiter.take(principal.tenantId, 'points', items.length);
     if (wait !== null) throw rateLimited('points', wait);
@@ -182,7 +182,7 @@ builder.mutationFields((t) => ({
     access: { roles: WRITERS },
     args: { input: t.arg({ type: MetricInputType, required: true, validate: metricInput.validate }) },
     resolve: async (_root, args, ctx) => {
-      const { tenantId } = requireTenant(ctx, WRITERS);
+      const { tenantId } = requireTenant(ctx);
       const item = metricInput.of(args.input);
       // The audit row goes in the transaction that stores the point (a conflict stores nothing, so records nothing).
       const auditOf = ([stored]: ItemOutcome[]) =>
@@ -201,9 +201,10 @@ builder.mutationFields((t) => ({
   recordMetrics: t.field({
     type: RecordMetricsPayload,
     description: 'Records a batch (at most MAX_BATCH_SIZE items, default 500). Every valid item is stored; each invalid one is reported in `failed`.',
+    access: { roles: WRITERS },
     args: { input: t.arg({ type: RecordMetricsInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const { tenantId } = requireTenant(ctx, WRITERS);
+      const { tenantId } = requireTenant(ctx);
       const max = ctx.deps.env.MAX_BATCH_SIZE;
       if (input.metrics.length > max) {
         ctx.deps.metrics.pointsRejected.inc({ reason: 'batch_too_large' }, input.metrics.length);

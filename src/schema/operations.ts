@@ -137,13 +137,14 @@ builder.queryFields((t) => ({
   retention: t.field({
     type: RetentionRef,
     description: 'How long this tenant’s raw points and aggregates are kept. ADMIN only.',
-    resolve: (_root, _args, ctx) => tenantTx(ctx, (trx) => tenantRetention(trx), { roles: ADMINS }),
+    access: { roles: ADMINS },
+    resolve: (_root, _args, ctx) => tenantTx(ctx, (trx) => tenantRetention(trx)),
   }),
   storageStats: t.field({
     type: StorageStatsRef,
     description: 'What this tenant’s data takes: raw points (compressed and not) and each aggregate level. ADMIN only.',
-    resolve: (_root, _args, ctx) =>
-      tenantTx(ctx, readStorageStats, { roles: ADMINS, timeoutMs: STATS_TIMEOUT_MS }),
+    access: { roles: ADMINS },
+    resolve: (_root, _args, ctx) => tenantTx(ctx, readStorageStats, { timeoutMs: STATS_TIMEOUT_MS }),
   }),
 }));
 
@@ -154,7 +155,7 @@ builder.mutationFields((t) => ({
     access: { roles: ADMINS },
     args: { input: t.arg({ type: SetRetentionInput, required: true, validate: setRetentionInput.validate }) },
     resolve: (_root, args, ctx) => {
-      const principal = requireTenant(ctx, ADMINS);
+      const principal = requireTenant(ctx);
       const input = setRetentionInput.of(args.input);
       // A field sent as null goes back to the default; one left out stays as it is (zod leaves it out too).
       const changes = Object.fromEntries(SOURCES.filter((s) => input[FIELDS[s]] !== undefined).map((s) => [s, input[FIELDS[s]] ?? null]));
@@ -176,7 +177,7 @@ builder.mutationFields((t) => ({
       confirm: t.arg.boolean({ required: true, description: 'Must be true: the points are gone for good.' }),
     },
     resolve: async (_root, args, ctx) => {
-      const principal = requireTenant(ctx, ADMINS);
+      const principal = requireTenant(ctx);
       const input = purgeInput.of(args.input);
       if (args.confirm !== true) throw userError('BAD_USER_INPUT', 'purge.confirm');
       return purgeMetrics(ctx.deps, principal, contextActor(ctx), input);

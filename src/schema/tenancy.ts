@@ -77,13 +77,14 @@ builder.queryFields((t) => ({
   tenant: t.field({
     type: TenantRef,
     description: 'The tenant of the calling key.',
+    access: 'tenant',
     resolve: async (_root, _args, ctx) => tenantTx(ctx, readTenant),
   }),
   apiKeys: t.field({
     type: [ApiKeyRef],
     description: 'The tenant’s API keys, newest first. ADMIN only.',
-    resolve: (_root, _args, ctx) =>
-      tenantTx(ctx, listApiKeys, { roles: ADMINS }),
+    access: { roles: ADMINS },
+    resolve: (_root, _args, ctx) => tenantTx(ctx, listApiKeys),
   }),
 }));
 
@@ -105,7 +106,7 @@ builder.mutationFields((t) => ({
     access: { roles: ADMINS },
     args: { input: t.arg({ type: CreateApiKeyInput, required: true }) },
     resolve: (_root, { input }, ctx) => {
-      const principal = requireTenant(ctx, ADMINS);
+      const principal = requireTenant(ctx);
       return tenantTx(ctx, (trx) => createApiKey(trx, principal.tenantId, contextActor(ctx), input.name, input.role));
     },
   }),
@@ -115,7 +116,7 @@ builder.mutationFields((t) => ({
     access: { roles: ADMINS },
     args: { input: t.arg({ type: RevokeApiKeyInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const key = await tenantTx(ctx, (trx) => revokeApiKey(trx, contextActor(ctx), String(input.id)), { roles: ADMINS });
+      const key = await tenantTx(ctx, (trx) => revokeApiKey(trx, contextActor(ctx), String(input.id)));
       if (!key) throw userError('NOT_FOUND', 'apiKey.notFound', { id: input.id });
       ctx.deps.auth.forget(key.id);
       return key;
