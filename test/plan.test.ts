@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { autoGranularity, bucketStarts, planSegments, readRawWithin } from '../src/query/plan.js';
+import { autoGranularity, bucketStarts, planSegments } from '../src/query/plan.js';
 import { ALPHA, GAMMA, keyValue, quantileOf, quantiles, sketchKey } from '../src/query/sketch.js';
 
 const at = (iso: string) => new Date(iso);
@@ -131,18 +131,5 @@ describe('sketch keys and quantiles', () => {
     for (const q of [0.5, 0.9, 0.95, 0.99]) {
       expect(Math.abs(quantileOf(histogram, q)! - exact(q)) / exact(q)).toBeLessThanOrEqual(0.01);
     }
-  });
-});
-
-describe('readRawWithin: ranges the aggregates do not hold yet are read from raw points', () => {
-  const seg = (source: string, from: string, to: string) => ({ source, from: at(`${T}${from}:00Z`), to: at(`${T}${to}:00Z`) });
-  test.each([
-    ['no ranges', [seg('1h', '00:00', '06:00')], [], [seg('1h', '00:00', '06:00')]],
-    ['a range inside one hour widens to the hour', [seg('1h', '00:00', '06:00')], [['02:10', '02:20']], [seg('1h', '00:00', '02:00'), seg('raw', '02:00', '03:00'), seg('1h', '03:00', '06:00')]],
-    ['a range over the edge joins the raw edge', [seg('1m', '00:00', '00:05'), seg('5m', '00:05', '01:00')], [['00:03', '00:07']], [seg('1m', '00:00', '00:03'), seg('raw', '00:03', '00:10'), seg('5m', '00:10', '01:00')]],
-    ['ranges outside leave it alone', [seg('5m', '01:00', '02:00')], [['03:00', '04:00']], [seg('5m', '01:00', '02:00')]],
-  ])('%s', (_name, segments, ranges, expected) => {
-    const result = readRawWithin(segments as never, ranges.map(([a, b]) => ({ from: at(`${T}${a}:00Z`), to: at(`${T}${b}:00Z`) })));
-    expect(result).toEqual(expected);
   });
 });

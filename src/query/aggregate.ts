@@ -2,11 +2,11 @@ import { sql, type RawBuilder } from 'kysely';
 import type { MetricType, TagFilter, Tags } from '../db/tables.js';
 import type { TenantTx } from '../db/tenant.js';
 import { userError } from '../errors.js';
-import { GRANULARITIES, readRawWithin, type Granularity } from './plan.js';
+import { GRANULARITIES, type Granularity } from './plan.js';
 import { boundedBuckets, describe, fixedBuckets, readBuckets, type Bucketing, type MergedBucket } from './read-buckets.js';
 import { QUANTILES, type QuantileField } from './sketch.js';
 import { horizons as retentionHorizons, withDefaults } from '../ops/retention.js';
-import { dirtyOf, lateOf } from './invalidations.js';
+import { avoidDirty, dirtyOf, lateOf, mergeIntervals, planBucketwise } from './invalidations.js';
 import { groupReading } from './group-levels.js';
 
 /** A tag filter of a query, as a definition stores it too (one declaration: src/db/tables.ts). */
@@ -185,7 +185,10 @@ export async function runAggregate(
   // Ranges with late points the aggregates do not hold yet are read from raw points until the
   // late-points job has recomputed them (src/query/invalidations.ts).
   const late = options.timescale && ids.length > 0 ? lateOf(dirtyOf(lateRows, query.from, query.to), horizons) : [];
-  const segments = readRawWithin(bucketing.plan(options.timescale, horizons), [...(options.rawRanges ?? []), ...late]);
+  // The same re-planning as definitions and reports (avoidDirty): the late ranges exactly from
+  // raw points, what a level's segment keeps around them planned again with finer levels.
+  const dirty = mergeIntervals([...(options.rawRanges ?? []), ...late].map((r) => ({ from: r.from.getTime(), to: r.to.getTime() })));
+  const segments = avoidDirty(bucketing.plan(options.timescale, horizons), dirty, (from, to) => planBucketwise(bucketing, from, to, options.timescale, horizons));
   // Where the hourly and daily levels keep whole tag groups the answer needs, they are read
   // instead of the groups' series (src/query/group-levels.ts).
   const grouped = options.timescale ? groupReading(query, series.map((row, i) => ({ id: ids[i]!, metricId: Number(row.metric_id), tags: row.tags })), grps) : null;

@@ -15,7 +15,7 @@
  */
 import { sql } from 'kysely';
 import type { TenantTx } from '../db/tenant.js';
-import { DAY, HOUR, MINUTE, planSegments, type Segment } from './plan.js';
+import { DAY, HOUR, MINUTE, planSegments, type Horizons, type Segment } from './plan.js';
 import { mergeSegments, type Bucketing } from './read-buckets.js';
 
 /**
@@ -187,21 +187,21 @@ export type AnswerBuckets = Pick<Bucketing, 'from' | 'to' | 'starts' | 'ends' | 
  * MINUTE is then one call, not one per bucket (#16: 40 000 calls held the loop and allocated
  * ~30 MB per definition query).
  */
-export function planBucketwise(buckets: AnswerBuckets, from: Date, to: Date, timescale: boolean): Segment[] {
+export function planBucketwise(buckets: AnswerBuckets, from: Date, to: Date, timescale: boolean, horizons?: Horizons): Segment[] {
   if (buckets.widthMs !== undefined && buckets.widthMs <= DAY) {
     const w = buckets.widthMs;
     // The span of the buckets: the first starts at or before `from`, the last ends at or after `to`.
     const first = Math.floor(buckets.from.getTime() / w) * w;
     const a = Math.max(from.getTime(), first);
     const b = Math.min(to.getTime(), first + Math.ceil((buckets.to.getTime() - first) / w) * w);
-    return a < b ? mergeSegments(planSegments(new Date(a), new Date(b), buckets.widthMs, timescale)) : [];
+    return a < b ? mergeSegments(planSegments(new Date(a), new Date(b), buckets.widthMs, timescale, horizons)) : [];
   }
   const pieces: Segment[] = [];
   for (let i = 0; i < buckets.starts.length; i++) {
     const a = Math.max(from.getTime(), buckets.starts[i]!);
     const b = Math.min(to.getTime(), buckets.ends[i]!);
     if (a >= b) continue;
-    for (const segment of planSegments(new Date(a), new Date(b), Math.min(DAY, buckets.ends[i]! - buckets.starts[i]!), timescale)) pieces.push(segment);
+    for (const segment of planSegments(new Date(a), new Date(b), Math.min(DAY, buckets.ends[i]! - buckets.starts[i]!), timescale, horizons)) pieces.push(segment);
   }
   return mergeSegments(pieces);
 }
