@@ -36,7 +36,7 @@ import type { Logger } from '../log.js';
 import { createAggregateCatalog } from '../query/aggregate-catalog.js';
 import { mergeIntervals, type Interval } from '../query/invalidations.js';
 import { aggregatesOf, type LevelName } from '../query/plan.js';
-import { liftDecompressionLimit, NEVER_MATERIALISED, REFRESH_ORDER, REFRESH_WINDOW, sliceRanges, sliceWidth } from '../query/refresh.js';
+import { liftDecompressionLimit, REFRESH_ORDER, REFRESH_WINDOW, sliceRanges, sliceWidth } from '../query/refresh.js';
 
 export const LATE_POINTS_JOB = 'late-points';
 
@@ -60,6 +60,12 @@ export const METRICS_PER_SLICE = 4;
  * up where it stopped by the next run (the tick is every 15 s by default).
  */
 export const RUN_HOLD_MS = 10_000;
+
+/**
+ * The watermark of a continuous aggregate never materialised: TimescaleDB's least timestamptz in
+ * microseconds (4714-11-24 BC), as `_timescaledb_functions.cagg_watermark` gives it.
+ */
+const NEVER_MATERIALISED = '-210866803200000000';
 
 /** A slice that held the engine longer than this is logged (aggregate, window, metrics). */
 const LONG_SLICE_MS = 1_000;

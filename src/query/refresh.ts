@@ -87,12 +87,6 @@ export function sliceRanges(ranges: readonly Interval[], level: LevelName): Inte
  */
 const MAX_SLICES_PER_RANGE = 2_000;
 
-/**
- * The watermark of a continuous aggregate never materialised: TimescaleDB's least timestamptz in
- * microseconds (4714-11-24 BC), as `_timescaledb_functions.cagg_watermark` gives it.
- */
-export const NEVER_MATERIALISED = '-210866803200000000';
-
 /** A refresh statement that held the engine longer than this is logged (aggregate, window). */
 const LONG_STATEMENT_MS = 1_000;
 
@@ -144,11 +138,6 @@ export function createAggregateRefresher(db: Db, log: Logger, options: RefreshOp
    * handed to this one) and the new data from its watermark on, clipped to [from, to).
    */
   async function invalidated(aggregate: string, from: number, to: number, fromWatermark = false): Promise<Interval[]> {
-    // An aggregate never materialised has the earliest time as its watermark (NEVER_MATERIALISED):
-    // its new data is taken to begin at the first point, so the refresh is cut into slices over
-    // the data rather than into more than MAX_SLICES_PER_RANGE from 4714 BC, which made it one
-    // statement per aggregate over everything (0.4-0.9 s each in bench:ingest's late arm, every
-    // write waiting meanwhile).
     const { rows } = await sql<{ lo: string; hi: string; watermark: boolean }>`
       with c as (select mat_hypertable_id, raw_hypertable_id from _timescaledb_catalog.continuous_agg where user_view_schema = 'public' and user_view_name = ${aggregate})
       select l.lowest_modified_value::text as lo, l.greatest_modified_value::text as hi, false as watermark
@@ -157,11 +146,7 @@ export function createAggregateRefresher(db: Db, log: Logger, options: RefreshOp
       select l.lowest_modified_value::text, l.greatest_modified_value::text, false
       from c join _timescaledb_catalog.continuous_aggs_materialization_invalidation_log l on l.materialization_id = c.mat_hypertable_id
       union all
-      select case when w.us = ${NEVER_MATERIALISED}::bigint
-               then coalesce((select (extract(epoch from p.time) * 1000000)::bigint from points p order by p.time limit 1), w.us)
-               else w.us end::text,
-             '9223372036854775807', true
-      from c, lateral (select _timescaledb_functions.cagg_watermark(c.mat_hypertable_id) as us) w`.execute(db.kysely);
+      select _timescaledb_functions.cagg_watermark(c.mat_hypertable_id)::text, '9223372036854775807', true from c`.execute(db.kysely);
     // From the watermark, changes behind it are left alone: the late-points job recomputes those,
     // per tenant (every write behind now records its range, src/query/invalidations.ts). New data
     // from the watermark on is refreshed however far back it begins (an instance that was down
