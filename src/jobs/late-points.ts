@@ -34,6 +34,7 @@ import { withOwnerForTenant, withTenant } from '../db/tenant.js';
 import { rolledPeriods, rollUp } from '../definitions/roll-up-reports.js';
 import type { Logger } from '../log.js';
 import { createAggregateCatalog } from '../query/aggregate-catalog.js';
+import { within } from '../query/read-buckets.js';
 import { mergeIntervals, type Interval } from '../query/invalidations.js';
 import { aggregatesOf, type LevelName } from '../query/plan.js';
 import { liftDecompressionLimit, REFRESH_ORDER, REFRESH_WINDOW, sliceRanges, sliceWidth } from '../query/refresh.js';
@@ -216,21 +217,16 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
       const { rows: marks } = await sql<{ us: string }>`select _timescaledb_functions.cagg_watermark(${view.id}::int)::text as us`.execute(trx);
       const watermark = Number(BigInt(marks[0]!.us) / 1000n);
       const skipFrom = deps.materialiseLevels ? watermark : Math.max(watermark, now.getTime() - REFRESH_WINDOW[slice.level]);
-      const spans = group.map((s) => ({ from: s.from, to: Math.min(s.to, skipFrom) })).filter((s) => s.from < s.to);
+      const spans = group.map((s) => ({ from: new Date(s.from), to: new Date(Math.min(s.to, skipFrom)) })).filter((s) => s.from < s.to);
       if (spans.length === 0) return;
-      const within = (time: string) =>
-        sql.join(
-          spans.map((s) => sql`(${sql.raw(time)} >= ${new Date(s.from).toISOString()}::timestamptz and ${sql.raw(time)} < ${new Date(s.to).toISOString()}::timestamptz)`),
-          sql` or `,
-        );
-      const mine = sql`tenant_id = ${tenantId}::uuid and ${rows} and (${within('bucket')})`;
+      const mine = sql`tenant_id = ${tenantId}::uuid and ${rows} and (${within(sql`bucket`, spans)})`;
       await sql`delete from ${table} where ${mine}`.execute(trx);
       // The aggregate's own definition over its source narrowed to this tenant's series and the
       // spans (aggregate-catalog.ts narrowSource: spans are whole buckets of this level, so the
       // source's rows in them are exactly those its buckets group), and narrowed again outside.
       const { source } = view;
       const definition = source
-        ? sql`${sql.raw(source.before)}(select * from ${sql.raw(source.relation)} where tenant_id = ${tenantId}::uuid and series_id = any(${series}::bigint[]) and (${within(source.time)})) ${sql.raw(source.alias)}${sql.raw(source.after)}`
+        ? sql`${sql.raw(source.before)}(select * from ${sql.raw(source.relation)} where tenant_id = ${tenantId}::uuid and series_id = any(${series}::bigint[]) and (${within(sql.raw(source.time), spans)})) ${sql.raw(source.alias)}${sql.raw(source.after)}`
         : sql.raw(view.definition);
       await sql`insert into ${table} (${columns}) select ${columns} from (${definition}) q where ${mine}`.execute(trx);
     }, { timeoutMs: TIMEOUT_MS });

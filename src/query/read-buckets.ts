@@ -165,8 +165,8 @@ function groupSources(sources: Source[]): SourceGroup[] {
   return [...groups.values()];
 }
 
-/** `column` within any of `spans` ([from, to) each). */
-const within = (column: RawBuilder<unknown>, spans: SourceGroup['spans']) => {
+/** `column` within any of `spans` ([from, to) each); the late-points job narrows its recomputes with it too. */
+export const within = (column: RawBuilder<unknown>, spans: ReadonlyArray<{ from: Date; to: Date }>) => {
   const one = (s: { from: Date; to: Date }) => sql`${column} >= ${s.from.toISOString()}::timestamptz and ${column} < ${s.to.toISOString()}::timestamptz`;
   return spans.length === 1 ? one(spans[0]!) : sql`(${sql.join(spans.map((s) => sql`(${one(s)})`), sql` or `)})`;
 };

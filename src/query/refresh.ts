@@ -215,7 +215,7 @@ export function createAggregateRefresher(db: Db, log: Logger, options: RefreshOp
         .map((s) => ({ from: Math.max(s.from, start), to: Math.min(s.to, to) }))
         .filter((s) => s.from < s.to);
       if (slices.length > MAX_SLICES_PER_RANGE) {
-        await call(aggregate, from === null && slices[0]!.from === MIN_TIMESTAMP.getTime() ? null : slices[0]!.from, to);
+        await call(aggregate, slices[0]!.from, to);
         continue;
       }
       // Consecutive slices of one range are refreshed together while they are cheap (sparse data).
