@@ -114,13 +114,13 @@ export interface Authenticator {
 }
 
 /**
- * Whether a token is the operator token. Compared as SHA-256 digests in constant time: the
- * digests are always 32 bytes, so neither the time taken nor an early length check tells
- * anything about the operator token's length or content (#16 item 10). `equal` is
- * crypto.timingSafeEqual; a test passes a recording one to see what is compared.
+ * Whether a token is the configured secret (the operator token, the metrics token). Compared as
+ * SHA-256 digests in constant time: the digests are always 32 bytes, so neither the time taken
+ * nor an early length check tells anything about the secret's length or content (#16 item 10).
+ * `equal` is crypto.timingSafeEqual; a test passes a recording one to see what is compared.
  */
-export function operatorMatcher(operatorToken: string, equal: (a: Buffer, b: Buffer) => boolean = timingSafeEqual): (token: string) => boolean {
-  const digest = createHash('sha256').update(operatorToken).digest();
+export function secretMatcher(secret: string, equal: (a: Buffer, b: Buffer) => boolean = timingSafeEqual): (token: string) => boolean {
+  const digest = createHash('sha256').update(secret).digest();
   return (token) => equal(createHash('sha256').update(token).digest(), digest);
 }
 
@@ -132,7 +132,7 @@ export function createAuthenticator(kysely: Kysely<Database>, options: AuthOptio
   const revokedKeys = new LRUCache<string, true>({ max: 100_000 });
   // Keys whose last_used_at this instance wrote in the last minute.
   const lastUsedWritten = new LRUCache<string, true>({ max: 10_000, ttl: 60_000 });
-  const isOperator = options.operatorToken ? operatorMatcher(options.operatorToken) : () => false;
+  const isOperator = options.operatorToken ? secretMatcher(options.operatorToken) : () => false;
 
   // Lookups of one key in flight: a thousand dashboards reconnecting with the same key (or
   // re-checked in the same second) cost one query, not a thousand waiting for the pool.

@@ -5,13 +5,13 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { expect, test } from 'vitest';
-import { operatorMatcher } from '../src/auth.js';
+import { secretMatcher } from '../src/auth.js';
 
 const OPERATOR = 'operator-token-0123456789abcdef';
 
 test('every token, of any length, is compared as a 32-byte digest with timingSafeEqual', () => {
   const compared: Array<[number, number]> = [];
-  const isOperator = operatorMatcher(OPERATOR, (a, b) => {
+  const isOperator = secretMatcher(OPERATOR, (a, b) => {
     compared.push([a.length, b.length]);
     return timingSafeEqual(a, b);
   });
@@ -21,6 +21,6 @@ test('every token, of any length, is compared as a 32-byte digest with timingSaf
 });
 
 test('the default comparison is crypto.timingSafeEqual: tokens of other lengths are refused, not thrown on', () => {
-  const isOperator = operatorMatcher(OPERATOR);
+  const isOperator = secretMatcher(OPERATOR);
   expect([isOperator(OPERATOR), isOperator('short'), isOperator(`${OPERATOR}${OPERATOR}`)]).toEqual([true, false, false]);
 });
