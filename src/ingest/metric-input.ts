@@ -208,8 +208,8 @@ export function readMetricFields(name: unknown, value: unknown, type: unknown, t
 
 /**
  * Lists of items read ahead of GraphQL (src/plugins/metric-input-list.ts), by the request's
- * context: what reaches a resolver is not the list itself but a copy (Pothos' zod plugin
- * copies an input argument, its lists and their objects, shallowly).
+ * context: the resolver is handed the list itself (src/plugins/zod-once.ts leaves an argument
+ * nothing validates as GraphQL gave it), or, should a plugin copy arguments, a copy of it.
  */
 const readAhead = new WeakMap<object, MetricInput[][]>();
 
@@ -234,6 +234,7 @@ const sameItem = (copy: unknown, read: MetricInput) => {
  */
 export function readAheadOf(context: object, list: readonly unknown[]): MetricInput[] | null {
   for (const items of readAhead.get(context) ?? []) {
+    if (items === list) return items;
     if (items.length !== list.length) continue;
     let same = true;
     for (let i = 0; i < items.length && same; i++) same = sameItem(list[i], items[i]!);
