@@ -11,7 +11,6 @@
 import fc from 'fast-check';
 import { coerceInputValue, GraphQLList, GraphQLNonNull, isInputObjectType, isScalarType } from 'graphql';
 import { describe, expect, test } from 'vitest';
-import type { Tags } from '../src/db/tables.js';
 import { markRead, readAheadOf, readMetricInput, type MetricInput } from '../src/ingest/metric-input.js';
 import { readMetricInputList } from '../src/plugins/metric-input-list.js';
 import { schema } from '../src/schema/index.js';
@@ -31,8 +30,7 @@ function oldPath(list: unknown): MetricInput[] | undefined {
   let failed = false;
   const coerced = coerceInputValue(list, listType, () => (failed = true)) as unknown[];
   if (failed) return undefined;
-  const cache = new Map<string, Tags>();
-  const read = coerced.map((item) => readMetricInput(item, cache));
+  const read = coerced.map((item) => readMetricInput(item));
   return read.every((r) => r !== undefined) ? (read as MetricInput[]) : undefined;
 }
 
