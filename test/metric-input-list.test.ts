@@ -2,9 +2,12 @@
  * readMetricInputList (src/plugins/metric-input-list.ts), recordMetrics' items read ahead of
  * GraphQL's coercion, held to what it stands in for: graphql-js's coerceInputValue of the
  * variable against the real schema's `[MetricInput!]!`, then readMetricInput on each coerced
- * item (one tag cache for the batch, as the resolver reads it). For any list of JSON items, it
+ * item, as the resolver reads them. For any list of JSON items, it
  * returns undefined exactly when the coercion fails or readMetricInput refuses an item (the
  * request then takes the old path, whose errors are unchanged), and otherwise the same values.
+ *
+ * The DateTime scalar's reading of toISOString's form, which these items' times go through, is
+ * held to Date's own here too.
  *
  * The seed is printed; FC_SEED=<seed> replays a run, FC_SEED=random tries a new one.
  */
