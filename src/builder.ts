@@ -65,7 +65,38 @@ function notDateTime(value: unknown) {
 
 const digitAt = (text: string, i: number) => text.charCodeAt(i) - 48;
 
+/** Where toISOString's form, `2026-12-03T00:14:20.123Z`, has its digits. */
+const ISO_STRING_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22];
+const number2 = (text: string, i: number) => digitAt(text, i) * 10 + digitAt(text, i + 1);
+const daysIn = (year: number, month: number) => (month === 2 ? (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31);
+
+/**
+ * The instant of a real date in toISOString's form from year 1000 on, the form clients send
+ * (a recordMetrics batch parses 500), read digit by digit: about a third of ISO_8601's test
+ * and Date's parse. NaN for anything else, which parseDateTime then reads in full: what this
+ * accepts, it accepts too, as the same instant (test/metric-input-list.test.ts holds them).
+ */
+function isoStringTime(value: string): number {
+  if (value.length !== 24 || value[4] !== '-' || value[7] !== '-' || value[10] !== 'T' || value[13] !== ':' || value[16] !== ':' || value[19] !== '.' || value[23] !== 'Z') return NaN;
+  for (const i of ISO_STRING_DIGITS) {
+    const digit = digitAt(value, i);
+    if (!(digit >= 0 && digit <= 9)) return NaN;
+  }
+  const year = number2(value, 0) * 100 + number2(value, 2);
+  const month = number2(value, 5);
+  const day = number2(value, 8);
+  const hour = number2(value, 11);
+  const minute = number2(value, 14);
+  const second = number2(value, 17);
+  if (year < 1000 || month < 1 || month > 12 || day < 1 || day > daysIn(year, month) || hour > 23 || minute > 59 || second > 59) return NaN;
+  return Date.UTC(year, month - 1, day, hour, minute, second, digitAt(value, 20) * 100 + number2(value, 21));
+}
+
 function parseDateTime(value: unknown): Date {
+  if (typeof value === 'string') {
+    const time = isoStringTime(value);
+    if (!Number.isNaN(time)) return new Date(time);
+  }
   if (typeof value !== 'string' || !ISO_8601.test(value)) throw notDateTime(value);
   const date = new Date(value);
   // Date rolls 2026-02-30 over to March 2 instead of refusing it. The digits are where

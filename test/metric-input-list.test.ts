@@ -2,16 +2,18 @@
  * readMetricInputList (src/plugins/metric-input-list.ts), recordMetrics' items read ahead of
  * GraphQL's coercion, held to what it stands in for: graphql-js's coerceInputValue of the
  * variable against the real schema's `[MetricInput!]!`, then readMetricInput on each coerced
- * item (one tag cache for the batch, as the resolver reads it). For any list of JSON items, it
+ * item, as the resolver reads them. For any list of JSON items, it
  * returns undefined exactly when the coercion fails or readMetricInput refuses an item (the
  * request then takes the old path, whose errors are unchanged), and otherwise the same values.
+ *
+ * The DateTime scalar's reading of toISOString's form, which these items' times go through, is
+ * held to Date's own here too.
  *
  * The seed is printed; FC_SEED=<seed> replays a run, FC_SEED=random tries a new one.
  */
 import fc from 'fast-check';
 import { coerceInputValue, GraphQLList, GraphQLNonNull, isInputObjectType, isScalarType } from 'graphql';
 import { describe, expect, test } from 'vitest';
-import type { Tags } from '../src/db/tables.js';
 import { markRead, readAheadOf, readMetricInput, type MetricInput } from '../src/ingest/metric-input.js';
 import { readMetricInputList } from '../src/plugins/metric-input-list.js';
 import { schema } from '../src/schema/index.js';
@@ -31,8 +33,7 @@ function oldPath(list: unknown): MetricInput[] | undefined {
   let failed = false;
   const coerced = coerceInputValue(list, listType, () => (failed = true)) as unknown[];
   if (failed) return undefined;
-  const cache = new Map<string, Tags>();
-  const read = coerced.map((item) => readMetricInput(item, cache));
+  const read = coerced.map((item) => readMetricInput(item));
   return read.every((r) => r !== undefined) ? (read as MetricInput[]) : undefined;
 }
 
@@ -70,6 +71,36 @@ const item = fc
 // Mostly items with every required field; now and then one without.
 const fullItem = fc.record({ name, value, type }).chain((required) => item.map((rest) => ({ ...rest, ...required })));
 const list = fc.oneof({ weight: 8, arbitrary: fc.array(fc.oneof({ weight: 9, arbitrary: fullItem }, { weight: 1, arbitrary: item }), { maxLength: 8 }) }, { weight: 1, arbitrary: fc.constantFrom<unknown>(null, {}, 'a', [null], [[]]) });
+
+describe('DateTime, read in toISOString’s form without its regular expression', () => {
+  // Digits anywhere in that form, out of range too (month 13, hour 24, February 30, year 0000),
+  // and the same with one character changed: the form a client sends and its near misses.
+  const digits = (n: number) => fc.array(fc.integer({ min: 0, max: 9 }), { minLength: n, maxLength: n }).map((d) => d.join(''));
+  const isoLike = fc
+    .tuple(digits(4), fc.oneof(fc.integer({ min: 0, max: 13 }), fc.integer({ min: 0, max: 99 })), fc.integer({ min: 0, max: 32 }), fc.integer({ min: 0, max: 25 }), digits(2), fc.oneof(digits(2), fc.constant('60')), digits(3))
+    .map(([y, mo, d, h, mi, s, ms]) => `${y}-${String(mo).padStart(2, '0')}-${String(d).padStart(2, '0')}T${String(h).padStart(2, '0')}:${mi}:${s}.${ms}Z`);
+  const nearMiss = fc.tuple(isoLike, fc.nat(23), fc.constantFrom('t', 'z', ' ', '+', '0', '9', '-', ':', '.', 'Z', 'T')).map(([v, i, c]) => v.slice(0, i) + c + v.slice(i + 1));
+
+  test('accepts exactly the real dates from year 0001, as the instant Date reads', () => {
+    fc.assert(
+      fc.property(fc.oneof(isoLike, nearMiss, fc.constantFrom('2024-02-29T12:00:00.000Z', '2023-02-29T12:00:00.000Z', '1900-02-29T00:00:00.000Z', '2000-02-29T00:00:00.000Z', '0999-12-31T23:59:59.999Z')), (text) => {
+        const date = new Date(text);
+        let parsed: unknown;
+        try {
+          parsed = parseTime(text);
+        } catch {
+          parsed = undefined;
+        }
+        if (/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(text)) {
+          // A real date in this form is what toISOString prints of it (an unreal one rolls over or is Invalid Date).
+          const real = !text.startsWith('0000') && !Number.isNaN(date.getTime()) && date.toISOString() === text;
+          expect(parsed).toStrictEqual(real ? date : undefined);
+        } else if (parsed !== undefined) expect((parsed as Date).getTime()).toBe(date.getTime()); // another ISO 8601 form (e.g. a lower-case t)
+      }),
+      { seed: SEED, numRuns: RUNS * 5 },
+    );
+  });
+});
 
 describe('readMetricInputList, recordMetrics’ items read ahead of GraphQL', () => {
   test('accepts exactly the lists that coerce and that readMetricInput takes item by item, and returns the same values', () => {

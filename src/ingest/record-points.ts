@@ -396,7 +396,14 @@ const safeNumber = (value: number | null | undefined) => {
 class Columns {
   readonly ids: string[] = [];
   readonly seriesIds: number[] = [];
+  /**
+   * Epoch milliseconds after the first point's (timeBase): the points of a write are
+   * milliseconds to minutes apart, so these are small integers, which V8 writes as text
+   * several times faster than 13-digit ones (about 0.2 µs a point, #13). Integers below 2^53
+   * and their sum are exact in float8: the database adds timeBase back to the same instant.
+   */
   readonly times: number[] = [];
+  private timeBase = 0;
   readonly values: number[] = [];
   readonly weights: Array<number | null | undefined> = [];
   readonly sumAdjusts: Array<number | null | undefined> = [];
@@ -408,7 +415,8 @@ class Columns {
     if (!Number.isSafeInteger(p.seriesId) || !Number.isFinite(p.value) || !Number.isFinite(time)) throw new Error('writeScript: a point is not safe to inline');
     this.ids.push(p.id);
     this.seriesIds.push(p.seriesId);
-    this.times.push(time);
+    if (this.times.length === 0) this.timeBase = time;
+    this.times.push(time - this.timeBase);
     this.values.push(p.value);
     if (item) {
       this.weights.push(safeNumber(item.weight));
@@ -418,7 +426,12 @@ class Columns {
     }
   }
 
-  /** The arrays as unnest arguments: series_id, time (epoch ms), value, id[, the distribution columns]. */
+  /** The timestamptz of an unnest row's `time`. */
+  time(): string {
+    return `to_timestamp((${this.timeBase}::float8 + time) / 1000.0)`;
+  }
+
+  /** The arrays as unnest arguments: series_id, time (ms after timeBase), value, id[, the distribution columns]. */
   sql(): string {
     const base = `'${arrayLiteral(this.seriesIds)}'::bigint[], '${arrayLiteral(this.times)}'::float8[], '${arrayLiteral(this.values)}'::float8[], '${arrayLiteral(this.ids)}'::uuid[]`;
     if (this.weights.length === 0) return base;
@@ -456,12 +469,12 @@ function writeScript(tenantId: string, points: readonly StoredPoint[], items: re
   }
   if (plain.ids.length > 0) {
     statements.push(`insert into tenant_points (tenant_id, series_id, time, value, id)
-select current_tenant_id(), series_id, to_timestamp(time / 1000.0), value, id
+select current_tenant_id(), series_id, ${plain.time()}, value, id
 from unnest(${plain.sql()}) as input (series_id, time, value, id)`);
   }
   if (distribution.ids.length > 0) {
     statements.push(`insert into tenant_points (tenant_id, series_id, time, value, id, weight, sum_adjust, min_value, max_value)
-select current_tenant_id(), series_id, to_timestamp(time / 1000.0), value, id, weight, sum_adjust, min_value, max_value
+select current_tenant_id(), series_id, ${distribution.time()}, value, id, weight, sum_adjust, min_value, max_value
 from unnest(${distribution.sql()}) as input (series_id, time, value, id, weight, sum_adjust, min_value, max_value)`);
   }
   // After the points: the rows it locks are held for the rest of the script only.

@@ -10,7 +10,6 @@
  * it returns undefined, and the variable goes through GraphQL's coercion and the resolver's
  * checks as before, which say what is wrong, with the same codes and messages.
  */
-import type { Tags } from '../db/tables.js';
 import { readMetricFields, type MetricInput } from '../ingest/metric-input.js';
 
 /**
@@ -21,7 +20,6 @@ export function readMetricInputList(raw: unknown, parseTime: (value: unknown) =>
   // A single object is a list of one to GraphQL; that case is left to it.
   if (!Array.isArray(raw)) return undefined;
   const items: MetricInput[] = new Array(raw.length);
-  const tagsCache = new Map<string, Tags>();
   for (let i = 0; i < raw.length; i++) {
     const item: unknown = raw[i];
     if (item === null || typeof item !== 'object' || Array.isArray(item)) return undefined;
@@ -51,7 +49,7 @@ export function readMetricInputList(raw: unknown, parseTime: (value: unknown) =>
         return undefined;
       }
     }
-    const read = readMetricFields(name, value, type, tags, timestamp, unit, id, tagsCache);
+    const read = readMetricFields(name, value, type, tags, timestamp, unit, id);
     if (read === undefined) return undefined;
     items[i] = read;
   }

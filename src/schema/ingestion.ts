@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { builder, listOf } from '../builder.js';
 import { readTx, requireTenant, tenantTx, WRITERS, type Context } from '../context.js';
-import { METRIC_TYPES, type MetricType, type Tags } from '../db/tables.js';
+import { METRIC_TYPES, type MetricType } from '../db/tables.js';
 import { describeZodError, userError } from '../errors.js';
 import { rateLimited } from '../rate-limit.js';
 import { metricInputSchema, metricName, readAheadOf, readMetricInput, tagsSchema, type MetricInput } from '../ingest/metric-input.js';
@@ -215,9 +215,8 @@ builder.mutationFields((t) => ({
       const read = readAheadOf(ctx, input.metrics);
       const valid: MetricInput[] = read ?? [];
       const positions: number[] = [];
-      const tagsCache = new Map<string, Tags>();
       if (!read) input.metrics.forEach((raw, index) => {
-        const item = readMetricInput(raw, tagsCache);
+        const item = readMetricInput(raw);
         if (item) {
           valid.push(item);
           positions.push(index);
