@@ -65,7 +65,8 @@ const attacks: Array<[string, () => Promise<unknown>]> = [
   ['widest range, fill ZERO, 1 series over 99 000 buckets, a 10 000-bucket page', () => gql(AGG, { i: { metrics: ['abuse.latency'], ...widest(1), tags: { host: 'h0' }, fill: 'ZERO' } }, key)],
   ['widest range, fill PREVIOUS, a definition over 5 series', () => gql(AGG, { i: { metrics: ['abuse.double'], ...widest(5), fill: 'PREVIOUS' } }, key)],
   ['previewMetricDefinition over the era (refused)', () => gql('query($i: PreviewMetricDefinitionInput!) { previewMetricDefinition(input: $i) { cost { cells } } }', { i: { formula: 'avg(abuse.latency)', ...ERA, granularity: 'MINUTE' } }, key)],
-  ['previewMetricDefinition over the widest range, 5 series', () => gql('query($i: PreviewMetricDefinitionInput!) { previewMetricDefinition(input: $i) { cost { cells } series { buckets { value } } } }', { i: { formula: 'avg(abuse.latency)', ...widest(5), groupBy: ['host'] } }, key)],
+  // A preview is one page: its range may span at most MAX_LIMIT (10 000) buckets.
+  ['previewMetricDefinition over a page of MINUTE buckets, 5 groups', () => gql('query($i: PreviewMetricDefinitionInput!) { previewMetricDefinition(input: $i) { cost { cells } series { buckets { value } } } }', { i: { formula: 'avg(abuse.latency)', ...widest(1, 10_001), groupBy: ['host'] } }, key)],
   ['nested lists at the complexity limit', () => gql('{ metricDefinitions(limit: 200) { name versions { version formula metrics groupBy } } }', {}, key)],
   ['10 000-level nested Tags literal (refused)', () => gql(`{ latestValue(metric: "abuse.latency", tags: ${'{ a: '.repeat(10_000)}"x"${' }'.repeat(10_000)}) { value } }`, {}, key)],
   ['export of the widest range, fill ZERO, 5 series (100 000 rows)', async () => {
