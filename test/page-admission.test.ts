@@ -5,6 +5,9 @@
  * the others wait their turn and then succeed, and past the line's bounds they are refused at
  * once with RATE_LIMITED (429, Retry-After). The test takes the gate itself first, so what
  * waits is decided by the test, not by timing.
+ *
+ * A page is admitted before its answer is read, for the most it can hold (series × buckets, at
+ * most its limit); an export holds each window's rows while it reads and writes it.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
@@ -63,14 +66,22 @@ describe.each(ENGINES)('page admission (%s)', (engine) => {
 
   const page = (key: string, limit?: number) => app.post<any>({ query: PAGE, variables: { i: { metrics: ['gate.v'], from, to, granularity: 'MINUTE', fill: 'ZERO', ...(limit ? { limit } : {}) } } }, key);
 
-  /** The same query over a WebSocket: its `next` payload or its `error` list. */
-  async function overSocket(key: string): Promise<GraphQLResponse<any>> {
+  /** An acknowledged graphql-transport-ws socket of `key`, with every message it received. */
+  async function connect(key: string) {
     const socket = new WebSocket(`${app.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
     const messages: any[] = [];
+    let closed: number | null = null;
     socket.on('message', (data) => messages.push(JSON.parse(String(data))));
+    socket.on('close', (code) => (closed = code));
     await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
     socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${key}` } }));
     await until(() => messages.some((m) => m.type === 'connection_ack'), 'connection_ack');
+    return { socket, messages, closed: () => closed };
+  }
+
+  /** The same query over a WebSocket: its `next` payload or its `error` list. */
+  async function overSocket(key: string): Promise<GraphQLResponse<any>> {
+    const { socket, messages } = await connect(key);
     socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: PAGE, variables: { i: { metrics: ['gate.v'], from, to, granularity: 'MINUTE', fill: 'ZERO' } } } }));
     await until(() => messages.some((m) => m.id === '1' && (m.type === 'next' || m.type === 'error')), 'the answer');
     socket.close();
@@ -135,4 +146,75 @@ describe.each(ENGINES)('page admission (%s)', (engine) => {
     expect(over.data).toBeNull();
     expect([gate.held(), gate.waiting()]).toEqual([0, 0]);
   });
+
+  test('a page is admitted before its answer is read, for series × buckets at most its limit', async () => {
+    heldAtAdmission.length = 0;
+    const { adminKey } = await app.createTenant();
+    const recorded = await app.gql(
+      `mutation($m: [MetricInput!]!) { recordMetrics(input: { metrics: $m }) { accepted } }`,
+      { m: ['x', 'y', 'z'].map((host) => ({ name: 'gate.h', type: 'GAUGE', value: 1, timestamp: new Date(Date.parse(from) + 5 * MINUTE).toISOString(), tags: { host } })) },
+      adminKey,
+    );
+    expect(recorded.errors).toBeUndefined();
+    // Every read of an answer starts with a cache lookup: counted, to see what was read while waiting.
+    const cache = app.server.deps.queryCache;
+    const lookup = cache.lookup.bind(cache);
+    let lookups = 0;
+    cache.lookup = (...args) => (lookups++, lookup(...args));
+    try {
+      const grouped = (extra: Record<string, unknown>) =>
+        app.post<any>({ query: PAGE, variables: { i: { metrics: ['gate.h'], from, to, granularity: 'MINUTE', groupBy: ['host'], ...extra } } }, adminKey);
+      const holder = await gate.admit('the test', 100);
+      const waiting = grouped({});
+      await until(() => gate.waiting() === 1, 'the page waiting');
+      // In line, nothing of its answer has been read.
+      expect(lookups).toBe(0);
+      holder();
+      const answer = (await waiting).body;
+      expect(answer.errors).toBeUndefined();
+      expect(answer.data.metricAggregates.series.map((s: any) => s.buckets.filter((b: any) => b.count > 0).length)).toEqual([1, 1, 1]);
+      expect(lookups).toBe(1);
+      // 3 series × 60 buckets (capped by the gate, 100); with limit 30 the page holds at most 30.
+      expect((await grouped({ limit: 30 })).body.errors).toBeUndefined();
+      // A range of more buckets than the limit: the limit, without counting the series.
+      const wide = (await app.post<any>({ query: PAGE, variables: { i: { metrics: ['gate.h'], from: new Date(Date.parse(from) - 200 * MINUTE).toISOString(), to, granularity: 'MINUTE', limit: 50 } } }, adminKey)).body;
+      expect(wide.errors).toBeUndefined();
+      // One series (host x) of 60 buckets: admitted for 60, though fill NONE answers with one.
+      expect((await app.post<any>({ query: PAGE, variables: { i: { metrics: ['gate.h'], from, to, granularity: 'MINUTE', tags: { host: 'x' } } } }, adminKey)).body.errors).toBeUndefined();
+      expect(heldAtAdmission).toEqual([100, 30, 50, 60]);
+    } finally {
+      cache.lookup = lookup;
+    }
+    expect([gate.held(), gate.waiting()]).toEqual([0, 0]);
+  });
+
+  test('an export holds each window’s rows in the gate while it reads and writes it, and waits its turn like a page', async () => {
+    heldAtAdmission.length = 0;
+    const [a] = keys as [string];
+    const exportOf = () =>
+      fetch(`${app.url}/export?query=${encodeURIComponent(JSON.stringify({ metrics: ['gate.v'], from, to, granularity: 'MINUTE', fill: 'ZERO' }))}`, { headers: { authorization: `Bearer ${a}` } });
+    const holder = await gate.admit('the test', 100);
+    const waiting = exportOf();
+    await until(() => gate.waiting() === 1, 'the export waiting');
+    holder();
+    const response = await waiting;
+    expect(response.status).toBe(200);
+    const lines = (await response.text()).trim().split('\n');
+    // A header and one row per bucket: 1 series × 60 MINUTE buckets, one window.
+    expect(lines).toHaveLength(61);
+    expect(lines[11]!.split(',').slice(2, 5)).toEqual([new Date(Date.parse(from) + 10 * MINUTE).toISOString(), new Date(Date.parse(from) + 11 * MINUTE).toISOString(), '1']);
+    expect(heldAtAdmission).toEqual([60]);
+    expect([gate.held(), gate.waiting()]).toEqual([0, 0]);
+
+    // A full line refuses the export as it would a page: 429 with Retry-After, before any row.
+    const holding = await gate.admit('the test', 100);
+    const queued = [page(a), page(a)];
+    await until(() => gate.waiting() === 2, 'two pages of tenant a waiting');
+    const refused = await exportOf();
+    expect([refused.status, refused.headers.get('retry-after'), ((await refused.json()) as any).errors[0].extensions.code]).toEqual([429, '5', 'RATE_LIMITED']);
+    holding();
+    for (const answer of await Promise.all(queued)) expect(answer.body.errors).toBeUndefined();
+    expect([gate.held(), gate.waiting()]).toEqual([0, 0]);
+  });
+
 });

@@ -41,9 +41,10 @@ function pagedFields(info: GraphQLResolveInfo): number {
 }
 
 /**
- * Waits until this operation may complete a page of `buckets` (RATE_LIMITED when the gate's
- * line is full or the wait runs past QUERY_TIMEOUT_MS). Call it after the answer is read and
- * before the page is built: the buckets are held until the operation's result is made.
+ * Waits until this operation may read and complete a page of at most `buckets` (RATE_LIMITED
+ * when the gate's line is full or the wait runs past QUERY_TIMEOUT_MS). Call it before the
+ * answer is read, outside any transaction (a wait there would hold the engine's connection),
+ * with a bound known then (pageBound): the buckets are held until the operation's result is made.
  */
 export async function admitPage(ctx: Context, info: GraphQLResolveInfo, buckets: number): Promise<void> {
   const { pages } = ctx.deps;
@@ -82,3 +83,4 @@ export function usePageAdmission(): Plugin {
     },
   };
 }
+
