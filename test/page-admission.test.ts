@@ -7,7 +7,9 @@
  * waits is decided by the test, not by timing.
  *
  * A page is admitted before its answer is read, for the most it can hold (series × buckets, at
- * most its limit); an export holds each window's rows while it reads and writes it.
+ * most its limit); an export holds each window's rows while it reads and writes it; and
+ * liveAggregates' first message (the whole answer) is admitted like a page and holds its
+ * buckets only until it is sent.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
@@ -217,4 +219,49 @@ describe.each(ENGINES)('page admission (%s)', (engine) => {
     expect([gate.held(), gate.waiting()]).toEqual([0, 0]);
   });
 
+  test('liveAggregates’ first message is admitted like a page and holds its buckets only until it is sent; a full line is a RATE_LIMITED error of the operation, not a closed socket', async () => {
+    heldAtAdmission.length = 0;
+    const [a] = keys as [string];
+    const LIVE = `subscription($i: AggregateQueryInput!) { liveAggregates(input: $i) { initial series { buckets { start count avg } } } }`;
+    const live = { id: 'live', type: 'subscribe', payload: { query: LIVE, variables: { i: { metrics: ['gate.v'], from, to, granularity: 'MINUTE', fill: 'ZERO' } } } };
+    const { socket, messages, closed } = await connect(a);
+    try {
+      const holder = await gate.admit('the test', 100);
+      socket.send(JSON.stringify(live));
+      await until(() => gate.waiting() === 1, 'the first message waiting');
+      holder();
+      await until(() => messages.some((m) => m.id === 'live' && m.type === 'next'), 'the first message');
+      const first = messages.find((m) => m.id === 'live' && m.type === 'next').payload;
+      expect(first.errors).toBeUndefined();
+      expect(first.data.liveAggregates.initial).toBe(true);
+      expect(first.data.liveAggregates.series[0].buckets[10]).toEqual({ start: new Date(Date.parse(from) + 10 * MINUTE).toISOString(), count: 1, avg: 4 });
+      expect(heldAtAdmission).toEqual([60]);
+      // Sent: the subscription stays open and holds nothing.
+      await until(() => gate.held() === 0, 'the first message’s buckets given back');
+      expect(messages.some((m) => m.id === 'live' && m.type !== 'next')).toBe(false);
+
+      // Tenant a's share of the line is taken: a second subscription is refused at once.
+      const holding = await gate.admit('the test', 100);
+      const queued = [page(a), page(a)];
+      await until(() => gate.waiting() === 2, 'two pages of tenant a waiting');
+      socket.send(JSON.stringify({ ...live, id: 'refused' }));
+      await until(() => messages.some((m) => m.id === 'refused' && m.type === 'complete'), 'the refusal');
+      // The operation's result is its error, then it is complete (graphql-ws: a subscribe that fails before its stream).
+      expect(messages.filter((m) => m.id === 'refused').map((m) => [m.type, m.payload?.errors?.map((e: any) => [e.extensions?.code, e.extensions?.retryAfter]), m.payload?.data])).toEqual([
+        ['next', [['RATE_LIMITED', 5]], undefined],
+        ['complete', undefined, undefined],
+      ]);
+      holding();
+      for (const answer of await Promise.all(queued)) expect(answer.body.errors).toBeUndefined();
+      // The socket is still open: the same subscription is answered on it now.
+      expect(closed()).toBeNull();
+      socket.send(JSON.stringify({ ...live, id: 'again' }));
+      await until(() => messages.some((m) => m.id === 'again'), 'the answer');
+      expect(messages.find((m) => m.id === 'again').type).toBe('next');
+      await until(() => gate.held() === 0, 'the buckets given back');
+    } finally {
+      socket.close();
+    }
+    expect([gate.held(), gate.waiting()]).toEqual([0, 0]);
+  });
 });
