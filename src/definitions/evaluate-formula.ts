@@ -9,6 +9,7 @@ import type { TenantTx } from '../db/tenant.js';
 import { userError } from '../errors.js';
 import { filterSql, type TagFilter } from '../query/aggregate.js';
 import { avoidLatePointsInBuckets } from '../query/invalidations.js';
+import { yieldToLoop } from '../query/budget.js';
 import { anchoredRegex, type CheckedFormula, type Reference } from './check-formula.js';
 import { compileFormula, type FormulaRow } from './compile-formula.js';
 import type { Matcher } from './parse-formula.js';
@@ -178,7 +179,9 @@ export async function evaluateFormula(trx: TenantTx, formula: CheckedFormula, qu
   let held = 0;
   const perWindow = options.statementCells === undefined ? query.bucketing.count : options.statementCells / Math.max(1, cost.series);
   // Windows oldest first, so each group's values come out in bucket order.
-  for (const { offset, bucketing } of bucketWindows(query.bucketing, perWindow)) {
+  for (const [i, { offset, bucketing }] of bucketWindows(query.bucketing, perWindow).entries()) {
+    // Between two windows' statements other requests (and /health/live) get the loop.
+    if (i > 0) await yieldToLoop();
     const planned = bucketing.plan(options.timescale);
     // [late points, #12b] Ranges with late points not yet in the aggregates or rollups are read from raw points.
     const sources: Source[] = await avoidLatePointsInBuckets(trx, options.sources ? options.sources(planned) : planned, selections.flatMap((s) => s.ids), bucketing, options.timescale);
