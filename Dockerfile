@@ -27,4 +27,9 @@ USER node
 # garbage reach several times the live heap first, and under the widest pages the limits allow
 # that took the service past 512 MB (576 MB) while under 100 MB of it was live. This is not a
 # hard cap: a request whose answer is large still gets the memory (a cap would end the process).
-CMD ["node", "--heap-growing-percent=20", "dist/main.js"]
+# One V8 worker thread (--v8-pool-size=1, default 4): the embedded engine's WebAssembly is
+# compiled on those threads at start-up, and each kept what it had compiled with in a malloc
+# arena of its own, never given back: an idle service took 432-459 MB with four and 330-334 MB
+# with one (#16). Garbage collection keeps one helper beside the main thread, which is what a
+# two-core host gives it anyway.
+CMD ["node", "--heap-growing-percent=20", "--v8-pool-size=1", "dist/main.js"]

@@ -46,6 +46,31 @@ await gql(
   key,
 );
 await gql('mutation { createMetricDefinition(input: { name: "abuse.double", formula: "avg(abuse.latency) * 2" }) { definition { id } } }', {}, key);
+/**
+ * Dense data, so the attacks read rows and not only empty buckets: DENSE_SERIES histogram
+ * series with a point every other minute over the widest MINUTE range a grouped query over all
+ * of them passes QUERY_MAX_CELLS with (20 × 9 999 buckets = 199 980 cells, 99 980 with points).
+ */
+const DENSE_SERIES = Number(process.env.ABUSE_DENSE_SERIES ?? 20);
+const DENSE_BUCKETS = Math.floor(200_000 / DENSE_SERIES) - 1;
+const densePoints = Array.from({ length: DENSE_SERIES * Math.ceil(DENSE_BUCKETS / 2) }, (_, i) => ({
+  name: 'abuse.dense',
+  type: 'HISTOGRAM',
+  value: (i % 89) + 1,
+  timestamp: new Date(now - Math.floor(i / DENSE_SERIES) * 2 * MINUTE).toISOString(),
+  tags: { host: `d${i % DENSE_SERIES}` },
+}));
+const loaded = performance.now();
+// 500 points a request (MAX_BATCH_SIZE), four requests at a time.
+for (let i = 0; i < densePoints.length; i += 2_000) {
+  await Promise.all([0, 500, 1_000, 1_500].map(async (at) => {
+    const batch = densePoints.slice(i + at, i + at + 500);
+    if (batch.length === 0) return;
+    const answer = await gql('mutation($m: [MetricInput!]!) { recordMetrics(input: { metrics: $m }) { accepted } }', { m: batch }, key);
+    if (answer.errors || answer.data.recordMetrics.accepted !== batch.length) throw new Error(`dense data not recorded: ${JSON.stringify(answer.errors ?? answer.data)}`);
+  }));
+}
+console.log(`dense data: ${densePoints.length} points in ${DENSE_SERIES} series over ${DENSE_BUCKETS} minutes, recorded in ${((performance.now() - loaded) / 1000).toFixed(1)} s`);
 
 const ERA = { from: '0001-01-01T00:00:00Z', to: '9999-12-31T00:00:00Z' };
 /**
@@ -65,7 +90,19 @@ const attacks: Array<[string, () => Promise<unknown>]> = [
   ['widest range, fill ZERO, 1 series over 99 000 buckets, a 10 000-bucket page', () => gql(AGG, { i: { metrics: ['abuse.latency'], ...widest(1), tags: { host: 'h0' }, fill: 'ZERO' } }, key)],
   ['widest range, fill PREVIOUS, a definition over 5 series', () => gql(AGG, { i: { metrics: ['abuse.double'], ...widest(5), fill: 'PREVIOUS' } }, key)],
   ['previewMetricDefinition over the era (refused)', () => gql('query($i: PreviewMetricDefinitionInput!) { previewMetricDefinition(input: $i) { cost { cells } } }', { i: { formula: 'avg(abuse.latency)', ...ERA, granularity: 'MINUTE' } }, key)],
-  ['previewMetricDefinition over the widest range, 5 series', () => gql('query($i: PreviewMetricDefinitionInput!) { previewMetricDefinition(input: $i) { cost { cells } series { buckets { value } } } }', { i: { formula: 'avg(abuse.latency)', ...widest(5), groupBy: ['host'] } }, key)],
+  // A preview is one page: its range may span at most MAX_LIMIT (10 000) buckets.
+  ['previewMetricDefinition over a page of MINUTE buckets, 5 groups', () => gql('query($i: PreviewMetricDefinitionInput!) { previewMetricDefinition(input: $i) { cost { cells } series { buckets { value } } } }', { i: { formula: 'avg(abuse.latency)', ...widest(1, 10_001), groupBy: ['host'] } }, key)],
+  ['dense: 20 series × 9 999 MINUTE buckets, half with points, grouped, avg and p99, a 10 000-bucket page', () =>
+    gql(AGG, { i: { metrics: ['abuse.dense'], from: new Date(now - DENSE_BUCKETS * MINUTE).toISOString(), to: new Date(now).toISOString(), granularity: 'MINUTE', groupBy: ['host'] } }, key)],
+  ['dense: previewMetricDefinition of a page of MINUTE buckets over 20 series (read in windows)', () =>
+    gql('query($i: PreviewMetricDefinitionInput!) { previewMetricDefinition(input: $i) { cost { cells } series { buckets { value } } } }', { i: { formula: 'p99(abuse.dense) * 2', ...widest(1, 10_001) } }, key)],
+  ['dense: export of 20 series × 4 999 MINUTE buckets (99 980 rows, half with points)', async () => {
+    const response = await fetch(`${url}/export?query=${encodeURIComponent(JSON.stringify({ metrics: ['abuse.dense'], ...widest(DENSE_SERIES, 100_000), groupBy: ['host'] }))}`, { headers: { authorization: `Bearer ${key}` } });
+    if (!response.ok) return response.json();
+    const reader = response.body!.getReader();
+    while (!(await reader.read()).done);
+    return {};
+  }],
   ['nested lists at the complexity limit', () => gql('{ metricDefinitions(limit: 200) { name versions { version formula metrics groupBy } } }', {}, key)],
   ['10 000-level nested Tags literal (refused)', () => gql(`{ latestValue(metric: "abuse.latency", tags: ${'{ a: '.repeat(10_000)}"x"${' }'.repeat(10_000)}) { value } }`, {}, key)],
   ['export of the widest range, fill ZERO, 5 series (100 000 rows)', async () => {

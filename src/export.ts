@@ -15,6 +15,8 @@
  * the only bound on how long one statement holds the loop is how much it is asked: a window
  * is at most WINDOW_ROWS rows (~1 000), and the export yields to the loop after every window
  * and every YIELD_ROWS rows it formats, so /health/live and other requests run in between.
+ * Each window holds its rows in the answer gate (src/query/answer-gate.ts) while it is read and
+ * written, so exports and pages together read at most QUERY_PAGE_BUCKETS_IN_FLIGHT at once.
  *
  * Numbers: CSV in `en` is `1234.56` with `,` between fields; in `pl` it is `1 234,56` (groups
  * of three split by a space, U+0020) with `;` between fields, as Polish spreadsheets expect.
@@ -26,14 +28,14 @@ import { z } from 'zod';
 import { audit, auditRow, clientOf, contextActor } from './audit.js';
 import { bearerToken, type Principal } from './auth.js';
 import type { Context, Deps, TenantPrincipal } from './context.js';
-import { readTx, tenantTx } from './context.js';
-import { findDefinitions, readerOf } from './definitions/store-definitions.js';
+import { tenantTx } from './context.js';
 import { GRANULARITIES } from './query/plan.js';
-import { resolveSeries, type AggregateQuery, type Bucket } from './query/aggregate.js';
+import type { AggregateQuery, Bucket } from './query/aggregate.js';
 import { NO_CACHE } from './query/cache.js';
 import { aggregateInputSchema } from './query/aggregate-input.js';
-import { answerQuery } from './query/answer-query.js';
-import { bucketBudget, ticker, yieldToLoop } from './query/budget.js';
+import { answerQuery, countSeries } from './query/answer-query.js';
+import type { Release } from './query/answer-gate.js';
+import { bucketBudget, bucketSpan, ticker, yieldToLoop } from './query/budget.js';
 import { fillAll } from './query/fill.js';
 import { describeZodError } from './errors.js';
 
@@ -44,27 +46,14 @@ const WINDOW_BUCKETS = 1_000;
 /** Rows formatted between two yields to the event loop. */
 const YIELD_ROWS = 250;
 
-/**
- * How many series the query may read: those of the recorded metrics it names, and of the
- * metrics the definitions it names read, with its tags and filters. A definition's groups are
- * at most its metrics' series, so series × buckets bounds the rows of any fill. NOT_FOUND for
- * a name that is neither, as the query itself would answer.
- */
-async function countSeries(ctx: Context, principal: TenantPrincipal, query: AggregateQuery): Promise<number> {
-  return readTx(ctx, async (trx) => {
-    const definitions = await findDefinitions(trx, query.metrics, readerOf(principal));
-    const defined = new Set(definitions.map((d) => d.name));
-    const metrics = [...new Set([...query.metrics.filter((name) => !defined.has(name)), ...definitions.flatMap((d) => d.metrics)])];
-    if (metrics.length === 0) return 0;
-    return (await resolveSeries(trx, { metrics, tags: query.tags, filters: query.filters })).series.length;
-  });
-}
-
 /** A query's coded error as the export's HTTP answer. */
 function asExportError(error: unknown): unknown {
-  const code = (error as { extensions?: { code?: string } }).extensions?.code;
+  const extensions = (error as { extensions?: { code?: string; retryAfter?: number } }).extensions;
+  const code = extensions?.code;
   if (!code) return error;
-  return new ExportError(({ NOT_FOUND: 404, FORBIDDEN: 403, UNAUTHENTICATED: 401, SERVICE_UNAVAILABLE: 503 } as Record<string, number>)[code] ?? 400, code, (error as Error).message);
+  const status = ({ NOT_FOUND: 404, FORBIDDEN: 403, UNAUTHENTICATED: 401, RATE_LIMITED: 429, SERVICE_UNAVAILABLE: 503 } as Record<string, number>)[code] ?? 400;
+  const retryAfter = extensions.retryAfter;
+  return new ExportError(status, code, (error as Error).message, retryAfter ? { retryAfter } : {}, retryAfter ? { 'retry-after': String(retryAfter) } : {});
 }
 
 export const exportOptions = z.object({
@@ -279,7 +268,7 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
   } catch (error) {
     throw new ExportError(400, 'LIMIT_EXCEEDED', (error as Error).message, { limit: deps.env.QUERY_MAX_BUCKETS });
   }
-  const seriesCount = await countSeries(ctx, principal, query).catch((error: unknown) => {
+  const seriesCount = await countSeries(deps, principal, query).catch((error: unknown) => {
     throw asExportError(error);
   });
   const maxRows = deps.env.EXPORT_MAX_ROWS;
@@ -301,16 +290,22 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
     windows.push([new Date(start), new Date(end)]);
     start = end;
   }
+  // #16: a window holds its rows (series × its buckets) in the instance's answer gate, as a page
+  // does, from before it is read until it is written; between two windows the export holds
+  // nothing, so it waits in line for the next one like any other request (and may be refused).
   const read = async ([from, to]: [Date, Date]) => {
+    let release: Release | undefined;
     try {
+      release = await deps.pages.admit(principal.tenantId, seriesCount * bucketSpan(from, to, width));
       const { series } = (await answerQuery(ctx.deps, principal, { ...query, from, to } satisfies AggregateQuery, true)).result;
       // One window's fill: series × WINDOW_BUCKETS, within the cell budget aggregate() checked.
-      return fillAll(series, { from, to, granularityMs: width, fill: query.fill });
+      return { series: fillAll(series, { from, to, granularityMs: width, fill: query.fill }), release };
     } catch (error) {
+      release?.();
       throw asExportError(error);
     }
   };
-  let next = windows.length ? await read(windows[0]!) : [];
+  let next = windows.length ? await read(windows[0]!) : null;
   const filename = `metrograph-${query.metrics.join('+').slice(0, 100).replace(/[^A-Za-z0-9._+-]/g, '_')}.${format}`;
   res.writeHead(200, {
     'content-type': format === 'csv' ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8',
@@ -323,8 +318,8 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
   let completed = false;
   const tick = ticker(YIELD_ROWS);
   try {
-    for (let i = 0; i < windows.length; i++) {
-      const series = next;
+    for (let i = 0; next && i < windows.length; i++) {
+      const { series } = next;
       let chunk = '';
       let chunkRows = 0;
       for (const s of series) {
@@ -339,6 +334,8 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
         }
       }
       await write(res, chunk);
+      next.release();
+      next = null;
       // Counted once written: an aborted export's audit row says how many rows left the server.
       rows += chunkRows;
       // A client that has gone costs no further window.
@@ -351,6 +348,8 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
     res.end();
     completed = true;
   } finally {
+    // A window read but not written (the client went, or writing failed) gives its rows back.
+    next?.release();
     // Written whether the export completed or not: an export the client aborted is recorded too, with the rows it was sent.
     await tenantTx(ctx, (trx) =>
       audit(

@@ -164,6 +164,33 @@ describe('fill modes are made per page: exact buckets at the largest range allow
   });
 });
 
+describe('a wide answer is read in statements of at most 10 000 series × buckets, with the same exact buckets', () => {
+  // 2 series × 20 000 MINUTE buckets ending 2 hours from base (no future points): windows of
+  // 5 000 buckets; points on both sides of two of their boundaries.
+  const F = -19_880;
+  test('points at the window boundaries come back once each, in their buckets', async () => {
+    const points = [
+      [F + 4_999, 'a', 1],
+      [F + 5_000, 'a', 3],
+      [F + 5_000.5, 'a', 5],
+      [F + 9_999.9, 'b', 7],
+      [F + 10_000, 'b', 9],
+    ] as const;
+    const recorded = await ask(
+      `mutation($m: [MetricInput!]!) { recordMetrics(input: { metrics: $m }) { accepted } }`,
+      { m: points.map(([minute, host, value]) => ({ name: 'abuse.w', type: 'GAUGE', value, timestamp: at(minute), tags: { host } })) },
+      admin,
+    );
+    expect(recorded.data.recordMetrics.accepted).toBe(5);
+    const answer = await ask(AGG, { i: { metrics: ['abuse.w'], from: at(F), to: at(F + 20_000), granularity: 'MINUTE', groupBy: ['host'] } }, viewer);
+    expect(answer.errors).toBeUndefined();
+    expect(answer.data.metricAggregates.series.map((s: any) => [s.tags, s.buckets.map((b: any) => [b.start, b.count, b.avg])])).toEqual([
+      [{ host: 'a' }, [[at(F + 4_999), 1, 1], [at(F + 5_000), 2, 4]]],
+      [{ host: 'b' }, [[at(F + 9_999), 1, 7], [at(F + 10_000), 1, 9]]],
+    ]);
+  });
+});
+
 describe('operation cost multiplies list fields by their size bounds (Pothos complexity), over HTTP and WebSocket', () => {
   const wide = 'version formula description unit groupBy metrics versionCreatedBy versionCreatedAt filters { key }';
   test('versions no longer list themselves: versions { versions } is a validation error', async () => {

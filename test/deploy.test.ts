@@ -106,7 +106,7 @@ describe('Dockerfile', () => {
     expect(runtime).toContain('COPY --from=build /app/dist ./dist');
     expect(runtime).toContain('COPY migrations ./migrations');
     expect(runtime).toContain('COPY proto ./proto');
-    expect(runtime.at(-1)).toBe('CMD ["node", "--heap-growing-percent=20", "dist/main.js"]');
+    expect(runtime.at(-1)).toBe('CMD ["node", "--heap-growing-percent=20", "--v8-pool-size=1", "dist/main.js"]');
   });
 
   test('the lock file comes before npm ci in each stage, and npm start stays the one-command start', async () => {

@@ -9,10 +9,11 @@ import type { TenantTx } from '../db/tenant.js';
 import { userError } from '../errors.js';
 import { filterSql, type TagFilter } from '../query/aggregate.js';
 import { avoidLatePointsInBuckets } from '../query/invalidations.js';
+import { yieldToLoop } from '../query/budget.js';
 import { anchoredRegex, type CheckedFormula, type Reference } from './check-formula.js';
 import { compileFormula, type FormulaRow } from './compile-formula.js';
 import type { Matcher } from './parse-formula.js';
-import { describe, type Bucketing, type Selection, type Source } from '../query/read-buckets.js';
+import { bucketWindows, describe, type Bucketing, type Selection, type Source } from '../query/read-buckets.js';
 
 export interface FormulaQuery {
   bucketing: Bucketing;
@@ -29,6 +30,15 @@ export interface FormulaOptions {
   maxCost: number;
   /** Replaces the planned sources, e.g. with report rollups where they exist. */
   sources?: (planned: Source[]) => Source[];
+  /**
+   * series × buckets one statement may read (fixed-width buckets only): the range is then read
+   * in windows of that many cells, each its own statement, so no statement asks the engine (and,
+   * embedded, this process's event loop and memory) for more than that at once. A window is at
+   * least one bucket, however many series.
+   */
+  statementCells?: number;
+  /** Values (groups × buckets with points) the evaluation may hold: past it, after the window that passed it, `overValues` is thrown and no further window is read. */
+  maxValues?: { limit: number; overValues: (values: number) => Error };
 }
 
 /** buckets × series touched: what previewMetricDefinition shows and the limit bounds. */
@@ -162,16 +172,24 @@ export async function planFormula(trx: TenantTx, formula: CheckedFormula, query:
  */
 export async function evaluateFormula(trx: TenantTx, formula: CheckedFormula, query: FormulaQuery, options: FormulaOptions): Promise<FormulaResult> {
   const { groups, selections, cost } = await planFormula(trx, formula, query, options);
-  const planned = query.bucketing.plan(options.timescale);
-  // [late points, #12b] Ranges with late points not yet in the aggregates or rollups are read from raw points.
-  const sources: Source[] = await avoidLatePointsInBuckets(trx, options.sources ? options.sources(planned) : planned, selections.flatMap((s) => s.ids), query.bucketing, options.timescale);
   const kinds: Array<'stats' | 'sketch'> = formula.references.some((r) => r.quantile !== undefined) ? ['stats', 'sketch'] : ['stats'];
   const ordered = groups.map((g, index) => ({ ...g, index })).sort(groupOrder);
   const values = new Map<number, FormulaGroup['values']>(groups.map((_, i) => [i, []]));
-  if (sources.length > 0 && selections.some((s) => s.ids.length > 0)) {
+  const read: Source[] = [];
+  let held = 0;
+  const perWindow = options.statementCells === undefined ? query.bucketing.count : options.statementCells / Math.max(1, cost.series);
+  // Windows oldest first, so each group's values come out in bucket order.
+  for (const [i, { offset, bucketing }] of bucketWindows(query.bucketing, perWindow).entries()) {
+    // Between two windows' statements other requests (and /health/live) get the loop.
+    if (i > 0) await yieldToLoop();
+    const planned = bucketing.plan(options.timescale);
+    // [late points, #12b] Ranges with late points not yet in the aggregates or rollups are read from raw points.
+    const sources: Source[] = await avoidLatePointsInBuckets(trx, options.sources ? options.sources(planned) : planned, selections.flatMap((s) => s.ids), bucketing, options.timescale);
+    read.push(...sources);
+    if (sources.length === 0 || !selections.some((s) => s.ids.length > 0)) continue;
     let rows: FormulaRow[];
     try {
-      ({ rows } = await compileFormula(formula, selections, sources, query.bucketing).execute(trx));
+      ({ rows } = await compileFormula(formula, selections, sources, bucketing).execute(trx));
     } catch (error) {
       const code = (error as { code?: string }).code;
       // Both are checked when a formula is saved; these keep a surprise from being an INTERNAL error.
@@ -180,12 +198,14 @@ export async function evaluateFormula(trx: TenantTx, formula: CheckedFormula, qu
       throw error;
     }
     for (const row of rows) {
-      values.get(row.grp)!.push({ index: query.bucketing.index(row.b), value: row.value === null ? null : Number(row.value), n: Number(row.n) });
+      values.get(row.grp)!.push({ index: offset + bucketing.index(row.b), value: row.value === null ? null : Number(row.value), n: Number(row.n) });
     }
+    held += rows.length;
+    if (options.maxValues && held > options.maxValues.limit) throw options.maxValues.overValues(held);
   }
   return {
     groups: ordered.map((g) => ({ tags: g.tags, values: values.get(g.index)!.sort((a, b) => a.index - b.index) })),
-    sources: describe(sources, kinds),
+    sources: describe(read, kinds),
     cost,
   };
 }

@@ -9,6 +9,11 @@
  * admitted for that page and a full page (MAX_LIMIT) for every other paged field it names, at
  * most the gate's capacity; a later page that does not fit in what is left is refused with
  * LIMIT_EXCEEDED: the pages of one request hold at most QUERY_PAGE_BUCKETS_IN_FLIGHT buckets.
+ *
+ * A subscription's events have no onExecuteDone: liveAggregates' first message (its whole
+ * answer) is admitted by admitFirstMessage instead, and holds its buckets from before the first
+ * evaluation until graphql-ws asks for the next message, that is once the first one is built
+ * and sent. Later messages (what changed) are not admitted.
  */
 import { Kind, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
@@ -41,9 +46,10 @@ function pagedFields(info: GraphQLResolveInfo): number {
 }
 
 /**
- * Waits until this operation may complete a page of `buckets` (RATE_LIMITED when the gate's
- * line is full or the wait runs past QUERY_TIMEOUT_MS). Call it after the answer is read and
- * before the page is built: the buckets are held until the operation's result is made.
+ * Waits until this operation may read and complete a page of at most `buckets` (RATE_LIMITED
+ * when the gate's line is full or the wait runs past QUERY_TIMEOUT_MS). Call it before the
+ * answer is read, outside any transaction (a wait there would hold the engine's connection),
+ * with a bound known then (pageBound): the buckets are held until the operation's result is made.
  */
 export async function admitPage(ctx: Context, info: GraphQLResolveInfo, buckets: number): Promise<void> {
   const { pages } = ctx.deps;
@@ -81,4 +87,40 @@ export function usePageAdmission(): Plugin {
       };
     },
   };
+}
+
+/**
+ * Opens a subscription (`open`) once `buckets` are held for its first message, and gives them
+ * back when that message has been built and sent: graphql-ws pulls the next event only after
+ * it sent the previous one, so the second pull (or the end of the subscription) is the moment.
+ * Refused with RATE_LIMITED as a page is, before anything is read; that is an error of the
+ * operation, not of the socket.
+ */
+export async function admitFirstMessage<T>(ctx: Context, buckets: number, open: () => Promise<AsyncIterableIterator<T>>): Promise<AsyncIterableIterator<T>> {
+  const principal = ctx.principal;
+  const release = await ctx.deps.pages.admit(principal?.kind === 'tenant' ? principal.tenantId : '', buckets);
+  let feed: AsyncIterableIterator<T>;
+  try {
+    feed = await open();
+  } catch (error) {
+    release();
+    throw error;
+  }
+  let pulls = 0;
+  const gated: AsyncIterableIterator<T> = {
+    next: () => {
+      if (++pulls > 1) release();
+      return feed.next();
+    },
+    return: (value?: unknown) => {
+      release();
+      return feed.return ? feed.return(value) : Promise.resolve({ done: true as const, value: undefined });
+    },
+    throw: (error?: unknown) => {
+      release();
+      return feed.throw ? feed.throw(error) : Promise.reject(error);
+    },
+    [Symbol.asyncIterator]: () => gated,
+  };
+  return gated;
 }

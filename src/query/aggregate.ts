@@ -3,7 +3,8 @@ import type { MetricType, TagFilter, Tags } from '../db/tables.js';
 import type { TenantTx } from '../db/tenant.js';
 import { userError } from '../errors.js';
 import { GRANULARITIES, type Granularity } from './plan.js';
-import { boundedBuckets, describe, fixedBuckets, readBuckets, type Bucketing, type MergedBucket } from './read-buckets.js';
+import { boundedBuckets, bucketWindows, describe, fixedBuckets, readBuckets, type Bucketing, type MergedBucket, type Source } from './read-buckets.js';
+import { yieldToLoop } from './budget.js';
 import { QUANTILES, type QuantileField } from './sketch.js';
 import { horizons as retentionHorizons, withDefaults } from '../ops/retention.js';
 import { avoidDirty, dirtyOf, lateOf, mergeIntervals, planBucketwise } from './invalidations.js';
@@ -141,6 +142,12 @@ export function bucketingOf(query: Pick<AggregateQuery, 'from' | 'to' | 'granula
 
 const FIELDS = Object.keys(QUANTILES) as QuantileField[];
 
+/**
+ * series × buckets one statement of an answer reads at most: a page's worth (MAX_LIMIT). On
+ * the embedded engine such a statement is tens of ms; a wider answer is read in several.
+ */
+export const STATEMENT_CELLS = 10_000;
+
 /** Runs one aggregate query in the caller's tenant transaction. */
 export async function runAggregate(
   trx: TenantTx,
@@ -188,13 +195,26 @@ export async function runAggregate(
   // The same re-planning as definitions and reports (avoidDirty): the late ranges exactly from
   // raw points, what a level's segment keeps around them planned again with finer levels.
   const dirty = mergeIntervals([...(options.rawRanges ?? []), ...late].map((r) => ({ from: r.from.getTime(), to: r.to.getTime() })));
-  const segments = avoidDirty(bucketing.plan(options.timescale, horizons), dirty, (from, to) => planBucketwise(bucketing, from, to, options.timescale, horizons));
   // Where the hourly and daily levels keep whole tag groups the answer needs, they are read
   // instead of the groups' series (src/query/group-levels.ts).
   const grouped = options.timescale ? groupReading(query, series.map((row, i) => ({ id: ids[i]!, metricId: Number(row.metric_id), tags: row.tags })), grps) : null;
   const selection = grouped ? { ids: [...ids, ...grouped.ids], grps: [...grps, ...grouped.grps], groups: grouped.reading } : { ids, grps };
-  const sources = describe(segments, options.percentiles ? ['stats', 'sketch'] : ['stats'], grouped?.reading);
-  const merged = await readBuckets(trx, { sources: segments, bucketing, selection, qs: options.percentiles ? FIELDS.map((f) => QUANTILES[f]) : [] });
+  // #16: read in windows of at most STATEMENT_CELLS series × buckets, each planned and read on
+  // its own, with the event loop given back in between: on the embedded engine a statement
+  // holds this process's loop (and grows the engine's memory, which never shrinks) for as long
+  // as it reads, and a 20-series answer of 10 000 MINUTE buckets in one statement held it for
+  // seconds.
+  const read: Source[] = [];
+  const merged: MergedBucket[] = [];
+  const windows = bucketWindows(bucketing, STATEMENT_CELLS / Math.max(1, ids.length));
+  for (const [i, { offset, bucketing: window }] of windows.entries()) {
+    if (i > 0) await yieldToLoop();
+    const segments = avoidDirty(window.plan(options.timescale, horizons), dirty, (from, to) => planBucketwise(window, from, to, options.timescale, horizons));
+    read.push(...segments);
+    const rows = await readBuckets(trx, { sources: segments, bucketing: window, selection, qs: options.percentiles ? FIELDS.map((f) => QUANTILES[f]) : [] });
+    for (const row of rows) merged.push(offset === 0 ? row : { ...row, index: row.index + offset });
+  }
+  const sources = describe(read, options.percentiles ? ['stats', 'sketch'] : ['stats'], grouped?.reading);
   const byGroup = new Map<number, MergedBucket[]>();
   for (const bucket of merged) {
     const list = byGroup.get(bucket.grp);

@@ -11,9 +11,9 @@ import { runAggregateWithDefinitions } from '../definitions/evaluate-definition.
 import { definitionStamp, findDefinitions, readerOf, scopeSettings, type LoadedDefinition } from '../definitions/store-definitions.js';
 import type { Env } from '../env.js';
 import { olderThanRaw } from '../ops/retention.js';
-import type { AggregateQuery, AggregateResult } from './aggregate.js';
+import { resolveSeries, type AggregateQuery, type AggregateResult } from './aggregate.js';
 import { ANY_METRIC, type QueryCache } from './cache.js';
-import { bucketBudget } from './budget.js';
+import { bucketBudget, bucketSpan } from './budget.js';
 import { GRANULARITIES } from './plan.js';
 
 /** What a client is told about how an answer was made. */
@@ -107,4 +107,39 @@ export async function answerQuery(
     await queryCache.set(key, JSON.stringify(result), live ? env.QUERY_CACHE_TTL_MS : env.QUERY_CACHE_HISTORICAL_TTL_MS, written);
   }
   return { result, fromCache: false };
+}
+
+/**
+ * How many series an answer may hold, known before it is read (#16): those of the recorded
+ * metrics the query names and of the metrics its definitions read, with its tags and filters.
+ * A definition's groups are at most its metrics' series, so series × buckets bounds any
+ * answer, whatever its fill. NOT_FOUND for a name that is neither, as the answer would be.
+ */
+export async function countSeries(deps: Pick<QueryDeps, 'db' | 'env'>, principal: Extract<Principal, { kind: 'tenant' }>, query: Pick<AggregateQuery, 'metrics' | 'tags' | 'filters'>): Promise<number> {
+  return withTenantRead(
+    deps.db.reads,
+    principal.tenantId,
+    async (trx) => {
+      const definitions = await findDefinitions(trx, query.metrics, readerOf(principal));
+      const defined = new Set(definitions.map((d) => d.name));
+      const metrics = [...new Set([...query.metrics.filter((name) => !defined.has(name)), ...definitions.flatMap((d) => d.metrics)])];
+      if (metrics.length === 0) return 0;
+      return (await resolveSeries(trx, { metrics, tags: query.tags, filters: query.filters })).series.length;
+    },
+    { timeoutMs: deps.env.QUERY_TIMEOUT_MS, limitExceeded: true },
+  );
+}
+
+/**
+ * The most buckets a page of at most `limit` buckets of `query` can hold, known before anything
+ * is read: what it is admitted for (src/plugins/page-admission.ts). A range of at least `limit`
+ * buckets fills a page from one series, so it is `limit` without a round trip; a narrower one
+ * is series × its buckets, counted (countSeries), when that is less.
+ *
+ *   limit 10 000, 60 MINUTE buckets, 3 series → 180;  limit 10 000, 99 000 buckets → 10 000
+ */
+export async function pageBound(deps: Pick<QueryDeps, 'db' | 'env'>, principal: Extract<Principal, { kind: 'tenant' }>, query: AggregateQuery, limit: number): Promise<number> {
+  const span = query.window ? 1 : bucketSpan(query.from, query.to, GRANULARITIES[query.granularity]);
+  if (span >= limit) return limit;
+  return Math.min(limit, span * (await countSeries(deps, principal, query)));
 }

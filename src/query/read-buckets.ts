@@ -92,6 +92,30 @@ export function fixedBuckets(from: Date, to: Date, widthMs: number): Bucketing {
 }
 
 /**
+ * A fixed-width bucketing cut into consecutive windows of at most `perWindow` buckets, each a
+ * bucketing of its own; `offset` turns a window's bucket index into the whole one's. The first
+ * window keeps the whole range's `from` and the last its `to`, so a partly covered edge bucket
+ * is covered as much in its window as in the whole (what `rate` divides by). Bucketings that
+ * are not fixed-width (calendar bounds) come back whole: their statements are bounded by their
+ * own count.
+ *
+ *   bucketWindows(fixedBuckets(00:00, 00:05, MINUTE), 2)
+ *     → [{ offset: 0, 00:00–00:02 }, { offset: 2, 00:02–00:04 }, { offset: 4, 00:04–00:05 }]
+ */
+export function bucketWindows(bucketing: Bucketing, perWindow: number): Array<{ offset: number; bucketing: Bucketing }> {
+  const { widthMs, count } = bucketing;
+  const size = Math.max(1, Math.floor(perWindow));
+  if (widthMs === undefined || count <= size) return [{ offset: 0, bucketing }];
+  const windows: Array<{ offset: number; bucketing: Bucketing }> = [];
+  for (let offset = 0; offset < count; offset += size) {
+    const from = offset === 0 ? bucketing.from : new Date(bucketing.start(offset));
+    const to = offset + size >= count ? bucketing.to : new Date(bucketing.start(offset + size));
+    windows.push({ offset, bucketing: fixedBuckets(from, to, widthMs) });
+  }
+  return windows;
+}
+
+/**
  * Buckets between consecutive `bounds` (ms, ascending): calendar days, weeks or months in a
  * time zone, or one window [from, to) (an alert's). The SQL bucket is the 0-based index of the
  * interval (width_bucket over the bounds).

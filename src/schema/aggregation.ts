@@ -7,7 +7,7 @@ import type { Tags } from '../db/tables.js';
 import { userError } from '../errors.js';
 import { metricName, tagsSchema } from '../ingest/metric-input.js';
 import { type Bucket, type ResultSeries } from '../query/aggregate.js';
-import { answerQuery, type QueryMetadata } from '../query/answer-query.js';
+import { answerQuery, pageBound, type QueryMetadata } from '../query/answer-query.js';
 import { definitionTagKeys, definitionTagValues, latestDefinitionValue } from '../definitions/evaluate-definition.js';
 import { findDefinitions, readerOf, type LoadedDefinition } from '../definitions/store-definitions.js';
 import type { TenantTx } from '../db/tenant.js';
@@ -15,7 +15,7 @@ import { GRANULARITIES, type Granularity } from '../query/plan.js';
 import { checkGroupBy } from '../query/check-names.js';
 import { latestMetricValue, metricTagKeys, metricTagValues } from '../query/metric-catalog.js';
 import { fillPage, type PagePosition } from '../query/fill.js';
-import { bucketSpan } from '../query/budget.js';
+import { bucketBudget } from '../query/budget.js';
 import { admitPage } from '../plugins/page-admission.js';
 import { MetricTypeEnum } from './ingestion.js';
 
@@ -230,14 +230,18 @@ builder.queryFields((t) => ({
       const { query, limit, after } = aggregateInput.of(args.input);
       const percentiles = selects(info, PERCENTILE_FIELDS);
       const queryTag = createHash('sha256').update(JSON.stringify([query, percentiles])).digest('base64url').slice(0, 12);
-      const { result, fromCache } = await answerQuery(ctx.deps, requireTenant(ctx), query, percentiles);
+      const width = GRANULARITIES[query.granularity];
+      const principal = requireTenant(ctx);
+      // #16: the page is admitted through the instance's answer gate before anything is read, for
+      // the most it can hold (series × buckets, at most `limit`), and holds it until the response
+      // is made: concurrent reads and pages hold at most the gate's capacity. The range is
+      // budgeted first, so a refused range waits for nothing.
+      bucketBudget(query.from, query.to, width, { maxBuckets: ctx.deps.env.QUERY_MAX_BUCKETS }, query.granularity);
+      await admitPage(ctx, info, await pageBound(ctx.deps, principal, query, limit));
+      const { result, fromCache } = await answerQuery(ctx.deps, principal, query, percentiles);
       // A groupBy key no answered series carries may be a typo: ask the catalog (only then).
       if (query.groupBy.some((key) => !result.series.some((s) => key in s.tags))) await readTx(ctx, (trx) => checkGroupBy(trx, query.metrics, query.groupBy));
-      const width = GRANULARITIES[query.granularity];
       const cursor = after ? decodeCursor(after, queryTag, result.series.length, width) : null;
-      // #16: the page's buckets are held in the instance's answer gate until the response is made.
-      const answered = query.fill === 'NONE' ? result.series.reduce((n, s) => n + s.buckets.length, 0) : result.series.length * bucketSpan(query.from, query.to, width);
-      await admitPage(ctx, info, Math.min(limit, answered));
       const page = fillPage(result.series, { from: query.from, to: query.to, granularityMs: width, fill: query.fill }, limit, cursor);
       const nextCursor = page.more && page.last ? encodeCursor(page.last, queryTag) : null;
       return { granularity: result.granularity, series: page.series, nextCursor, metadata: { executionTimeMs: performance.now() - started, fromCache, sources: result.sources, downsampled: result.downsampled ?? false } };

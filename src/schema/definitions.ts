@@ -269,6 +269,9 @@ async function auditDefinition(trx: TenantTx, ctx: Context, action: 'METRIC_DEFI
   );
 }
 
+/** LIMIT_EXCEEDED for a preview of more buckets than a page holds. */
+const overPage = (buckets: number) => userError('LIMIT_EXCEEDED', 'query.previewOverPage', { buckets, limit: MAX_LIMIT }, { limit: MAX_LIMIT });
+
 const nameArg = z.string().max(255);
 const previewInput = validated(previewSchema);
 const createInput = validated(createSchema);
@@ -307,25 +310,29 @@ builder.queryFields((t) => ({
       const input = previewInput.of(args.input);
       const { db, env } = ctx.deps;
       const width = GRANULARITIES[input.granularity];
-      // #16: the range is budgeted before fixedBuckets lists its starts (the cost check below comes after).
-      bucketBudget(input.from, input.to, width, { maxBuckets: env.QUERY_MAX_BUCKETS }, input.granularity);
+      // #16: a preview is one page, at most MAX_LIMIT buckets as metricAggregates' are (it could
+      // be FORMULA_MAX_COST). The range's buckets are counted arithmetically and refused past the
+      // page before the formula is read or anything is evaluated: a page of one group holds them all.
+      const span = bucketBudget(input.from, input.to, width, { maxBuckets: env.QUERY_MAX_BUCKETS }, input.granularity);
+      if (span > MAX_LIMIT) throw overPage(span);
+      // Admitted through the answer gate before the read and outside the transaction (a wait
+      // there would hold the engine's connection), for what the page can hold at most: one
+      // group without groupBy, else as many as a page.
+      const groupBy = [...new Set(input.groupBy ?? [])];
+      await admitPage(ctx, info, groupBy.length === 0 ? span : MAX_LIMIT);
       const bucketing = fixedBuckets(input.from, input.to, width);
       const { checked, result } = await readTx(ctx, async (trx) => {
         const checked = await checkFormulaInput(trx, input.formula);
         const result = await evaluateFormula(
           trx,
           checked,
-          { bucketing, tags: (input.tags ?? {}) as Tags, filters: input.filters ?? [], groupBy: [...new Set(input.groupBy ?? [])] },
-          { timescale: db.timescale, maxCost: env.FORMULA_MAX_COST },
+          { bucketing, tags: (input.tags ?? {}) as Tags, filters: input.filters ?? [], groupBy },
+          // No statement reads more series × buckets than a page holds, and the reading stops
+          // once groups × buckets with points are past a page (several groups over the range).
+          { timescale: db.timescale, maxCost: env.FORMULA_MAX_COST, statementCells: MAX_LIMIT, maxValues: { limit: MAX_LIMIT, overValues: overPage } },
         );
         return { checked, result };
       }, queryTimeout(ctx));
-      // #16: a preview is one page, at most MAX_LIMIT buckets as metricAggregates' are (it could
-      // be FORMULA_MAX_COST), admitted through the answer gate outside the transaction (a wait
-      // there would hold the engine's connection).
-      const buckets = result.groups.reduce((n, group) => n + group.values.length, 0);
-      if (buckets > MAX_LIMIT) throw userError('LIMIT_EXCEEDED', 'query.previewOverPage', { buckets, limit: MAX_LIMIT }, { limit: MAX_LIMIT });
-      await admitPage(ctx, info, buckets);
       const series = result.groups.map((group) => ({
         metric: 'preview',
         type: 'GAUGE' as const,

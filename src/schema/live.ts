@@ -21,6 +21,8 @@ import { bucketBudget, fillsEveryBucket } from '../query/budget.js';
 import { GRANULARITIES } from '../query/plan.js';
 import { zodMessage } from '../messages.js';
 import { validated } from './validated.js';
+import { admitFirstMessage } from '../plugins/page-admission.js';
+import { pageBound } from '../query/answer-query.js';
 
 const MetricRecordedFilter = builder.inputType('MetricRecordedFilter', {
   fields: (t) => ({
@@ -101,7 +103,10 @@ builder.subscriptionFields((t) => ({
         await requireKnownMetrics(trx, query.metrics, readerOf(requireTenant(ctx)));
         await checkGroupBy(trx, query.metrics, query.groupBy);
       });
-      return ctx.deps.live.subscribe(ctx.principal, { query, openEnded, percentiles, limit });
+      // #16: the first message is the whole answer, read and built like a page: it goes through
+      // the answer gate for at most `limit` buckets, held only until it has been sent.
+      const buckets = await pageBound(ctx.deps, requireTenant(ctx), query, limit);
+      return admitFirstMessage(ctx, buckets, () => ctx.deps.live.subscribe(ctx.principal, { query, openEnded, percentiles, limit }));
     },
     resolve: (update) => update,
   }),
