@@ -51,13 +51,16 @@ describe('status codes', () => {
 });
 
 test('an unexpected error is masked: INTERNAL with a request id, and none of its text', async () => {
+  // The metric exists, so the query is admitted (its series are counted first) and reaches the cache.
+  const recorded = await post({ query: 'mutation { recordMetric(input: { name: "masked", type: GAUGE, value: 1 }) { id } }' }, { authorization: `Bearer ${key}` });
+  expect(recorded.body.errors).toBeUndefined();
   const cache = app.server.deps.queryCache;
   const original = cache.lookup;
   cache.lookup = async () => {
     throw new Error('relation "secret_table" does not exist: select * from secret_table');
   };
   try {
-    const response = await post({ query: 'query($i: AggregateQueryInput!) { metricAggregates(input: $i) { granularity } }', variables: { i: { metrics: ['x'], from: '2026-01-01T00:00:00Z' } } }, { authorization: `Bearer ${key}` });
+    const response = await post({ query: 'query($i: AggregateQueryInput!) { metricAggregates(input: $i) { granularity } }', variables: { i: { metrics: ['masked'], from: '2026-01-01T00:00:00Z' } } }, { authorization: `Bearer ${key}` });
     const error = response.body.errors![0]!;
     expect(error.extensions!.code).toBe('INTERNAL');
     expect(error.message).toMatch(/\(request id [0-9a-f-]{36}\)$/);
