@@ -29,7 +29,7 @@ import { validated } from './validated.js';
 import { metricName, tagsSchema } from '../ingest/metric-input.js';
 import { bucketBudget } from '../query/budget.js';
 import { audit, auditRow, contextActor } from '../audit.js';
-import type { ResultSeries, TagFilter } from '../query/aggregate.js';
+import { STATEMENT_CELLS, type ResultSeries, type TagFilter } from '../query/aggregate.js';
 import { autoGranularity, GRANULARITIES, type Granularity } from '../query/plan.js';
 import { AggregateSeriesRef, filterSchema, GranularityEnum, MAX_LIMIT, tagKey, TagFilterInput } from './aggregation.js';
 import { zodMessage } from '../messages.js';
@@ -329,7 +329,7 @@ builder.queryFields((t) => ({
           { bucketing, tags: (input.tags ?? {}) as Tags, filters: input.filters ?? [], groupBy },
           // No statement reads more series × buckets than a page holds, and the reading stops
           // once groups × buckets with points are past a page (several groups over the range).
-          { timescale: db.timescale, maxCost: env.FORMULA_MAX_COST, statementCells: MAX_LIMIT, maxValues: { limit: MAX_LIMIT, overValues: overPage } },
+          { timescale: db.timescale, maxCost: env.FORMULA_MAX_COST, statementCells: STATEMENT_CELLS, maxValues: { limit: MAX_LIMIT, overValues: overPage } },
         );
         return { checked, result };
       }, queryTimeout(ctx));
