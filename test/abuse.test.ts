@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { startApp, type GraphQLResponse, type TestApp } from './harness.js';
+import { STATEMENT_CELLS } from '../src/query/aggregate.js';
 
 let app: TestApp;
 let admin: string;
@@ -164,11 +165,14 @@ describe('fill modes are made per page: exact buckets at the largest range allow
   });
 });
 
-describe('a wide answer is read in statements of at most 10 000 series × buckets, with the same exact buckets', () => {
+describe('a wide answer is read in statements of at most STATEMENT_CELLS series × buckets, with the same exact buckets', () => {
   // 2 series × 20 000 MINUTE buckets ending 2 hours from base (no future points): windows of
-  // 5 000 buckets; points on both sides of two of their boundaries.
+  // STATEMENT_CELLS / 2 buckets (1 250 with 2 500; 5 000 when it was 10 000), so offsets 5 000 and
+  // 10 000 are window boundaries either way; points on both sides of two of them.
   const F = -19_880;
   test('points at the window boundaries come back once each, in their buckets', async () => {
+    // The offsets below stay window boundaries only while they are multiples of a window.
+    expect([5_000 % (STATEMENT_CELLS / 2), 10_000 % (STATEMENT_CELLS / 2)]).toEqual([0, 0]);
     const points = [
       [F + 4_999, 'a', 1],
       [F + 5_000, 'a', 3],
