@@ -1,8 +1,19 @@
 /**
- * #16: a bound on the buckets of answers being turned into responses at once, per instance,
- * and (a second gate of the same kind) on the series × buckets of answers being read at once.
+ * #16: a bound on the buckets of answers being turned into responses at once, per instance.
+ * Two gates of this kind serve an instance (src/deps.ts):
  *
- * Why: a 10 000-bucket page costs graphql-js about 50 000 field results and tens of MB of
+ *   - `pages` (QUERY_PAGE_BUCKETS_IN_FLIGHT): the buckets of pages being completed by graphql-js
+ *     (src/plugins/page-admission.ts), admitted for what a page returns;
+ *   - `readGate` (QUERY_READ_CELLS_IN_FLIGHT): the series × buckets of answers being read
+ *     (answerQuery, src/query/answer-query.ts), admitted for what an answer may read, whatever
+ *     page of it is returned: an answer is read whole (up to QUERY_MAX_CELLS) before its page is
+ *     cut, so `limit: 1` over dense data holds one page bucket and ~100 000 read buckets.
+ *
+ * They are apart so that they cannot wait on each other: an operation holding page buckets
+ * may wait for read cells; a read holding cells waits for nothing (not for a transaction
+ * either: it is admitted before its transaction opens).
+ *
+ * Why the page gate: a 10 000-bucket page costs graphql-js about 50 000 field results and tens of MB of
  * short-lived objects while it is completed; clients that send such pages side by side grew the
  * heap past what the service may hold (two of them: 576 MB RSS). A request is admitted with a
  * weight (the buckets its pages will hold, known before graphql-js completes them) and holds it

@@ -193,7 +193,8 @@ export async function countSeries(deps: Pick<QueryDeps, 'db' | 'env'>, principal
 
 /**
  * The most buckets a page of at most `limit` buckets of `query` can hold, known before anything
- * is read: what it is admitted for (src/plugins/page-admission.ts). A range of at least `limit`
+ * is read: what it is admitted for (src/plugins/page-admission.ts). Not what is read to make
+ * it: answerQuery admits that apart, through the read gate. A range of at least `limit`
  * buckets fills a page from one series, so it is `limit` without a round trip; a narrower one
  * is series × its buckets, counted (countSeries), when that is less.
  *
