@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { AnswerGate } from '../src/query/answer-gate.js';
 import { ENGINES, startApp, type TestApp } from './harness.js';
+import { CreateMetricDefinition } from './operations.js';
 
 const MINUTE = 60_000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -114,6 +115,45 @@ describe.each(ENGINES)('read gate (%s)', (engine) => {
     } finally {
       holder();
     }
+    expect([gate.held(), gate.waiting()]).toEqual([0, 0]);
+  });
+
+  test('a definition counts the series of the metrics it reads, once more beside the metric itself: one admission, no second read', async () => {
+    const created = await app.send(CreateMetricDefinition, { input: { name: 'read.double', formula: 'sum(read.v) * 2' } }, key);
+    expect(created.errors).toBeUndefined();
+    asked.length = 0;
+    const answer = (await page({ metrics: ['read.v', 'read.double'], from: new Date(hour).toISOString(), tags: { host: 'x' } })).body;
+    expect(answer.errors).toBeUndefined();
+    expect(answer.data.metricAggregates.series.map((s: any) => s.buckets)).toEqual([
+      [{ start: new Date(hour + 10 * MINUTE).toISOString(), count: 1, avg: 1 }],
+      [{ start: new Date(hour + 10 * MINUTE).toISOString(), count: 1, avg: 2 }],
+    ]);
+    // Host x's series for read.v and again for the definition: 2 × 60 cells, read in one go.
+    expect(asked).toEqual([120]);
+  });
+
+  test('a read that resolves more series than were counted (created while it waited) is admitted again before it reads them', async () => {
+    asked.length = 0;
+    const holder = await gate.admit('the test', 1_000);
+    const hourOf = { from: new Date(hour).toISOString(), filters: [{ key: 'host', in: ['x', 'w'] }] };
+    const waiting = page(hourOf);
+    await until(() => gate.waiting() === 1, 'the read waiting');
+    // Counted: host x, 60 cells. Host w is created now, before the read resolves its series.
+    const recorded = await app.gql(
+      `mutation($m: [MetricInput!]!) { recordMetrics(input: { metrics: $m }) { accepted } }`,
+      { m: [{ name: 'read.v', type: 'GAUGE', value: 7, timestamp: new Date(hour + 20 * MINUTE).toISOString(), tags: { host: 'w' } }] },
+      key,
+    );
+    expect(recorded.errors).toBeUndefined();
+    holder();
+    const answer = (await waiting).body;
+    expect(answer.errors).toBeUndefined();
+    expect(answer.data.metricAggregates.series[0].buckets).toEqual([
+      { start: new Date(hour + 10 * MINUTE).toISOString(), count: 1, avg: 1 },
+      { start: new Date(hour + 20 * MINUTE).toISOString(), count: 1, avg: 7 },
+    ]);
+    // 60 as counted; the read found 120 and stopped, and was admitted again for the whole gate.
+    expect(asked).toEqual([60, 1_000]);
     expect([gate.held(), gate.waiting()]).toEqual([0, 0]);
   });
 });

@@ -14,7 +14,7 @@ import { definitionStamp, findDefinitions, readerOf, scopeSettings, type LoadedD
 import type { Env } from '../env.js';
 import { userError } from '../errors.js';
 import { olderThanRaw } from '../ops/retention.js';
-import { filterSql, type AggregateQuery, type AggregateResult } from './aggregate.js';
+import { filterSql, ReadOutgrown, type AggregateQuery, type AggregateResult, type ReadAllowance } from './aggregate.js';
 import type { AnswerGate } from './answer-gate.js';
 import { ANY_METRIC, type QueryCache } from './cache.js';
 import { bucketBudget, bucketSpan } from './budget.js';
@@ -82,8 +82,9 @@ const reviveDates = (key: string, value: unknown) => (key === 'start' || key ===
  *   1. one transaction: definitions, cache lookup, and on a miss the series count;
  *   2. outside any transaction, the read gate (a wait inside one would hold the embedded
  *      engine's only connection, and everyone would wait with it); a cached answer never waits;
- *   3. a second transaction reads the answer; the cells are given back once it is read and
- *      serialised for the cache, before the cache write.
+ *   3. a second transaction reads the answer, taking no more cells than were admitted (series
+ *      created after the count: admitted again, see below); the cells are given back once it
+ *      is read and serialised for the cache, before the cache write.
  *
  * A caller may hold page buckets (src/plugins/page-admission.ts) while it waits here; nothing
  * waits for anything while it holds read cells, so the two gates cannot wait on each other.
@@ -125,25 +126,34 @@ export async function answerQuery(
   );
   if ('cached' in looked) return { result: JSON.parse(looked.cached!, reviveDates) as AggregateResult, fromCache: true };
   const { key, written, definitions } = looked;
-  const release = await readGate.admit(principal.tenantId, looked.series * span);
-  let result: AggregateResult;
-  let entry: string | undefined;
-  try {
-    result = await withTenantRead(
+  const read = (allowance: ReadAllowance | undefined) =>
+    withTenantRead(
       db.reads,
       principal.tenantId,
-      async (trx) => {
-        const options = { timescale: db.timescale, percentiles, limits: { maxCells: env.QUERY_MAX_CELLS }, maxCost: env.FORMULA_MAX_COST };
+      async (trx): Promise<AggregateResult> => {
+        const options = { timescale: db.timescale, percentiles, limits: { maxCells: env.QUERY_MAX_CELLS }, maxCost: env.FORMULA_MAX_COST, allowance };
         const answer = await runAggregateWithDefinitions(trx, query, definitions, options);
         return { ...answer, downsampled: answer.downsampled ?? (db.timescale && (await olderThanRaw(trx, query.from))) };
       },
       transaction,
     );
-    // Its JSON is as big again as the answer: made while the cells are still held.
-    const buckets = result.series.reduce((n, s) => n + s.buckets.length, 0);
-    if (buckets * MIN_BUCKET_JSON <= queryCache.maxEntryBytes) entry = JSON.stringify(result);
-  } finally {
-    release();
+  let result: AggregateResult | undefined;
+  let entry: string | undefined;
+  // Admitted for what was counted. The read resolves its series again: if some were created
+  // since the count, it stops before reading a bucket (ReadOutgrown) and is admitted again for
+  // the gate's whole capacity, so it is read alone, as any read of at least that weight is.
+  for (let cells = looked.series * span; result === undefined; cells = readGate.capacity) {
+    const release = await readGate.admit(principal.tenantId, cells);
+    try {
+      result = await read(cells < readGate.capacity ? { cells } : undefined);
+      // Its JSON is as big again as the answer: made while the cells are still held.
+      const buckets = result.series.reduce((n, s) => n + s.buckets.length, 0);
+      if (buckets * MIN_BUCKET_JSON <= queryCache.maxEntryBytes) entry = JSON.stringify(result);
+    } catch (error) {
+      if (!(error instanceof ReadOutgrown)) throw error;
+    } finally {
+      release();
+    }
   }
   if (entry !== undefined) {
     const live = query.to.getTime() > Date.now() - LIVE_WINDOW_MS;
@@ -155,15 +165,18 @@ export async function answerQuery(
 /**
  * How many series of the recorded metrics `query` names and of the metrics its `definitions`
  * read match its tags and filters, in one statement. A definition's groups are at most its
- * metrics' series, so series × buckets bounds any answer, whatever its fill. `refuse`:
- * NOT_FOUND for a name that is neither (as the answer would be); `count`: such a name counts 0.
+ * metrics' series, so series × buckets bounds any answer, whatever its fill. A metric is
+ * counted for each part of the answer that reads it (`errors` and a definition over `errors`:
+ * twice), as each part reads and holds it. `refuse`: NOT_FOUND for a name that is neither (as
+ * the answer would be); `count`: such a name counts 0.
  *
  *   select m.name, (select count(*)::int from series s where s.metric_id = m.id and s.tags @> $1::jsonb) as series
  *   from metrics m where m.name = any($2::text[])
  */
 async function seriesOf(trx: TenantTx, query: Pick<AggregateQuery, 'metrics' | 'tags' | 'filters'>, definitions: readonly LoadedDefinition[], unknown: 'refuse' | 'count'): Promise<number> {
   const defined = new Set(definitions.map((d) => d.name));
-  const metrics = [...new Set([...query.metrics.filter((name) => !defined.has(name)), ...definitions.flatMap((d) => d.metrics)])];
+  const parts = [query.metrics.filter((name) => !defined.has(name)), ...definitions.map((d) => d.metrics)].map((names) => [...new Set(names)]);
+  const metrics = [...new Set(parts.flat())];
   if (metrics.length === 0) return 0;
   const conditions = [sql<boolean>`s.metric_id = m.id`];
   if (Object.keys(query.tags).length > 0) conditions.push(sql<boolean>`s.tags @> ${JSON.stringify(query.tags)}::jsonb`);
@@ -173,7 +186,8 @@ async function seriesOf(trx: TenantTx, query: Pick<AggregateQuery, 'metrics' | '
     from metrics m where m.name = any(${metrics}::text[])`.execute(trx);
   const missing = metrics.find((name) => !rows.some((row) => row.name === name));
   if (unknown === 'refuse' && missing !== undefined) throw userError('NOT_FOUND', 'metric.notFound', { metric: missing }, { metric: missing });
-  return rows.reduce((n, row) => n + Number(row.series), 0);
+  const series = new Map(rows.map((row) => [row.name, Number(row.series)]));
+  return parts.flat().reduce((n, name) => n + (series.get(name) ?? 0), 0);
 }
 
 /**
