@@ -62,6 +62,12 @@ export interface Deps {
   limiter: RateLimiter;
   /** The buckets of pages being completed at once on this instance (src/query/answer-gate.ts). */
   pages: AnswerGate;
+  /**
+   * The series × buckets of answers being read at once on this instance (answerQuery), whatever
+   * their page size. Apart from `pages`, and taken after it: an operation holding buckets of
+   * `pages` may wait for cells here; a read holding cells waits for nothing else.
+   */
+  readGate: AnswerGate;
 }
 
 /**
@@ -124,6 +130,8 @@ export async function openDeps(env: Env, log: Logger, options: OpenOptions = {})
   });
   const alertBus = createAlertBus({ redis, log });
   const limiter = createRateLimiter(env, log, redis);
+  const gate = { maxWaiting: env.QUERY_PAGE_QUEUE, maxWaitingPerTenant: env.QUERY_PAGE_QUEUE_PER_TENANT, waitMs: env.QUERY_TIMEOUT_MS };
+  const readGate = createAnswerGate({ ...gate, capacity: env.QUERY_READ_CELLS_IN_FLIGHT, busy: 'query.readsBusy' });
   const live = createLiveAggregates({
     bus,
     log,
@@ -131,7 +139,7 @@ export async function openDeps(env: Env, log: Logger, options: OpenOptions = {})
     // answerQuery() answers with the buckets that hold points; a live query shows its fill mode
     // (bounded by schema/live.ts first). Evaluations read uncached: each one follows new points.
     evaluate: async (principal, query, percentiles) => {
-      const { result } = await answerQuery({ db, env, queryCache: NO_CACHE }, principal, query, percentiles);
+      const { result } = await answerQuery({ db, env, queryCache: NO_CACHE, readGate }, principal, query, percentiles);
       return { ...result, series: fillAll(result.series, { from: query.from, to: query.to, granularityMs: GRANULARITIES[query.granularity], fill: query.fill }) };
     },
     recordedMetrics: async (principal, names) => {
@@ -153,7 +161,7 @@ export async function openDeps(env: Env, log: Logger, options: OpenOptions = {})
     log,
     bus: alertBus,
     // Alert evaluation is a job: it reads the primary (replicas may lag behind what fired).
-    readAs: async (principal, _requestId, query, percentiles) => (await answerQuery({ db: onPrimary(db), env, queryCache: NO_CACHE }, principal, query, percentiles)).result,
+    readAs: async (principal, _requestId, query, percentiles) => (await answerQuery({ db: onPrimary(db), env, queryCache: NO_CACHE, readGate }, principal, query, percentiles)).result,
   });
   // Every scheduled job, each once per tick across instances (src/jobs/register-jobs.ts).
   registerJobs(scheduler, serviceJobs({ env, db, scheduler, aggregates, retention, rollups, latePoints, alerts }));
@@ -175,7 +183,8 @@ export async function openDeps(env: Env, log: Logger, options: OpenOptions = {})
     alertBus,
     alerts,
     limiter,
-    pages: createAnswerGate({ capacity: env.QUERY_PAGE_BUCKETS_IN_FLIGHT, maxWaiting: env.QUERY_PAGE_QUEUE, maxWaitingPerTenant: env.QUERY_PAGE_QUEUE_PER_TENANT, waitMs: env.QUERY_TIMEOUT_MS }),
+    pages: createAnswerGate({ ...gate, capacity: env.QUERY_PAGE_BUCKETS_IN_FLIGHT }),
+    readGate,
     async close() {
       scheduler.stop();
       await recorder.drain();

@@ -103,6 +103,16 @@ export const envSchema = z.object({
   /** Requests waiting for QUERY_PAGE_BUCKETS_IN_FLIGHT, in all and per tenant; past them (or after QUERY_TIMEOUT_MS waiting) RATE_LIMITED. */
   QUERY_PAGE_QUEUE: positiveInt(0, 10_000).default(32),
   QUERY_PAGE_QUEUE_PER_TENANT: positiveInt(0, 10_000).default(4),
+  /**
+   * series × buckets that answers (metricAggregates, liveAggregates, anomalies, alerts,
+   * exports) read at once per instance, whatever their page size (a second gate of
+   * src/query/answer-gate.ts, with QUERY_PAGE_QUEUE's line). A page is admitted for what it
+   * returns, but its answer is read (and held, up to QUERY_MAX_CELLS) whole before the page is
+   * cut: many `limit: 1` pages over dense data each held ~100 000 buckets and together passed
+   * 512 MB (#16). 200 000 = QUERY_MAX_CELLS: one widest read at a time (about 100 MB), or many
+   * narrow ones side by side. Below QUERY_MAX_CELLS, a wider read runs alone.
+   */
+  QUERY_READ_CELLS_IN_FLIGHT: positiveInt(100, 100_000_000).default(200_000),
   /** series × buckets (history and range) one metricAnomalies request may read. */
   ANOMALY_MAX_CELLS: positiveInt(1_000, 100_000_000).default(200_000),
   /** Oldest a cached answer may be when its range touches the last 15 minutes. */

@@ -13,7 +13,7 @@ import { sql } from 'kysely';
 import type { Tags } from '../db/tables.js';
 import type { TenantTx } from '../db/tenant.js';
 import { userError } from '../errors.js';
-import { bucketingOf, runAggregate, type AggregateQuery, type AggregateResult, type Bucket, type QueryLimits, type ResultSeries } from '../query/aggregate.js';
+import { bucketingOf, runAggregate, type AggregateQuery, type AggregateResult, type Bucket, type QueryLimits, type ReadAllowance, type ResultSeries } from '../query/aggregate.js';
 import { MINUTE } from '../query/plan.js';
 import { checkFormula, type CheckedFormula } from './check-formula.js';
 import { evaluateFormula, type FormulaCost, type FormulaGroup } from './evaluate-formula.js';
@@ -27,6 +27,8 @@ export interface DefinitionQueryOptions {
   limits: QueryLimits;
   /** buckets × series one definition may read (FORMULA_MAX_COST). */
   maxCost: number;
+  /** What the whole answer was admitted for (answerQuery's read gate); each part takes its cells. */
+  allowance?: ReadAllowance;
 }
 
 /** A series of a definition: a ResultSeries that also says which definition version answered. */
@@ -75,7 +77,7 @@ export async function evaluateDefinition(
   trx: TenantTx,
   definition: LoadedDefinition,
   query: AggregateQuery,
-  options: Pick<DefinitionQueryOptions, 'timescale' | 'maxCost'>,
+  options: Pick<DefinitionQueryOptions, 'timescale' | 'maxCost' | 'allowance'>,
 ): Promise<{ series: DefinitionSeries[]; sources: string[]; cost: FormulaCost }> {
   const formula = await checkStored(trx, definition);
   const bucketing = bucketingOf(query);

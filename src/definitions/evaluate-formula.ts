@@ -7,7 +7,7 @@ import { sql, type RawBuilder } from 'kysely';
 import type { Tags } from '../db/tables.js';
 import type { TenantTx } from '../db/tenant.js';
 import { userError } from '../errors.js';
-import { filterSql, type TagFilter } from '../query/aggregate.js';
+import { filterSql, takeCells, type ReadAllowance, type TagFilter } from '../query/aggregate.js';
 import { avoidLatePointsInBuckets } from '../query/invalidations.js';
 import { yieldToLoop } from '../query/budget.js';
 import { anchoredRegex, type CheckedFormula, type Reference } from './check-formula.js';
@@ -37,6 +37,8 @@ export interface FormulaOptions {
    * least one bucket, however many series.
    */
   statementCells?: number;
+  /** What the read was admitted for (answerQuery): the distinct series it reads × buckets are taken from it before any bucket is read. */
+  allowance?: ReadAllowance;
   /** Values (groups × buckets with points) the evaluation may hold: past it, after the window that passed it, `overValues` is thrown and no further window is read. */
   maxValues?: { limit: number; overValues: (values: number) => Error };
 }
@@ -127,7 +129,7 @@ export async function checkGroupBy(trx: TenantTx, formula: Pick<CheckedFormula, 
 const groupOrder = (a: { key: string }, b: { key: string }) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 
 /** Resolves series and groups, and the cost of reading them; throws LIMIT_EXCEEDED past the limit. */
-export async function planFormula(trx: TenantTx, formula: CheckedFormula, query: FormulaQuery, options: Pick<FormulaOptions, 'maxCost'>) {
+export async function planFormula(trx: TenantTx, formula: CheckedFormula, query: FormulaQuery, options: Pick<FormulaOptions, 'maxCost' | 'allowance'>) {
   await checkGroupBy(trx, formula, query.groupBy);
   const { rows } = await seriesSql(formula.references, query).execute(trx);
   const groups: Array<{ key: string; tags: Tags }> = [];
@@ -158,6 +160,8 @@ export async function planFormula(trx: TenantTx, formula: CheckedFormula, query:
       { cost: cost.cells, limit: options.maxCost },
     );
   }
+  // Its groups are at most its distinct series (a metric referenced twice is read once per reference, held once per group).
+  takeCells(options.allowance, new Set(rows.map((row) => row.id)).size * buckets);
   return { groups, selections, cost };
 }
 

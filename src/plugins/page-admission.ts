@@ -14,6 +14,12 @@
  * answer) is admitted by admitFirstMessage instead, and holds its buckets from before the first
  * evaluation until graphql-ws asks for the next message, that is once the first one is built
  * and sent. Later messages (what changed) are not admitted.
+ *
+ * What a page is admitted for is what it returns, not what is read to make it: the answer it
+ * is cut from is read whole, and that read is admitted apart, in answerQuery, through the read
+ * gate (QUERY_READ_CELLS_IN_FLIGHT series × buckets per instance). An operation waits there
+ * while it holds its page buckets; a read never waits for page buckets, so the two never wait
+ * on each other.
  */
 import { Kind, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';

@@ -74,6 +74,30 @@ export interface QueryLimits {
   maxCells: number;
 }
 
+/**
+ * #16: the series × buckets a read was admitted for through the read gate (answerQuery), counted
+ * in another transaction before it. Each part of an answer takes its cells from it as soon as
+ * its series are resolved, before any bucket is read: series created since they were counted
+ * would make the read bigger than its admission, and it stops there with ReadOutgrown.
+ */
+export interface ReadAllowance {
+  cells: number;
+}
+
+/** A read resolved more series than it was admitted for: admit it again, for more, and read again. */
+export class ReadOutgrown extends Error {
+  constructor() {
+    super('the answer resolved more series than were counted when its read was admitted');
+  }
+}
+
+/** Takes `cells` from `allowance` (none: nothing to take), or throws ReadOutgrown when they are not there. */
+export function takeCells(allowance: ReadAllowance | undefined, cells: number): void {
+  if (!allowance) return;
+  if (cells > allowance.cells) throw new ReadOutgrown();
+  allowance.cells -= cells;
+}
+
 /** The SQL condition for one tag filter; every user value is a parameter. */
 export function filterSql(filter: TagFilter): RawBuilder<boolean> {
   const key = filter.key;
@@ -154,7 +178,7 @@ export const STATEMENT_CELLS = 2_500;
 export async function runAggregate(
   trx: TenantTx,
   query: AggregateQuery,
-  options: { timescale: boolean; percentiles: boolean; limits: QueryLimits; rawRanges?: Array<{ from: Date; to: Date }> },
+  options: { timescale: boolean; percentiles: boolean; limits: QueryLimits; rawRanges?: Array<{ from: Date; to: Date }>; allowance?: ReadAllowance },
 ): Promise<AggregateResult> {
   const bucketing = bucketingOf(query);
   const { metrics, series, retention, late: lateRows } = await resolveSeries(trx, query, options.timescale ? query : undefined);
@@ -166,6 +190,7 @@ export async function runAggregate(
       { limit: options.limits.maxCells },
     );
   }
+  takeCells(options.allowance, series.length * buckets);
 
   // Groups: one per (metric, group-by values), in a stable order.
   const metricById = new Map(metrics.map((m) => [m.id, m]));

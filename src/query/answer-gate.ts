@@ -1,7 +1,19 @@
 /**
  * #16: a bound on the buckets of answers being turned into responses at once, per instance.
+ * Two gates of this kind serve an instance (src/deps.ts):
  *
- * Why: a 10 000-bucket page costs graphql-js about 50 000 field results and tens of MB of
+ *   - `pages` (QUERY_PAGE_BUCKETS_IN_FLIGHT): the buckets of pages being completed by graphql-js
+ *     (src/plugins/page-admission.ts), admitted for what a page returns;
+ *   - `readGate` (QUERY_READ_CELLS_IN_FLIGHT): the series × buckets of answers being read
+ *     (answerQuery, src/query/answer-query.ts), admitted for what an answer may read, whatever
+ *     page of it is returned: an answer is read whole (up to QUERY_MAX_CELLS) before its page is
+ *     cut, so `limit: 1` over dense data holds one page bucket and ~100 000 read buckets.
+ *
+ * They are apart so that they cannot wait on each other: an operation holding page buckets
+ * may wait for read cells; a read holding cells waits for nothing (not for a transaction
+ * either: it is admitted before its transaction opens).
+ *
+ * Why the page gate: a 10 000-bucket page costs graphql-js about 50 000 field results and tens of MB of
  * short-lived objects while it is completed; clients that send such pages side by side grew the
  * heap past what the service may hold (two of them: 576 MB RSS). A request is admitted with a
  * weight (the buckets its pages will hold, known before graphql-js completes them) and holds it
@@ -19,9 +31,10 @@
  *   A releases → B is admitted (4 000 free); C waits until B releases.
  */
 import { userError } from '../errors.js';
+import type { MessageId } from '../messages.js';
 
 export interface AnswerGateOptions {
-  /** Buckets held at once by admitted requests (QUERY_PAGE_BUCKETS_IN_FLIGHT). */
+  /** Buckets (or cells) held at once by admitted requests (QUERY_PAGE_BUCKETS_IN_FLIGHT, QUERY_READ_CELLS_IN_FLIGHT). */
   capacity: number;
   /** Requests waiting in all (QUERY_PAGE_QUEUE). */
   maxWaiting: number;
@@ -29,6 +42,8 @@ export interface AnswerGateOptions {
   maxWaitingPerTenant: number;
   /** How long a request may wait before it is refused. */
   waitMs: number;
+  /** What a refusal says (params `capacity` and `seconds`): the page gate's by default. */
+  busy?: Extract<MessageId, 'query.pagesBusy' | 'query.readsBusy'>;
 }
 
 /** Gives back what an admission held; calling it again does nothing. */
@@ -51,9 +66,9 @@ interface Waiter {
   timer: NodeJS.Timeout;
 }
 
-/** RATE_LIMITED for a page that could not be admitted: over HTTP a 429 with Retry-After. */
-function busy(capacity: number, seconds: number) {
-  return userError('RATE_LIMITED', 'query.pagesBusy', { capacity, seconds }, {
+/** RATE_LIMITED for a request that could not be admitted: over HTTP a 429 with Retry-After. */
+function refusal(message: NonNullable<AnswerGateOptions['busy']>, capacity: number, seconds: number) {
+  return userError('RATE_LIMITED', message, { capacity, seconds }, {
     retryAfter: seconds,
     limit: capacity,
     http: { status: 429, headers: { 'retry-after': String(seconds) } },
@@ -63,6 +78,7 @@ function busy(capacity: number, seconds: number) {
 export function createAnswerGate(options: AnswerGateOptions): AnswerGate {
   const { capacity, maxWaiting, maxWaitingPerTenant, waitMs } = options;
   const retryAfter = Math.max(1, Math.ceil(waitMs / 1000));
+  const busy = () => refusal(options.busy ?? 'query.pagesBusy', capacity, retryAfter);
   let held = 0;
   let waiting = 0;
   /** Waiting requests by tenant, oldest first; the map's order is the round robin's (a served tenant goes to the back). */
@@ -103,7 +119,7 @@ export function createAnswerGate(options: AnswerGateOptions): AnswerGate {
       // Nobody waiting and room now: no queue to jump.
       if (waiting === 0 && held + weight <= capacity) return Promise.resolve(holding(weight));
       const line = lines.get(tenantId) ?? [];
-      if (waiting >= maxWaiting || line.length >= maxWaitingPerTenant) return Promise.reject(busy(capacity, retryAfter));
+      if (waiting >= maxWaiting || line.length >= maxWaitingPerTenant) return Promise.reject(busy());
       return new Promise<Release>((admit, refuse) => {
         const waiter: Waiter = {
           weight,
@@ -115,7 +131,7 @@ export function createAnswerGate(options: AnswerGateOptions): AnswerGate {
             line.splice(index, 1);
             waiting--;
             if (line.length === 0) lines.delete(tenantId);
-            refuse(busy(capacity, retryAfter));
+            refuse(busy());
             // The head may have been what held the others back.
             serve();
           }, waitMs),

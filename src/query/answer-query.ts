@@ -1,17 +1,21 @@
 /**
  * The query service: answers an aggregate query for one tenant principal, from the cache when
  * it holds a fresh enough answer, else through the bucket reader (runAggregate for recorded
- * metrics, formulas for definitions) in one tenant transaction. metricAggregates,
- * liveAggregates, alerts and exports all call it; src/schema/aggregation.ts only declares.
+ * metrics, formulas for definitions), admitted through the instance's read gate (#16).
+ * metricAggregates, liveAggregates, anomalies, alerts and exports all call it;
+ * src/schema/aggregation.ts only declares.
  */
 import { createHash } from 'node:crypto';
+import { sql } from 'kysely';
 import type { Principal } from '../auth.js';
-import { withTenantRead, type Reads } from '../db/tenant.js';
+import { withTenantRead, type Reads, type TenantTx } from '../db/tenant.js';
 import { runAggregateWithDefinitions } from '../definitions/evaluate-definition.js';
 import { definitionStamp, findDefinitions, readerOf, scopeSettings, type LoadedDefinition } from '../definitions/store-definitions.js';
 import type { Env } from '../env.js';
+import { userError } from '../errors.js';
 import { olderThanRaw } from '../ops/retention.js';
-import { resolveSeries, type AggregateQuery, type AggregateResult } from './aggregate.js';
+import { filterSql, ReadOutgrown, type AggregateQuery, type AggregateResult, type ReadAllowance } from './aggregate.js';
+import type { AnswerGate } from './answer-gate.js';
 import { ANY_METRIC, type QueryCache } from './cache.js';
 import { bucketBudget, bucketSpan } from './budget.js';
 import { GRANULARITIES } from './plan.js';
@@ -30,6 +34,8 @@ export interface QueryDeps {
   db: { reads: Reads; timescale: boolean };
   env: Pick<Env, 'QUERY_TIMEOUT_MS' | 'QUERY_MAX_CELLS' | 'QUERY_MAX_BUCKETS' | 'FORMULA_MAX_COST' | 'QUERY_CACHE_TTL_MS' | 'QUERY_CACHE_HISTORICAL_TTL_MS'>;
   queryCache: QueryCache;
+  /** series × buckets being read at once on this instance (QUERY_READ_CELLS_IN_FLIGHT). */
+  readGate: AnswerGate;
 }
 
 /** Recent enough that new points may still change the answer. */
@@ -66,6 +72,22 @@ const reviveDates = (key: string, value: unknown) => (key === 'start' || key ===
  * Answers an aggregate query for `principal`'s tenant, from the cache when it holds a fresh
  * enough answer. An answer whose range touches the last 15 minutes is never older than
  * QUERY_CACHE_TTL_MS (default 5 s).
+ *
+ * #16: an answer is read whole (up to QUERY_MAX_CELLS), whatever page of it the caller then
+ * returns, so a read is admitted through the instance's read gate (deps.readGate) for the most
+ * it may read: its series (countSeries' count) × the buckets of its range. At most
+ * QUERY_READ_CELLS_IN_FLIGHT series × buckets are then read at once per instance, however small
+ * the pages cut from them. The order of the work:
+ *
+ *   1. one transaction: definitions, cache lookup, and on a miss the series count;
+ *   2. outside any transaction, the read gate (a wait inside one would hold the embedded
+ *      engine's only connection, and everyone would wait with it); a cached answer never waits;
+ *   3. a second transaction reads the answer, taking no more cells than were admitted (series
+ *      created after the count: admitted again, see below); the cells are given back once it
+ *      is read and serialised for the cache, before the cache write.
+ *
+ * A caller may hold page buckets (src/plugins/page-admission.ts) while it waits here; nothing
+ * waits for anything while it holds read cells, so the two gates cannot wait on each other.
  */
 export async function answerQuery(
   deps: QueryDeps,
@@ -73,40 +95,99 @@ export async function answerQuery(
   request: AggregateQuery,
   percentiles: boolean,
 ): Promise<{ result: AggregateResult; fromCache: boolean }> {
-  const { env, queryCache, db } = deps;
+  const { env, queryCache, db, readGate } = deps;
   // The range is budgeted before anything grows with it; the answer holds only buckets with
   // points (a fill mode is applied per page, src/query/fill.ts), so it is as big as the data
   // read, in memory and in the cache, whatever the fill mode.
-  bucketBudget(request.from, request.to, GRANULARITIES[request.granularity], { maxBuckets: env.QUERY_MAX_BUCKETS }, request.granularity);
+  const buckets = bucketBudget(request.from, request.to, GRANULARITIES[request.granularity], { maxBuckets: env.QUERY_MAX_BUCKETS }, request.granularity);
+  // A window query (alerts) reads one bucket over [from, to).
+  const span = request.window ? 1 : buckets;
   const query: AggregateQuery = { ...request, fill: 'NONE' };
-  // One transaction for the whole answer: every round trip is a fixed cost of every answer,
-  // cached or not. Which names are definitions (and at which version) decides the cache key,
-  // so they are read first; a hit ends the transaction there.
-  const outcome = await withTenantRead(
+  const transaction = { timeoutMs: env.QUERY_TIMEOUT_MS, limitExceeded: true, settings: scopeSettings(readerOf(principal)) };
+  // Every round trip is a fixed cost of every answer, cached or not: which names are
+  // definitions (and at which version) decides the cache key, so they are read first, and a
+  // hit ends the work there; a miss counts its series in the same transaction.
+  const looked = await withTenantRead(
     db.reads,
     principal.tenantId,
     async (trx) => {
       const definitions = await findDefinitions(trx, query.metrics, 'scoped');
       // The write generations of what the query reads (bumped by every commit, across instances
       // through Redis): a write retires the answers that may include it. A definition reads other
-      // metrics, so any write of the tenant retires it (ANY_METRIC).
+      // metrics, so any write of the tenant retires it (ANY_METRIC). Taken here, before the read:
+      // a write committed while the answer is read retires it.
       const key = queryKey(principal.tenantId, query, percentiles, definitions);
       const { written, value: cached } = await queryCache.lookup(principal.tenantId, definitions.length > 0 ? [ANY_METRIC] : query.metrics, key);
-      if (cached) return { key, written, cached };
-      const options = { timescale: db.timescale, percentiles, limits: { maxCells: env.QUERY_MAX_CELLS }, maxCost: env.FORMULA_MAX_COST };
-      const answer = await runAggregateWithDefinitions(trx, query, definitions, options);
-      return { key, written, result: { ...answer, downsampled: answer.downsampled ?? (db.timescale && (await olderThanRaw(trx, query.from))) } };
+      if (cached) return { cached };
+      // An unknown name counts no series here; the read says NOT_FOUND for it, as before.
+      return { key, written, definitions, series: await seriesOf(trx, query, definitions, 'count') };
     },
-    { timeoutMs: env.QUERY_TIMEOUT_MS, limitExceeded: true, settings: scopeSettings(readerOf(principal)) },
+    transaction,
   );
-  if ('cached' in outcome) return { result: JSON.parse(outcome.cached!, reviveDates) as AggregateResult, fromCache: true };
-  const { key, written, result } = outcome;
-  const live = query.to.getTime() > Date.now() - LIVE_WINDOW_MS;
-  const buckets = result.series.reduce((n, s) => n + s.buckets.length, 0);
-  if (buckets * MIN_BUCKET_JSON <= queryCache.maxEntryBytes) {
-    await queryCache.set(key, JSON.stringify(result), live ? env.QUERY_CACHE_TTL_MS : env.QUERY_CACHE_HISTORICAL_TTL_MS, written);
+  if ('cached' in looked) return { result: JSON.parse(looked.cached!, reviveDates) as AggregateResult, fromCache: true };
+  const { key, written, definitions } = looked;
+  const read = (allowance: ReadAllowance | undefined) =>
+    withTenantRead(
+      db.reads,
+      principal.tenantId,
+      async (trx): Promise<AggregateResult> => {
+        const options = { timescale: db.timescale, percentiles, limits: { maxCells: env.QUERY_MAX_CELLS }, maxCost: env.FORMULA_MAX_COST, allowance };
+        const answer = await runAggregateWithDefinitions(trx, query, definitions, options);
+        return { ...answer, downsampled: answer.downsampled ?? (db.timescale && (await olderThanRaw(trx, query.from))) };
+      },
+      transaction,
+    );
+  let result: AggregateResult | undefined;
+  let entry: string | undefined;
+  // Admitted for what was counted. The read resolves its series again: if some were created
+  // since the count, it stops before reading a bucket (ReadOutgrown) and is admitted again for
+  // the gate's whole capacity, so it is read alone, as any read of at least that weight is.
+  for (let cells = looked.series * span; result === undefined; cells = readGate.capacity) {
+    const release = await readGate.admit(principal.tenantId, cells);
+    try {
+      result = await read(cells < readGate.capacity ? { cells } : undefined);
+      // Its JSON is as big again as the answer: made while the cells are still held.
+      const buckets = result.series.reduce((n, s) => n + s.buckets.length, 0);
+      if (buckets * MIN_BUCKET_JSON <= queryCache.maxEntryBytes) entry = JSON.stringify(result);
+    } catch (error) {
+      if (!(error instanceof ReadOutgrown)) throw error;
+    } finally {
+      release();
+    }
+  }
+  if (entry !== undefined) {
+    const live = query.to.getTime() > Date.now() - LIVE_WINDOW_MS;
+    await queryCache.set(key, entry, live ? env.QUERY_CACHE_TTL_MS : env.QUERY_CACHE_HISTORICAL_TTL_MS, written);
   }
   return { result, fromCache: false };
+}
+
+/**
+ * How many series of the recorded metrics `query` names and of the metrics its `definitions`
+ * read match its tags and filters, in one statement. A definition's groups are at most its
+ * metrics' series, so series × buckets bounds any answer, whatever its fill. A metric is
+ * counted for each part of the answer that reads it (`errors` and a definition over `errors`:
+ * twice), as each part reads and holds it. `refuse`: NOT_FOUND for a name that is neither (as
+ * the answer would be); `count`: such a name counts 0.
+ *
+ *   select m.name, (select count(*)::int from series s where s.metric_id = m.id and s.tags @> $1::jsonb) as series
+ *   from metrics m where m.name = any($2::text[])
+ */
+async function seriesOf(trx: TenantTx, query: Pick<AggregateQuery, 'metrics' | 'tags' | 'filters'>, definitions: readonly LoadedDefinition[], unknown: 'refuse' | 'count'): Promise<number> {
+  const defined = new Set(definitions.map((d) => d.name));
+  const parts = [query.metrics.filter((name) => !defined.has(name)), ...definitions.map((d) => d.metrics)].map((names) => [...new Set(names)]);
+  const metrics = [...new Set(parts.flat())];
+  if (metrics.length === 0) return 0;
+  const conditions = [sql<boolean>`s.metric_id = m.id`];
+  if (Object.keys(query.tags).length > 0) conditions.push(sql<boolean>`s.tags @> ${JSON.stringify(query.tags)}::jsonb`);
+  for (const filter of query.filters) conditions.push(filterSql(filter));
+  const { rows } = await sql<{ name: string; series: number }>`
+    select m.name, (select count(*)::int from series s where ${sql.join(conditions, sql` and `)}) as series
+    from metrics m where m.name = any(${metrics}::text[])`.execute(trx);
+  const missing = metrics.find((name) => !rows.some((row) => row.name === name));
+  if (unknown === 'refuse' && missing !== undefined) throw userError('NOT_FOUND', 'metric.notFound', { metric: missing }, { metric: missing });
+  const series = new Map(rows.map((row) => [row.name, Number(row.series)]));
+  return parts.flat().reduce((n, name) => n + (series.get(name) ?? 0), 0);
 }
 
 /**
@@ -119,20 +200,15 @@ export async function countSeries(deps: Pick<QueryDeps, 'db' | 'env'>, principal
   return withTenantRead(
     deps.db.reads,
     principal.tenantId,
-    async (trx) => {
-      const definitions = await findDefinitions(trx, query.metrics, readerOf(principal));
-      const defined = new Set(definitions.map((d) => d.name));
-      const metrics = [...new Set([...query.metrics.filter((name) => !defined.has(name)), ...definitions.flatMap((d) => d.metrics)])];
-      if (metrics.length === 0) return 0;
-      return (await resolveSeries(trx, { metrics, tags: query.tags, filters: query.filters })).series.length;
-    },
+    async (trx) => seriesOf(trx, query, await findDefinitions(trx, query.metrics, readerOf(principal)), 'refuse'),
     { timeoutMs: deps.env.QUERY_TIMEOUT_MS, limitExceeded: true },
   );
 }
 
 /**
  * The most buckets a page of at most `limit` buckets of `query` can hold, known before anything
- * is read: what it is admitted for (src/plugins/page-admission.ts). A range of at least `limit`
+ * is read: what it is admitted for (src/plugins/page-admission.ts). Not what is read to make
+ * it: answerQuery admits that apart, through the read gate. A range of at least `limit`
  * buckets fills a page from one series, so it is `limit` without a round trip; a narrower one
  * is series × its buckets, counted (countSeries), when that is less.
  *
