@@ -76,6 +76,9 @@ export function mergeUpdates(pending: LiveUpdate, next: LiveUpdate): LiveUpdate 
   };
 }
 
+/** The longest wait before a failed evaluation is tried again. */
+const MAX_RETRY_MS = 30_000;
+
 export function createLiveAggregates(options: { bus: PointBus; log: Logger; intervalMs: number; evaluate: Evaluate; recordedMetrics: (principal: TenantPrincipal, names: string[]) => Promise<boolean[]> }): LiveAggregates {
   const { bus, log, intervalMs, evaluate } = options;
   const queries = new Map<string, LiveQuery>();
@@ -98,6 +101,8 @@ export function createLiveAggregates(options: { bus: PointBus; log: Logger; inte
     let dirtyFrom: number | null = null;
     let running = false;
     let lastRun = 0;
+    /** Evaluations failed in a row (a timeout, the read gate's refusal, the database away): each doubles the wait before the range is tried again. */
+    let failures = 0;
     let names: Set<string> | null = null; // null: any point may matter (the query names a definition)
     let disposed = false;
     let initialized = false;
@@ -155,8 +160,14 @@ export function createLiveAggregates(options: { bus: PointBus; log: Logger; inte
           const update: LiveUpdate = { initial: false, granularity: query.granularity, series: changed, metadata: live.metadata };
           for (const feed of live.feeds) feed.push(update);
         }
+        failures = 0;
       } catch (error) {
-        log.warn({ err: (error as Error).message }, 'liveAggregates: evaluation failed; retried on the next points');
+        // The range is still owed to the subscribers: it is evaluated again, later each time,
+        // whether or not more points come (they used to wait for the next points, and with none
+        // the update was never sent).
+        failures++;
+        dirtyFrom = Math.min(dirtyFrom ?? from.getTime(), from.getTime());
+        log.warn({ err: (error as Error).message, failures }, 'liveAggregates: evaluation failed; retried');
       } finally {
         running = false;
         lastRun = Date.now();
@@ -166,7 +177,8 @@ export function createLiveAggregates(options: { bus: PointBus; log: Logger; inte
 
     function schedule() {
       if (disposed || running || live.timer) return;
-      live.timer = setTimeout(() => void run(), Math.max(0, lastRun + intervalMs - Date.now()));
+      const wait = failures === 0 ? intervalMs : Math.min(MAX_RETRY_MS, intervalMs * 2 ** failures);
+      live.timer = setTimeout(() => void run(), Math.max(0, lastRun + wait - Date.now()));
     }
 
     const end = openEnded ? Infinity : query.to.getTime();
