@@ -320,3 +320,52 @@ describe('a new database’s first late points (embedded)', () => {
     }
   }, 300_000);
 });
+
+describe('slice sizes and engine time (embedded)', () => {
+  let app: TestApp;
+  let tenant = { tenantId: '', adminKey: '' };
+
+  beforeAll(async () => {
+    app = await startApp('embedded', { LATE_POINTS_CRON: 'off', QUERY_CACHE_SIZE: '0' }, { ownEngine: true });
+    tenant = await app.createTenant();
+  }, 120_000);
+  afterAll(() => app?.close());
+
+  test('each aggregate’s slices start at one window (a size learnt on a cheap aggregate is not the next one’s), and a slice is timed from when it has the engine, not while it waits in line', async () => {
+    // Two metrics, a point every 10 minutes over 24 late hours ending 3 days ago: 24 one-hour windows per level.
+    const end = Math.floor(Date.now() / HOUR) * HOUR - 3 * DAY;
+    const points = ['z.a', 'z.b'].flatMap((name) => Array.from({ length: 144 }, (_, i) => ({ name, type: 'HISTOGRAM' as const, value: i, tags: { host: `h${i % 2}` }, timestamp: iso(end - 24 * HOUR + i * 10 * MINUTE) })));
+    expect((await app.gql(RecordMetrics, { metrics: points }, tenant.adminKey)).errors).toBeUndefined();
+
+    const deps = app.server.deps;
+    const groups: Array<{ group: readonly Slice[]; heldMs: number; waitedMs: number }> = [];
+    let held: Promise<unknown> | undefined;
+    const job = createLatePoints({
+      db: deps.db,
+      log: createLogger('silent'),
+      materialiseLevels: () => deps.aggregates.refreshAll(),
+      afterGroup: (_, group, time) => {
+        groups.push({ group, ...time });
+        // After the first group, another caller holds the engine for 400 ms: a next slice waits in line for it.
+        held ??= deps.db.kysely.connection().execute(() => new Promise((resolve) => setTimeout(resolve, 400)));
+      },
+    });
+    await job.refreshPending({ tenantIds: [tenant.tenantId] });
+    await held;
+    expect(groups.length).toBeGreaterThan(3);
+
+    // The first group of each aggregate and metrics is one window; later ones grow while cheap.
+    const firsts = new Map<string, number>();
+    for (const { group } of groups) {
+      const key = `${group[0]!.aggregate}:${group[0]!.metricIds.join()}`;
+      if (!firsts.has(key)) firsts.set(key, group.length);
+    }
+    expect(new Set(firsts.values())).toEqual(new Set([1]));
+    expect(Math.max(...groups.map((g) => g.group.length))).toBeGreaterThan(1);
+
+    // The slice that waited for the held engine counts that wait as waited, not held.
+    const waiting = groups.find((g) => g.waitedMs >= 350);
+    expect(waiting).toBeDefined();
+    expect(waiting!.heldMs).toBeLessThan(waiting!.waitedMs);
+  }, 300_000);
+});

@@ -285,9 +285,17 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
 
   /** Recomputes a unit's slices, consecutive ones of one aggregate and the same metrics together while they are cheap (sparse points). */
   async function recomputeSlices(tenantId: string, slices: Slice[]): Promise<void> {
-    const sizer = createSliceSizer();
+    // One sizer per aggregate and metrics: a window's cost differs by an order of magnitude
+    // between aggregates (a group sketch merges every series' sketch; a stats level adds
+    // numbers), so a size learnt on one is no guide to the next. Shared, the size stats_1m grew
+    // to (128 windows) was sketch_1m's first slice, and sketch_1h's was group_stats_1h's and
+    // group_sketch_1h's: 1.1–2.5 s slices over bench:abuse's dense data instead of about 250 ms.
+    const sizers = new Map<string, ReturnType<typeof createSliceSizer>>();
     for (let done = 0; done < slices.length; ) {
       const first = slices[done]!;
+      const key = `${first.aggregate}:${first.metricIds.join()}`;
+      let sizer = sizers.get(key);
+      if (!sizer) sizers.set(key, (sizer = createSliceSizer()));
       let end = done + 1;
       while (end < slices.length && end - done < sizer.units && slices[end]!.aggregate === first.aggregate && slices[end]!.metricIds.join() === first.metricIds.join()) end++;
       const group = slices.slice(done, end);
