@@ -5,7 +5,7 @@
  * server nothing waits.
  */
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import { createEngineUsers, engineTurns, MAX_TURN_MS, type EngineUsers } from '../src/db/engine-turns.js';
+import { createEngineUsers, createSliceSizer, engineTurns, MAX_TURN_MS, SLICE_TARGET_MS, type EngineUsers } from '../src/db/engine-turns.js';
 
 describe('engineTurns', () => {
   // Timers only: the turn's setImmediate (reading what arrived during the slice) stays real.
@@ -50,5 +50,31 @@ describe('engineTurns', () => {
     end();
     end();
     expect(users.count).toBe(3);
+  });
+});
+
+describe('createSliceSizer: the next slice from what the last one cost per unit', () => {
+  test('grows at most 8 times towards 80 % of the target, cuts to what fits it, keeps a size in between', () => {
+    const sizer = createSliceSizer();
+    expect(sizer.units).toBe(1);
+    sizer.held(10, 1); // 10 ms a unit: 20 would fit 80 %, growth is capped at 8
+    expect(sizer.units).toBe(8);
+    sizer.held(40, 8); // 5 ms a unit: 40 fit 80 %, under 8 × 8
+    expect(sizer.units).toBe(40);
+    sizer.held(1_000, 40); // 25 ms a unit: 10 fit the target
+    expect(sizer.units).toBe(SLICE_TARGET_MS / 25);
+    sizer.held(150, 10); // between half the target and the target: kept
+    expect(sizer.units).toBe(10);
+    sizer.held(5_000, 10); // a unit alone over the target: one unit, never none
+    expect(sizer.units).toBe(1);
+    for (let i = 0; i < 10; i++) sizer.held(0, sizer.units);
+    expect(sizer.units).toBe(256);
+  });
+
+  test('a short last group (the aggregate’s slices ran out) grows from what it used', () => {
+    const sizer = createSliceSizer();
+    sizer.held(10, 1);
+    sizer.held(10, 2); // 2 units of 5 ms: 40 would fit, growth from 2 is capped at 16; never below 8
+    expect(sizer.units).toBe(16);
   });
 });

@@ -68,23 +68,29 @@ export function engineTurns(db: { kind: 'embedded' | 'postgres'; engineUsers?: E
  * How long one slice should hold the engine. A slice's least unit (one window of an hour, or one
  * bucket) costs little where data is sparse, and then a statement's fixed cost dominates: a month
  * of one-point-a-day late points took 360 one-hour statements. So consecutive units are taken
- * together, doubling while a slice stays under half of this and halving when one goes over it.
+ * together, sized by what the last slice cost per unit: over the target, cut to what fits it;
+ * under half of it, grown towards 80 % of it, at most 8 times at once (a unit's cost changes
+ * with the data under it, and one guess too large holds the engine for its whole length).
  * 250 ms: a write request waits at most about that long behind a job, a tenth of what a batch
  * of 500 points may take (DESIGN.md §5: under 5 s).
+ *
+ *   1 unit in 10 ms → 8;  8 in 40 ms → 40;  32 in 1 000 ms → 8;  8 in 150 ms → 8
  */
 export const SLICE_TARGET_MS = 250;
 const MAX_UNITS = 256;
+const MAX_GROWTH = 8;
 
-/** How many consecutive units the next slice takes, adapted to how long the last one held the engine. */
+/** How many consecutive units the next slice takes, from how long the last one (`used` units) held the engine. */
 export function createSliceSizer() {
   let units = 1;
   return {
     get units() {
       return units;
     },
-    held(ms: number) {
-      if (ms > SLICE_TARGET_MS) units = Math.max(1, Math.floor(units / 2));
-      else if (ms < SLICE_TARGET_MS / 2) units = Math.min(MAX_UNITS, units * 2);
+    held(ms: number, used = units) {
+      const perUnit = Math.max(ms, 1) / Math.max(used, 1);
+      if (ms > SLICE_TARGET_MS) units = Math.max(1, Math.floor(SLICE_TARGET_MS / perUnit));
+      else if (ms < SLICE_TARGET_MS / 2) units = Math.min(MAX_UNITS, used * MAX_GROWTH, Math.max(units, Math.floor((0.8 * SLICE_TARGET_MS) / perUnit)));
     },
   };
 }

@@ -300,7 +300,7 @@ export function createLatePoints(deps: LatePointsDeps): LatePoints {
       while (end < slices.length && end - done < sizer.units && slices[end]!.aggregate === first.aggregate && slices[end]!.metricIds.join() === first.metricIds.join()) end++;
       const group = slices.slice(done, end);
       const { held, waited } = await asSlice((begun) => recompute(tenantId, group, new Date(), begun));
-      sizer.held(held);
+      sizer.held(held, group.length);
       if (held > LONG_SLICE_MS) log.info({ tenantId, aggregate: first.aggregate, from: new Date(first.from), to: new Date(group.at(-1)!.to), metrics: first.metricIds.length, windows: group.length, ms: Math.round(held), waitedMs: Math.round(waited) }, 'late points: long slice');
       deps.afterGroup?.(tenantId, group, { heldMs: held, waitedMs: waited });
       for (const slice of group) deps.afterSlice?.(tenantId, slice);

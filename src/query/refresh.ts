@@ -230,7 +230,7 @@ export function createAggregateRefresher(db: Db, log: Logger, options: RefreshOp
       for (let i = 0; i < slices.length; ) {
         let j = i + 1;
         while (j < slices.length && j - i < sizer.units && slices[j]!.from === slices[j - 1]!.to) j++;
-        sizer.held(await call(aggregate, slices[i]!.from, slices[j - 1]!.to));
+        sizer.held(await call(aggregate, slices[i]!.from, slices[j - 1]!.to), j - i);
         i = j;
       }
     }
