@@ -114,6 +114,14 @@ interface SeriesRow {
   tags: Tags;
 }
 
+/** The conditions on `series s` that pick the series of metric `m` a query reads: its tags and filters. */
+export function seriesOfMetric(query: Pick<AggregateQuery, 'tags' | 'filters'>): Array<RawBuilder<boolean>> {
+  const conditions = [sql<boolean>`s.metric_id = m.id`];
+  if (Object.keys(query.tags).length > 0) conditions.push(sql<boolean>`s.tags @> ${JSON.stringify(query.tags)}::jsonb`);
+  for (const filter of query.filters) conditions.push(filterSql(filter));
+  return conditions;
+}
+
 /**
  * The series a query reads, with the group each belongs to, in one statement (each round trip
  * is a fixed cost of every answer). Reads ordinary tables only, so row-level security decides
@@ -123,9 +131,7 @@ interface SeriesRow {
  * in two more round trips.
  */
 export async function resolveSeries(trx: TenantTx, query: Pick<AggregateQuery, 'metrics' | 'tags' | 'filters'>, within?: { from: Date; to: Date }) {
-  const conditions = [sql<boolean>`s.metric_id = m.id`];
-  if (Object.keys(query.tags).length > 0) conditions.push(sql<boolean>`s.tags @> ${JSON.stringify(query.tags)}::jsonb`);
-  for (const filter of query.filters) conditions.push(filterSql(filter));
+  const conditions = seriesOfMetric(query);
   const context = within
     ? sql`, (select to_jsonb(r) from tenant_retention r) as retention,
         (select json_agg(json_build_array(extract(epoch from i.lo) * 1000, extract(epoch from i.hi) * 1000))

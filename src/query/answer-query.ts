@@ -14,7 +14,7 @@ import { definitionStamp, findDefinitions, readerOf, scopeSettings, type LoadedD
 import type { Env } from '../env.js';
 import { userError } from '../errors.js';
 import { olderThanRaw } from '../ops/retention.js';
-import { filterSql, ReadOutgrown, type AggregateQuery, type AggregateResult, type ReadAllowance } from './aggregate.js';
+import { ReadOutgrown, seriesOfMetric, type AggregateQuery, type AggregateResult, type ReadAllowance } from './aggregate.js';
 import type { AnswerGate } from './answer-gate.js';
 import { ANY_METRIC, type QueryCache } from './cache.js';
 import { bucketBudget, bucketSpan } from './budget.js';
@@ -178,9 +178,7 @@ async function seriesOf(trx: TenantTx, query: Pick<AggregateQuery, 'metrics' | '
   const parts = [query.metrics.filter((name) => !defined.has(name)), ...definitions.map((d) => d.metrics)].map((names) => [...new Set(names)]);
   const metrics = [...new Set(parts.flat())];
   if (metrics.length === 0) return 0;
-  const conditions = [sql<boolean>`s.metric_id = m.id`];
-  if (Object.keys(query.tags).length > 0) conditions.push(sql<boolean>`s.tags @> ${JSON.stringify(query.tags)}::jsonb`);
-  for (const filter of query.filters) conditions.push(filterSql(filter));
+  const conditions = seriesOfMetric(query);
   const { rows } = await sql<{ name: string; series: number }>`
     select m.name, (select count(*)::int from series s where ${sql.join(conditions, sql` and `)}) as series
     from metrics m where m.name = any(${metrics}::text[])`.execute(trx);
