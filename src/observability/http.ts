@@ -82,12 +82,19 @@ export async function ready(deps: Deps, res: ServerResponse, draining: boolean):
 }
 
 /** `/metrics`; with METRICS_TOKEN set, only for `Authorization: Bearer <METRICS_TOKEN>`. */
+/** The METRICS_TOKEN's matcher, its digest made once rather than on every scrape. */
+let metricsMatcher: { token: string; matches: (token: string) => boolean } | undefined;
+function metricsTokenMatcher(token: string) {
+  if (metricsMatcher?.token !== token) metricsMatcher = { token, matches: secretMatcher(token) };
+  return metricsMatcher.matches;
+}
+
 export async function serveMetrics(deps: Deps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const expected = deps.env.METRICS_TOKEN;
   if (expected) {
     // Compared as the operator token is: in constant time, telling nothing of its length.
     const given = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
-    if (!secretMatcher(expected)(given)) {
+    if (!metricsTokenMatcher(expected)(given)) {
       res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' });
       return void res.end('Send "Authorization: Bearer <METRICS_TOKEN>"\n');
     }
