@@ -11,10 +11,11 @@
  *
  * Bounded work (#16): before anything is read, the rows an export may write are counted as
  * matching series × buckets and refused past EXPORT_MAX_ROWS (LIMIT_EXCEEDED). The embedded
- * engine runs each statement on this process's event loop and ignores statement_timeout, so
- * the only bound on how long one statement holds the loop is how much it is asked: a window
- * is at most WINDOW_ROWS rows (~1 000), and the export yields to the loop after every window
- * and every YIELD_ROWS rows it formats, so /health/live and other requests run in between.
+ * engine has one connection and ignores statement_timeout, so the only bound on how long one
+ * statement keeps other requests from the database is how much it is asked: a window is at
+ * most WINDOW_ROWS rows (~1 000). Formatting is this process's work: the export yields to the
+ * event loop after every window and every YIELD_ROWS rows it formats, so /health/live and
+ * other requests run in between.
  * Each window holds its rows in the answer gate (src/query/answer-gate.ts) while it is read and
  * written, so exports and pages together read at most QUERY_PAGE_BUCKETS_IN_FLIGHT at once.
  *

@@ -119,6 +119,9 @@ describe('Dockerfile', () => {
     // One process: the tsx CLI would run the service as its child and stay beside it (~70 MB more RSS, signals relayed).
     expect(pkg.scripts.start).toBe('node --import tsx src/main.ts');
     expect(pkg.scripts.build).toMatch(/^tsc -p tsconfig.build.json/);
+    // tsc emits only TypeScript: the embedded engine's thread (plain JavaScript, started from
+    // its file) is copied beside dist/db/embedded.js, which starts it.
+    expect(pkg.scripts.build).toContain("fs.cpSync('src/db/embedded-thread.js', 'dist/db/embedded-thread.js')");
     // What dist/main.js imports at run time must be a dependency, not a devDependency.
     expect(pkg.dependencies.tsx).toBeUndefined();
   });

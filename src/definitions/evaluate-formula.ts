@@ -33,7 +33,7 @@ export interface FormulaOptions {
   /**
    * series × buckets one statement may read (fixed-width buckets only): the range is then read
    * in windows of that many cells, each its own statement, so no statement asks the engine (and,
-   * embedded, this process's event loop and memory) for more than that at once. A window is at
+   * embedded, its one connection and its memory) for more than that at once. A window is at
    * least one bucket, however many series.
    */
   statementCells?: number;

@@ -174,9 +174,10 @@ const FIELDS = Object.keys(QUANTILES) as QuantileField[];
 
 /**
  * series × buckets one statement of an answer reads at most; a wider answer is read in several.
- * On the embedded engine a statement holds the process's event loop while it runs: over dense
- * data (a point every other minute, 20 series, percentiles) a 10 000-cell statement took about
- * 300 ms (bench/abuse.ts), past /health/live's 250 ms; a quarter of that keeps each under 100 ms.
+ * On the embedded engine a statement holds the one connection while it runs, and every other
+ * request waits for it: over dense data (a point every other minute, 20 series, percentiles) a
+ * 10 000-cell statement took about 300 ms (bench/abuse.ts); a quarter of that keeps each under
+ * 100 ms. (Until the engine had a thread of its own, the event loop and /health/live waited too.)
  */
 export const STATEMENT_CELLS = 2_500;
 
@@ -234,7 +235,7 @@ export async function runAggregate(
   const selection = grouped ? { ids: [...ids, ...grouped.ids], grps: [...grps, ...grouped.grps], groups: grouped.reading } : { ids, grps };
   // #16: read in windows of at most STATEMENT_CELLS series × buckets, each planned and read on
   // its own, with the event loop given back in between: on the embedded engine a statement
-  // holds this process's loop (and grows the engine's memory, which never shrinks) for as long
+  // holds the one connection (and grows the engine's memory, which never shrinks) for as long
   // as it reads, and a 20-series answer of 10 000 MINUTE buckets in one statement held it for
   // seconds.
   const read: Source[] = [];
