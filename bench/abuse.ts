@@ -150,8 +150,16 @@ async function memory(): Promise<Memory | undefined> {
   };
 }
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
-const describe = (m: Memory | undefined) =>
-  m ? `RSS ${mb(m.rss)} = V8 heap ${mb(m.heap)} (in use ${mb(m.heapUsed)}) + external ${mb(m.external)} (ArrayBuffers ${mb(m.arrayBuffers)}${Number.isNaN(m.wasm) ? '' : `; the engine's WASM memory, counted there, ${mb(m.wasm)}`}) + the rest (code, malloc arenas, the node binary) ${mb(m.rss - m.heap - m.external)}` : 'no /metrics';
+/**
+ * The main thread's V8 heap and external memory, and the embedded engine's WASM memory, which
+ * lives on the engine's own thread (src/db/embedded-thread.js) and so is in neither.
+ */
+const describe = (m: Memory | undefined) => {
+  if (!m) return 'no /metrics';
+  const wasm = Number.isNaN(m.wasm) ? 0 : m.wasm;
+  const engine = Number.isNaN(m.wasm) ? '' : ` + the engine thread's WASM memory ${mb(wasm)}`;
+  return `RSS ${mb(m.rss)} = V8 heap ${mb(m.heap)} (in use ${mb(m.heapUsed)}) + external ${mb(m.external)} (ArrayBuffers ${mb(m.arrayBuffers)})${engine} + the rest (code, the engine thread's V8 heap, malloc arenas, the node binary) ${mb(m.rss - m.heap - m.external - wasm)}`;
+};
 
 // RSS with the data loaded and nothing running: on the embedded engine most of it is PGlite's WASM heap.
 const startRss = rssBytes(child.pid);

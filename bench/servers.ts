@@ -41,6 +41,18 @@ export function serverEnvFromBench(): Record<string, string> {
   );
 }
 
+/** The image's ENV settings for the process (MALLOC_ARENA_MAX, …), but not where it listens: the bench picks that. */
+function imageEnv(): Record<string, string> {
+  const settings: Record<string, string> = {};
+  for (const [, line] of readFileSync(join(ROOT, 'Dockerfile'), 'utf8').matchAll(/^ENV (.+)$/gm)) {
+    for (const pair of line!.trim().split(/\s+/)) {
+      const [name, value] = pair.split('=', 2) as [string, string];
+      if (name !== 'PORT' && name !== 'HOST') settings[name] = value;
+    }
+  }
+  return settings;
+}
+
 /** The node arguments of the image's CMD (the Dockerfile's last line), so the build runs here exactly as the image runs it. */
 function imageCommand(): string[] {
   const cmd = /^CMD (\[.*\])\s*$/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))?.[1];
@@ -57,7 +69,8 @@ function imageCommand(): string[] {
  */
 export function startServer(env: Record<string, string>, extraNodeArgs: string[] = []): Promise<{ child: ChildProcess; url: string }> {
   const nodeArgs = [...extraNodeArgs, ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean)];
-  const entry = process.env.BENCH_SERVER_DIST === '1' ? imageCommand() : ['--import', 'tsx', 'src/main.ts'];
+  const dist = process.env.BENCH_SERVER_DIST === '1';
+  const entry = dist ? imageCommand() : ['--import', 'tsx', 'src/main.ts'];
   const child = spawn(process.execPath, [...nodeArgs, ...entry], {
     cwd: ROOT,
     env: {
@@ -70,6 +83,7 @@ export function startServer(env: Record<string, string>, extraNodeArgs: string[]
       RETENTION_CRON: 'off',
       REPORT_ROLLUP_CRON: 'off',
       ALERT_EVALUATION_CRON: 'off',
+      ...(dist ? imageEnv() : {}),
       ...env,
     },
     stdio: ['ignore', 'pipe', process.env.BENCH_SERVER_LOGS ? 'inherit' : 'ignore'],
