@@ -25,7 +25,8 @@
  *   BENCH_CLIENT_IDS     `1`: every item carries a client id (the idempotent path)
  *   BENCH_SERVER_ENV     extra server environment, `K=V,K=V` (e.g. DATABASE_POOL_SIZE=20)
  *   BENCH_ONLY           `batch`, `single` or `late`: run one part
- *   BENCH_PROTOCOLS      `0`: leave out the OTLP and remote-write arms of the batch part (bench/ingest-protocols.ts)
+ *   BENCH_PROTOCOLS      `0`: leave out the OTLP and remote-write arms of the batch part (bench/ingest-protocols.ts);
+ *                        or the arms to run, e.g. `otlp_protobuf,remote_write`
  *   BENCH_LATE_POINTS    points per arm and round in the late-points part (default 5 000)
  *
  *   3. Late points (embedded engine, its own server over a temporary DATA_DIR): recordMetrics
@@ -58,7 +59,8 @@ const SINGLE_CLIENTS = Number(process.env.BENCH_SINGLE_CLIENTS ?? 8);
 const SINGLE_SECONDS = 4 * SCALE;
 const CLIENT_IDS = process.env.BENCH_CLIENT_IDS === '1';
 const ONLY = process.env.BENCH_ONLY;
-const PROTOCOLS: readonly ProtocolArm[] = process.env.BENCH_PROTOCOLS === '0' ? [] : PROTOCOL_ARMS;
+const PROTOCOLS: readonly ProtocolArm[] =
+  process.env.BENCH_PROTOCOLS === '0' ? [] : process.env.BENCH_PROTOCOLS ? PROTOCOL_ARMS.filter((arm) => process.env.BENCH_PROTOCOLS!.split(',').includes(arm)) : PROTOCOL_ARMS;
 const OPERATOR_TOKEN = `bench-operator-${randomBytes(12).toString('hex')}`;
 
 // ---------------------------------------------------------------------------------------------
