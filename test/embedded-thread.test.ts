@@ -6,7 +6,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Kysely, sql } from 'kysely';
+import { CompiledQuery, Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { openEmbedded, type EmbeddedEngine } from '../src/db/embedded.js';
 
@@ -56,6 +56,11 @@ describe('the embedded engine on its own thread', () => {
     expect(rows[0]!.tags).toEqual({ a: 'b' });
     // The engine's WASM memory is read from each reply.
     expect(engine.memoryBytes()).toBeGreaterThan(32 * 2 ** 20);
+  });
+
+  test('a parameter that cannot cross to the thread fails its statement, and the engine goes on', async () => {
+    await expect(db.executeQuery(CompiledQuery.raw('select $1 as f', [() => 1]))).rejects.toThrow(/could not be cloned/);
+    expect((await sql<{ one: number }>`select 1 as one`.execute(db)).rows).toEqual([{ one: 1 }]);
   });
 
   test('a transaction holds the one connection: statements of others wait for its commit', async () => {

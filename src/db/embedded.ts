@@ -242,9 +242,10 @@ class EngineThread {
     if (this.#stopped) return Promise.reject(this.#stopped);
     const id = this.#next++;
     return new Promise((resolve, reject) => {
+      // A parameter that cannot be cloned (a function, say) is refused here, before the thread sees it.
+      this.#worker.postMessage({ ...request, id } satisfies EngineRequest);
       if (this.#pending.size === 0) this.#worker.ref();
       this.#pending.set(id, { resolve, reject });
-      this.#worker.postMessage({ ...request, id } satisfies EngineRequest);
     });
   }
 
