@@ -158,7 +158,8 @@ const describe = (m: Memory | undefined) => {
   if (!m) return 'no /metrics';
   const wasm = Number.isNaN(m.wasm) ? 0 : m.wasm;
   const engine = Number.isNaN(m.wasm) ? '' : ` + the engine thread's WASM memory ${mb(wasm)}`;
-  return `RSS ${mb(m.rss)} = V8 heap ${mb(m.heap)} (in use ${mb(m.heapUsed)}) + external ${mb(m.external)} (ArrayBuffers ${mb(m.arrayBuffers)})${engine} + the rest (code, the engine thread's V8 heap, malloc arenas, the node binary) ${mb(m.rss - m.heap - m.external - wasm)}`;
+  const rest = Number.isNaN(m.wasm) ? 'code, malloc arenas, the node binary' : "code, the engine thread's V8 heap, malloc arenas, the node binary";
+  return `RSS ${mb(m.rss)} = V8 heap ${mb(m.heap)} (in use ${mb(m.heapUsed)}) + external ${mb(m.external)} (ArrayBuffers ${mb(m.arrayBuffers)})${engine} + the rest (${rest}) ${mb(m.rss - m.heap - m.external - wasm)}`;
 };
 
 // RSS with the data loaded and nothing running: on the embedded engine most of it is PGlite's WASM heap.
