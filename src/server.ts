@@ -22,7 +22,7 @@ import { useMutationJit } from './plugins/mutation-jit.js';
 import { usePageAdmission } from './plugins/page-admission.js';
 import { renderLocalGraphiQL, serveGraphiQLAsset } from './graphiql.js';
 import { useServiceMetrics } from './observability/graphql.js';
-import { live, observeRequest, pathOf, ready, serveMetrics } from './observability/http.js';
+import { live, metricsEndpoint, observeRequest, pathOf, ready } from './observability/http.js';
 import { schema } from './schema/index.js';
 import { useDirectDelivery } from './realtime/direct-delivery.js';
 
@@ -125,6 +125,7 @@ export function createServer(deps: Deps): Server {
 
   // Set when stop() begins: readiness turns 503 so a load balancer sends nothing new.
   let draining = false;
+  const serveMetrics = metricsEndpoint(deps);
   const http = createHttpServer((req, res) => {
     const requestId = observeRequest(deps, req, res);
     const path = pathOf(req);
@@ -134,7 +135,7 @@ export function createServer(deps: Deps): Server {
     if (served) res.once('close', served);
     if (path === '/' || path === '/dashboard' || path === '/graphql') pageHeaders(res, path);
     if (path === '/health' || path === '/health/ready') return void ready(deps, res, draining);
-    if (path === '/metrics') return void serveMetrics(deps, req, res);
+    if (path === '/metrics') return void serveMetrics(req, res);
     if (req.url && serveGraphiQLAsset(req.url.split('?')[0]!, res)) return;
     if (req.method === 'GET' && serveDashboard(path, res)) return;
     if (serveExport(deps, req, res, path, requestId)) return;

@@ -81,26 +81,21 @@ export async function ready(deps: Deps, res: ServerResponse, draining: boolean):
   res.end(JSON.stringify({ status, ...checks }));
 }
 
-/** `/metrics`; with METRICS_TOKEN set, only for `Authorization: Bearer <METRICS_TOKEN>`. */
-/** The METRICS_TOKEN's matcher, its digest made once rather than on every scrape. */
-let metricsMatcher: { token: string; matches: (token: string) => boolean } | undefined;
-function metricsTokenMatcher(token: string) {
-  if (metricsMatcher?.token !== token) metricsMatcher = { token, matches: secretMatcher(token) };
-  return metricsMatcher.matches;
-}
-
-export async function serveMetrics(deps: Deps, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const expected = deps.env.METRICS_TOKEN;
-  if (expected) {
-    // Compared as the operator token is: in constant time, telling nothing of its length.
-    const given = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
-    if (!metricsTokenMatcher(expected)(given)) {
+/**
+ * The `/metrics` endpoint; with METRICS_TOKEN set, only for `Authorization: Bearer <METRICS_TOKEN>`,
+ * compared as the operator token is (in constant time, telling nothing of its length), its
+ * digest made once here rather than on every scrape.
+ */
+export function metricsEndpoint(deps: Pick<Deps, 'env' | 'metrics'>): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const allowed = deps.env.METRICS_TOKEN ? secretMatcher(deps.env.METRICS_TOKEN) : null;
+  return async (req, res) => {
+    if (allowed && !allowed(/^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '')) {
       res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' });
       return void res.end('Send "Authorization: Bearer <METRICS_TOKEN>"\n');
     }
-  }
-  const { registry } = deps.metrics;
-  const body = await registry.metrics();
-  res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });
-  res.end(body);
+    const { registry } = deps.metrics;
+    const body = await registry.metrics();
+    res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });
+    res.end(body);
+  };
 }
