@@ -156,9 +156,10 @@ const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
  */
 const describe = (m: Memory | undefined) => {
   if (!m) return 'no /metrics';
-  const wasm = Number.isNaN(m.wasm) ? 0 : m.wasm;
-  const engine = Number.isNaN(m.wasm) ? '' : ` + the engine thread's WASM memory ${mb(wasm)}`;
-  const rest = Number.isNaN(m.wasm) ? 'code, malloc arenas, the node binary' : "code, the engine thread's V8 heap, malloc arenas, the node binary";
+  const embedded = !Number.isNaN(m.wasm);
+  const wasm = embedded ? m.wasm : 0;
+  const engine = embedded ? ` + the engine thread's WASM memory ${mb(wasm)}` : '';
+  const rest = embedded ? "code, the engine thread's V8 heap, malloc arenas, the node binary" : 'code, malloc arenas, the node binary';
   return `RSS ${mb(m.rss)} = V8 heap ${mb(m.heap)} (in use ${mb(m.heapUsed)}) + external ${mb(m.external)} (ArrayBuffers ${mb(m.arrayBuffers)})${engine} + the rest (${rest}) ${mb(m.rss - m.heap - m.external - wasm)}`;
 };
 

@@ -41,23 +41,23 @@ export function serverEnvFromBench(): Record<string, string> {
   );
 }
 
-/** The image's ENV settings for the process (MALLOC_ARENA_MAX, …), but not where it listens: the bench picks that. */
-function imageEnv(): Record<string, string> {
-  const settings: Record<string, string> = {};
-  for (const [, line] of readFileSync(join(ROOT, 'Dockerfile'), 'utf8').matchAll(/^ENV (.+)$/gm)) {
+/**
+ * How the image runs the service, from the Dockerfile, so the build runs here exactly as the
+ * image runs it: the node arguments of its CMD (the last line), and its ENV settings for the
+ * process (MALLOC_ARENA_MAX, …) but not where it listens, which the bench picks.
+ */
+function imageRun(): { args: string[]; env: Record<string, string> } {
+  const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+  const cmd = /^CMD (\[.*\])\s*$/m.exec(dockerfile)?.[1];
+  if (!cmd) throw new Error('the Dockerfile has no CMD ["node", …] line');
+  const env: Record<string, string> = {};
+  for (const [, line] of dockerfile.matchAll(/^ENV (.+)$/gm)) {
     for (const pair of line!.trim().split(/\s+/)) {
       const [name, value] = pair.split('=', 2) as [string, string];
-      if (name !== 'PORT' && name !== 'HOST') settings[name] = value;
+      if (name !== 'PORT' && name !== 'HOST') env[name] = value;
     }
   }
-  return settings;
-}
-
-/** The node arguments of the image's CMD (the Dockerfile's last line), so the build runs here exactly as the image runs it. */
-function imageCommand(): string[] {
-  const cmd = /^CMD (\[.*\])\s*$/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))?.[1];
-  if (!cmd) throw new Error('the Dockerfile has no CMD ["node", …] line');
-  return (JSON.parse(cmd) as string[]).slice(1);
+  return { args: (JSON.parse(cmd) as string[]).slice(1), env };
 }
 
 /**
@@ -69,8 +69,8 @@ function imageCommand(): string[] {
  */
 export function startServer(env: Record<string, string>, extraNodeArgs: string[] = []): Promise<{ child: ChildProcess; url: string }> {
   const nodeArgs = [...extraNodeArgs, ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean)];
-  const dist = process.env.BENCH_SERVER_DIST === '1';
-  const entry = dist ? imageCommand() : ['--import', 'tsx', 'src/main.ts'];
+  const image = process.env.BENCH_SERVER_DIST === '1' ? imageRun() : null;
+  const entry = image ? image.args : ['--import', 'tsx', 'src/main.ts'];
   const child = spawn(process.execPath, [...nodeArgs, ...entry], {
     cwd: ROOT,
     env: {
@@ -83,7 +83,7 @@ export function startServer(env: Record<string, string>, extraNodeArgs: string[]
       RETENTION_CRON: 'off',
       REPORT_ROLLUP_CRON: 'off',
       ALERT_EVALUATION_CRON: 'off',
-      ...(dist ? imageEnv() : {}),
+      ...image?.env,
       ...env,
     },
     stdio: ['ignore', 'pipe', process.env.BENCH_SERVER_LOGS ? 'inherit' : 'ignore'],

@@ -187,6 +187,12 @@ type EngineOpened = { ready: true; memory: number } | { ready: false; error: Dat
 /** A database error's message and primitive properties (code, detail, constraint, …). */
 type DatabaseErrorFields = { message: string } & Record<string, string | number | boolean>;
 
+/** The error as the engine raised it: its message (after `prefix`) and its fields, the SQLSTATE `code` first of all. */
+function engineError(fields: DatabaseErrorFields, prefix = ''): Error {
+  const message = `${prefix}${fields.message}`;
+  return Object.assign(new Error(message), fields, { message });
+}
+
 interface Pending {
   resolve: (reply: { rows: unknown[]; affectedRows: number }) => void;
   reject: (error: Error) => void;
@@ -226,8 +232,7 @@ class EngineThread {
         worker.off('exit', exited);
         if (!opened.ready) {
           void worker.terminate();
-          const message = `the embedded engine did not open: ${opened.error.message}`;
-          reject(Object.assign(new Error(message), opened.error, { message }));
+          reject(engineError(opened.error, 'the embedded engine did not open: '));
           return;
         }
         const thread = new EngineThread(worker);
@@ -262,9 +267,8 @@ class EngineThread {
     this.#pending.delete(reply.id);
     if (this.#pending.size === 0) this.#worker.unref();
     if (reply.memory > 0) this.memoryBytes = reply.memory;
-    // The error as the engine raised it: the message and its fields (code first of all).
     if (reply.ok) pending.resolve(reply);
-    else pending.reject(Object.assign(new Error(reply.error.message), reply.error));
+    else pending.reject(engineError(reply.error));
   }
 
   /** The thread is gone (closed, or failed): what is in flight and everything after fails. */
