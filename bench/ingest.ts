@@ -13,7 +13,9 @@
  * database: it gets its own event loop and heap, as in production, so the load generator's
  * work (building and sending requests, timing them) does not run on the server's loop. The
  * raw arms' client runs in this process too, so both arms pay the same client-side cost.
- * The server's CPU time per point is printed as a diagnostic (from /proc).
+ * Each batch arm's CPU time per point is printed as a diagnostic (from /proc): the server's,
+ * the database backends' and this process's. On a small machine they share the cores, so an
+ * API arm's rate is bounded by their sum where COPY's is bounded by its backend's alone.
  *
  * Environment (all optional):
  *   BENCH_DATABASE_URL   server to create the throwaway database on (default postgres://postgres@127.0.0.1:5432/test)
@@ -181,31 +183,59 @@ interface RoundResult {
   p50?: number;
   p99?: number;
   cpuUsPerPoint?: number;
+  /** The database backends' CPU (this database's, on this machine) and this process's, per point. */
+  dbUsPerPoint?: number;
+  clientUsPerPoint?: number;
 }
 
-async function apiBatches(rows: Row[], serverPid: number | undefined): Promise<RoundResult> {
+/**
+ * Where the CPU of a timed arm goes: the server process, the database's backends serving the
+ * bench's database (read from /proc, so only where the database runs on this machine; `-`
+ * elsewhere) and this process (the load generator). On a machine of 2 cores the three share
+ * them, so an arm's rate is bounded by their sum, where COPY's costs only the backend's.
+ */
+interface Meter {
+  server?: number;
+  /** The bench database's backend pids (but the asking connection's); none before the owner connects. */
+  backends?: () => Promise<number[]>;
+}
+
+async function metered(points: number, meter: Meter, run: () => Promise<void>): Promise<RoundResult> {
+  const backends0 = new Map((await (meter.backends?.() ?? [])).map((pid) => [pid, cpuSeconds(pid)]));
+  const client0 = process.cpuUsage();
+  const server0 = cpuSeconds(meter.server);
+  const t0 = performance.now();
+  await run();
+  const seconds = (performance.now() - t0) / 1000;
+  const server = cpuSeconds(meter.server) - server0;
+  const client = process.cpuUsage(client0);
+  // A backend that started during the run counts from zero; one that ended during it is lost (the server's pool keeps its connections).
+  const db = meter.backends ? (await meter.backends()).reduce((sum, pid) => sum + cpuSeconds(pid) - (backends0.get(pid) ?? 0), 0) : NaN;
+  const per = (cpuSeconds: number) => (cpuSeconds * 1e6) / points;
+  return { rate: points / seconds, cpuUsPerPoint: per(server), dbUsPerPoint: per(db), clientUsPerPoint: per((client.user + client.system) / 1e6) };
+}
+
+async function apiBatches(rows: Row[], meter: Meter): Promise<RoundResult> {
   const bodies: string[] = [];
   for (let i = 0; i < rows.length; i += BATCH) {
     bodies.push(JSON.stringify({ query: RECORD_METRICS, variables: { m: rows.slice(i, i + BATCH).map(item) } }));
   }
   let next = 0;
-  const cpu0 = cpuSeconds(serverPid);
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: BATCH_CLIENTS }, async () => {
-      while (next < bodies.length) {
-        const body = bodies[next++]!;
-        const answer = JSON.parse(await post(body)) as { data?: { recordMetrics: { accepted: number; failed: unknown[] } }; errors?: unknown };
-        const payload = answer.data?.recordMetrics;
-        if (!payload || payload.accepted !== BATCH || payload.failed.length) throw new Error(`batch not fully accepted: ${JSON.stringify(answer).slice(0, 500)}`);
-      }
-    }),
-  );
-  const seconds = (performance.now() - t0) / 1000;
-  return { rate: rows.length / seconds, cpuUsPerPoint: ((cpuSeconds(serverPid) - cpu0) * 1e6) / rows.length };
+  return metered(rows.length, meter, async () => {
+    await Promise.all(
+      Array.from({ length: BATCH_CLIENTS }, async () => {
+        while (next < bodies.length) {
+          const body = bodies[next++]!;
+          const answer = JSON.parse(await post(body)) as { data?: { recordMetrics: { accepted: number; failed: unknown[] } }; errors?: unknown };
+          const payload = answer.data?.recordMetrics;
+          if (!payload || payload.accepted !== BATCH || payload.failed.length) throw new Error(`batch not fully accepted: ${JSON.stringify(answer).slice(0, 500)}`);
+        }
+      }),
+    );
+  });
 }
 
-async function copyBatches(databaseUrl: string, tenantId: string, rows: Row[]): Promise<RoundResult> {
+async function copyBatches(databaseUrl: string, tenantId: string, rows: Row[], meter: Meter = {}): Promise<RoundResult> {
   const per = Math.ceil(rows.length / COPY_STREAMS);
   const texts: string[] = [];
   for (let s = 0; s < COPY_STREAMS; s++) {
@@ -224,13 +254,14 @@ async function copyBatches(databaseUrl: string, tenantId: string, rows: Row[]): 
     }),
   );
   try {
-    const t0 = performance.now();
-    await Promise.all(
-      clients.map((client, s) =>
-        pipeline(Readable.from([texts[s]!]), client.query(copyFrom('copy points (tenant_id, series_id, time, value, id) from stdin'))),
-      ),
-    );
-    return { rate: rows.length / ((performance.now() - t0) / 1000) };
+    // Connected before the clock starts, so their backends are metered; the server's (idle meanwhile) add nothing.
+    return await metered(rows.length, { backends: meter.backends }, async () => {
+      await Promise.all(
+        clients.map((client, s) =>
+          pipeline(Readable.from([texts[s]!]), client.query(copyFrom('copy points (tenant_id, series_id, time, value, id) from stdin'))),
+        ),
+      );
+    });
   } finally {
     await Promise.all(clients.map((c) => c.end()));
   }
@@ -333,11 +364,15 @@ async function main() {
     apiKey = created.createTenant.adminKey.key;
 
     // Warm-up: every series created through the API (its cache filled), the JIT warmed; then the series ids for the raw arms.
-    for (let w = 0; w < 3; w++) await apiBatches(makeRows(SERIES.length * 5), pid);
+    for (let w = 0; w < 3; w++) await apiBatches(makeRows(SERIES.length * 5), { server: pid });
     const owner = new pg.Client({ connectionString: databaseUrl });
     // Dropping the database after a failure ends this connection: that must not hide the failure.
     owner.on('error', () => {});
     await owner.connect();
+    const meter: Meter = {
+      server: pid,
+      backends: async () => (await owner.query<{ pid: number }>('select pid from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [dbName])).rows.map((r) => r.pid),
+    };
     const { rows: ids } = await owner.query<{ id: string; name: string; tags: Record<string, string> }>(
       'select s.id, m.name, s.tags from series s join metrics m on m.id = s.metric_id',
     );
@@ -354,7 +389,7 @@ async function main() {
 
     const results: Record<string, RoundResult[]> = { api: [], copy: [], apiSingle: [], rawSingle: [], ...Object.fromEntries(PROTOCOLS.map((arm) => [arm, []])) };
     const log = (label: string, r: RoundResult) =>
-      console.log(`  ${label.padEnd(24)} ${pad(fmt(r.rate), 8)}/s${r.p50 !== undefined ? `  p50 ${fmt(r.p50, 2)} ms  p99 ${fmt(r.p99, 2)} ms` : ''}${r.cpuUsPerPoint !== undefined ? `  server cpu ${fmt(r.cpuUsPerPoint, 1)} µs/point` : ''}`);
+      console.log(`  ${label.padEnd(24)} ${pad(fmt(r.rate), 8)}/s${r.p50 !== undefined ? `  p50 ${fmt(r.p50, 2)} ms  p99 ${fmt(r.p99, 2)} ms` : ''}${r.cpuUsPerPoint !== undefined ? `  server cpu ${fmt(r.cpuUsPerPoint, 1)} µs/point` : ''}${r.dbUsPerPoint !== undefined ? `  database ${fmt(r.dbUsPerPoint, 1)}  bench client ${fmt(r.clientUsPerPoint, 1)}` : ''}`);
 
     if (ONLY !== 'single' && ONLY !== 'floor') {
       console.log(`\n1. batches: ${ROUNDS} × ${POINTS_PER_ROUND} points per arm; API ${BATCH_CLIENTS} clients × ${BATCH}-item recordMetrics, COPY ${COPY_STREAMS} stream(s)${PROTOCOLS.length ? `, ${PROTOCOLS.join(', ')} ${BATCH_CLIENTS} clients × ${BATCH} points a request` : ''}`);
@@ -366,19 +401,16 @@ async function main() {
         for (const arm of arms) {
           if (arm !== 'api' && arm !== 'copy') {
             const bodies = protocolBodies(arm, protocolPoints(POINTS_PER_ROUND), BATCH, BATCH_CLIENTS);
-            const cpu0 = cpuSeconds(pid);
-            const t0 = performance.now();
-            await sendBodies(baseUrl, apiKey, arm, bodies, agent);
-            const r = { rate: POINTS_PER_ROUND / ((performance.now() - t0) / 1000), cpuUsPerPoint: ((cpuSeconds(pid) - cpu0) * 1e6) / POINTS_PER_ROUND };
+            const r = await metered(POINTS_PER_ROUND, meter, () => sendBodies(baseUrl, apiKey, arm, bodies, agent));
             results[arm]!.push(r);
             log(`round ${round + 1} ${arm}`, r);
           } else if (arm === 'api') {
-            const r = await apiBatches(rows, pid);
+            const r = await apiBatches(rows, meter);
             results.api!.push(r);
             log(`round ${round + 1} API recordMetrics`, r);
           } else {
             // Same series, times and values; fresh ids (the API arm's are made by the server).
-            const r = await copyBatches(databaseUrl, tenantId, rows.map((x) => ({ ...x, id: randomUUID() })));
+            const r = await copyBatches(databaseUrl, tenantId, rows.map((x) => ({ ...x, id: randomUUID() })), meter);
             results.copy!.push(r);
             log(`round ${round + 1} raw COPY`, r);
           }
@@ -433,11 +465,14 @@ async function main() {
     if (results.api!.length) {
       const ratio = m('api', 'rate') / m('copy', 'rate');
       lines.push(['batch points/s (recordMetrics vs COPY)', fmt(m('api', 'rate')), fmt(m('copy', 'rate')), fmt(ratio, 2), '≥ 0.60 (stretch 0.75)', `${verdict(ratio >= 0.6)}${ratio >= 0.75 ? ' +stretch' : ''}`]);
-      lines.push(['  server CPU µs/point (API arm)', fmt(m('api', 'cpuUsPerPoint'), 1), '', '', '', '']);
+      // Where each arm's CPU went (medians of rounds): the server's, the database's backends', the bench's own.
+      const cpu = (arm: string) => [m(arm, 'cpuUsPerPoint'), m(arm, 'dbUsPerPoint'), m(arm, 'clientUsPerPoint')].map((x) => fmt(x, 1)).join(' + ');
+      const copyCpu = `- + ${fmt(m('copy', 'dbUsPerPoint'), 1)} + ${fmt(m('copy', 'clientUsPerPoint'), 1)}`;
+      lines.push(['  CPU µs/point: server + database + bench', cpu('api'), copyCpu, '', '', '']);
       for (const arm of PROTOCOLS) {
         const r = m(arm, 'rate') / m('copy', 'rate');
         lines.push([`batch points/s (${arm} vs COPY)`, fmt(m(arm, 'rate')), fmt(m('copy', 'rate')), fmt(r, 2), '≥ 0.60', verdict(r >= 0.6)]);
-        lines.push([`  server CPU µs/point (${arm})`, fmt(m(arm, 'cpuUsPerPoint'), 1), '', '', '', '']);
+        lines.push(['  CPU µs/point: server + database + bench', cpu(arm), copyCpu, '', '', '']);
       }
     }
     if (results.apiSingle!.length) {
@@ -502,7 +537,7 @@ async function latePoints() {
         s.from = Math.min(s.from, Date.parse(row.time));
         s.to = Math.max(s.to, Date.parse(row.time));
       }
-      return apiBatches(rows, server!.pid);
+      return apiBatches(rows, { server: server!.pid });
     };
     for (const arm of arms) await send(arm, lateRows(SERIES.length * 5, LATE_AGES[arm], -1));
 
