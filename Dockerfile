@@ -33,10 +33,10 @@ ENV MALLOC_ARENA_MAX=2
 ENV MALLOC_TRIM_THRESHOLD_=131072
 EXPOSE 4000
 USER node
-# V8 grows its heap by at most 20 % over what a full collection kept (#16): by default it lets
-# garbage reach several times the live heap first, and under the widest pages the limits allow
-# that took the service past 512 MB (576 MB) while under 100 MB of it was live. This is not a
-# hard cap: a request whose answer is large still gets the memory (a cap would end the process).
+# How far V8 grows its heap past what a full collection kept is chosen at start by engine
+# (src/ops/heap.ts): 20 % on the embedded engine, whose process must also hold the engine's
+# memory (#16), and V8's own growth on PostgreSQL, where 20 % cost a third more CPU per
+# ingested point (#13). Not a hard cap either way: a cap would end the process.
 # One V8 worker thread (--v8-pool-size=1, default 4): the embedded engine's WebAssembly is
 # compiled on those threads at start-up, and each kept what it had compiled with in a malloc
 # arena of its own, never given back: an idle service took 432-459 MB with four and 330-334 MB
@@ -47,4 +47,4 @@ USER node
 # dense 200 000-cell answer held 55 MB reachable while /metrics said 110-128 MB in use).
 # bench:abuse on the embedded engine peaked at 512-525 MB with 16 and 464 MB with 8 (#16);
 # scavenges are more frequent, at a cost bench:ingest did not tell apart from its noise.
-CMD ["node", "--heap-growing-percent=20", "--max-semi-space-size=8", "--v8-pool-size=1", "dist/main.js"]
+CMD ["node", "--max-semi-space-size=8", "--v8-pool-size=1", "dist/main.js"]

@@ -10,6 +10,7 @@ import { createServer } from './server.js';
 import { isPortInUse, portInUseMessage, portTaken, startupProgress } from './startup.js';
 import { createTenant } from './db/tenants.js';
 import type { Db } from './db/connect.js';
+import { tuneHeapGrowth } from './ops/heap.js';
 
 let env: Env;
 try {
@@ -28,6 +29,8 @@ const say = (line: string) => process.stdout.write(`${line}\n`);
 say(`Metrograph is starting${env.DATABASE_URL ? '' : ' (the embedded database takes about 20 s to open; the first start also creates it)'}`);
 const progress = startupProgress(say);
 const deps = await openDeps(env, log, { progress: progress.step });
+const heapGrowth = tuneHeapGrowth(deps.db.kind);
+if (heapGrowth !== null) log.info({ heapGrowingPercent: heapGrowth }, 'V8 heap growth set for the embedded engine (src/ops/heap.ts)');
 const devKey = deps.db.kind === 'embedded' && env.BOOTSTRAP_DEV_TENANT ? await bootstrapDevTenant(deps.db, log) : null;
 const server = createServer(deps);
 progress.step(`listening on ${env.HOST}:${env.PORT}`);

@@ -106,7 +106,7 @@ describe('Dockerfile', () => {
     expect(runtime).toContain('COPY --from=build /app/dist ./dist');
     expect(runtime).toContain('COPY migrations ./migrations');
     expect(runtime).toContain('COPY proto ./proto');
-    expect(runtime.at(-1)).toBe('CMD ["node", "--heap-growing-percent=20", "--max-semi-space-size=8", "--v8-pool-size=1", "dist/main.js"]');
+    expect(runtime.at(-1)).toBe('CMD ["node", "--max-semi-space-size=8", "--v8-pool-size=1", "dist/main.js"]');
     // The embedded engine's thread would otherwise add malloc arenas that keep what they freed.
     expect(runtime).toContain('ENV MALLOC_ARENA_MAX=2');
     // A fixed trim threshold: freed memory goes back to the system instead of staying in the arenas.
@@ -123,7 +123,7 @@ describe('Dockerfile', () => {
     // One process: the tsx CLI would run the service as its child and stay beside it (~70 MB more RSS, signals relayed).
     expect(pkg.scripts.start).toBe('node --import tsx src/main.ts');
     expect(pkg.scripts.build).toMatch(/^tsc -p tsconfig.build.json/);
-    expect(pkg.scripts['start:dist']).toBe('MALLOC_ARENA_MAX=2 MALLOC_TRIM_THRESHOLD_=131072 node --heap-growing-percent=20 --max-semi-space-size=8 --v8-pool-size=1 dist/main.js');
+    expect(pkg.scripts['start:dist']).toBe('MALLOC_ARENA_MAX=2 MALLOC_TRIM_THRESHOLD_=131072 node --max-semi-space-size=8 --v8-pool-size=1 dist/main.js');
     // tsc emits only TypeScript: the embedded engine's thread (plain JavaScript, started from
     // its file) is copied beside dist/db/embedded.js, which starts it.
     expect(pkg.scripts.build).toContain("fs.cpSync('src/db/embedded-thread.js', 'dist/db/embedded-thread.js')");

@@ -1,0 +1,52 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, test } from 'vitest';
+import { EMBEDDED_HEAP_GROWING_PERCENT, tuneHeapGrowth } from '../src/ops/heap.js';
+
+const run = promisify(execFile);
+const heapModule = fileURLToPath(new URL('../src/ops/heap.ts', import.meta.url));
+
+/**
+ * A child process that applies the engine's heap growth, then keeps 200 000 objects live while
+ * it churns through 300 arrays of 20 000 more (five alive at a time), and reports its full
+ * collections. `--predictable` makes V8's collector single-threaded and deterministic, so the
+ * counts do not depend on the machine's speed.
+ */
+async function fullCollections(engine: 'embedded' | 'postgres'): Promise<{ set: number | null; majors: number }> {
+  const script = `
+    import { PerformanceObserver, constants } from 'node:perf_hooks';
+    import { tuneHeapGrowth } from ${JSON.stringify(heapModule)};
+    const set = tuneHeapGrowth(${JSON.stringify(engine)});
+    let majors = 0;
+    const observer = new PerformanceObserver((list) => { for (const e of list.getEntries()) if (e.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majors++; });
+    observer.observe({ entryTypes: ['gc'] });
+    const live = [];
+    for (let i = 0; i < 200000; i++) live.push({ i, s: 'x' + i });
+    const recent = [];
+    for (let r = 0; r < 300; r++) {
+      const a = [];
+      for (let i = 0; i < 20000; i++) a.push({ r, i, s: 'y' + i });
+      recent.push(a);
+      if (recent.length > 5) recent.shift();
+    }
+    setTimeout(() => console.log(JSON.stringify({ set, majors, live: live.length })), 50);`;
+  const { stdout } = await run(process.execPath, ['--predictable', '--import', 'tsx', '--input-type=module', '-e', script], { timeout: 60_000 });
+  return JSON.parse(stdout) as { set: number | null; majors: number };
+}
+
+describe('V8 heap growth by engine (src/ops/heap.ts)', () => {
+  test('the embedded engine sets it at run time and V8 collects more often; PostgreSQL keeps V8 own growth', async () => {
+    const [embedded, postgres] = await Promise.all([fullCollections('embedded'), fullCollections('postgres')]);
+    expect(embedded.set).toBe(EMBEDDED_HEAP_GROWING_PERCENT);
+    expect(postgres.set).toBeNull();
+    // Set after start, it still takes effect: the same allocations need more full collections.
+    expect(embedded.majors).toBeGreaterThan(postgres.majors);
+  });
+
+  test('a --heap-growing-percent on the command line wins', () => {
+    expect(tuneHeapGrowth('embedded', ['--heap-growing-percent=50'])).toBeNull();
+    expect(tuneHeapGrowth('embedded', ['--heap_growing_percent=50'])).toBeNull();
+    expect(tuneHeapGrowth('postgres', [])).toBeNull();
+  });
+});
