@@ -35,8 +35,8 @@ EXPOSE 4000
 USER node
 # How far V8 grows its heap past what a full collection kept is chosen at start by engine
 # (src/ops/heap.ts): 20 % on the embedded engine, whose process must also hold the engine's
-# memory (#16), and V8's own growth on PostgreSQL, where 20 % cost a third more CPU per
-# ingested point (#13). Not a hard cap either way: a cap would end the process.
+# memory (#16), and 50 % on PostgreSQL, where 20 % cost ingestion half again as much CPU per
+# point (#13). Not a hard cap either way: a cap would end the process.
 # One V8 worker thread (--v8-pool-size=1, default 4): the embedded engine's WebAssembly is
 # compiled on those threads at start-up, and each kept what it had compiled with in a malloc
 # arena of its own, never given back: an idle service took 432-459 MB with four and 330-334 MB

@@ -30,7 +30,7 @@ say(`Metrograph is starting${env.DATABASE_URL ? '' : ' (the embedded database ta
 const progress = startupProgress(say);
 const deps = await openDeps(env, log, { progress: progress.step });
 const heapGrowth = tuneHeapGrowth(deps.db.kind);
-if (heapGrowth !== null) log.info({ heapGrowingPercent: heapGrowth }, 'V8 heap growth set for the embedded engine (src/ops/heap.ts)');
+if (heapGrowth !== null) log.info({ heapGrowingPercent: heapGrowth }, 'V8 heap growth set for the engine (src/ops/heap.ts)');
 const devKey = deps.db.kind === 'embedded' && env.BOOTSTRAP_DEV_TENANT ? await bootstrapDevTenant(deps.db, log) : null;
 const server = createServer(deps);
 progress.step(`listening on ${env.HOST}:${env.PORT}`);
