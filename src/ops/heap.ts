@@ -5,7 +5,7 @@
  *
  * | bench:abuse peak RSS / bench:ingest server CPU per point | 20 % | 50 % | V8's own |
  * | --- | --- | --- | --- |
- * | embedded engine, peak RSS | 420–441 MB | – | 696 MB |
+ * | embedded engine, peak RSS | 427–441 MB | – | 696 MB |
  * | PostgreSQL, peak RSS | 203 MB | 231 MB | 439–452 MB |
  * | PostgreSQL, server CPU per point (GraphQL / OTLP) | 17–19 / 18–22 µs | +15–20 % over V8's | 9–13 / 11–13 µs |
  *
