@@ -196,18 +196,36 @@ describe.each(ENGINES)('tenant isolation on %s', (engine) => {
       expect(owned.rows).toEqual([{ points: 2, ids: 2 }]);
     });
 
-    test("cannot insert a point for A: the view's check option refuses it", async () => {
+    const point = (tenantId: string, seriesId: number) => ({ tenant_id: tenantId, series_id: seriesId, time: '2026-01-01T00:00:05Z', value: 666, id: randomUUID() });
+
+    test("cannot insert a point for A: the write view's check option refuses it", async () => {
       const seriesId = await aSeriesId();
-      await expect(
-        asB((trx) => trx.insertInto('tenant_points').values({ tenant_id: a.tenantId, series_id: seriesId, time: '2026-01-01T00:00:05Z', value: 666, id: randomUUID() }).execute()),
-      ).rejects.toThrow('new row violates check option for view "tenant_points"');
+      await expect(asB((trx) => trx.insertInto('tenant_point_writes').values(point(a.tenantId, seriesId)).execute())).rejects.toThrow(
+        'new row violates check option for view "tenant_point_writes"',
+      );
     });
 
-    test("cannot hang its own point on A's series: the foreign key refuses it", async () => {
+    test("cannot hang its own point on A's series, or on a series that does not exist: the check option refuses both", async () => {
       const seriesId = await aSeriesId();
-      await expect(
-        asB((trx) => trx.insertInto('tenant_points').values({ tenant_id: b.tenantId, series_id: seriesId, time: '2026-01-01T00:00:05Z', value: 666, id: randomUUID() }).execute()),
-      ).rejects.toThrow(/violates foreign key constraint/);
+      const ownSeriesId = (await db.selectFrom('series').select('id').where('tenant_id', '=', b.tenantId).executeTakeFirstOrThrow()).id;
+      for (const id of [seriesId, 2 ** 40]) {
+        const refused = asB((trx) => trx.insertInto('tenant_point_writes').values(point(b.tenantId, id)).execute());
+        await expect(refused).rejects.toThrow('new row violates check option for view "tenant_point_writes"');
+        await expect(refused).rejects.toMatchObject({ code: '44000' });
+      }
+      // The same insert on its own series is taken: the check refused the series, not the row.
+      await asB((trx) => trx.insertInto('tenant_point_writes').values(point(b.tenantId, ownSeriesId)).execute());
+      const owned = await sql<{ points: number }>`select count(*)::int as points from points where series_id = ${seriesId} and tenant_id = ${b.tenantId}`.execute(db);
+      expect(owned.rows).toEqual([{ points: 0 }]);
+    });
+
+    test('cannot write through the read view, nor read through the write view', async () => {
+      const seriesId = await aSeriesId();
+      const { tenant_id, series_id, time, value, id } = point(b.tenantId, seriesId);
+      await expect(asB((trx) => sql`insert into tenant_points (tenant_id, series_id, time, value, id) values (${tenant_id}, ${series_id}, ${time}, ${value}, ${id})`.execute(trx))).rejects.toThrow(
+        'permission denied for view tenant_points',
+      );
+      await expect(asB((trx) => sql`select * from tenant_point_writes`.execute(trx))).rejects.toThrow('permission denied for view tenant_point_writes');
     });
 
     test.each([
@@ -220,8 +238,10 @@ describe.each(ENGINES)('tenant isolation on %s', (engine) => {
     });
 
     test("cannot change or delete points, even its own", async () => {
-      await expect(asB((trx) => trx.updateTable('tenant_points').set({ value: 0 }).execute())).rejects.toThrow('permission denied for view tenant_points');
-      await expect(asB((trx) => trx.deleteFrom('tenant_points').execute())).rejects.toThrow('permission denied for view tenant_points');
+      for (const view of ['tenant_points', 'tenant_point_writes']) {
+        await expect(asB((trx) => sql`update ${sql.table(view)} set value = 0`.execute(trx))).rejects.toThrow(`permission denied for view ${view}`);
+        await expect(asB((trx) => sql`delete from ${sql.table(view)}`.execute(trx))).rejects.toThrow(`permission denied for view ${view}`);
+      }
     });
 
     test('is refused the points table itself', async () => {

@@ -283,7 +283,7 @@ describe.each(ENGINES)('OTLP/HTTP metrics (%s)', (engine) => {
     const original = pg.Client.prototype.query;
     pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
       const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string })?.text;
-      if (text && /tenant_points|point_ids|cumulative_state|audit_log/.test(text)) sent.push(text);
+      if (text && /tenant_point_writes|point_ids|cumulative_state|audit_log/.test(text)) sent.push(text);
       return (original as (...a: unknown[]) => unknown).apply(this, args);
     } as typeof original;
     try {
@@ -292,7 +292,7 @@ describe.each(ENGINES)('OTLP/HTTP metrics (%s)', (engine) => {
       pg.Client.prototype.query = original;
     }
     expect(sent).toHaveLength(1);
-    for (const table of ['point_ids', 'tenant_points', 'cumulative_state', 'audit_log']) expect(sent[0]).toContain(table);
+    for (const table of ['point_ids', 'tenant_point_writes', 'cumulative_state', 'audit_log']) expect(sent[0]).toContain(table);
     expect((await storedRows(app, tenant.tenantId, 'oneshot.total')).map((r) => r.value)).toEqual([2, 4]);
     expect(figures(await storedRows(app, tenant.tenantId, 'oneshot.latency'))).toMatchObject({ count: 9, sum: 90 });
   });

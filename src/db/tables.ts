@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+import type { ColumnType, Generated, Insertable, Selectable, SelectType } from 'kysely';
 
 /**
  * The one description of our tables and views for TypeScript. Row types are derived from it
@@ -16,10 +16,15 @@ export interface Database extends AggregateViews {
   metrics: MetricsTable;
   series: SeriesTable;
   point_ids: PointIdsTable;
-  /** The points hypertable: the owner's only (retention, purge); requests use tenant_points. */
+  /** The points hypertable: the owner's only (retention, purge); requests use the two views below. */
   points: PointsTable;
-  /** The application role's only way to the points hypertable: filtered by the transaction's tenant. */
-  tenant_points: PointsTable;
+  /** The application role's way to read the points hypertable: filtered by the transaction's tenant. */
+  tenant_points: View<PointsTable>;
+  /**
+   * Its only way to write points (insert only): the check option refuses a row of another
+   * tenant or on a series not the tenant's (migrations/0092_point_writes_view.sql).
+   */
+  tenant_point_writes: PointsTable;
   service_state: ServiceStateTable;
   metrograph_migrations: MigrationsTable;
   // Scheduled and requested jobs (migrations/0010).
@@ -399,7 +404,7 @@ export interface SeriesGroupsTable {
 // Aggregate levels (migrations/0052, 0076), TimescaleDB only.
 
 /** A view: selectable, never inserted into or updated. */
-type View<T> = { [K in keyof T]: ColumnType<T[K], never, never> };
+type View<T> = { [K in keyof T]: ColumnType<SelectType<T[K]>, never, never> };
 
 /** The widths of the series levels and of the tag-group levels (src/query/plan.ts LEVELS, GROUP_LEVELS). */
 export type SeriesLevel = '1m' | '5m' | '1h' | '1d';

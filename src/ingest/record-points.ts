@@ -252,7 +252,7 @@ async function insertPoints(
   const values = arrayLiteral(rows.map((r) => r.value));
   if (!rows.some((r) => r.client)) {
     await sql`
-      insert into tenant_points (tenant_id, series_id, time, value, id)
+      insert into tenant_point_writes (tenant_id, series_id, time, value, id)
       select current_tenant_id(), series_id, to_timestamp(time / 1000.0), value, id
       from unnest(${ids}::uuid[], ${seriesIds}::bigint[], ${times}::float8[], ${values}::float8[]) as input (id, series_id, time, value)`.execute(trx);
     return new Set();
@@ -268,7 +268,7 @@ async function insertPoints(
       on conflict do nothing
       returning id
     ), stored as (
-      insert into tenant_points (tenant_id, series_id, time, value, id)
+      insert into tenant_point_writes (tenant_id, series_id, time, value, id)
       select current_tenant_id(), series_id, to_timestamp(time / 1000.0), value, id from input
       where not client or id in (select id from claimed)
     )
@@ -289,7 +289,7 @@ function nullableLiteral(values: ReadonlyArray<number | null | undefined>): stri
 async function insertDistributionPoints(trx: TenantTx, rows: Array<{ id: string; seriesId: number; time: Date; item: RecordItem; client: boolean }>): Promise<Set<string>> {
   if (rows.some((r) => r.client)) throw new Error('insertDistributionPoints: client ids are not supported with distribution rows');
   await sql`
-    insert into tenant_points (tenant_id, series_id, time, value, id, weight, sum_adjust, min_value, max_value)
+    insert into tenant_point_writes (tenant_id, series_id, time, value, id, weight, sum_adjust, min_value, max_value)
     select current_tenant_id(), series_id, to_timestamp(time / 1000.0), value, id, weight, sum_adjust, min_value, max_value
     from unnest(
       ${arrayLiteral(rows.map((r) => r.id))}::uuid[], ${arrayLiteral(rows.map((r) => r.seriesId))}::bigint[],
@@ -446,7 +446,7 @@ class Columns {
  * the recorder takes its general path, which answers it as a resend), the points, the
  * cumulative states (a compare-and-set, src/ingest/cumulative.ts), the late points' ranges,
  * the audit rows. Sent as one simple query, it runs as one transaction as the application
- * role, through tenant_points and under the policies, like withTenant, and has committed when
+ * role, through tenant_point_writes and under the policies, like withTenant, and has committed when
  * the query returns: one round trip instead of five to twelve.
  *
  * Nothing is sent as a parameter, so every value is made safe here: point ids from randomUUID
@@ -468,12 +468,12 @@ function writeScript(tenantId: string, points: readonly StoredPoint[], items: re
     else plain.add(points[i]!, null);
   }
   if (plain.ids.length > 0) {
-    statements.push(`insert into tenant_points (tenant_id, series_id, time, value, id)
+    statements.push(`insert into tenant_point_writes (tenant_id, series_id, time, value, id)
 select current_tenant_id(), series_id, ${plain.time()}, value, id
 from unnest(${plain.sql()}) as input (series_id, time, value, id)`);
   }
   if (distribution.ids.length > 0) {
-    statements.push(`insert into tenant_points (tenant_id, series_id, time, value, id, weight, sum_adjust, min_value, max_value)
+    statements.push(`insert into tenant_point_writes (tenant_id, series_id, time, value, id, weight, sum_adjust, min_value, max_value)
 select current_tenant_id(), series_id, ${distribution.time()}, value, id, weight, sum_adjust, min_value, max_value
 from unnest(${distribution.sql()}) as input (series_id, time, value, id, weight, sum_adjust, min_value, max_value)`);
   }
@@ -586,7 +586,7 @@ interface Pending {
 /** Errors after which a write is tried again on the general path (nothing of it committed). */
 const RETRY_CODES = new Set([
   '23505', // unique_violation: a request claimed before, or a cumulative state inserted meanwhile
-  '23503', // foreign_key_violation: a cached series id purged meanwhile
+  '44000', // with_check_option_violation: a cached series id no longer the tenant's (migrations/0092)
   '40001', // serialization_failure: a cumulative state moved meanwhile (migrations/0085)
   '40P01', // deadlock_detected
 ]);
@@ -800,7 +800,7 @@ export function createRecorder(options: RecorderOptions): Recorder {
         // Nothing of the script committed; what the caches said may be stale: ask the database.
         forgetStates(tenantId);
         if (!retryable(error)) throw error;
-        if ((error as { code?: string }).code === '23503') forget(tenantId);
+        if ((error as { code?: string }).code === '44000') forget(tenantId);
       }
     }
     if (!outcomes) {
