@@ -45,6 +45,7 @@ USER node
 # A young generation of 8 MB semi-spaces instead of 16 (--max-semi-space-size=8): under the
 # widest pages most of the heap in use was garbage not yet collected (a heap snapshot during a
 # dense 200 000-cell answer held 55 MB reachable while /metrics said 110-128 MB in use).
-# bench:abuse on the embedded engine peaked at 512-525 MB with 16 and 464 MB with 8 (#16);
-# scavenges are more frequent, at a cost bench:ingest did not tell apart from its noise.
+# bench:abuse on the embedded engine peaked at 512-525 MB with 16 and 464 MB with 8 (#16).
+# Scavenges are more frequent: with a database server, where memory is not that tight,
+# docker-compose.yml runs this CMD with 32 (README, production settings).
 CMD ["node", "--max-semi-space-size=8", "--v8-pool-size=1", "dist/main.js"]

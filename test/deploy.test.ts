@@ -17,6 +17,7 @@ interface Service {
   healthcheck?: { test: string[] };
   stop_grace_period?: string;
   init?: boolean;
+  command?: string[];
 }
 
 const root = new URL('../', import.meta.url);
@@ -88,6 +89,13 @@ describe('docker-compose.yml', () => {
     const grace = /^(\d+)s$/.exec(api.stop_grace_period ?? '');
     expect(Number(grace?.[1]) * 1000).toBeGreaterThan(parsed.SHUTDOWN_TIMEOUT_MS);
     expect(api.init).toBe(true);
+  });
+
+  test("runs the image's CMD with 32 MB semi-spaces, as README advises with a database server, and nothing else changed", async () => {
+    const cmd = JSON.parse(/^CMD (\[.*\])\s*$/m.exec(await read('Dockerfile'))![1]!) as string[];
+    expect(api.command).toEqual(cmd.map((arg) => (arg === '--max-semi-space-size=8' ? '--max-semi-space-size=32' : arg)));
+    expect(api.command).not.toEqual(cmd);
+    expect(env.DATABASE_URL).toMatch(/^postgres:\/\//);
   });
 });
 
