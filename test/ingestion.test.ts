@@ -176,4 +176,25 @@ describe.each(ENGINES)('ingestion on %s', (engine) => {
       expect(await app.gql(Metrics, { prefix: 'cpu' }, key)).toEqual({ data: { metrics: [] } });
     });
   });
+
+  test('a series gone from the database while its id is cached: the write is refused by the write view and taken again, stored on a new series', async () => {
+    const { tenantId, adminKey } = await app.createTenant();
+    const point = (value: number): MetricInput => ({ name: 'restored.gauge', value, type: 'GAUGE', tags: { host: 'a' }, timestamp: `2026-01-01T00:00:0${value}.000Z` });
+    expect((await app.gql(RecordMetrics, { metrics: [point(1)] }, adminKey)).data?.recordMetrics).toMatchObject({ accepted: 1, failed: [] });
+    // The series goes behind the service's back (as a restore from an earlier backup would
+    // have it), while the service keeps its id cached for the one-round-trip write.
+    const owner = app.server.deps.db.kysely;
+    const gone = await owner.selectFrom('series').select('id').where('tenant_id', '=', tenantId).executeTakeFirstOrThrow();
+    await owner.deleteFrom('points').where('series_id', '=', gone.id).execute();
+    await owner.deleteFrom('series').where('id', '=', gone.id).execute();
+
+    const again = await app.gql(RecordMetrics, { metrics: [point(2)] }, adminKey);
+    expect(again.errors).toBeUndefined();
+    expect(again.data?.recordMetrics).toMatchObject({ accepted: 1, failed: [] });
+    const series = await owner.selectFrom('series').select(['id', 'tags']).where('tenant_id', '=', tenantId).execute();
+    expect(series).toEqual([{ id: expect.any(Number), tags: { host: 'a' } }]);
+    expect(series[0]!.id).not.toBe(gone.id);
+    const points = await app.gql(MetricPoints, { input: { metric: 'restored.gauge' } }, adminKey);
+    expect(points.data?.metricPoints.points.map((p) => [p.value, p.timestamp])).toEqual([[2, '2026-01-01T00:00:02.000Z']]);
+  });
 });
