@@ -16,6 +16,9 @@
  * Each batch arm's CPU time per point is printed as a diagnostic (from /proc): the server's,
  * the database backends' and this process's. On a small machine they share the cores, so an
  * API arm's rate is bounded by their sum where COPY's is bounded by its backend's alone.
+ * The database also does more per point for an API arm: COPY stores rows a page at a time
+ * (PostgreSQL's multi-row insert), where an INSERT through the write view (the only way the
+ * application role may write, migrations/0092) stores and checks each row on its own.
  *
  * Environment (all optional):
  *   BENCH_DATABASE_URL   server to create the throwaway database on (default postgres://postgres@127.0.0.1:5432/test)
