@@ -15,7 +15,11 @@
 -- series (the application role may not; series go only with their tenant, and no code deletes
 -- tenants), and series ids are never reused, so nothing is left to guard.
 --
--- tenant_points stays the way to read points; it no longer takes writes.
+-- tenant_points stays the way to read points; it no longer takes writes. An instance still
+-- running code from before this migration is refused its writes (permission denied for view
+-- tenant_points) until it is replaced: during a rolling upgrade, its GraphQL writers get an
+-- internal error and its OTLP and remote-write clients a 500, which they retry. Keeping the
+-- old grant for the upgrade would leave a way in without the series check.
 alter table points drop constraint points_tenant_id_series_id_fkey;
 
 create view tenant_point_writes with (security_barrier) as
