@@ -583,10 +583,12 @@ interface Pending {
   reject(error: unknown): void;
 }
 
+/** with_check_option_violation: a cached series id no longer the tenant's (migrations/0092); the caches are dropped. */
+const STALE_SERIES = '44000';
 /** Errors after which a write is tried again on the general path (nothing of it committed). */
 const RETRY_CODES = new Set([
   '23505', // unique_violation: a request claimed before, or a cumulative state inserted meanwhile
-  '44000', // with_check_option_violation: a cached series id no longer the tenant's (migrations/0092)
+  STALE_SERIES,
   '40001', // serialization_failure: a cumulative state moved meanwhile (migrations/0085)
   '40P01', // deadlock_detected
 ]);
@@ -800,7 +802,7 @@ export function createRecorder(options: RecorderOptions): Recorder {
         // Nothing of the script committed; what the caches said may be stale: ask the database.
         forgetStates(tenantId);
         if (!retryable(error)) throw error;
-        if ((error as { code?: string }).code === '44000') forget(tenantId);
+        if ((error as { code?: string }).code === STALE_SERIES) forget(tenantId);
       }
     }
     if (!outcomes) {
