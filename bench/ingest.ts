@@ -19,6 +19,9 @@
  * The database also does more per point for an API arm: COPY stores rows a page at a time
  * (PostgreSQL's multi-row insert), where an INSERT through the write view (the only way the
  * application role may write, migrations/0092) stores and checks each row on its own.
+ * The goal's baseline is COPY as a bulk load (one stream, one transaction a round). COPY that
+ * commits like the API arms (BENCH_COPY_STREAMS=4 BENCH_COPY_BATCH=500) is a diagnostic: it
+ * shows how much of the gap is the commit pattern and how much is the insert itself.
  *
  * Environment (all optional):
  *   BENCH_DATABASE_URL   server to create the throwaway database on (default postgres://postgres@127.0.0.1:5432/test)
@@ -26,6 +29,8 @@
  *   BENCH_ROUNDS         rounds per arm (default 5)
  *   BENCH_BATCH_CLIENTS  concurrent recordMetrics clients (default 4)
  *   BENCH_COPY_STREAMS   concurrent COPY connections (default 1)
+ *   BENCH_COPY_BATCH     rows per COPY, each its own transaction (default: a stream's whole share of the
+ *                        round in one). `BENCH_COPY_STREAMS=4 BENCH_COPY_BATCH=500` commits like the API arms
  *   BENCH_SINGLE_CLIENTS clients in the singles part (default 8)
  *   BENCH_CLIENT_IDS     `1`: every item carries a client id (the idempotent path)
  *   BENCH_SERVER_ENV     extra server environment, `K=V,K=V` (e.g. DATABASE_POOL_SIZE=20)
@@ -60,6 +65,7 @@ const BATCH = 500;
 const POINTS_PER_ROUND = Math.ceil((200_000 * SCALE) / ROUNDS / BATCH) * BATCH;
 const BATCH_CLIENTS = Number(process.env.BENCH_BATCH_CLIENTS ?? 4);
 const COPY_STREAMS = Number(process.env.BENCH_COPY_STREAMS ?? 1);
+const COPY_BATCH = Number(process.env.BENCH_COPY_BATCH ?? Infinity);
 const SINGLE_CLIENTS = Number(process.env.BENCH_SINGLE_CLIENTS ?? 8);
 const SINGLE_SECONDS = 4 * SCALE;
 const CLIENT_IDS = process.env.BENCH_CLIENT_IDS === '1';
@@ -240,14 +246,20 @@ async function apiBatches(rows: Row[], meter: Meter): Promise<RoundResult> {
 
 async function copyBatches(databaseUrl: string, tenantId: string, rows: Row[], meter: Meter = {}): Promise<RoundResult> {
   const per = Math.ceil(rows.length / COPY_STREAMS);
-  const texts: string[] = [];
+  // Per stream, its COPYs' texts: one for the stream's whole share unless BENCH_COPY_BATCH splits it.
+  const texts: string[][] = [];
   for (let s = 0; s < COPY_STREAMS; s++) {
-    texts.push(
-      rows
-        .slice(s * per, (s + 1) * per)
-        .map((r) => `${tenantId}\t${r.series.id}\t${r.time}\t${r.value}\t${r.id}\n`)
-        .join(''),
-    );
+    const share = rows.slice(s * per, (s + 1) * per);
+    const copies: string[] = [];
+    for (let i = 0; i < share.length; i += Math.min(COPY_BATCH, share.length)) {
+      copies.push(
+        share
+          .slice(i, i + COPY_BATCH)
+          .map((r) => `${tenantId}\t${r.series.id}\t${r.time}\t${r.value}\t${r.id}\n`)
+          .join(''),
+      );
+    }
+    texts.push(copies);
   }
   const clients = await Promise.all(
     texts.map(async () => {
@@ -260,9 +272,11 @@ async function copyBatches(databaseUrl: string, tenantId: string, rows: Row[], m
     // Connected before the clock starts, so their backends are metered; the server's (idle meanwhile) add nothing.
     return await metered(rows.length, { backends: meter.backends }, async () => {
       await Promise.all(
-        clients.map((client, s) =>
-          pipeline(Readable.from([texts[s]!]), client.query(copyFrom('copy points (tenant_id, series_id, time, value, id) from stdin'))),
-        ),
+        clients.map(async (client, s) => {
+          for (const text of texts[s]!) {
+            await pipeline(Readable.from([text]), client.query(copyFrom('copy points (tenant_id, series_id, time, value, id) from stdin')));
+          }
+        }),
       );
     });
   } finally {
@@ -395,7 +409,7 @@ async function main() {
       console.log(`  ${label.padEnd(24)} ${pad(fmt(r.rate), 8)}/s${r.p50 !== undefined ? `  p50 ${fmt(r.p50, 2)} ms  p99 ${fmt(r.p99, 2)} ms` : ''}${r.cpuUsPerPoint !== undefined ? `  server cpu ${fmt(r.cpuUsPerPoint, 1)} µs/point` : ''}${r.dbUsPerPoint !== undefined ? `  database ${fmt(r.dbUsPerPoint, 1)}  bench client ${fmt(r.clientUsPerPoint, 1)}` : ''}`);
 
     if (ONLY !== 'single' && ONLY !== 'floor') {
-      console.log(`\n1. batches: ${ROUNDS} × ${POINTS_PER_ROUND} points per arm; API ${BATCH_CLIENTS} clients × ${BATCH}-item recordMetrics, COPY ${COPY_STREAMS} stream(s)${PROTOCOLS.length ? `, ${PROTOCOLS.join(', ')} ${BATCH_CLIENTS} clients × ${BATCH} points a request` : ''}`);
+      console.log(`\n1. batches: ${ROUNDS} × ${POINTS_PER_ROUND} points per arm; API ${BATCH_CLIENTS} clients × ${BATCH}-item recordMetrics, COPY ${COPY_STREAMS} stream(s)${Number.isFinite(COPY_BATCH) ? ` × ${COPY_BATCH}-row transactions` : ' × one transaction each'}${PROTOCOLS.length ? `, ${PROTOCOLS.join(', ')} ${BATCH_CLIENTS} clients × ${BATCH} points a request` : ''}`);
       for (let round = 0; round < ROUNDS; round++) {
         const rows = makeRows(POINTS_PER_ROUND);
         // Rotate which arm goes first, so none always runs on a table another just grew.
