@@ -135,7 +135,7 @@ export async function createReplica(primary: PgCluster, options: { prefix?: stri
   const dir = privateDir(options.prefix ?? 'mg-replica-');
   const replica = cluster(dir, await freePort(), options.settings ?? []);
   try {
-    tool('pg_basebackup', ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', replica.data, '-R', '-X', 'stream', '--no-sync']);
+    tool('pg_basebackup', ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', replica.data, '-R', '-X', 'stream', '--checkpoint=fast', '--no-sync']);
     replica.start();
   } catch (error) {
     replica.destroy();
