@@ -57,6 +57,8 @@ export const envSchema = z.object({
   COMPRESS_AFTER_HOURS: positiveInt(0, 100_000).default(48),
   /** Rows one retention delete removes at most; each batch is its own short transaction. */
   RETENTION_BATCH_SIZE: positiveInt(100, 1_000_000).default(10_000),
+  /** Days the scheduler's log (job_runs, the `jobRuns` query) keeps finished runs; the retention job deletes older ones. */
+  JOB_RUNS_RETENTION_DAYS: positiveInt(1, 3650).default(30),
   /** node-cron schedule of alert rule evaluation, or `off`. */
   ALERT_EVALUATION_CRON: cronOrOff('ALERT_EVALUATION_CRON').default('*/15 * * * * *'),
   /** Webhook deliveries: tries per event, the first retry's delay (doubling each time) and each try's timeout. */

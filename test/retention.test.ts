@@ -313,4 +313,28 @@ describe.each(ENGINES)('retention on %s', (engine) => {
     expect(run).toMatchObject({ job: 'retention', status: 'COMPLETED' });
     expect(await app.server.deps.scheduler.run('retention', tick, async () => 0)).toBeNull();
   });
+
+  test('retention deletes finished runs older than JOB_RUNS_RETENTION_DAYS (30) from job_runs, and keeps newer ones and any still running', async () => {
+    const run = (job: string, ageDays: number, status: 'COMPLETED' | 'FAILED' | 'RUNNING', tenantId: string | null) => ({
+      job,
+      tick: new Date(NOW - ageDays * DAY),
+      started_at: new Date(NOW - ageDays * DAY),
+      tenant_id: tenantId,
+      status,
+      instance: 'retention-test',
+    });
+    await db
+      .insertInto('job_runs')
+      .values([
+        run('old.completed', 30.5, 'COMPLETED', null),
+        run('old.failed', 45, 'FAILED', a.tenantId),
+        run('old.running', 45, 'RUNNING', null),
+        run('recent.completed', 29.5, 'COMPLETED', a.tenantId),
+      ])
+      .execute();
+    const report = await app.server.deps.retention.retain(new Date(NOW));
+    expect(report.jobRuns).toBe(2);
+    const left = await db.selectFrom('job_runs').select('job').where('instance', '=', 'retention-test').orderBy('job').execute();
+    expect(left.map((r) => r.job)).toEqual(['old.running', 'recent.completed']);
+  });
 });

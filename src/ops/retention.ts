@@ -173,6 +173,8 @@ export interface RetentionReport {
   deleted: Record<Source, number>;
   droppedChunks: number;
   pointIds: number;
+  /** Finished runs of the scheduler's log older than JOB_RUNS_RETENTION_DAYS. */
+  jobRuns: number;
 }
 
 /** How long one run may keep deleting; what is left is deleted by the next run. */
@@ -343,7 +345,10 @@ export function createRetention(deps: RetentionDeps) {
    */
   async function retain(now: Date): Promise<RetentionReport> {
     const deadline = Date.now() + RUN_BUDGET_MS;
-    const report: RetentionReport = { deleted: { raw: 0, '1m': 0, '5m': 0, '1h': 0, '1d': 0 }, droppedChunks: 0, pointIds: 0 };
+    const report: RetentionReport = { deleted: { raw: 0, '1m': 0, '5m': 0, '1h': 0, '1d': 0 }, droppedChunks: 0, pointIds: 0, jobRuns: 0 };
+    // The scheduler writes a row per tick of every job (several a minute): without this it grows for ever.
+    const runsCutoff = new Date(now.getTime() - env.JOB_RUNS_RETENTION_DAYS * DAY);
+    report.jobRuns = await deleteInBatches('job_runs', sql<boolean>`started_at < ${runsCutoff.toISOString()}::timestamptz and status <> 'RUNNING'`, deadline);
     const tenants = await allRetentions();
     if (tenants.length === 0) return report;
     const at = now.getTime();
@@ -454,7 +459,7 @@ export function createRetention(deps: RetentionDeps) {
     async onTick(tick: Date, scheduler: Pick<Scheduler, 'run'>): Promise<number> {
       if (selfCompress) await scheduler.run('compression', tick, () => compress(tick));
       const report = await retain(tick);
-      return Object.values(report.deleted).reduce((a, b) => a + b, 0) + report.pointIds;
+      return Object.values(report.deleted).reduce((a, b) => a + b, 0) + report.pointIds + report.jobRuns;
     },
   };
 }
