@@ -23,10 +23,11 @@
  * rounds. Before timing, each checked arm must refuse a point on a series that does not exist
  * and the tenant CHECK a point of another tenant, so the arms are compared at what they check.
  *
- * Measured 2026-12-03 (2 cores): COPY 5.3 µs; tenant CHECK 6.4; CHECK + trigger 11.7; foreign
- * key 11.4; the write view 7.4; INSERT without a check 5.8. A COPY path that keeps the series
- * checked costs the database more than the write view does; one that drops it saves about 1 µs
- * of the API arms' 25-36 µs per point (bench:ingest), so neither reaches 0.6× COPY.
+ * Measured 2026-12-03 (2 cores), two runs: COPY 5.3 and 6.5 µs; tenant CHECK 6.4, 7.5; CHECK +
+ * trigger 11.7, 13.0; foreign key 11.4, 11.9; the write view 7.4, 10.2; INSERT without a check
+ * 5.8, 6.8. A COPY path that keeps the series checked costs the database more than the write
+ * view does; one that drops the check saves 1-2.7 µs of the 19-35 µs an API point costs in
+ * all (bench:ingest), which leaves every arm short of 0.6× COPY.
  *
  * Environment (all optional):
  *   BENCH_DATABASE_URL   server to create the throwaway database on (default postgres://postgres@127.0.0.1:5432/test)
