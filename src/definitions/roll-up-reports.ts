@@ -32,7 +32,15 @@ export function rolledPeriods(timescale: boolean): RollupPeriod[] {
 const TRUNC: Record<RollupPeriod, string> = { DAY: 'day', WEEK: 'week', MONTH: 'month' };
 
 /** Rows (series_id, t, n, s, mn, mx, lt, lv) or (series_id, t, k, n) covering [from, to) to roll up into `period`. */
-async function sourceRows(trx: TenantTx, period: RollupPeriod, kind: 'stats' | 'sketch', from: Date, to: Date, timescale: boolean): Promise<RawBuilder<unknown>> {
+async function sourceRows(
+  trx: TenantTx,
+  period: RollupPeriod,
+  kind: 'stats' | 'sketch',
+  from: Date,
+  to: Date,
+  timescale: boolean,
+  tenantSeries: () => Promise<number[]>,
+): Promise<RawBuilder<unknown>> {
   const range = (column: RawBuilder<unknown>) => sql`${column} >= ${from.toISOString()}::timestamptz and ${column} < ${to.toISOString()}::timestamptz`;
   if (timescale) {
     return kind === 'stats'
@@ -57,8 +65,7 @@ async function sourceRows(trx: TenantTx, period: RollupPeriod, kind: 'stats' | '
   }
   // The tenant's series as an array: the planner takes it into the tenant view as an index
   // condition. On the time range alone it scanned every tenant's points of those days.
-  const ids = (await trx.selectFrom('series').select('id').execute()).map((s) => s.id);
-  const where = sql`series_id = any(${ids}::bigint[]) and ${range(sql`time`)}`;
+  const where = sql`series_id = any(${await tenantSeries()}::bigint[]) and ${range(sql`time`)}`;
   return kind === 'stats'
     ? sql`select series_id, time as t, ${RAW_WEIGHT} as n, ${RAW_SUM} as s,
             coalesce(min_value, value) as mn, coalesce(max_value, value) as mx, time as lt, value as lv
@@ -91,6 +98,9 @@ export async function rollUp(trx: TenantTx, period: RollupPeriod, from: Date, to
     .insertInto('report_rollup_periods')
     .values(periods.map((p) => ({ tenant_id: sql<string>`current_tenant_id()`, period, start: new Date(p.start), end: new Date(p.end) })))
     .execute();
+  // The tenant's series ids, read once for both kinds of rows (sourceRows), and only if raw points are read.
+  let seriesIds: Promise<number[]> | undefined;
+  const tenantSeries = () => (seriesIds ??= trx.selectFrom('series').select('id').execute().then((rows) => rows.map((s) => s.id)));
   // Grouped by position: the same expression written twice would be two different parameters to PostgreSQL.
   const start = sql`date_trunc(${TRUNC[period]}, x.t, 'UTC')`;
   // Aggregated into a temporary table first: TimescaleDB refuses an INSERT … SELECT that reads
@@ -99,14 +109,14 @@ export async function rollUp(trx: TenantTx, period: RollupPeriod, from: Date, to
   const stats = await staged(
     trx,
     sql`select x.series_id, ${start} as start, sum(x.n) as n, sum(x.s) as s, min(x.mn) as mn, max(x.mx) as mx, max(x.lt) as lt, ${newest(sql`x.lv`, sql`x.lt`)} as lv
-        from (${await sourceRows(trx, period, 'stats', first, end, options.timescale)}) x group by 1, 2`,
+        from (${await sourceRows(trx, period, 'stats', first, end, options.timescale, tenantSeries)}) x group by 1, 2`,
     sql`insert into report_rollup_stats (tenant_id, series_id, period, start, n, s, mn, mx, lt, lv)
         select current_tenant_id(), series_id, ${period}, start, n, s, mn, mx, lt, lv from rollup_rows`,
   );
   const sketch = await staged(
     trx,
     sql`select x.series_id, ${start} as start, x.k, sum(x.n) as n
-        from (${await sourceRows(trx, period, 'sketch', first, end, options.timescale)}) x group by 1, 2, 3`,
+        from (${await sourceRows(trx, period, 'sketch', first, end, options.timescale, tenantSeries)}) x group by 1, 2, 3`,
     sql`insert into report_rollup_sketch (tenant_id, series_id, period, start, k, n)
         select current_tenant_id(), series_id, ${period}, start, k, n from rollup_rows`,
   );
