@@ -23,7 +23,7 @@ import { createLogger } from '../src/log.js';
 import { createServer, openDeps } from '../src/server.js';
 import { SENSITIVITIES } from '../src/anomaly/baseline.js';
 import { measureQuality } from './anomaly-quality.js';
-import { freshDatabase } from './servers.js';
+import { freshDatabase, median } from './servers.js';
 
 const SEED = Number(process.env.SEED ?? 17);
 const SERIES_PER_KIND = Number(process.env.SERIES_PER_KIND ?? 100);
@@ -89,7 +89,6 @@ const range = { from: new Date(JUDGE).toISOString(), to: new Date(END).toISOStri
 const ANOMALIES = `query ($input: AnomalyQueryInput!) { metricAnomalies(input: $input) { source series { state points { start value expected lower upper score anomaly } } } }`;
 const AGGREGATES = `query ($input: AggregateQueryInput!) { metricAggregates(input: $input) { metadata { source } series { buckets { start avg } } } }`;
 const historyRange = { from: new Date(START).toISOString(), to: range.to };
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const anomalyTimes: number[] = [];
 const aggregateTimes: number[] = [];
 const historyTimes: number[] = [];

@@ -28,7 +28,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { createPrimary, createReplica, type PgCluster } from './clusters.js';
-import { startServer, stopServer } from './servers.js';
+import { median, startServer, stopServer } from './servers.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -41,7 +41,6 @@ const HOSTS = 20;
 const END = Date.now() - 60_000;
 const SPAN = 6 * 3_600_000;
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** CPU seconds of a cluster: the postmaster, its reaped children (cutime, cstime) and the live ones. */
 function clusterCpuSeconds(cluster: PgCluster): number {

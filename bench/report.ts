@@ -20,7 +20,7 @@ import { withTenant } from '../src/db/tenant.js';
 import { parseEnv } from '../src/env.js';
 import { createLogger } from '../src/log.js';
 import { createServer, openDeps } from '../src/server.js';
-import { freshDatabase } from './servers.js';
+import { freshDatabase, median } from './servers.js';
 
 const SERIES = Number(process.env.SERIES ?? 10);
 const DAYS = Number(process.env.DAYS ?? 90);
@@ -82,7 +82,6 @@ async function gql<T>(query: string, variables: unknown): Promise<T> {
 }
 
 const REPORT = `query ($input: MetricReportInput!) { metricReport(input: $input) { sources groups { rows { start count avg p95 growth } } } }`;
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 async function time(period: 'DAY' | 'WEEK' | 'MONTH') {
   const input = { metric: 'latency', period, from: new Date(START).toISOString(), to: new Date(END).toISOString() };

@@ -124,6 +124,9 @@ function procStat(pid: number | undefined): string[] | undefined {
   }
 }
 
+/** The middle value of `xs` (of an even count, the upper of the two middle ones). */
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
 /** User + system CPU seconds a process has used so far (Linux). */
 export function cpuSeconds(pid: number | undefined): number {
   const fields = procStat(pid);

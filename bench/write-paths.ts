@@ -39,7 +39,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { cpuSeconds, freshDatabase } from './servers.js';
+import { cpuSeconds, freshDatabase, median } from './servers.js';
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -145,7 +145,6 @@ async function main() {
       }
     }
 
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const baseline = median(perPoint[arms[0]![0]]!);
     const rows = [['arm', 'database CPU µs/point', 'range', '× baseline']];
     for (const [name] of arms) {
